@@ -1,0 +1,669 @@
+"""The database behind a simcrm world: a SQLite file by default, or any SQLAlchemy URL.
+
+    >>> from simcrm.store import Store
+    >>> store = Store()                      # in-memory SQLite
+    >>> store.dictionary_values("customer_level")
+    ['VIP客户', '主要客户', '普通客户', '小客户']
+    >>> store.count("customer")
+    0
+    >>> store.read("dictionary", labels=True).columns[:3].tolist()
+    ['编号', '字典名称', '字典值']
+
+Writes go through :meth:`Store.transaction` (all or nothing). :meth:`Store.insert` and
+:meth:`Store.update` validate each row against the schema first, so a bad value raises a
+:class:`~simcrm.errors.SimCRMError` naming the field, the value and what is allowed; the
+database constraints stay as the last line of defence, and their errors are translated the
+same way. Either way the transaction is rolled back and every row is as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from .. import reference
+from ..errors import (
+    ConstraintError,
+    DuplicateError,
+    NotFoundError,
+    RequiredFieldError,
+    UnknownValueError,
+    ValidationError,
+)
+from . import schema
+
+__all__ = ["Store", "snapshot_equal"]
+
+_MISSING = object()
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str) and value.strip() == "":
+        return True
+    return False
+
+
+class Store:
+    """A connection to one CRM database, with the schema created on open.
+
+    Args:
+        url: ``None`` or ``":memory:"`` for an in-memory SQLite database, a file path for a
+            SQLite file (created if missing), or any SQLAlchemy URL such as
+            ``postgresql+psycopg://user@127.0.0.1:5432/crm``.
+        create: create missing tables and load the default dictionaries (default ``True``).
+        echo: log SQL (for debugging).
+    """
+
+    def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True, echo: bool = False):
+        self.url = self._normalise_url(url)
+        self.engine: Engine = self._make_engine(self.url, echo)
+        self.dialect = self.engine.dialect.name
+        self._active: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
+            f"simcrm_store_{id(self)}", default=None
+        )
+        self._dict_cache: dict[str, Any] | None = None
+        if create:
+            self.create_schema()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _normalise_url(url: str | os.PathLike | None) -> str:
+        if url is None or str(url) == ":memory:":
+            return "sqlite://"
+        text = str(url)
+        if "://" in text:
+            return text
+        path = Path(text).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+
+    @staticmethod
+    def _make_engine(url: str, echo: bool) -> Engine:
+        if url.startswith("sqlite"):
+            memory = url in ("sqlite://", "sqlite:///:memory:")
+            kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 60}}
+            if memory:
+                kwargs["poolclass"] = StaticPool
+            engine = create_engine(url, echo=echo, **kwargs)
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_connect(dbapi_conn, _record):  # pragma: no cover - trivial
+                # take transaction control from the sqlite3 module, so BEGIN is ours
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA foreign_keys = ON")
+                cur.execute("PRAGMA busy_timeout = 60000")
+                if not memory:
+                    cur.execute("PRAGMA journal_mode = WAL")
+                    cur.execute("PRAGMA synchronous = NORMAL")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin(conn):  # pragma: no cover - trivial
+                # writers take the lock up front: two processes never deadlock on upgrade
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("simcrm_write") else "BEGIN")
+
+            return engine
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+
+    def create_schema(self) -> None:
+        """Create every missing table and load the default dictionaries into an empty store."""
+        schema.metadata.create_all(self.engine)
+        if self.count("dictionary") == 0:
+            rows = []
+            for list_name, spec in reference.DICTIONARIES.items():
+                for order, value in enumerate(spec["values"]):
+                    rows.append(
+                        {
+                            "list_name": list_name,
+                            "value": value,
+                            "is_default": value == spec.get("default"),
+                            "in_use": True,
+                            "sort_order": order,
+                        }
+                    )
+            with self.transaction() as conn:
+                conn.execute(insert(schema.metadata.tables["dictionary"]), rows)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        shown = self.engine.url.render_as_string(hide_password=True)
+        return f"Store({shown!r})"
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: commits on success, rolls back on any error.
+
+        Nested calls join the outer transaction, so an operation made of several operations
+        is still all or nothing. Integrity errors from the database are re-raised as
+        :class:`~simcrm.errors.SimCRMError` naming the field and value.
+        """
+        active = self._active.get()
+        if active is not None:
+            yield active
+            return
+        conn = self.engine.connect()
+        conn.info["simcrm_write"] = True
+        token = self._active.set(conn)
+        try:
+            with conn.begin():
+                yield conn
+        except IntegrityError as exc:
+            self._dict_cache = None
+            raise self._translate(exc) from exc
+        except BaseException:
+            self._dict_cache = None
+            raise
+        finally:
+            self._active.reset(token)
+            conn.info.pop("simcrm_write", None)
+            conn.close()
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[Connection]:
+        active = self._active.get()
+        if active is not None:
+            yield active
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- dictionaries ---------------------------------------------------------------------------
+
+    def _dictionary(self) -> dict[str, Any]:
+        if self._dict_cache is None:
+            t = schema.metadata.tables["dictionary"]
+            with self._reader() as conn:
+                rows = conn.execute(select(t).order_by(t.c.list_name, t.c.sort_order, t.c.id)).mappings().all()
+            by_id = {r["id"]: r["value"] for r in rows}
+            by_value: dict[tuple[str, str], int] = {}
+            in_use: dict[str, list[str]] = {}
+            for r in rows:
+                by_value[(r["list_name"], r["value"])] = r["id"]
+                if r["in_use"]:
+                    in_use.setdefault(r["list_name"], []).append(r["value"])
+            self._dict_cache = {"by_id": by_id, "by_value": by_value, "in_use": in_use, "rows": rows}
+        return self._dict_cache
+
+    def invalidate_dictionary_cache(self) -> None:
+        """Forget cached dictionary rows (call after writing the ``dictionary`` table)."""
+        self._dict_cache = None
+
+    def dictionary_values(self, list_name: str, *, include_disabled: bool = False) -> list[str]:
+        """The values of a user-extendable list, in display order."""
+        d = self._dictionary()
+        if include_disabled:
+            return [r["value"] for r in d["rows"] if r["list_name"] == list_name]
+        return list(d["in_use"].get(list_name, []))
+
+    def dictionary_id(self, list_name: str, value: Any, *, field: str | None = None, table: str | None = None) -> int:
+        """The id of ``value`` in dictionary ``list_name``; refuses unknown or disabled values."""
+        d = self._dictionary()
+        allowed = d["in_use"].get(list_name, [])
+        if isinstance(value, str) and value in allowed:
+            return d["by_value"][(list_name, value)]
+        label = None
+        if table and field:
+            label = schema.column_label(table, field)
+        reason = None
+        if isinstance(value, str) and (list_name, value) in d["by_value"]:
+            reason = "该字典值已停用"
+        raise UnknownValueError(field=field or list_name, value=value, allowed=allowed, label=label, reason=reason)
+
+    def dictionary_value(self, dict_id: int | None) -> str | None:
+        """The text of a dictionary id (``None`` stays ``None``)."""
+        if dict_id is None:
+            return None
+        return self._dictionary()["by_id"].get(int(dict_id))
+
+    # -- validation -------------------------------------------------------------------------------
+
+    def validate(self, table: str, row: Mapping[str, Any], *, partial: bool = False,
+                 conn: Connection | None = None) -> dict[str, Any]:
+        """Check one row against the schema and return it ready to write.
+
+        Dictionary fields may be given as their text value (``industry="制造业"``); dates as
+        ``datetime.date`` or ISO strings. Raises a :class:`~simcrm.errors.SimCRMError`
+        naming the first bad field. ``partial=True`` checks only the given fields (updates).
+        """
+        t = schema.metadata.tables.get(table)
+        if t is None:
+            raise UnknownValueError(field="table", value=table, allowed=schema.TABLES, label="数据表")
+        out: dict[str, Any] = {}
+        for key in row:
+            if key not in t.c:
+                raise UnknownValueError(field=key, value=row[key], table=table, label="字段名",
+                                        allowed=[c.name for c in t.columns], reason=f"{table} 表没有这个字段")
+        for c in t.columns:
+            if c.primary_key and c.name not in row:
+                continue
+            if c.name not in row:
+                if partial:
+                    continue
+                value = None
+            else:
+                value = row[c.name]
+            label = c.info.get("label")
+            if _is_missing(value):
+                if c.default is not None and c.name not in row and not partial:
+                    continue
+                if not c.nullable and not c.primary_key:
+                    raise RequiredFieldError(field=c.name, value=value, label=label, table=table)
+                out[c.name] = None
+                continue
+            out[c.name] = self._coerce(table, c, value, conn)
+        return out
+
+    def _coerce(self, table: str, c: Any, value: Any, conn: Connection | None) -> Any:
+        label = c.info.get("label")
+        info = c.info
+        if "dictionary" in info:
+            if isinstance(value, bool):
+                raise UnknownValueError(field=c.name, value=value, label=label,
+                                        allowed=self.dictionary_values(info["dictionary"]))
+            if isinstance(value, int) and value in self._dictionary()["by_id"]:
+                return value
+            return self.dictionary_id(info["dictionary"], value, field=c.name, table=table)
+        states = info.get("states_list") or (reference.state_values(info["states"]) if "states" in info else None)
+        if states is not None:
+            if value not in states:
+                raise UnknownValueError(field=c.name, value=value, label=label, allowed=states)
+            return value
+        ctype = c.type
+        if isinstance(ctype, Boolean):
+            if isinstance(value, bool):
+                return value
+            if hasattr(value, "dtype") and str(getattr(value, "dtype", "")) == "bool":
+                return bool(value)
+            if value in (0, 1):
+                return bool(value)
+            raise ValidationError(field=c.name, value=value, label=label, allowed="True 或 False（是/否）")
+        if isinstance(ctype, Integer):
+            if isinstance(value, bool) or not _is_integral(value):
+                raise ValidationError(field=c.name, value=value, label=label, allowed="整数")
+            value = int(value)
+        elif isinstance(ctype, Float):
+            if isinstance(value, bool) or not _is_number(value):
+                raise ValidationError(field=c.name, value=value, label=label, allowed="数字")
+            value = float(value)
+            if math.isinf(value):
+                raise ValidationError(field=c.name, value=value, label=label, allowed="有限的数字")
+        elif isinstance(ctype, DateTime):
+            value = _to_datetime(value, c.name, label)
+        elif isinstance(ctype, Date):
+            value = _to_date(value, c.name, label)
+        elif isinstance(ctype, (String, Text)):
+            if not isinstance(value, str):
+                raise ValidationError(field=c.name, value=value, label=label, allowed="文本")
+            value = value.strip()
+            length = getattr(ctype, "length", None)
+            if length and len(value) > length:
+                raise ValidationError(field=c.name, value=value, label=label,
+                                      allowed=f"不超过 {length} 个字符", reason=f"共 {len(value)} 个字符")
+        if "min" in info and value < info["min"]:
+            raise ValidationError(field=c.name, value=value, label=label, allowed=f"不小于 {info['min']}")
+        if "max" in info and value > info["max"]:
+            raise ValidationError(field=c.name, value=value, label=label, allowed=f"不大于 {info['max']}")
+        for fk in c.foreign_keys:
+            if fk.column.table.name == "dictionary":
+                continue
+            target = fk.column.table
+            with (contextlib.nullcontext(conn) if conn is not None else self._reader()) as cx:
+                found = cx.execute(select(target.c.id).where(target.c.id == value)).first()
+            if found is None:
+                raise NotFoundError(field=c.name, value=value, label=label,
+                                    allowed=f"已存在的{schema.table_label(target.name)}编号")
+        return value
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def insert(self, table: str, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
+               validate: bool = True) -> int | list[int]:
+        """Insert one row (returns its id) or many rows (returns their ids), all or nothing.
+
+        ``validate=False`` skips the per-row Python checks (bulk writers that validated with
+        the vectorised validators); the database constraints still apply.
+        """
+        single = isinstance(rows, Mapping)
+        batch = [rows] if single else list(rows)
+        t = schema.metadata.tables[table]
+        ids: list[int] = []
+        with self.transaction() as conn:
+            prepared = [self.validate(table, r, conn=conn) if validate else dict(r) for r in batch]
+            if validate:
+                self._check_unique(table, prepared, conn)
+            if single or len(prepared) < 50:
+                for r in prepared:
+                    result = conn.execute(insert(t).values(**r).returning(t.c.id))
+                    ids.append(int(result.scalar_one()))
+            else:
+                # one round trip per batch, ids read back in insertion order
+                result = conn.execute(insert(t).returning(t.c.id, sort_by_parameter_order=True), prepared)
+                ids.extend(int(x) for x in result.scalars().all())
+        if table == "dictionary":
+            self._dict_cache = None
+        return ids[0] if single else ids
+
+    def bulk_insert(self, table: str, frame: pd.DataFrame, *, conn: Connection | None = None,
+                    chunk: int = 20000) -> None:
+        """Fast insert of a DataFrame whose columns match the schema (no per-row checks).
+
+        Used by the simulation, which validates with the vectorised validators first. Columns
+        must already hold database values (dictionary ids, not text).
+        """
+        t = schema.metadata.tables[table]
+        unknown = [c for c in frame.columns if c not in t.c]
+        if unknown:
+            raise UnknownValueError(field=unknown[0], value=unknown[0], table=table,
+                                    allowed=[c.name for c in t.columns], label="字段名")
+        records = _frame_records(frame, t)
+        with (contextlib.nullcontext(conn) if conn is not None else self.transaction()) as cx:
+            for start in range(0, len(records), chunk):
+                cx.execute(insert(t), records[start:start + chunk])
+
+    def _check_unique(self, table: str, rows: list[dict[str, Any]], conn: Connection,
+                      exclude_id: int | None = None) -> None:
+        t = schema.metadata.tables[table]
+        for c in t.columns:
+            if not c.unique:
+                continue
+            seen: set[Any] = set()
+            for r in rows:
+                v = r.get(c.name)
+                if v is None:
+                    continue
+                if v in seen:
+                    raise DuplicateError(field=c.name, value=v, label=c.info.get("label"), table=table,
+                                         allowed="每条记录唯一的值")
+                seen.add(v)
+                q = select(t.c.id).where(c == v)
+                if exclude_id is not None:
+                    q = q.where(t.c.id != exclude_id)
+                if conn.execute(q).first() is not None:
+                    raise DuplicateError(field=c.name, value=v, label=c.info.get("label"),
+                                         allowed="每条记录唯一的值")
+
+    def update(self, table: str, row_id: int, values: Mapping[str, Any], *, validate: bool = True) -> dict[str, Any]:
+        """Change fields of one row; returns the old values of the changed fields."""
+        t = schema.metadata.tables[table]
+        with self.transaction() as conn:
+            old = conn.execute(select(t).where(t.c.id == row_id)).mappings().first()
+            if old is None:
+                raise NotFoundError(field="id", value=row_id, label=f"{schema.table_label(table)}编号",
+                                    allowed=f"已存在的{schema.table_label(table)}编号")
+            clean = self.validate(table, values, partial=True, conn=conn) if validate else dict(values)
+            clean.pop("id", None)
+            if validate:
+                self._check_unique(table, [clean], conn, exclude_id=row_id)
+            if clean:
+                conn.execute(update(t).where(t.c.id == row_id).values(**clean))
+        if table == "dictionary":
+            self._dict_cache = None
+        return {k: old[k] for k in clean}
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def get(self, table: str, row_id: int, *, resolve: bool = True) -> dict[str, Any]:
+        """One row as a dict (dictionary fields as text unless ``resolve=False``)."""
+        t = schema.metadata.tables[table]
+        with self._reader() as conn:
+            row = conn.execute(select(t).where(t.c.id == row_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(field="id", value=row_id, label=f"{schema.table_label(table)}编号",
+                                allowed=f"已存在的{schema.table_label(table)}编号")
+        out = dict(row)
+        if resolve:
+            for name in schema.dictionary_columns(table):
+                out[name] = self.dictionary_value(out[name])
+        return out
+
+    def count(self, table: str, **where: Any) -> int:
+        """Number of rows of ``table`` (optionally where ``column == value`` for each keyword)."""
+        t = schema.metadata.tables[table]
+        q = select(func.count()).select_from(t)
+        for k, v in where.items():
+            q = q.where(t.c[k] == v)
+        with self._reader() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def read(self, table: str, *, labels: bool = False, resolve: bool = True,
+             columns: Iterable[str] | None = None, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """A whole table (or the rows matching ``where``) as a DataFrame, ordered by id.
+
+        Args:
+            labels: rename the columns to their Chinese labels.
+            resolve: show dictionary fields as their text (``False``: the raw ids).
+            columns: only these columns.
+            where: ``{column: value}`` equality filters.
+
+        Column dtypes follow the schema: ids and integers ``int64`` (``Int64`` where missing
+        values are allowed), amounts ``float64``, text ``str``, dates and times
+        ``datetime64``, flags ``bool``.
+        """
+        t = schema.metadata.tables[table]
+        cols = [t.c[c] for c in columns] if columns is not None else list(t.columns)
+        q = select(*cols)
+        for k, v in (where or {}).items():
+            q = q.where(t.c[k] == v)
+        q = q.order_by(t.c.id) if "id" in t.c else q
+        with self._reader() as conn:
+            result = conn.execute(q)
+            data = result.fetchall()
+        frame = _typed_frame(cols, data)
+        if resolve:
+            for name, _list in schema.dictionary_columns(table).items():
+                if name in frame.columns:
+                    by_id = self._dictionary()["by_id"]
+                    frame[name] = pd.Series(
+                        [by_id.get(int(v)) if not pd.isna(v) else None for v in frame[name]],
+                        index=frame.index, dtype="str",
+                    )
+        if labels:
+            frame = frame.rename(columns={c.name: c.info.get("label", c.name) for c in cols})
+        return frame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table, read with :meth:`read`."""
+        return {name: self.read(name) for name in schema.TABLES}
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        """Every row of every table as plain tuples (for "nothing changed" checks)."""
+        out = {}
+        with self._reader() as conn:
+            for name in schema.TABLES:
+                t = schema.metadata.tables[name]
+                out[name] = [tuple(r) for r in conn.execute(select(t).order_by(t.c.id)).all()]
+        return out
+
+    # -- error translation --------------------------------------------------------------------------
+
+    def _translate(self, exc: DBAPIError) -> ConstraintError:
+        msg = str(exc.orig)
+        params = exc.params if isinstance(exc.params, Mapping) else {}
+        m = re.search(r"(ck_[a-z_]+)", msg)
+        if m:
+            name = m.group(1)
+            for tname, t in schema.metadata.tables.items():
+                for ck in t.constraints:
+                    if getattr(ck, "name", None) == name:
+                        field = _field_of_check(tname, name)
+                        value = params.get(field, "?") if field else "?"
+                        label = schema.column_label(tname, field) if field and field in t.c else None
+                        return ConstraintError(field=field or name, value=value, label=label, table=tname,
+                                               allowed=str(ck.sqltext))
+        m = re.search(r"NOT NULL constraint failed: (\w+)\.(\w+)", msg) or re.search(
+            r'null value in column "(\w+)" of relation "(\w+)"', msg)
+        if m:
+            a, b = m.group(1), m.group(2)
+            tname, field = (a, b) if "NOT NULL" in msg else (b, a)
+            return ConstraintError(field=field, value=None, table=tname,
+                                   label=schema.column_label(tname, field), allowed="必填，不能为空")
+        m = re.search(r"UNIQUE constraint failed: (\w+)\.(\w+)", msg) or re.search(
+            r'unique constraint "(?:uq_)?(\w+?)_(\w+?)(?:_key)?"', msg)
+        if m:
+            tname, field = m.group(1), m.group(2)
+            return ConstraintError(field=field, value=params.get(field, "?"), table=tname,
+                                   allowed="每条记录唯一的值")
+        m = re.search(r'foreign key constraint "fk_(\w+?)_(\w+)"', msg)
+        if m or "FOREIGN KEY" in msg:
+            field = m.group(2) if m else "外键"
+            return ConstraintError(field=field, value=params.get(field, "?"),
+                                   allowed="引用已存在的记录（外键）", reason=msg)
+        return ConstraintError(field="?", value="?", reason=msg)
+
+
+def _field_of_check(table: str, ck_name: str) -> str | None:
+    rest = ck_name[len(f"ck_{table}_"):]
+    for suffix in ("_min", "_max"):
+        if rest.endswith(suffix) and rest[: -len(suffix)] in schema.metadata.tables[table].c:
+            return rest[: -len(suffix)]
+    if rest in schema.metadata.tables[table].c:
+        return rest
+    if rest in ("won_100", "lost_0"):
+        return "probability"
+    return None
+
+
+def _is_integral(value: Any) -> bool:
+    try:
+        return float(value) == int(value) and not isinstance(value, str)
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, str):
+        return False
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _to_date(value: Any, field: str, label: str | None) -> dt.date:
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise ValidationError(field=field, value=value, label=label, allowed="日期，如 2025-03-01")
+
+
+def _to_datetime(value: Any, field: str, label: str | None) -> dt.datetime:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValidationError(field=field, value=value, label=label, allowed="日期时间，如 2025-03-01 09:30")
+
+
+def _typed_frame(cols: list[Any], data: list[Any]) -> pd.DataFrame:
+    series = {}
+    for i, c in enumerate(cols):
+        values = [row[i] for row in data]
+        ctype = c.type
+        if isinstance(ctype, Integer):
+            if c.nullable and not c.primary_key and "dictionary" not in c.info:
+                s = pd.Series(values, dtype="Int64")
+            elif "dictionary" in c.info:
+                s = pd.Series(values, dtype="Int64")
+            else:
+                s = pd.Series(values, dtype="int64")
+        elif isinstance(ctype, Float):
+            s = pd.Series([float("nan") if v is None else v for v in values], dtype="float64")
+        elif isinstance(ctype, Boolean):
+            s = pd.Series(values, dtype="boolean" if (c.nullable and any(v is None for v in values)) else "bool")
+        elif isinstance(ctype, (Date, DateTime)):
+            s = pd.to_datetime(pd.Series(values, dtype="object"))
+            if s.dtype == "object":  # all missing
+                s = pd.Series(pd.NaT, index=range(len(values)), dtype="datetime64[us]")
+            s = s.astype("datetime64[us]")
+        else:
+            s = pd.Series(values, dtype="str")
+        series[c.name] = s
+    return pd.DataFrame(series, index=pd.RangeIndex(len(data)))
+
+
+def _frame_records(frame: pd.DataFrame, t: Any) -> list[dict[str, Any]]:
+    out_cols = {}
+    for name in frame.columns:
+        c = t.c[name]
+        s = frame[name]
+        if isinstance(c.type, DateTime):
+            vals = [None if pd.isna(v) else pd.Timestamp(v).to_pydatetime() for v in s]
+        elif isinstance(c.type, Date):
+            vals = [None if pd.isna(v) else pd.Timestamp(v).date() for v in s]
+        elif isinstance(c.type, Boolean):
+            vals = [None if pd.isna(v) else bool(v) for v in s]
+        elif isinstance(c.type, Integer):
+            vals = [None if pd.isna(v) else int(v) for v in s]
+        elif isinstance(c.type, Float):
+            vals = [None if pd.isna(v) else float(v) for v in s]
+        else:
+            vals = [None if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in s]
+        out_cols[name] = vals
+    n = len(frame)
+    names = list(out_cols)
+    return [{k: out_cols[k][i] for k in names} for i in range(n)]
+
+
+def snapshot_equal(a: Mapping[str, list[tuple]], b: Mapping[str, list[tuple]]) -> list[str]:
+    """Names of the tables whose rows differ between two :meth:`Store.snapshot` results."""
+    return [name for name in a if a[name] != b.get(name)]

@@ -45,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from .. import reference
@@ -191,7 +191,7 @@ class Store:
         try:
             with conn.begin():
                 yield conn
-        except IntegrityError as exc:
+        except (IntegrityError, DataError) as exc:
             self._dict_cache = None
             raise self._translate(exc) from exc
         except BaseException:

@@ -1,0 +1,6 @@
+"""Lab support: the student's identity and world, and checks that explain mistakes in Chinese."""
+
+from .checks import CheckResult, compare
+from .identity import DEFAULT_SEED, Student, resolve_student, world_seed
+
+__all__ = ["CheckResult", "compare", "Student", "resolve_student", "world_seed", "DEFAULT_SEED"]

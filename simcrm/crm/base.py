@@ -1,0 +1,435 @@
+"""The core every CRM module builds on: acting user, clock, rights, data scope, audited writes.
+
+Not student-facing: students use :class:`simcrm.crm.CRM`. Every operation of every mixin
+follows the same three steps: resolve and check the inputs (ids, rights, data scope, formats,
+business rules), then write inside one :meth:`Store.transaction`, writing ``audit_log`` rows
+for what changed. Any error inside the transaction rolls everything back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import insert, select, update
+
+from .. import reference
+from ..errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    RequiredFieldError,
+    SimCRMError,
+    StateTransitionError,
+    ValidationError,
+)
+from ..store import Store, schema
+
+#: the module of :data:`simcrm.reference.MODULES` that governs each table
+TABLE_MODULE: dict[str, str] = {
+    "dictionary": "system", "numbering_rule": "system", "department": "system", "role": "system",
+    "role_right": "system", "employee": "system", "audit_log": "system", "export_log": "system",
+    "product_category": "product", "product": "product", "stock_move": "product",
+    "customer": "customer", "customer_share": "customer", "owner_history": "customer",
+    "contact": "contact", "lead": "lead",
+    "opportunity": "opportunity", "opportunity_stage_history": "opportunity", "quota": "opportunity",
+    "quote": "quote", "quote_line": "quote",
+    "sales_order": "order", "order_line": "order", "shipment": "order", "sales_return": "order",
+    "return_line": "order",
+    "payment_plan": "finance", "payment": "finance", "invoice": "finance",
+    "activity": "activity", "care": "care",
+    "sla_policy": "service", "service_request": "service", "return_visit": "service",
+    "complaint": "complaint", "complaint_history": "complaint", "survey": "complaint",
+    "campaign": "campaign", "campaign_member": "campaign",
+}
+
+#: how a row of a table reaches its customer, for data-scope filtering: (column, parent table)
+PARENT: dict[str, tuple[str, str]] = {
+    "customer_share": ("customer_id", "customer"), "owner_history": ("customer_id", "customer"),
+    "contact": ("customer_id", "customer"), "opportunity": ("customer_id", "customer"),
+    "opportunity_stage_history": ("opportunity_id", "opportunity"),
+    "quote": ("customer_id", "customer"), "quote_line": ("quote_id", "quote"),
+    "sales_order": ("customer_id", "customer"), "order_line": ("order_id", "sales_order"),
+    "shipment": ("order_id", "sales_order"), "payment_plan": ("order_id", "sales_order"),
+    "payment": ("order_id", "sales_order"), "invoice": ("order_id", "sales_order"),
+    "sales_return": ("order_id", "sales_order"), "return_line": ("return_id", "sales_return"),
+    "activity": ("customer_id", "customer"), "care": ("customer_id", "customer"),
+    "service_request": ("customer_id", "customer"), "complaint": ("customer_id", "customer"),
+    "complaint_history": ("complaint_id", "complaint"), "return_visit": ("customer_id", "customer"),
+    "survey": ("customer_id", "customer"), "campaign_member": ("customer_id", "customer"),
+}
+
+ACTIONS = {"create": "新建", "read": "查看", "update": "修改", "delete": "删除"}
+
+
+def tbl(name: str):
+    return schema.metadata.tables[name]
+
+
+def money(x: float) -> float:
+    """Round an amount of yuan to cents (amounts are stored as floats)."""
+    return float(round(float(x) + 0.0, 2))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    return str(value)
+
+
+class CRMBase:
+    """Shared state and helpers of :class:`~simcrm.crm.CRM` (see there for the public API)."""
+
+    store: Store
+
+    def __init__(self, store: Store, user: int | str | None = None, *,
+                 now: Callable[[], dt.datetime] | dt.datetime | dt.date | None = None,
+                 _system: bool = False):
+        self.store = store
+        if now is None:
+            self._now: Callable[[], dt.datetime] = dt.datetime.now
+        elif callable(now):
+            self._now = now
+        else:
+            fixed = now if isinstance(now, dt.datetime) else dt.datetime(now.year, now.month, now.day, 9, 0)
+            self._now = lambda: fixed
+        self.is_system = _system
+        self.user_id: int | None = None
+        self._user: dict[str, Any] | None = None
+        if not _system:
+            if user is None:
+                raise RequiredFieldError(field="user", value=None, label="当前用户",
+                                         allowed="员工编号或登录名；系统初始化请用 CRM.system(store)")
+            emp = self._employee(user, field="user", label="当前用户")
+            if emp["status"] != "正常":
+                raise PermissionDeniedError(
+                    field="user", value=user, label="当前用户", allowed="在职（正常）员工",
+                    reason=f"员工 {emp['name']}（{emp['login']}）已于 {emp['leave_date']} 离职，不能再操作 CRM")
+            self.user_id = int(emp["id"])
+            self._user = emp
+
+    # -- identity and clock ----------------------------------------------------------------
+
+    @classmethod
+    def system(cls, store: Store, *, now=None):
+        """A CRM acting as the built-in system administrator (setup and simulation).
+
+        It bypasses module rights and data scope, never validation.
+        """
+        return cls(store, None, now=now, _system=True)
+
+    def as_user(self, user: int | str):
+        """The same CRM (same store and clock) acting as another employee."""
+        return type(self)(self.store, user, now=self._now)
+
+    @property
+    def now(self) -> dt.datetime:
+        """The moment the CRM treats as "now" (the simulated clock when one was given)."""
+        return self._now()
+
+    @property
+    def today(self) -> dt.date:
+        """The date the CRM treats as today."""
+        value = self._now()
+        return value.date() if isinstance(value, dt.datetime) else value
+
+    @property
+    def user(self) -> dict[str, Any] | None:
+        """The acting employee's row (``None`` for the system administrator)."""
+        return dict(self._user) if self._user else None
+
+    def _who(self) -> str:
+        if self.is_system:
+            return "系统管理员"
+        u = self._user
+        return f"员工 {u['name']}（{u['login']}，{u['role_type']}）"
+
+    def __repr__(self) -> str:
+        return f"CRM({self.store!r}, user={'system' if self.is_system else self._user['login']!r})"
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _employee(self, ref: int | str, *, field: str = "employee", label: str = "员工",
+                  active: bool = False) -> dict[str, Any]:
+        """An employee by id or login; ``active=True`` refuses employees who have left."""
+        t = tbl("employee")
+        if isinstance(ref, bool) or ref is None or not isinstance(ref, (int, str)):
+            raise NotFoundError(field=field, value=ref, label=label, allowed="员工编号（整数）或登录名")
+        with self.store._reader() as conn:
+            q = select(t).where(t.c.id == ref) if isinstance(ref, int) else select(t).where(t.c.login == ref)
+            row = conn.execute(q).mappings().first()
+        if row is None:
+            raise NotFoundError(field=field, value=ref, label=label, allowed="已存在的员工编号或登录名")
+        if active and row["status"] != "正常":
+            raise ValidationError(field=field, value=ref, label=label, allowed="在职（正常）员工",
+                                  reason=f"{row['name']} 已离职，不能再被指派")
+        return dict(row)
+
+    def _employee_id(self, ref, *, field="owner_id", label="负责人", active=True) -> int:
+        return int(self._employee(ref, field=field, label=label, active=active)["id"])
+
+    def _row(self, table: str, row_id: Any, *, field: str | None = None, resolve: bool = False) -> dict[str, Any]:
+        """A row by id; unknown ids and deleted customers are :class:`NotFoundError`."""
+        label = f"{schema.table_label(table)}编号"
+        field = field or f"{table}_id"
+        if isinstance(row_id, bool) or not isinstance(row_id, (int,)) and not _is_int_like(row_id):
+            raise NotFoundError(field=field, value=row_id, label=label, allowed=f"已存在的{label}（整数）")
+        t = tbl(table)
+        with self.store._reader() as conn:
+            row = conn.execute(select(t).where(t.c.id == int(row_id))).mappings().first()
+        if row is None:
+            raise NotFoundError(field=field, value=row_id, label=label, allowed=f"已存在的{label}")
+        out = dict(row)
+        if table == "customer" and out["deleted"]:
+            merged = f"，已合并到客户 {out['merged_into']}" if out["merged_into"] else ""
+            raise NotFoundError(field=field, value=row_id, label=label, allowed=f"未删除的{label}",
+                                reason=f"该客户已删除{merged}")
+        if resolve:
+            for name in schema.dictionary_columns(table):
+                out[name] = self.store.dictionary_value(out[name])
+        return out
+
+    # -- rights and data scope -----------------------------------------------------------------
+
+    def _role(self) -> dict[str, Any] | None:
+        if self.is_system:
+            return None
+        return dict(self.store.get("role", self._user["role_id"]))
+
+    def _rights(self, module: str) -> dict[str, bool]:
+        if self.is_system:
+            return {a: True for a in ACTIONS}
+        t = tbl("role_right")
+        with self.store._reader() as conn:
+            row = conn.execute(select(t).where(t.c.role_id == self._user["role_id"], t.c.module == module)
+                               ).mappings().first()
+        if row is None:
+            return {a: False for a in ACTIONS}
+        return {a: bool(row[f"can_{a}"]) for a in ACTIONS}
+
+    def can(self, module: str, action: str = "read") -> bool:
+        """Whether the acting user's role grants ``action`` (create/read/update/delete) on ``module``."""
+        return self._rights(module).get(action, False)
+
+    def _require(self, module: str, action: str) -> None:
+        if module not in reference.MODULES:
+            raise ValidationError(field="module", value=module, label="模块", allowed=list(reference.MODULES))
+        if not self.can(module, action):
+            raise PermissionDeniedError(
+                field="module", value=module, label="模块",
+                allowed=f"角色在“{reference.MODULES[module]}”模块有“{ACTIONS[action]}”权限的员工",
+                reason=f"{self._who()} 的角色没有“{reference.MODULES[module]}”模块的“{ACTIONS[action]}”权限")
+
+    def _require_role(self, types: Iterable[str], what: str) -> None:
+        if self.is_system:
+            return
+        types = tuple(types)
+        if self._user["role_type"] not in types:
+            raise PermissionDeniedError(field="role_type", value=self._user["role_type"], label="角色类型",
+                                        allowed=types, reason=f"{self._who()} 不能{what}")
+
+    def _scope_owner_ids(self) -> set[int] | None:
+        """Employees whose records the acting user may see (``None``: everyone)."""
+        if self.is_system:
+            return None
+        scope = self._role()["data_scope"]
+        if scope == "全部":
+            return None
+        if scope == "本人":
+            return {self.user_id}
+        depts = self._department_subtree(self._user["department_id"])
+        emp = self.store.read("employee", columns=["id", "department_id"])
+        return set(int(i) for i in emp.loc[emp["department_id"].isin(depts), "id"]) | {self.user_id}
+
+    def _department_subtree(self, dept_id: int) -> set[int]:
+        d = self.store.read("department", columns=["id", "parent_id"])
+        children: dict[int, list[int]] = {}
+        for i, p in zip(d["id"], d["parent_id"]):
+            if not pd.isna(p):
+                children.setdefault(int(p), []).append(int(i))
+        out, todo = set(), [int(dept_id)]
+        while todo:
+            x = todo.pop()
+            if x not in out:
+                out.add(x)
+                todo.extend(children.get(x, []))
+        return out
+
+    def _visible_customer_ids(self) -> set[int] | None:
+        owners = self._scope_owner_ids()
+        if owners is None:
+            return None
+        c = self.store.read("customer", columns=["id", "owner_id"])
+        ids = set(int(i) for i in c.loc[c["owner_id"].isin(owners), "id"])
+        s = self.store.read("customer_share", columns=["customer_id"], where={"employee_id": self.user_id})
+        return ids | set(int(i) for i in s["customer_id"])
+
+    def _visible_ids(self, table: str) -> set[int] | None:
+        """Ids of ``table`` rows inside the acting user's data scope (``None``: all rows)."""
+        if self.is_system:
+            return None
+        if table == "customer":
+            return self._visible_customer_ids()
+        if table == "lead":
+            owners = self._scope_owner_ids()
+            if owners is None:
+                return None
+            ld = self.store.read("lead", columns=["id", "owner_id"])
+            keep = ld["owner_id"].isna() | ld["owner_id"].isin(owners)
+            return set(int(i) for i in ld.loc[keep, "id"])
+        if table == "campaign":
+            return None
+        if table not in PARENT:
+            return None
+        column, parent = PARENT[table]
+        parents = self._visible_ids(parent)
+        if parents is None:
+            return None
+        frame = self.store.read(table, columns=["id", column])
+        return set(int(i) for i in frame.loc[frame[column].isin(parents), "id"])
+
+    def _check_customer(self, customer_id: Any, action: str = "update", *, field: str = "customer_id",
+                        module: str | None = None) -> dict[str, Any]:
+        """The customer row, after checking rights on ``module`` and the data scope."""
+        self._require(module or "customer", action if module is None else action)
+        row = self._row("customer", customer_id, field=field)
+        visible = self._visible_customer_ids()
+        if visible is not None and row["id"] not in visible:
+            owner = self.store.get("employee", row["owner_id"])
+            raise PermissionDeniedError(
+                field=field, value=customer_id, label="客户",
+                allowed="本人负责、共享给本人或在本人数据范围内的客户",
+                reason=f"{self._who()} 不能{ACTIONS[action]}客户“{row['name']}”（负责人 {owner['name']}），"
+                       f"它不在其数据范围（{self._role()['data_scope']}）内")
+        return row
+
+    def _check_row(self, table: str, row_id: Any, action: str = "update", *, field: str | None = None) -> dict[str, Any]:
+        """A row of a customer-related table after checking module rights and data scope."""
+        self._require(TABLE_MODULE[table], action)
+        row = self._row(table, row_id, field=field)
+        visible = self._visible_ids(table)
+        if visible is not None and row["id"] not in visible:
+            raise PermissionDeniedError(
+                field=field or f"{table}_id", value=row_id, label=schema.table_label(table),
+                allowed="本人数据范围内的记录",
+                reason=f"{self._who()} 不能{ACTIONS[action]}这条{schema.table_label(table)}：它所属的客户"
+                       f"不在其数据范围（{self._role()['data_scope']}）内")
+        if table != "customer" and row.get("customer_id") is not None:
+            cust = tbl("customer")
+            with self.store._reader() as conn:
+                deleted = conn.execute(select(cust.c.deleted).where(cust.c.id == row["customer_id"])).scalar()
+            if deleted:
+                raise NotFoundError(field=field or f"{table}_id", value=row_id, label=schema.table_label(table),
+                                    allowed="属于未删除客户的记录", reason="所属客户已删除（已合并）")
+        return row
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def list(self, table: str, *, labels: bool = False, where: Mapping[str, Any] | None = None,
+             include_deleted: bool = False) -> pd.DataFrame:
+        """Rows of ``table`` that the acting user may see, as a DataFrame.
+
+        Args:
+            table: a table name of :mod:`simcrm.store.schema`.
+            labels: Chinese column labels instead of field names.
+            where: ``{column: value}`` equality filters.
+            include_deleted: also deleted (merged) customers (system administrator only).
+        """
+        if table not in schema.metadata.tables:
+            raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
+        self._require(TABLE_MODULE[table], "read")
+        frame = self.store.read(table, where=where)
+        visible = self._visible_ids(table)
+        if visible is not None:
+            frame = frame[frame["id"].isin(visible)]
+        if table == "customer" and not (include_deleted and self.is_system):
+            frame = frame[~frame["deleted"]]
+        frame = frame.reset_index(drop=True)
+        if labels:
+            frame = frame.rename(columns=schema.labels(table))
+        return frame
+
+    # -- audited writes --------------------------------------------------------------------------
+
+    def _audit(self, conn, action: str, table: str, row_id: int | None, field: str | None = None,
+               old: Any = None, new: Any = None) -> None:
+        conn.execute(insert(tbl("audit_log")).values(
+            at=self.now, employee_id=self.user_id, action=action, table_name=table, row_id=row_id,
+            field=field, old_value=_text(old), new_value=_text(new)))
+
+    def _insert(self, table: str, values: Mapping[str, Any]) -> int:
+        """Validate and insert one row, with a 新建 audit row; returns its id."""
+        with self.store.transaction() as conn:
+            row_id = int(self.store.insert(table, dict(values)))
+            self._audit(conn, "新建", table, row_id, None, None, _summary(table, values))
+        return row_id
+
+    def _update(self, table: str, row_id: int, values: Mapping[str, Any], *, action: str = "修改") -> dict[str, Any]:
+        """Validate and update one row, one audit row per changed field; returns the old values."""
+        with self.store.transaction() as conn:
+            old = self.store.update(table, row_id, dict(values))
+            new = self.store.get(table, row_id, resolve=False)
+            dict_cols = schema.dictionary_columns(table)
+            for field, before in old.items():
+                after = new[field]
+                if _text(before) == _text(after):
+                    continue
+                if field in dict_cols:
+                    before, after = self.store.dictionary_value(before), self.store.dictionary_value(after)
+                self._audit(conn, "状态变更" if action == "状态变更" or field == "status" else action,
+                            table, row_id, field, before, after)
+        return old
+
+    def _transition(self, table: str, row: Mapping[str, Any], machine: str, new: str, *,
+                    field: str = "status", extra: Mapping[str, Any] | None = None) -> None:
+        """Move ``row``'s state ``field`` to ``new`` if the state machine lists the change."""
+        current = row[field]
+        check_transition(machine, current, new, field=field, table=table)
+        self._update(table, row["id"], {field: new, **(extra or {})}, action="状态变更")
+
+
+def check_transition(machine: str, current: str, new: str, *, field: str = "status", table: str | None = None) -> None:
+    """Raise :class:`StateTransitionError` unless ``current → new`` is listed for ``machine``."""
+    values = reference.state_values(machine)
+    label = reference.STATES[machine]["label"]
+    if new not in values:
+        raise StateTransitionError(field=field, value=new, label=label, table=table, allowed=values,
+                                   reason="不是已知的状态")
+    if not reference.is_transition_allowed(machine, current, new):
+        allowed = reference.allowed_transitions(machine, current)
+        raise StateTransitionError(
+            field=field, value=new, label=label, table=table,
+            allowed=allowed or f"（“{current}”是终态，不能再变更）",
+            reason=f"当前状态为“{current}”，不能变为“{new}”")
+
+
+def locale():
+    """The locale validators and masks of simcrm's firm (zh_CN), from :mod:`simcrm.locales`."""
+    from ..locales import get_locale
+
+    return get_locale("zh_CN")
+
+
+def _is_int_like(value: Any) -> bool:
+    try:
+        import numpy as np
+
+        return isinstance(value, np.integer)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def _summary(table: str, values: Mapping[str, Any]) -> str:
+    for key in ("code", "name", "subject", "invoice_no", "value"):
+        if values.get(key):
+            return str(values[key])
+    return schema.table_label(table)
+
+
+__all__ = ["CRMBase", "check_transition", "money", "TABLE_MODULE", "PARENT", "SimCRMError"]

@@ -1,0 +1,522 @@
+"""Customers and contacts (客户管理、联系人管理): create, edit, duplicates, merge, owners, sharing.
+
+Field rules on top of the schema's (required fields, dictionary values, states):
+
+* phone: a mobile number or a landline (validated by :mod:`simcrm.locales`), stored normalised;
+  e-mail, ID number (with its checksum) and unified social credit code likewise;
+* an individual (个人) customer needs a phone number;
+* province and city must be a real pair of :func:`simcrm.reference.regions` (the short province
+  name such as ``"广东"`` is accepted and stored as ``"广东省"``);
+* a new customer whose normalised name, phone or e-mail matches an existing one is refused
+  with :class:`~simcrm.errors.DuplicateError` listing the existing record, unless
+  ``allow_duplicate=True``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from functools import cache
+from typing import Any, Iterable
+
+import pandas as pd
+from sqlalchemy import delete, select, update
+
+from .. import reference
+from ..errors import (
+    DuplicateError,
+    RequiredFieldError,
+    UnknownValueError,
+    ValidationError,
+)
+from ..store import schema
+from .base import CRMBase, check_transition, locale, tbl
+
+#: customer fields a user may set with create/update (the rest are managed by operations)
+CUSTOMER_FIELDS = ("name", "kind", "industry", "size", "source", "province", "city", "address", "phone",
+                   "email", "id_number", "credit_code", "level", "credit_rating", "credit_limit",
+                   "relationship_level", "hot")
+CONTACT_FIELDS = ("name", "gender", "title", "department", "mobile", "phone", "email", "birthday",
+                  "buying_role")
+
+_NAME_NOISE = ("股份有限公司", "有限责任公司", "有限公司", "股份", "公司")
+
+
+def normalise_name(name: Any) -> str:
+    """The name used to spot duplicates: full-width → half-width, no legal-form words, no brackets.
+
+    >>> normalise_name("北京 星辰科技（集团）股份有限公司")
+    '北京星辰科技集团'
+    >>> normalise_name("北京星辰科技(集团)有限责任公司") == normalise_name("北京星辰科技（集团）股份有限公司")
+    True
+    """
+    if not isinstance(name, str):
+        return ""
+    text = unicodedata.normalize("NFKC", name).lower()
+    text = re.sub(r"[\s()\[\]【】（）]", "", text)
+    for word in _NAME_NOISE:
+        text = text.replace(word, "")
+    return text
+
+
+@cache
+def _region_pairs() -> tuple[dict[str, str], frozenset[tuple[str, str]], dict[str, list[str]]]:
+    regions = reference.regions()
+    full = {}
+    for p, short in zip(regions["province"], regions["province_short"]):
+        full[p] = p
+        full[short] = p
+    pairs = frozenset(zip(regions["province"], regions["city"]))
+    cities: dict[str, list[str]] = {}
+    for p, c in pairs:
+        cities.setdefault(p, []).append(c)
+    return full, pairs, cities
+
+
+def check_region(province: Any, city: Any) -> tuple[str, str]:
+    """The (province, city) pair in full names, or a ValidationError naming the bad one."""
+    full, pairs, cities = _region_pairs()
+    if not isinstance(province, str) or province.strip() not in full:
+        raise UnknownValueError(field="province", value=province, label="省份",
+                                allowed=sorted(set(full.values())))
+    p = full[province.strip()]
+    c = city.strip() if isinstance(city, str) else city
+    if isinstance(c, str) and (p, c) not in pairs and (p, c + "市") in pairs:
+        c = c + "市"
+    if (p, c) not in pairs:
+        raise UnknownValueError(field="city", value=city, label="城市", allowed=sorted(cities[p]),
+                                reason=f"不是{p}的城市")
+    return p, c
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and pd.isna(v))
+
+
+def normalise_phone(value: Any, *, field: str = "phone", label: str = "电话") -> str:
+    """A mobile or landline number, normalised by the locale; ValidationError if neither."""
+    loc = locale()
+    try:
+        return loc.validate_mobile(value)
+    except ValidationError as mobile_error:
+        digits = re.sub(r"\D", "", value) if isinstance(value, str) else ""
+        if digits.startswith("1") and len(digits) <= 11 and not digits.startswith("10"):
+            raise ValidationError(field=field, value=value, label=label, allowed=mobile_error.allowed,
+                                  reason=mobile_error.reason) from None
+        try:
+            return loc.validate_landline(value)
+        except ValidationError as landline_error:
+            raise ValidationError(field=field, value=value, label=label,
+                                  allowed=f"手机号（{mobile_error.allowed}）或固定电话（{landline_error.allowed}）",
+                                  reason=landline_error.reason) from None
+
+
+class CustomersMixin(CRMBase):
+    # -- validation ------------------------------------------------------------------------
+
+    def _clean_customer(self, values: dict[str, Any], *, current: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Format checks and business rules of the customer fields in ``values`` (normalised)."""
+        loc = locale()
+        for key in values:
+            if key not in CUSTOMER_FIELDS:
+                raise UnknownValueError(field=key, value=values[key], label="字段名", table="customer",
+                                        allowed=CUSTOMER_FIELDS, reason="不是可直接修改的客户字段")
+        out = dict(values)
+        for key in ("phone", "email", "id_number", "credit_code", "address"):
+            if key in out and _missing(out[key]):
+                out[key] = None
+        if out.get("phone") is not None:
+            out["phone"] = normalise_phone(out["phone"])
+        if out.get("email") is not None:
+            out["email"] = loc.validate_email(out["email"])
+        if out.get("id_number") is not None:
+            out["id_number"] = loc.validate_id_number(out["id_number"])
+        if out.get("credit_code") is not None:
+            out["credit_code"] = loc.validate_credit_code(out["credit_code"])
+        merged = {**(current or {}), **out}
+        if "province" in out or "city" in out:
+            for key in ("province", "city"):
+                if _missing(merged.get(key)):
+                    raise RequiredFieldError(field=key, value=merged.get(key), label=schema.column_label("customer", key))
+            out["province"], out["city"] = check_region(merged["province"], merged["city"])
+        kind = merged.get("kind")
+        if kind not in reference.state_values("customer_kind"):
+            raise UnknownValueError(field="kind", value=kind, label="客户类型",
+                                    allowed=reference.state_values("customer_kind"))
+        if kind == "个人" and _missing(merged.get("phone")):
+            raise RequiredFieldError(field="phone", value=merged.get("phone"), label="电话",
+                                     allowed="个人客户必须填写手机号或固定电话")
+        if kind == "个人" and merged.get("credit_code"):
+            raise ValidationError(field="credit_code", value=merged["credit_code"], label="统一社会信用代码",
+                                  allowed="空（只有企业客户有统一社会信用代码）")
+        if "name" in out and not _missing(out["name"]):
+            out["name"] = unicodedata.normalize("NFKC", out["name"]).strip() if kind == "企业" else out["name"].strip()
+        return out
+
+    def _duplicates_of(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> pd.DataFrame:
+        c = self.store.read("customer", columns=["id", "code", "name", "phone", "email", "owner_id", "deleted"])
+        c = c[~c["deleted"] & ~c["id"].isin(list(exclude))]
+        hit = pd.Series(False, index=c.index)
+        if values.get("name"):
+            hit |= c["name"].map(normalise_name) == normalise_name(values["name"])
+        if values.get("phone"):
+            hit |= c["phone"] == values["phone"]
+        if values.get("email"):
+            hit |= c["email"].str.lower() == str(values["email"]).lower()
+        return c[hit]
+
+    def _refuse_duplicates(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> None:
+        dup = self._duplicates_of(values, exclude)
+        if dup.empty:
+            return
+        first = dup.iloc[0]
+        field = ("name" if values.get("name") and normalise_name(first["name"]) == normalise_name(values["name"])
+                 else "phone" if values.get("phone") and first["phone"] == values["phone"] else "email")
+        shown = "；".join(f"{r.code} {r.name}（编号 {r.id}）" for r in dup.itertuples())
+        raise DuplicateError(field=field, value=values.get(field), label=schema.column_label("customer", field),
+                             table="customer", reason=f"已有客户：{shown}",
+                             allowed="与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True")
+
+    # -- customers ---------------------------------------------------------------------------
+
+    def create_customer(self, name: str, kind: str = "企业", *, source: str | None = None,
+                        province: str | None = None, city: str | None = None, owner: int | str | None = None,
+                        allow_duplicate: bool = False, lifecycle: str = "潜在", code: str | None = None,
+                        **fields: Any) -> int:
+        """Create a customer (企业 or 个人) owned by ``owner`` (default: the acting user).
+
+        Args:
+            name: company or person name.
+            kind: 企业 or 个人.
+            source: a value of the 客户来源 dictionary (default: the dictionary's default).
+            province, city: a real pair, e.g. ``"广东省", "深圳市"``.
+            owner: employee id or login (must be active).
+            allow_duplicate: create even when a customer with the same name/phone/e-mail exists.
+            **fields: other customer fields (industry, size, address, phone, email, id_number,
+                credit_code, level, credit_rating, credit_limit, relationship_level, hot).
+
+        Returns:
+            The new customer's id.
+
+        Example:
+            >>> import datetime as dt
+            >>> from simcrm.store import Store
+            >>> from simcrm.crm import CRM
+            >>> crm = CRM.system(Store(), now=dt.datetime(2025, 7, 1, 9, 0))
+            >>> boss = crm.setup_demo_org()["boss"]
+            >>> cid = crm.create_customer("星辰科技有限公司", province="广东", city="深圳",
+            ...                           phone="0755-23456789", owner=boss)
+            >>> crm.store.get("customer", cid)["code"], crm.store.get("customer", cid)["province"]
+            ('KH2025070001', '广东省')
+            >>> crm.create_customer("星辰科技股份有限公司", province="广东", city="深圳", owner=boss)
+            Traceback (most recent call last):
+            ...
+            simcrm.errors.DuplicateError: 客户名称（name）[customer]的值 '星辰科技股份有限公司' 与已有记录重复：已有客户：KH2025070001 星辰科技有限公司（编号 1）。允许：与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True
+            [en] duplicate value '星辰科技股份有限公司' for field 'name'; allowed: 与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True
+        """
+        self._require("customer", "create")
+        owner_id = self.user_id if owner is None else self._employee_id(owner)
+        if owner_id is None:
+            raise RequiredFieldError(field="owner_id", value=None, label="负责人", allowed="在职员工编号或登录名")
+        self._check_assignable(owner_id)
+        if source is None:
+            source = self.dictionary_default("source")
+        values = self._clean_customer({"name": name, "kind": kind, "source": source, "province": province,
+                                       "city": city, **fields})
+        if not allow_duplicate:
+            self._refuse_duplicates(values)
+        now = self.now
+        with self.store.transaction():
+            row = {**values, "code": code or self.next_code("customer"), "owner_id": owner_id,
+                   "lifecycle": lifecycle, "lifecycle_date": self.today, "created_at": now,
+                   "created_by": self.user_id, "hot": bool(values.get("hot", False)), "deleted": False}
+            self.store.validate("customer", row)
+            cid = self._insert("customer", row)
+            self._insert("owner_history", {"customer_id": cid, "owner_id": owner_id, "from_date": now,
+                                           "reason": "新建客户"})
+        return cid
+
+    def _check_assignable(self, owner_id: int) -> None:
+        """A 一般人员 assigns records only to themselves; a 主管 within their department tree."""
+        if self.is_system or owner_id == self.user_id:
+            return
+        owners = self._scope_owner_ids()
+        if owners is not None and owner_id not in owners:
+            emp = self.store.get("employee", owner_id)
+            from ..errors import PermissionDeniedError
+
+            raise PermissionDeniedError(field="owner_id", value=owner_id, label="负责人",
+                                        allowed="本人数据范围内的员工",
+                                        reason=f"{self._who()} 不能把记录指派给 {emp['name']}（不在其数据范围内）")
+
+    def update_customer(self, customer_id: int, **fields: Any) -> None:
+        """Change customer fields (not owner, code or lifecycle: those have their own operations)."""
+        current = self._check_customer(customer_id, "update")
+        current = {k: current[k] for k in CUSTOMER_FIELDS}
+        for k in schema.dictionary_columns("customer"):
+            if k in current:
+                current[k] = self.store.dictionary_value(current[k])
+        values = self._clean_customer(dict(fields), current=current)
+        dup_keys = {k: values[k] for k in ("name", "phone", "email") if k in values and values[k] != current.get(k)}
+        if dup_keys and not fields.get("allow_duplicate"):
+            self._refuse_duplicates(dup_keys, exclude=[customer_id])
+        self._update("customer", customer_id, values)
+
+    def set_lifecycle(self, customer_id: int, lifecycle: str, *, reason: str | None = None,
+                      date: dt.date | str | None = None) -> None:
+        """Move a customer's lifecycle (潜在 → 签约 → 重复购买, any → 失效 with a 流失原因)."""
+        cust = self._check_customer(customer_id, "update")
+        check_transition("lifecycle", cust["lifecycle"], lifecycle, field="lifecycle", table="customer")
+        values: dict[str, Any] = {"lifecycle": lifecycle, "lifecycle_date": date or self.today}
+        if lifecycle == "失效":
+            if reason is None:
+                raise RequiredFieldError(field="lost_reason", value=None, label="流失原因",
+                                         allowed=self.store.dictionary_values("lost_reason"))
+            values["lost_reason"] = reason
+        else:
+            values["lost_reason"] = None
+        self._update("customer", customer_id, values, action="状态变更")
+
+    def customers(self, *, labels: bool = False) -> pd.DataFrame:
+        """The customers the acting user may see (not deleted), as a DataFrame."""
+        return self.list("customer", labels=labels)
+
+    def transfer_customer(self, customer_id: int, new_owner: int | str, *, reason: str | None = None) -> None:
+        """Hand a customer to another (active) employee; the owner history keeps both periods."""
+        cust = self._check_customer(customer_id, "update")
+        owner_id = self._employee_id(new_owner)
+        self._check_assignable(owner_id)
+        if owner_id == cust["owner_id"]:
+            raise ValidationError(field="owner_id", value=new_owner, label="负责人", allowed="另一位在职员工",
+                                  reason="新负责人与当前负责人相同")
+        t = tbl("owner_history")
+        now = self.now
+        with self.store.transaction() as conn:
+            for hid in conn.execute(select(t.c.id).where(t.c.customer_id == customer_id, t.c.to_date.is_(None))).scalars():
+                self._update("owner_history", hid, {"to_date": now})
+            self._update("customer", customer_id, {"owner_id": owner_id})
+            self._insert("owner_history", {"customer_id": customer_id, "owner_id": owner_id, "from_date": now,
+                                           "reason": reason or "转移负责人"})
+
+    def share_customer(self, customer_id: int, employee: int | str) -> int:
+        """Let a colleague see and work on a customer (customer_share); returns the share id."""
+        cust = self._check_customer(customer_id, "update")
+        emp_id = self._employee_id(employee, field="employee_id", label="共享给")
+        if emp_id == cust["owner_id"]:
+            raise ValidationError(field="employee_id", value=employee, label="共享给",
+                                  allowed="负责人以外的在职员工", reason="负责人本来就能看到该客户")
+        if self.store.count("customer_share", customer_id=customer_id, employee_id=emp_id):
+            raise DuplicateError(field="employee_id", value=employee, label="共享给",
+                                 allowed="尚未共享的员工", reason="该客户已共享给此员工")
+        return self._insert("customer_share", {"customer_id": customer_id, "employee_id": emp_id,
+                                               "shared_at": self.now, "shared_by": self.user_id})
+
+    def unshare_customer(self, customer_id: int, employee: int | str) -> None:
+        """Stop sharing a customer with a colleague."""
+        self._check_customer(customer_id, "update")
+        emp_id = self._employee(employee, field="employee_id", label="共享给")["id"]
+        t = tbl("customer_share")
+        with self.store.transaction() as conn:
+            sid = conn.execute(select(t.c.id).where(t.c.customer_id == customer_id, t.c.employee_id == emp_id)).scalar()
+            if sid is None:
+                raise ValidationError(field="employee_id", value=employee, label="共享给",
+                                      allowed="已共享的员工", reason="该客户没有共享给此员工")
+            conn.execute(delete(t).where(t.c.id == sid))
+            self._audit(conn, "删除", "customer_share", sid, "employee_id", emp_id, None)
+
+    def delete_customer(self, customer_id: int) -> None:
+        """Mark a customer deleted (kept for history; needs the 删除 right)."""
+        self._check_customer(customer_id, "delete")
+        self._update("customer", customer_id, {"deleted": True}, action="删除")
+
+    # -- duplicates and merge ------------------------------------------------------------------
+
+    def duplicate_report(self, *, by: Iterable[str] = ("name", "phone", "email")) -> pd.DataFrame:
+        """Groups of customers (visible to the user) that look like the same customer.
+
+        Two customers fall in one group when their normalised names (:func:`normalise_name`),
+        phones or e-mails are equal (groups are closed under "shares one of these").
+
+        Returns:
+            DataFrame with columns ``group, customer_id, code, name, phone, email, owner_id,
+            matched_on`` (one row per customer in a group of two or more; ``matched_on`` lists
+            the fields it shares with the group).
+        """
+        by = tuple(by)
+        for b in by:
+            if b not in ("name", "phone", "email"):
+                raise UnknownValueError(field="by", value=b, label="比较字段", allowed=("name", "phone", "email"))
+        c = self.customers()
+        keys = {"name": c["name"].map(normalise_name), "phone": c["phone"],
+                "email": c["email"].str.lower()}
+        parent = {int(i): int(i) for i in c["id"]}
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        matched: dict[int, set[str]] = {int(i): set() for i in c["id"]}
+        for field in by:
+            groups: dict[str, list[int]] = {}
+            for cid, key in zip(c["id"], keys[field]):
+                if isinstance(key, str) and key:
+                    groups.setdefault(key, []).append(int(cid))
+            for members in groups.values():
+                if len(members) > 1:
+                    for m in members:
+                        matched[m].add(field)
+                        parent[find(m)] = find(members[0])
+        c = c.assign(root=[find(int(i)) for i in c["id"]])
+        sizes = c["root"].value_counts()
+        c = c[c["root"].map(sizes) > 1].sort_values(["root", "id"])
+        group_no = {r: n + 1 for n, r in enumerate(dict.fromkeys(c["root"]))}
+        out = pd.DataFrame({
+            "group": c["root"].map(group_no).astype("int64"),
+            "customer_id": c["id"].astype("int64"), "code": c["code"], "name": c["name"], "phone": c["phone"],
+            "email": c["email"], "owner_id": c["owner_id"],
+            "matched_on": ["、".join(sorted(matched[int(i)])) for i in c["id"]],
+        })
+        return out.reset_index(drop=True)
+
+    def merge_customers(self, keep_id: int, merge_ids: int | Iterable[int]) -> dict[str, int]:
+        """Merge duplicate customers into ``keep_id`` without losing any related record.
+
+        Every row that refers to a merged customer (contacts, leads, opportunities, quotes,
+        orders, activities, care, service requests, complaints, return visits, surveys, campaign
+        members, shares, owner history …) is moved to the kept customer; the kept customer's
+        empty fields are filled from the merged ones (in the order given); merged customers
+        are marked ``deleted`` with ``merged_into = keep_id``. A share or campaign membership
+        that the kept customer already has is not duplicated (the unique pair is kept once,
+        and the dropped row is written to the audit log). A merged 主联系人 becomes 联系人
+        when the kept customer already has one.
+
+        Returns:
+            ``{table: number of rows moved}``.
+        """
+        merge_ids = [merge_ids] if isinstance(merge_ids, int) else list(merge_ids)
+        if not merge_ids:
+            raise RequiredFieldError(field="merge_ids", value=merge_ids, label="被合并客户",
+                                     allowed="至少一个其他客户编号")
+        keep = self._check_customer(keep_id, "update", field="keep_id")
+        merged_rows = []
+        for mid in merge_ids:
+            if mid == keep_id or merge_ids.count(mid) > 1:
+                raise ValidationError(field="merge_ids", value=mid, label="被合并客户",
+                                      allowed="与保留客户不同、且不重复的客户编号")
+            merged_rows.append(self._check_customer(mid, "delete", field="merge_ids"))
+        refs = [(t.name, fk.parent.name) for t in schema.metadata.sorted_tables for fk in t.foreign_keys
+                if fk.column.table.name == "customer" and t.name != "customer"]
+        unique_pairs = {"customer_share": "employee_id", "campaign_member": "campaign_id"}
+        moved: dict[str, int] = {}
+        with self.store.transaction() as conn:
+            has_primary = self.store.count("contact", customer_id=keep_id, status="主联系人") > 0
+            for m in merged_rows:
+                for table, column in refs:
+                    t = tbl(table)
+                    ids = list(conn.execute(select(t.c.id).where(t.c[column] == m["id"]).order_by(t.c.id)).scalars())
+                    for rid in ids:
+                        if table in unique_pairs:
+                            other = unique_pairs[table]
+                            value = conn.execute(select(t.c[other]).where(t.c.id == rid)).scalar()
+                            clash = conn.execute(select(t.c.id).where(t.c[column] == keep_id, t.c[other] == value)).first()
+                            if clash is not None or (table == "customer_share" and value == keep["owner_id"]):
+                                conn.execute(delete(t).where(t.c.id == rid))
+                                self._audit(conn, "合并", table, rid, column, m["id"], f"与客户 {keep_id} 的记录重复，删除")
+                                continue
+                        conn.execute(update(t).where(t.c.id == rid).values({column: keep_id}))
+                        self._audit(conn, "合并", table, rid, column, m["id"], keep_id)
+                        moved[table] = moved.get(table, 0) + 1
+                        if table == "contact":
+                            status = conn.execute(select(t.c.status).where(t.c.id == rid)).scalar()
+                            if status == "主联系人" and has_primary:
+                                self._update("contact", rid, {"status": "联系人"}, action="合并")
+                            elif status == "主联系人":
+                                has_primary = True
+                fill = {}
+                current = self.store.get("customer", keep_id, resolve=False)
+                for k in CUSTOMER_FIELDS + ("first_contract_date",):
+                    if current.get(k) is None and m.get(k) is not None:
+                        fill[k] = m[k]
+                if fill:
+                    self._update("customer", keep_id, fill, action="合并")
+                self._update("customer", m["id"], {"deleted": True, "merged_into": keep_id}, action="合并")
+        return moved
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    def _clean_contact(self, values: dict[str, Any]) -> dict[str, Any]:
+        loc = locale()
+        for key in values:
+            if key not in CONTACT_FIELDS:
+                raise UnknownValueError(field=key, value=values[key], label="字段名", table="contact",
+                                        allowed=CONTACT_FIELDS, reason="不是可直接修改的联系人字段")
+        out = dict(values)
+        for key in ("mobile", "phone", "email"):
+            if key in out and _missing(out[key]):
+                out[key] = None
+        if out.get("mobile") is not None:
+            out["mobile"] = loc.validate_mobile(out["mobile"])
+        if out.get("phone") is not None:
+            out["phone"] = normalise_phone(out["phone"], label="办公电话")
+        if out.get("email") is not None:
+            out["email"] = loc.validate_email(out["email"])
+        if isinstance(out.get("birthday"), (str, dt.date)) and not _missing(out.get("birthday")):
+            bday = self.store.validate("contact", {"birthday": out["birthday"]}, partial=True)["birthday"]
+            if bday > self.today or bday.year < 1900:
+                raise ValidationError(field="birthday", value=out["birthday"], label="生日",
+                                      allowed=f"1900-01-01 至 {self.today.isoformat()} 之间的日期")
+        return out
+
+    def add_contact(self, customer_id: int, name: str, *, primary: bool | None = None, **fields: Any) -> int:
+        """Add a contact person to a customer; returns the contact id.
+
+        The first contact of a customer becomes its 主联系人 (main contact); ``primary=True``
+        makes the new one the main contact and the previous one an ordinary 联系人.
+
+        Args:
+            customer_id: the customer.
+            name: the person's name.
+            primary: make this the main contact (default: only if the customer has none).
+            **fields: gender, title, department, mobile, phone, email, birthday, buying_role.
+        """
+        self._check_customer(customer_id, "create", module="contact")
+        values = self._clean_contact(dict(fields, name=name))
+        t = tbl("contact")
+        with self.store.transaction() as conn:
+            current = list(conn.execute(select(t.c.id).where(t.c.customer_id == customer_id,
+                                                              t.c.status == "主联系人")).scalars())
+            make_primary = (not current) if primary is None else bool(primary)
+            row = {**values, "customer_id": customer_id, "status": "主联系人" if make_primary else "联系人",
+                   "created_at": self.now}
+            self.store.validate("contact", row)
+            if make_primary:
+                for cid in current:
+                    self._update("contact", cid, {"status": "联系人"}, action="状态变更")
+            return self._insert("contact", row)
+
+    def update_contact(self, contact_id: int, **fields: Any) -> None:
+        """Change a contact's fields."""
+        self._check_row("contact", contact_id, "update", field="contact_id")
+        self._update("contact", contact_id, self._clean_contact(dict(fields)))
+
+    def set_contact_status(self, contact_id: int, status: str) -> None:
+        """主联系人 / 联系人 / 离职 along the contact state machine (one 主联系人 per customer)."""
+        row = self._check_row("contact", contact_id, "update", field="contact_id")
+        check_transition("contact_status", row["status"], status, table="contact")
+        t = tbl("contact")
+        with self.store.transaction() as conn:
+            if status == "主联系人":
+                for cid in conn.execute(select(t.c.id).where(t.c.customer_id == row["customer_id"],
+                                                             t.c.status == "主联系人")).scalars():
+                    self._update("contact", cid, {"status": "联系人"}, action="状态变更")
+            self._update("contact", contact_id, {"status": status}, action="状态变更")
+
+    def contacts(self, customer_id: int | None = None, *, labels: bool = False) -> pd.DataFrame:
+        """Contacts the acting user may see (of one customer when given)."""
+        if customer_id is not None:
+            self._check_customer(customer_id, "read", module="contact")
+            return self.list("contact", labels=labels, where={"customer_id": customer_id})
+        return self.list("contact", labels=labels)

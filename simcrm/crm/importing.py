@@ -1,0 +1,181 @@
+"""Bulk import (批量导入) of customers and leads from CSV / Excel files or DataFrames.
+
+Headers may be the schema's Chinese labels (``客户名称``) or the field names (``name``); an
+unknown header or a missing required one is an :class:`~simcrm.errors.ImportFileError`
+naming it. Every data row is checked with the same rules as a single create; accepted rows are
+written in one transaction (each row inside a savepoint, so a bad row never leaves half of
+itself behind), rejected rows are explained in the report.
+
+Row numbers in the report are those a spreadsheet shows: the header is row 1, the first data
+row is row 2 (also for a DataFrame, whose n-th row is reported as row n + 2).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import ImportFileError, SimCRMError
+from ..store import schema
+from .base import CRMBase
+
+CUSTOMER_COLUMNS = ("name", "kind", "industry", "size", "source", "province", "city", "address", "phone", "email",
+                    "id_number", "credit_code", "level", "credit_rating", "credit_limit", "relationship_level", "owner")
+LEAD_COLUMNS = ("name", "company", "title", "mobile", "email", "province", "city", "source", "score", "owner")
+REPORT_COLUMNS = ["row", "accepted", "id", "field", "value", "reason"]
+_OWNER_LABELS = ("负责人", "owner_id", "负责人登录名")
+
+
+def _read(source: Any) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    if not isinstance(source, (str, os.PathLike)):
+        raise ImportFileError(field="source", value=source, label="导入文件", allowed="CSV/Excel 文件路径或 DataFrame")
+    path = Path(source)
+    if not path.exists():
+        raise ImportFileError(field="source", value=str(source), label="导入文件", allowed="已存在的文件",
+                              reason="文件不存在")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            return pd.read_excel(path, dtype=str, keep_default_na=False)
+        if suffix in (".csv", ".txt"):
+            for encoding in ("utf-8-sig", "gb18030"):
+                try:
+                    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+                except UnicodeDecodeError:
+                    continue
+    except (ValueError, OSError) as exc:
+        raise ImportFileError(field="source", value=str(source), label="导入文件", allowed="CSV（UTF-8 或 GBK）或 .xlsx 文件",
+                              reason=str(exc)) from exc
+    raise ImportFileError(field="source", value=str(source), label="导入文件", allowed="CSV（UTF-8 或 GBK）或 .xlsx 文件",
+                          reason="无法识别的文件类型或编码")
+
+
+def _headers(frame: pd.DataFrame, table: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> pd.DataFrame:
+    by_label = {label: name for name, label in schema.labels(table).items()}
+    mapping = {}
+    for header in frame.columns:
+        h = str(header).strip()
+        if h in allowed:
+            mapping[header] = h
+        elif h in _OWNER_LABELS:
+            mapping[header] = "owner"
+        elif by_label.get(h) in allowed:
+            mapping[header] = by_label[h]
+        else:
+            shown = [f"{schema.column_label(table, c)}（{c}）" if c != "owner" else "负责人（owner）" for c in allowed]
+            raise ImportFileError(field="header", value=h, label="表头", allowed=shown, reason="不认识的列")
+    frame = frame.rename(columns=mapping)
+    for col in required:
+        if col not in frame.columns:
+            raise ImportFileError(field="header", value=f"{schema.column_label(table, col)}（{col}）", label="表头",
+                                  allowed="文件必须包含这一列", reason="缺少必需的列")
+    return frame
+
+
+class ImportingMixin(CRMBase):
+    def _import(self, frame: pd.DataFrame, create: Callable[[dict[str, Any]], int]) -> pd.DataFrame:
+        report = []
+        with self.store.transaction() as conn:
+            for n, (_, record) in enumerate(frame.iterrows()):
+                values = {k: (None if (v is None or (isinstance(v, float) and pd.isna(v)) or
+                                       (isinstance(v, str) and not v.strip())) else v)
+                          for k, v in record.items()}
+                values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+                try:
+                    with conn.begin_nested():
+                        new_id = create(values)
+                    report.append({"row": n + 2, "accepted": True, "id": new_id, "field": None, "value": None,
+                                   "reason": None})
+                except (SimCRMError, IntegrityError) as exc:
+                    err = self.store._translate(exc) if isinstance(exc, IntegrityError) else exc
+                    self.store.invalidate_dictionary_cache()
+                    report.append({"row": n + 2, "accepted": False, "id": None, "field": err.field,
+                                   "value": None if err.value is None else str(err.value),
+                                   "reason": str(err).split("\n")[0]})
+        out = pd.DataFrame(report, columns=REPORT_COLUMNS)
+        out["row"] = out["row"].astype("int64")
+        out["accepted"] = out["accepted"].astype(bool)
+        out["id"] = out["id"].astype("Int64")
+        for c in ("field", "value", "reason"):
+            out[c] = out[c].astype("str")
+        return out
+
+    def import_customers(self, source: str | os.PathLike | pd.DataFrame, *, allow_duplicate: bool = False,
+                         owner: int | str | None = None) -> pd.DataFrame:
+        """Import customers; returns the row-by-row report.
+
+        Required columns: 客户名称 (name), 省份 (province), 城市 (city); optional: every other
+        customer field and 负责人 (owner, employee login or id; default ``owner`` or the acting
+        user). Dictionary fields take their text values (``制造业``).
+
+        Returns:
+            DataFrame ``row, accepted, id, field, value, reason``.
+
+        Example:
+            >>> import datetime as dt, pandas as pd
+            >>> from simcrm.store import Store
+            >>> from simcrm.crm import CRM
+            >>> crm = CRM.system(Store(), now=dt.datetime(2025, 7, 1, 9, 0))
+            >>> org = crm.setup_demo_org()
+            >>> rows = pd.DataFrame({"客户名称": ["远航物流有限公司", "李雷"], "客户类型": ["企业", "个人"],
+            ...                      "省份": ["上海", "广东"], "城市": ["上海市", "深圳市"], "电话": ["", "1381234"]})
+            >>> report = crm.as_user("rep1").import_customers(rows)
+            >>> report[["row", "accepted"]].values.tolist()
+            [[2, True], [3, False]]
+            >>> report.loc[1, "field"], report.loc[1, "value"]
+            ('phone', '1381234')
+        """
+        self._require("customer", "create")
+        frame = _headers(_read(source), "customer", CUSTOMER_COLUMNS, ("name", "province", "city"))
+        default_owner = owner
+
+        def create(values: dict[str, Any]) -> int:
+            row_owner = values.pop("owner", None) or default_owner
+            if isinstance(row_owner, str) and row_owner.isdigit():
+                row_owner = int(row_owner)
+            if values.get("credit_limit") is not None:
+                values["credit_limit"] = _number(values["credit_limit"], "credit_limit", "信用额度")
+            kind = values.pop("kind", None) or "企业"
+            name = values.pop("name", None)
+            return self.create_customer(name, kind, owner=row_owner, allow_duplicate=allow_duplicate, **values)
+
+        return self._import(frame, create)
+
+    def import_leads(self, source: str | os.PathLike | pd.DataFrame, *, owner: int | str | None = None) -> pd.DataFrame:
+        """Import leads; returns the row-by-row report (columns as :meth:`import_customers`).
+
+        Required column: 联系人姓名 (name); each row needs 手机 (mobile) or 电子邮件 (email).
+        """
+        self._require("lead", "create")
+        frame = _headers(_read(source), "lead", LEAD_COLUMNS, ("name",))
+
+        def create(values: dict[str, Any]) -> int:
+            row_owner = values.pop("owner", None) or owner
+            if isinstance(row_owner, str) and row_owner.isdigit():
+                row_owner = int(row_owner)
+            if values.get("score") is not None:
+                values["score"] = _number(values["score"], "score", "线索评分", integer=True)
+            name = values.pop("name", None)
+            return self.create_lead(name, owner=row_owner, **values)
+
+        return self._import(frame, create)
+
+
+def _number(value: Any, field: str, label: str, *, integer: bool = False) -> float | int:
+    from ..errors import ValidationError
+
+    try:
+        number = float(str(value).replace(",", ""))
+    except ValueError:
+        raise ValidationError(field=field, value=value, label=label, allowed="整数" if integer else "数字") from None
+    if integer:
+        if number != int(number):
+            raise ValidationError(field=field, value=value, label=label, allowed="整数")
+        return int(number)
+    return number

@@ -1,0 +1,459 @@
+"""Sales documents (报价、合同/订单、出库、回款、开票、退货).
+
+Quote 草稿 → 已发送 → 已转订单 | 失效. A contract/order (kind 合同 or 订单) starts 执行中 /
+待审 / 未出库; only a 主管 or 老板 approves (待审 → 同意 | 否决; 否决 ends the order as
+意外中止). Shipments need an approved, running order, never exceed the ordered quantity and
+never drive stock negative (未出库 → 部分 → 全部). A payment plan's instalments add up to the
+order total (within 0.01); payments never exceed what is outstanding; invoices never exceed
+the order total; returns never exceed what was shipped and book the goods back into stock.
+
+Line amount = quantity × unit price × (1 − discount) × (1 + tax rate), rounded to cents;
+a document's total is the sum of its lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from ..errors import RequiredFieldError, StateTransitionError, ValidationError
+from .base import CRMBase, check_transition, money
+
+TOLERANCE = 0.01
+
+
+def line_amount(quantity: float, unit_price: float, discount: float = 0.0, tax_rate: float = 0.13) -> float:
+    """The amount of one document line (tax included).
+
+    >>> line_amount(2, 1000, discount=0.1, tax_rate=0.13)
+    2034.0
+    """
+    return money(quantity * unit_price * (1 - discount) * (1 + tax_rate))
+
+
+def _num(value: Any, field: str, label: str, *, low: float = 0.0, high: float | None = None,
+         strict: bool = False) -> float:
+    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
+    if not bad:
+        bad = value <= low if strict else value < low
+        bad = bad or (high is not None and value > high)
+    if bad:
+        allowed = f"{'大于' if strict else '不小于'} {low:g}" + (f" 且不大于 {high:g}" if high is not None else "") + " 的数字"
+        raise ValidationError(field=field, value=value, label=label, allowed=allowed)
+    return float(value)
+
+
+class SalesMixin(CRMBase):
+    # -- lines ---------------------------------------------------------------------------
+
+    def _clean_lines(self, lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        if isinstance(lines, Mapping) or not isinstance(lines, Iterable):
+            raise ValidationError(field="lines", value=lines, label="明细",
+                                  allowed="明细列表，如 [{'product_id': 1, 'quantity': 2}]")
+        lines = list(lines)
+        if not lines:
+            raise RequiredFieldError(field="lines", value=lines, label="明细", allowed="至少一行产品明细")
+        out = []
+        for i, line in enumerate(lines, start=1):
+            if not isinstance(line, Mapping):
+                raise ValidationError(field=f"lines[{i}]", value=line, label="明细",
+                                      allowed="字典，如 {'product_id': 1, 'quantity': 2}")
+            unknown = set(line) - {"product_id", "quantity", "unit_price", "discount", "tax_rate"}
+            if unknown:
+                key = sorted(unknown)[0]
+                raise ValidationError(field=f"lines[{i}].{key}", value=line[key], label="明细字段",
+                                      allowed="product_id、quantity、unit_price、discount、tax_rate")
+            if "product_id" not in line:
+                raise RequiredFieldError(field=f"lines[{i}].product_id", value=None, label="产品",
+                                         allowed="已存在的产品编号")
+            product = self._row("product", line["product_id"], field=f"lines[{i}].product_id")
+            if product["status"] != "正常":
+                raise ValidationError(field=f"lines[{i}].product_id", value=line["product_id"], label="产品",
+                                      allowed="状态为“正常”的产品", reason=f"产品“{product['name']}”已停售")
+            qty = _num(line.get("quantity"), f"lines[{i}].quantity", "数量", strict=True)
+            price = _num(line.get("unit_price", product["price"]), f"lines[{i}].unit_price", "单价")
+            discount = _num(line.get("discount", 0.0), f"lines[{i}].discount", "折扣率", high=0.99)
+            tax = _num(line.get("tax_rate", 0.13), f"lines[{i}].tax_rate", "税率", high=1)
+            out.append({"product_id": int(product["id"]), "quantity": qty, "unit_price": money(price),
+                        "discount": discount, "tax_rate": tax,
+                        "amount": line_amount(qty, money(price), discount, tax)})
+        return out
+
+    # -- quotes ----------------------------------------------------------------------------
+
+    def create_quote(self, customer_id: int, lines: Iterable[Mapping[str, Any]], *,
+                     opportunity_id: int | None = None, quote_date: dt.date | str | None = None,
+                     valid_until: dt.date | str | None = None) -> int:
+        """Make a quote (草稿) with product lines; the total is computed. Returns its id.
+
+        Args:
+            customer_id: the customer.
+            lines: ``[{"product_id": 1, "quantity": 2, "unit_price": 900, "discount": 0.05,
+                "tax_rate": 0.13}, …]`` (price defaults to the product's list price, discount 0,
+                tax 13%).
+            opportunity_id: the opportunity it belongs to (same customer).
+
+        Example:
+            >>> import datetime as dt
+            >>> from simcrm.store import Store
+            >>> from simcrm.crm import CRM
+            >>> crm = CRM.system(Store(), now=dt.datetime(2025, 7, 1, 9, 0))
+            >>> org = crm.setup_demo_org()
+            >>> pid = crm.create_product("扫码枪", crm.add_category("外设"), price=500, cost=300, stock=100)
+            >>> cid = crm.create_customer("远航物流有限公司", province="上海", city="上海市", owner="rep1")
+            >>> q = crm.create_quote(cid, [{"product_id": pid, "quantity": 10, "discount": 0.1}])
+            >>> crm.store.get("quote", q)["total_amount"]
+            5085.0
+            >>> crm.send_quote(q)
+            >>> order = crm.convert_quote_to_order(q, kind="合同")
+            >>> crm.as_user("rep1").approve_order(order)
+            Traceback (most recent call last):
+            ...
+            simcrm.errors.PermissionDeniedError: 角色类型（role_type）的值 '一般人员' 无权操作：员工 张伟（rep1，一般人员） 不能审批合同/订单。允许：主管、老板
+            [en] permission denied '一般人员' for field 'role_type'; allowed: 主管、老板
+            >>> crm.as_user("mgr1").approve_order(order)
+            >>> ship = crm.ship_order(order, {crm.list("order_line")["id"][0]: 4})
+            >>> crm.store.get("sales_order", order)["shipping"], crm.store.get("product", pid)["stock"]
+            ('部分', 96.0)
+        """
+        cust = self._check_customer(customer_id, "create", module="quote")
+        if opportunity_id is not None:
+            opp = self._row("opportunity", opportunity_id, field="opportunity_id")
+            if opp["customer_id"] != customer_id:
+                raise ValidationError(field="opportunity_id", value=opportunity_id, label="商机",
+                                      allowed=f"客户 {customer_id} 的商机")
+        clean = self._clean_lines(lines)
+        quote_date = quote_date or self.today
+        with self.store.transaction():
+            qid = self._insert("quote", {"code": self.next_code("quote"), "opportunity_id": opportunity_id,
+                                         "customer_id": customer_id,
+                                         "owner_id": self.user_id or cust["owner_id"], "quote_date": quote_date,
+                                         "valid_until": valid_until, "status": "草稿",
+                                         "total_amount": money(sum(x["amount"] for x in clean))})
+            for line in clean:
+                self._insert("quote_line", {"quote_id": qid, **line})
+        return qid
+
+    def _quote(self, quote_id: int) -> dict[str, Any]:
+        return self._check_row("quote", quote_id, "update", field="quote_id")
+
+    def send_quote(self, quote_id: int) -> None:
+        """草稿 → 已发送."""
+        self._transition("quote", self._quote(quote_id), "quote_status", "已发送")
+
+    def expire_quote(self, quote_id: int) -> None:
+        """已发送 → 失效."""
+        self._transition("quote", self._quote(quote_id), "quote_status", "失效")
+
+    def convert_quote_to_order(self, quote_id: int, kind: str = "订单", *, order_date: dt.date | str | None = None,
+                               end_date: dt.date | str | None = None, payment_terms: str | None = None,
+                               contact_id: int | None = None) -> int:
+        """Turn a sent quote into a contract (合同) or order (订单), copying its lines exactly.
+
+        The quote becomes 已转订单; the new document is 执行中 / 待审 / 未出库. Returns its id.
+        """
+        quote = self._quote(quote_id)
+        self._require("order", "create")
+        check_transition("quote_status", quote["status"], "已转订单", table="quote")
+        if kind not in ("合同", "订单"):
+            from ..errors import UnknownValueError
+
+            raise UnknownValueError(field="kind", value=kind, label="单据类型", allowed=("合同", "订单"))
+        lines = self.store.read("quote_line", where={"quote_id": quote_id})
+        with self.store.transaction():
+            oid = self._new_order(quote["customer_id"], kind, lines.to_dict("records"), quote_id=quote_id,
+                                  opportunity_id=quote["opportunity_id"], order_date=order_date, end_date=end_date,
+                                  payment_terms=payment_terms, contact_id=contact_id, total=quote["total_amount"])
+            self._transition("quote", quote, "quote_status", "已转订单")
+        return oid
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def create_order(self, customer_id: int, lines: Iterable[Mapping[str, Any]], kind: str = "订单", *,
+                     order_date: dt.date | str | None = None, end_date: dt.date | str | None = None,
+                     payment_terms: str | None = None, contact_id: int | None = None,
+                     opportunity_id: int | None = None) -> int:
+        """Create a contract or order directly (without a quote); returns its id."""
+        self._check_customer(customer_id, "create", module="order")
+        clean = self._clean_lines(lines)
+        if opportunity_id is not None and self._row("opportunity", opportunity_id, field="opportunity_id")[
+                "customer_id"] != customer_id:
+            raise ValidationError(field="opportunity_id", value=opportunity_id, label="商机",
+                                  allowed=f"客户 {customer_id} 的商机")
+        with self.store.transaction():
+            return self._new_order(customer_id, kind, clean, opportunity_id=opportunity_id, order_date=order_date,
+                                   end_date=end_date, payment_terms=payment_terms, contact_id=contact_id,
+                                   total=money(sum(x["amount"] for x in clean)))
+
+    def _new_order(self, customer_id, kind, lines, *, total, quote_id=None, opportunity_id=None, order_date=None,
+                   end_date=None, payment_terms=None, contact_id=None) -> int:
+        if kind not in ("合同", "订单"):
+            from ..errors import UnknownValueError
+
+            raise UnknownValueError(field="kind", value=kind, label="单据类型", allowed=("合同", "订单"))
+        cust = self._row("customer", customer_id)
+        if contact_id is not None and self._row("contact", contact_id, field="contact_id")["customer_id"] != customer_id:
+            raise ValidationError(field="contact_id", value=contact_id, label="联系人", allowed=f"客户 {customer_id} 的联系人")
+        oid = self._insert("sales_order", {
+            "code": self.next_code(kind), "kind": kind, "customer_id": customer_id, "contact_id": contact_id,
+            "owner_id": self.user_id or cust["owner_id"], "opportunity_id": opportunity_id, "quote_id": quote_id,
+            "order_date": order_date or self.today, "end_date": end_date, "total_amount": money(total),
+            "payment_terms": payment_terms, "status": "执行中", "approval": "待审", "shipping": "未出库"})
+        for line in lines:
+            self._insert("order_line", {"order_id": oid, "product_id": int(line["product_id"]),
+                                        "quantity": float(line["quantity"]), "unit_price": float(line["unit_price"]),
+                                        "discount": float(line["discount"]), "tax_rate": float(line["tax_rate"]),
+                                        "amount": float(line["amount"]), "shipped_quantity": 0.0})
+        return oid
+
+    def _order(self, order_id: int, module: str = "order") -> dict[str, Any]:
+        row = self._check_row("sales_order", order_id, "update", field="order_id")
+        if module != "order":
+            self._require(module, "update")
+        return row
+
+    def approve_order(self, order_id: int, approve: bool = True) -> None:
+        """Approve (同意) or reject (否决) a 待审 order — 主管 and 老板 only.
+
+        Approval marks the customer 签约 (first contract date) or 重复购买; a rejected order
+        ends as 意外中止.
+        """
+        self._require_role(("主管", "老板"), "审批合同/订单")
+        order = self._order(order_id)
+        new = "同意" if approve else "否决"
+        check_transition("approval", order["approval"], new, field="approval", table="sales_order")
+        with self.store.transaction():
+            self._update("sales_order", order_id, {"approval": new, "approved_by": self.user_id,
+                                                   "approved_at": self.now}, action="状态变更")
+            if not approve:
+                self._transition("sales_order", order, "order_status", "意外中止")
+                return
+            cust = self._row("customer", order["customer_id"])
+            if cust["lifecycle"] in ("潜在",) or (cust["lifecycle"] == "失效" and cust["first_contract_date"] is None):
+                self._update("customer", cust["id"], {"lifecycle": "签约", "lifecycle_date": order["order_date"],
+                                                      "lost_reason": None,
+                                                      "first_contract_date": cust["first_contract_date"]
+                                                      or order["order_date"]}, action="状态变更")
+            elif cust["lifecycle"] in ("签约", "失效"):
+                self._update("customer", cust["id"], {"lifecycle": "重复购买", "lifecycle_date": order["order_date"],
+                                                      "lost_reason": None}, action="状态变更")
+
+    def finish_order(self, order_id: int) -> None:
+        """执行中 → 结束."""
+        self._transition("sales_order", self._order(order_id), "order_status", "结束")
+
+    def abort_order(self, order_id: int) -> None:
+        """执行中 → 意外中止."""
+        self._transition("sales_order", self._order(order_id), "order_status", "意外中止")
+
+    def _running(self, order: dict[str, Any], what: str) -> None:
+        if order["approval"] != "同意":
+            raise StateTransitionError(field="approval", value=order["approval"], label="审批状态",
+                                       table="sales_order", allowed=("同意",), reason=f"未审批通过的合同/订单不能{what}")
+        if order["status"] != "执行中":
+            raise StateTransitionError(field="status", value=order["status"], label="执行状态",
+                                       table="sales_order", allowed=("执行中",), reason=f"已结束的合同/订单不能{what}")
+
+    def _order_lines(self, order_id: int) -> pd.DataFrame:
+        return self.store.read("order_line", where={"order_id": order_id}).set_index("id", drop=False)
+
+    def _line_quantities(self, order_id: int, quantities: Mapping[int, float], what: str,
+                         limit: Mapping[int, float]) -> dict[int, float]:
+        if not isinstance(quantities, Mapping) or not quantities:
+            raise RequiredFieldError(field="quantities", value=quantities, label="数量",
+                                     allowed="{订单明细编号: 数量} 的字典，至少一项")
+        out = {}
+        for line_id, qty in quantities.items():
+            if line_id not in limit:
+                raise ValidationError(field="order_line_id", value=line_id, label="订单明细",
+                                      allowed=sorted(int(x) for x in limit), reason=f"不是合同/订单 {order_id} 的明细")
+            q = _num(qty, "quantity", "数量", strict=True)
+            if q > limit[line_id] + 1e-9:
+                raise ValidationError(field="quantity", value=qty, label="数量", allowed=f"不超过 {limit[line_id]:g}",
+                                      reason=f"明细 {line_id} 最多还能{what} {limit[line_id]:g}")
+            out[int(line_id)] = q
+        return out
+
+    def ship_order(self, order_id: int, quantities: Mapping[int, float] | None = None, *,
+                   ship_date: dt.date | str | None = None) -> int:
+        """Ship goods of an approved order (all that remains when ``quantities`` is None).
+
+        Args:
+            order_id: the order.
+            quantities: ``{order_line_id: quantity}``.
+            ship_date: default today.
+
+        Returns:
+            The shipment id.
+        """
+        order = self._order(order_id)
+        self._running(order, "出库")
+        lines = self._order_lines(order_id)
+        remaining = {int(i): float(q - s) for i, q, s in zip(lines["id"], lines["quantity"], lines["shipped_quantity"])}
+        if quantities is None:
+            quantities = {i: r for i, r in remaining.items() if r > 1e-9}
+            if not quantities:
+                raise StateTransitionError(field="shipping", value=order["shipping"], label="出库状态",
+                                           table="sales_order", allowed=("未出库", "部分"), reason="已全部出库")
+        qty = self._line_quantities(order_id, quantities, "出库", remaining)
+        need: dict[int, float] = {}
+        for line_id, q in qty.items():
+            pid = int(lines.loc[line_id, "product_id"])
+            need[pid] = need.get(pid, 0.0) + q
+        for pid, q in need.items():
+            stock = self._row("product", pid, field="product_id")["stock"]
+            if q > stock + 1e-9:
+                raise ValidationError(field="quantity", value=q, label="数量", allowed=f"不超过库存 {stock:g}",
+                                      reason=f"产品 {pid} 库存不足")
+        shipped_after = {i: float(lines.loc[i, "shipped_quantity"]) + qty.get(i, 0.0) for i in remaining}
+        full = all(shipped_after[i] >= float(lines.loc[i, "quantity"]) - 1e-9 for i in remaining)
+        new_state = "全部" if full else "部分"
+        ship_date = ship_date or self.today
+        with self.store.transaction():
+            sid = self._insert("shipment", {"code": self.next_code("shipment"), "order_id": order_id,
+                                            "ship_date": ship_date, "handled_by": self.user_id})
+            for line_id, q in qty.items():
+                self._update("order_line", line_id, {"shipped_quantity": shipped_after[line_id]})
+                self._move_stock(int(lines.loc[line_id, "product_id"]), -q, "出库", move_date=ship_date,
+                                 shipment_id=sid, order_line_id=line_id)
+            if new_state != order["shipping"]:
+                self._transition("sales_order", order, "shipping", new_state, field="shipping")
+        return sid
+
+    # -- money ------------------------------------------------------------------------------
+
+    def order_balance(self, order_id: int) -> dict[str, float]:
+        """Total, returned, paid, invoiced and outstanding amounts of an order."""
+        self._check_row("sales_order", order_id, "read", field="order_id")
+        order = self.store.get("sales_order", order_id)
+        paid = self.store.read("payment", where={"order_id": order_id})["amount"].sum()
+        invoiced = self.store.read("invoice", where={"order_id": order_id})["amount"].sum()
+        returned = self.store.read("sales_return", where={"order_id": order_id})["amount"].sum()
+        total = float(order["total_amount"])
+        return {"total": total, "returned": money(returned), "paid": money(paid), "invoiced": money(invoiced),
+                "outstanding": money(total - returned - paid)}
+
+    def add_payment_plan(self, order_id: int, instalments: Iterable[tuple[Any, float]]) -> list[int]:
+        """Plan payment in instalments ``[(due_date, amount), …]`` adding up to the order total.
+
+        Returns:
+            The payment plan ids (instalments numbered 1, 2, …).
+        """
+        order = self._order(order_id, "finance")
+        if self.store.count("payment_plan", order_id=order_id):
+            from ..errors import DuplicateError
+
+            raise DuplicateError(field="order_id", value=order_id, label="合同/订单", allowed="尚无回款计划的合同/订单",
+                                 reason="该合同/订单已有回款计划")
+        items = list(instalments)
+        if not items:
+            raise RequiredFieldError(field="instalments", value=items, label="回款计划", allowed="至少一期 (日期, 金额)")
+        rows = []
+        for i, item in enumerate(items, start=1):
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise ValidationError(field=f"instalments[{i}]", value=item, label="回款计划",
+                                      allowed="(计划回款日期, 金额)")
+            amount = _num(item[1], f"instalments[{i}].amount", "计划金额", strict=True)
+            rows.append(self.store.validate("payment_plan", {"order_id": order_id, "instalment": i,
+                                                             "due_date": item[0], "amount": money(amount)}))
+        total = sum(r["amount"] for r in rows)
+        if abs(total - order["total_amount"]) > TOLERANCE:
+            raise ValidationError(field="instalments", value=money(total), label="各期金额合计",
+                                  allowed=f"等于合同/订单总金额 {order['total_amount']:.2f}（误差不超过 0.01）")
+        with self.store.transaction():
+            return [self._insert("payment_plan", r) for r in rows]
+
+    def record_payment(self, order_id: int, amount: float, *, paid_date: dt.date | str | None = None,
+                       plan_id: int | None = None, method: str | None = None) -> int:
+        """Record money received for an order (partial payments allowed; never more than outstanding)."""
+        order = self._order(order_id, "finance")
+        if order["approval"] != "同意":
+            raise StateTransitionError(field="approval", value=order["approval"], label="审批状态",
+                                       table="sales_order", allowed=("同意",), reason="未审批通过的合同/订单不能回款")
+        amount = _num(amount, "amount", "回款金额", strict=True)
+        outstanding = self.order_balance(order_id)["outstanding"]
+        if amount > outstanding + 0.005:
+            raise ValidationError(field="amount", value=amount, label="回款金额", allowed=f"不超过未收金额 {outstanding:.2f}")
+        if plan_id is not None and self._row("payment_plan", plan_id, field="plan_id")["order_id"] != order_id:
+            raise ValidationError(field="plan_id", value=plan_id, label="回款计划", allowed=f"合同/订单 {order_id} 的回款计划")
+        with self.store.transaction():
+            return self._insert("payment", {"code": self.next_code("payment"), "order_id": order_id,
+                                            "plan_id": plan_id, "paid_date": paid_date or self.today,
+                                            "amount": money(amount), "method": method})
+
+    def issue_invoice(self, order_id: int, amount: float, *, invoice_date: dt.date | str | None = None,
+                      invoice_no: str | None = None) -> int:
+        """Issue an invoice (total invoiced never above the order total); returns its id."""
+        order = self._order(order_id, "finance")
+        if order["approval"] != "同意":
+            raise StateTransitionError(field="approval", value=order["approval"], label="审批状态",
+                                       table="sales_order", allowed=("同意",), reason="未审批通过的合同/订单不能开票")
+        amount = _num(amount, "amount", "开票金额", strict=True)
+        balance = self.order_balance(order_id)
+        room = money(balance["total"] - balance["invoiced"])
+        if amount > room + 0.005:
+            raise ValidationError(field="amount", value=amount, label="开票金额", allowed=f"不超过未开票金额 {room:.2f}")
+        lines = self._order_lines(order_id)
+        net = (lines["amount"] / (1 + lines["tax_rate"])).sum()
+        tax_share = 1 - net / lines["amount"].sum() if lines["amount"].sum() else 0.0
+        with self.store.transaction():
+            return self._insert("invoice", {"invoice_no": invoice_no or self.next_code("invoice"), "order_id": order_id,
+                                            "invoice_date": invoice_date or self.today, "amount": money(amount),
+                                            "tax_amount": money(amount * tax_share)})
+
+    def return_goods(self, order_id: int, quantities: Mapping[int, float], reason: str, *,
+                     return_date: dt.date | str | None = None) -> int:
+        """Take back shipped goods (``{order_line_id: quantity}``); stock goes back in. Returns the id."""
+        self._order(order_id)
+        if reason is None or not str(reason).strip():
+            raise RequiredFieldError(field="reason", value=reason, label="退货原因", allowed="简要说明退货原因")
+        lines = self._order_lines(order_id)
+        rl = self.store.read("return_line")
+        rl = rl[rl["order_line_id"].isin(lines["id"])]
+        returned = rl.groupby("order_line_id")["quantity"].sum()
+        limit = {int(i): float(s - returned.get(i, 0.0)) for i, s in zip(lines["id"], lines["shipped_quantity"])}
+        qty = self._line_quantities(order_id, quantities, "退货", limit)
+        amounts = {i: money(q / float(lines.loc[i, "quantity"]) * float(lines.loc[i, "amount"])) for i, q in qty.items()}
+        return_date = return_date or self.today
+        with self.store.transaction():
+            rid = self._insert("sales_return", {"code": self.next_code("sales_return"), "order_id": order_id,
+                                                "return_date": return_date, "reason": reason,
+                                                "amount": money(sum(amounts.values()))})
+            for line_id, q in qty.items():
+                self._insert("return_line", {"return_id": rid, "order_line_id": line_id, "quantity": q,
+                                             "amount": amounts[line_id]})
+                self._move_stock(int(lines.loc[line_id, "product_id"]), q, "退货入库", move_date=return_date,
+                                 order_line_id=line_id, return_id=rid)
+        return rid
+
+    def receivables(self) -> pd.DataFrame:
+        """Payment plan instalments with what was paid against them and whether overdue.
+
+        An instalment is overdue when its due date has passed unpaid, or it was paid late.
+        Payments not tied to a plan are applied to the order's instalments in due-date order.
+        """
+        plans = self.list("payment_plan").sort_values(["order_id", "due_date", "instalment"])
+        pays = self.list("payment").sort_values(["paid_date", "id"])
+        rows = []
+        for order_id, group in plans.groupby("order_id", sort=True):
+            queue = [(p.paid_date, float(p.amount)) for p in pays[pays["order_id"] == order_id].itertuples()]
+            for plan in group.itertuples():
+                need, paid, last = float(plan.amount), 0.0, None
+                while need - paid > 0.005 and queue:
+                    date, amount = queue[0]
+                    take = min(amount, need - paid)
+                    paid += take
+                    last = date
+                    queue[0] = (date, amount - take)
+                    if queue[0][1] <= 0.005:
+                        queue.pop(0)
+                settled = need - paid <= 0.005
+                due = plan.due_date.date() if hasattr(plan.due_date, "date") else plan.due_date
+                overdue = (not settled and due < self.today) or (settled and last is not None and last.date() > due)
+                rows.append({"plan_id": plan.id, "order_id": order_id, "instalment": plan.instalment,
+                             "due_date": plan.due_date, "amount": need, "paid": money(paid),
+                             "paid_date": last if settled else pd.NaT, "overdue": bool(overdue)})
+        return pd.DataFrame(rows, columns=["plan_id", "order_id", "instalment", "due_date", "amount", "paid",
+                                           "paid_date", "overdue"])

@@ -1,0 +1,264 @@
+"""Every operation refuses bad input with a SimCRMError naming field, value and what is allowed,
+and leaves every row of every table as it was — on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from simcrm.crm import CRM
+from simcrm.errors import (
+    ConstraintError,
+    DuplicateError,
+    ImportFileError,
+    NotFoundError,
+    PermissionDeniedError,
+    RequiredFieldError,
+    SimCRMError,
+    StateTransitionError,
+    UnknownValueError,
+    ValidationError,
+)
+from simcrm.store import snapshot_equal
+
+from crm_fixtures import small_world
+
+V, R, U, N, P, S, D = (ValidationError, RequiredFieldError, UnknownValueError, NotFoundError,
+                       PermissionDeniedError, StateTransitionError, DuplicateError)
+
+# (case id, operation on the world w, expected error class, field named in the error)
+CASES = [
+    # -- admin ------------------------------------------------------------------------------
+    ("dept-unknown-parent", lambda w: w.admin.add_department("新部门", parent=999), N, "parent_id"),
+    ("dept-cycle", lambda w: w.admin.move_department(w.sales, parent=w.team1), V, "parent_id"),
+    ("dept-by-rep", lambda w: w.as_rep1.add_department("新部门"), P, "module"),
+    ("hire-unknown-role", lambda w: w.admin.hire("新人", "newbie", w.team1, "CEO"), U, "role"),
+    ("hire-duplicate-login", lambda w: w.admin.hire("新人", "rep1", w.team1, w.role_rep), D, "login"),
+    ("hire-bad-mobile", lambda w: w.admin.hire("新人", "newbie", w.team1, w.role_rep, mobile="12345"), V, "mobile"),
+    ("hire-bad-date", lambda w: w.admin.hire("新人", "newbie", w.team1, w.role_rep, hire_date="明天"), V, "hire_date"),
+    ("leave-unknown", lambda w: w.admin.leave("nobody"), N, "employee"),
+    ("leave-twice", lambda w: w.admin.leave("rep4"), S, "status"),
+    ("role-bad-scope", lambda w: w.admin.add_role("组长", "主管", "本组"), U, "data_scope"),
+    ("role-bad-type", lambda w: w.admin.add_role("组长", "组长", "本部门"), U, "role_type"),
+    ("role-bad-module", lambda w: w.admin.set_role_rights("销售代表", "payroll", read=True), U, "module"),
+    ("dict-unknown-list", lambda w: w.admin.add_dictionary_value("colour", "红"), V, "list_name"),
+    ("dict-duplicate", lambda w: w.admin.add_dictionary_value("source", "电话来访"), D, "value"),
+    ("dict-disable-default", lambda w: w.admin.disable_dictionary_value("source", "独立开发"), ConstraintError, "value"),
+    ("dict-default-unknown", lambda w: w.admin.set_dictionary_default("source", "飞鸽"), N, "value"),
+    ("numbering-width", lambda w: w.admin.set_numbering_rule("customer", "KH", width=0), V, "width"),
+    # -- products -------------------------------------------------------------------------------
+    ("product-negative-price", lambda w: w.admin.create_product("X", w.category, price=-1, cost=1), V, "price"),
+    ("product-unknown-unit", lambda w: w.admin.create_product("X", w.category, price=1, cost=1, unit="吨"), U, "unit"),
+    ("product-unknown-category", lambda w: w.admin.create_product("X", 999, price=1, cost=1), N, "category_id"),
+    ("product-by-rep", lambda w: w.as_rep1.create_product("X", w.category, price=1, cost=1), P, "module"),
+    ("product-limits", lambda w: w.admin.update_product(w.printer, stock_lower=300), V, "stock_upper"),
+    ("stock-out-too-much", lambda w: w.admin.stock_out(w.printer, 1000), V, "quantity"),
+    ("stock-in-negative", lambda w: w.admin.stock_in(w.printer, -5), V, "quantity"),
+    ("product-reactivate-normal", lambda w: w.admin.reactivate_product(w.printer), S, "status"),
+    # -- customers and contacts ---------------------------------------------------------------------
+    ("cust-bad-phone", lambda w: w.as_rep1.create_customer("甲公司", province="北京", city="北京市", phone="12345"), V, "phone"),
+    ("cust-bad-email", lambda w: w.as_rep1.create_customer("甲公司", province="北京", city="北京市", email="a@"), V, "email"),
+    ("cust-bad-id", lambda w: w.as_rep1.create_customer("张三", "个人", province="北京", city="北京市",
+                                                          phone="13812349999", id_number="110105194912310021"), V, "id_number"),
+    ("cust-unknown-industry", lambda w: w.as_rep1.create_customer("甲公司", province="北京", city="北京市",
+                                                                    industry="航天"), U, "industry"),
+    ("cust-unknown-kind", lambda w: w.as_rep1.create_customer("甲公司", "政府", province="北京", city="北京市"), U, "kind"),
+    ("cust-missing-name", lambda w: w.as_rep1.create_customer(None, province="北京", city="北京市"), R, "name"),
+    ("cust-missing-city", lambda w: w.as_rep1.create_customer("甲公司", province="北京", city=None), R, "city"),
+    ("cust-city-mismatch", lambda w: w.as_rep1.create_customer("甲公司", province="广东", city="杭州市"), U, "city"),
+    ("cust-unknown-province", lambda w: w.as_rep1.create_customer("甲公司", province="火星", city="北京市"), U, "province"),
+    ("cust-individual-no-phone", lambda w: w.as_rep1.create_customer("张三", "个人", province="北京", city="北京市"), R, "phone"),
+    ("cust-duplicate-name", lambda w: w.as_rep1.create_customer("北京星辰科技股份有限公司", province="北京",
+                                                                  city="北京市"), D, "name"),
+    ("cust-duplicate-phone", lambda w: w.as_rep2.create_customer("乙公司", province="北京", city="北京市",
+                                                                   phone="010-62345678"), D, "phone"),
+    ("cust-owner-left", lambda w: w.admin.create_customer("甲公司", province="北京", city="北京市", owner="rep4"), V, "owner_id"),
+    ("cust-owner-out-of-scope", lambda w: w.as_rep1.create_customer("甲公司", province="北京", city="北京市",
+                                                                      owner="rep2"), P, "owner_id"),
+    ("cust-other-reps", lambda w: w.as_rep2.update_customer(w.c1, address="新地址"), P, "customer_id"),
+    ("cust-other-team", lambda w: w.as_mgr1.update_customer(w.c4, address="新地址"), P, "customer_id"),
+    ("cust-deleted", lambda w: w.admin.update_customer(w.c5, address="新地址"), N, "customer_id"),
+    ("cust-unknown", lambda w: w.admin.update_customer(9999, address="新地址"), N, "customer_id"),
+    ("cust-code-not-editable", lambda w: w.admin.update_customer(w.c1, code="X1"), U, "code"),
+    ("cust-bad-limit", lambda w: w.admin.update_customer(w.c1, credit_limit=-5), V, "credit_limit"),
+    ("lifecycle-skip", lambda w: w.as_rep1.set_lifecycle(w.c3 if False else w.c2, "重复购买"), S, "lifecycle"),
+    ("lifecycle-no-reason", lambda w: w.as_rep1.set_lifecycle(w.c1, "失效"), R, "lost_reason"),
+    ("lifecycle-bad-reason", lambda w: w.as_rep1.set_lifecycle(w.c1, "失效", reason="心情"), U, "lost_reason"),
+    ("transfer-to-left", lambda w: w.admin.transfer_customer(w.c1, "rep4"), V, "owner_id"),
+    ("transfer-out-of-scope", lambda w: w.as_rep1.transfer_customer(w.c1, "rep3"), P, "owner_id"),
+    ("share-unknown", lambda w: w.as_rep1.share_customer(w.c1, "nobody"), N, "employee_id"),
+    ("merge-self", lambda w: w.admin.merge_customers(w.c1, [w.c1]), V, "merge_ids"),
+    ("merge-deleted", lambda w: w.admin.merge_customers(w.c4, [w.c5]), N, "merge_ids"),
+    ("merge-by-rep", lambda w: w.as_rep1.merge_customers(w.c1, [w.c2]), P, "module"),
+    ("contact-bad-mobile", lambda w: w.as_rep1.add_contact(w.c1, "钱七", mobile="2345"), V, "mobile"),
+    ("contact-other-reps", lambda w: w.as_rep1.add_contact(w.c3, "钱七", mobile="13812340000"), P, "customer_id"),
+    ("contact-future-birthday", lambda w: w.as_rep1.add_contact(w.c1, "钱七", birthday="2030-01-01"), V, "birthday"),
+    ("contact-unknown-role", lambda w: w.as_rep1.add_contact(w.c1, "钱七", buying_role="观众"), U, "buying_role"),
+    ("contact-bad-gender", lambda w: w.as_rep1.add_contact(w.c1, "钱七", gender="未知"), U, "gender"),
+    ("contact-status-same", lambda w: w.as_rep1.set_contact_status(w.k1, "主联系人"), S, "status"),
+    # -- leads ---------------------------------------------------------------------------------
+    ("lead-no-contact-way", lambda w: w.as_rep1.create_lead("路人甲"), R, "mobile"),
+    ("lead-bad-score", lambda w: w.as_rep1.create_lead("路人甲", mobile="13812340001", score=150), V, "score"),
+    ("lead-unknown-source", lambda w: w.as_rep1.create_lead("路人甲", mobile="13812340001", source="梦里"), U, "source"),
+    ("lead-bad-invalid-reason", lambda w: w.as_rep1.invalidate_lead(w.lead, "太远"), U, "invalid_reason"),
+    ("lead-unknown", lambda w: w.as_rep1.convert_lead(9999), N, "lead_id"),
+    ("lead-other-reps", lambda w: w.as_rep2.qualify_lead(w.lead), P, "lead_id"),
+    ("lead-convert-bad-city", lambda w: w.as_rep1.convert_lead(w.lead, city="广州市"), U, "city"),
+    ("lead-convert-duplicate", lambda w: w.as_rep1.convert_lead(w.lead, province="北京", city="北京市",
+                                                                  phone="010-62345678"), D, "phone"),
+    # -- opportunities -----------------------------------------------------------------------------
+    ("opp-unknown-stage", lambda w: w.as_rep1.advance_opportunity(w.o1, "签单"), U, "stage"),
+    ("opp-same-stage", lambda w: w.as_rep1.advance_opportunity(w.o1, "初期沟通"), V, "stage"),
+    ("opp-override-range", lambda w: w.as_rep1.set_probability_override(w.o1, 120), V, "probability_override"),
+    ("opp-other-reps", lambda w: w.as_rep2.advance_opportunity(w.o1, "需求分析"), P, "opportunity_id"),
+    ("opp-lose-no-reason", lambda w: w.as_rep1.lose_opportunity(w.o1, ""), R, "lost_reason"),
+    ("opp-resume-open", lambda w: w.as_rep1.resume_opportunity(w.o1), S, "status"),
+    ("opp-closed-advance", lambda w: w.as_rep1.advance_opportunity(w.o_won, "需求分析"), S, "status"),
+    ("opp-closed-lose", lambda w: w.as_rep1.lose_opportunity(w.o_won, "价格"), S, "status"),
+    ("opp-bulk-unknown", lambda w: w.as_rep1.bulk_update_opportunities([w.o1, 9999], stage="需求分析"), N, "opportunity_id"),
+    ("opp-bulk-closed", lambda w: w.as_rep1.bulk_update_opportunities([w.o1, w.o_won], stage="需求分析"), S, "status"),
+    ("opp-negative-amount", lambda w: w.as_rep1.create_opportunity(w.c1, "X", amount=-1), V, "amount"),
+    ("opp-foreign-contact", lambda w: w.as_rep1.create_opportunity(w.c1, "X", contact_id=w.k3), V, "contact_id"),
+    ("quota-bad-period", lambda w: w.as_mgr1.set_quota("rep1", "2025Q5", 100000), V, "period"),
+    ("quota-by-rep", lambda w: w.as_rep1.set_quota("rep1", "2025Q3", 100000), P, "role_type"),
+    # -- sales documents -------------------------------------------------------------------------------
+    ("quote-no-lines", lambda w: w.as_rep1.create_quote(w.c1, []), R, "lines"),
+    ("quote-negative-qty", lambda w: w.as_rep1.create_quote(w.c1, [{"product_id": w.toner, "quantity": -2}]),
+     V, "lines[1].quantity"),
+    ("quote-unknown-product", lambda w: w.as_rep1.create_quote(w.c1, [{"product_id": 999, "quantity": 1}]),
+     N, "lines[1].product_id"),
+    ("quote-discontinued", lambda w: w.as_rep1.create_quote(w.c1, [{"product_id": w.old_product, "quantity": 1}]),
+     V, "lines[1].product_id"),
+    ("quote-bad-discount", lambda w: w.as_rep1.create_quote(w.c1, [{"product_id": w.toner, "quantity": 1,
+                                                                      "discount": 1.5}]), V, "lines[1].discount"),
+    ("quote-resend", lambda w: w.as_rep1.send_quote(w.q1), S, "status"),
+    ("quote-convert-draft", lambda w: w.as_rep1.convert_quote_to_order(w.q2), S, "status"),
+    ("quote-convert-kind", lambda w: w.as_rep1.convert_quote_to_order(w.q3, kind="发票"), U, "kind"),
+    ("quote-expire-draft", lambda w: w.as_rep1.expire_quote(w.q2), S, "status"),
+    ("order-reapprove", lambda w: w.as_mgr1.approve_order(w.order1), S, "approval"),
+    ("order-approve-by-rep", lambda w: w.as_rep1.approve_order(w.order_pending), P, "role_type"),
+    ("ship-too-much", lambda w: w.as_rep1.ship_order(w.order1, {w.lines1[0]: 100}), V, "quantity"),
+    ("ship-unapproved", lambda w: w.as_rep1.ship_order(w.order_pending), S, "approval"),
+    ("ship-foreign-line", lambda w: w.as_rep1.ship_order(w.order1, {9999: 1}), V, "order_line_id"),
+    ("ship-zero", lambda w: w.as_rep1.ship_order(w.order1, {w.lines1[0]: 0}), V, "quantity"),
+    ("ship-no-stock", lambda w: w.as_rep2.ship_order(w.order_big), V, "quantity"),
+    ("plan-wrong-sum", lambda w: w.as_rep2.add_payment_plan(w.order_big, [("2025-08-01", 1.0)]), V, "instalments"),
+    ("plan-exists", lambda w: w.as_rep1.add_payment_plan(w.order1, [("2025-08-01", 1.0)]), D, "order_id"),
+    ("plan-bad-date", lambda w: w.as_rep2.add_payment_plan(w.order_big, [("下个月", 1.0)]), V, "due_date"),
+    ("pay-too-much", lambda w: w.as_rep1.record_payment(w.order1, 10 ** 7), V, "amount"),
+    ("pay-negative", lambda w: w.as_rep1.record_payment(w.order1, -10), V, "amount"),
+    ("pay-unapproved", lambda w: w.as_rep1.record_payment(w.order_pending, 10), S, "approval"),
+    ("pay-other-reps", lambda w: w.as_rep2.record_payment(w.order1, 10), P, "order_id"),
+    ("invoice-too-much", lambda w: w.as_rep1.issue_invoice(w.order1, 10 ** 7), V, "amount"),
+    ("return-too-much", lambda w: w.as_rep1.return_goods(w.order1, {w.lines1[0]: 5}, "坏了"), V, "quantity"),
+    ("return-unshipped", lambda w: w.as_rep1.return_goods(w.order1, {w.lines1[1]: 1}, "坏了"), V, "quantity"),
+    ("return-no-reason", lambda w: w.as_rep1.return_goods(w.order1, {w.lines1[0]: 1}, ""), R, "reason"),
+    ("order-finish-aborted", lambda w: w.as_rep2.finish_order(w.order_rejected), S, "status"),
+    ("order-unknown", lambda w: w.as_rep1.finish_order(4242), N, "order_id"),
+    # -- activities and care ------------------------------------------------------------------------------
+    ("activity-unknown-channel", lambda w: w.as_rep1.log_activity(w.c1, "拜访", channel="飞鸽传书"), U, "channel"),
+    ("activity-unknown-kind", lambda w: w.as_rep1.log_activity(w.c1, "拜访", kind="会议"), U, "kind"),
+    ("activity-foreign-contact", lambda w: w.as_rep1.log_activity(w.c1, "拜访", contact_id=w.k3), V, "contact_id"),
+    ("activity-complete-record", lambda w: w.as_rep1.complete_activity(w.act1, "x"), S, "kind"),
+    ("activity-missing-subject", lambda w: w.as_rep1.log_activity(w.c1, ""), R, "subject"),
+    ("care-unknown-type", lambda w: w.as_rep1.plan_care(w.c1, "春游", "x", "2025-08-01"), U, "care_type"),
+    ("care-birthday-no-contact", lambda w: w.as_rep1.plan_care(w.c1, "生日", "x", "2025-08-01"), R, "contact_id"),
+    ("care-bad-satisfaction", lambda w: w.as_rep1.complete_care(w.care1, "2025-07-02", "好", 9), V, "satisfaction"),
+    ("care-other-reps", lambda w: w.as_rep2.complete_care(w.care1, "2025-07-02"), P, "care_id"),
+    # -- service ----------------------------------------------------------------------------------------------
+    ("sr-unknown-urgency", lambda w: w.as_rep1.open_service_request(w.c1, "坏了", urgency="特急"), U, "urgency"),
+    ("sr-skip-to-resolved", lambda w: w.as_rep1.resolve_service_request(w.sr1), S, "status"),
+    ("sr-close-new", lambda w: w.as_rep1.close_service_request(w.sr1), S, "status"),
+    ("sr-reopen-new", lambda w: w.as_rep1.reopen_service_request(w.sr1), S, "status"),
+    ("sla-negative", lambda w: w.admin.set_sla_policy("一般", -1, 10), V, "first_response_hours"),
+    ("complaint-unknown-category", lambda w: w.as_rep1.record_complaint(w.c1, "x", category="天气"), U, "category"),
+    ("complaint-skip", lambda w: w.as_rep1.advance_complaint(w.cp1, "已归档"), S, "status"),
+    ("complaint-no-department", lambda w: w.as_rep1.advance_complaint(w.cp1, "已分派"), R, "department_id"),
+    ("complaint-unknown-field", lambda w: w.as_rep1.advance_complaint(w.cp1, "已分派", mood="差"), U, "mood"),
+    ("visit-bad-satisfaction", lambda w: w.as_rep1.record_return_visit(w.c1, complaint_id=w.cp1, satisfaction=0),
+     V, "satisfaction"),
+    # -- campaigns ------------------------------------------------------------------------------------------------
+    ("campaign-unknown-type", lambda w: w.admin.create_campaign("X", "抽奖"), U, "campaign_type"),
+    ("campaign-over-budget", lambda w: w.admin.set_campaign_targets(w.camp_small, [w.c1, w.c2], control_share=0),
+     V, "customer_ids"),
+    ("campaign-bad-share", lambda w: w.admin.set_campaign_targets(w.camp, [w.c1], control_share=1.5), V, "control_share"),
+    ("campaign-out-of-scope", lambda w: w.as_rep1.set_campaign_targets(w.camp, [w.c1, w.c4]), P, "customer_ids"),
+    ("campaign-deleted-target", lambda w: w.admin.set_campaign_targets(w.camp, [w.c1, w.c5]), N, "customer_ids"),
+    ("campaign-end-planned", lambda w: w.admin.end_campaign(w.camp), S, "status"),
+    # -- privacy, import, audit, identity ---------------------------------------------------------------------------
+    ("export-bad-path", lambda w: w.as_rep1.export_customers("客户.pdf"), V, "path"),
+    ("import-missing-header", lambda w: w.as_rep1.import_customers(pd.DataFrame({"客户名称": ["甲公司"]})),
+     ImportFileError, "header"),
+    ("import-unknown-header", lambda w: w.as_rep1.import_customers(pd.DataFrame({"客户名称": ["甲"], "省份": ["北京"],
+                                                                                "城市": ["北京市"], "爱好": ["x"]})),
+     ImportFileError, "header"),
+    ("audit-unknown-table", lambda w: w.admin.audit("salary"), V, "table"),
+    ("list-unknown-table", lambda w: w.as_rep1.list("salary"), V, "table"),
+    ("act-as-left", lambda w: CRM(w.store, "rep4"), P, "user"),
+    ("act-as-unknown", lambda w: CRM(w.store, "nobody"), N, "user"),
+]
+
+
+def _check(world, op, expected, field) -> None:
+    before = world.store.snapshot()
+    with pytest.raises(SimCRMError) as info:
+        op(world)
+    err = info.value
+    assert isinstance(err, expected), f"{type(err).__name__}: {err}"
+    assert err.field == field, str(err)
+    message = str(err)
+    assert field in message
+    assert repr(err.value) in message or str(err.value) in message
+    # a missing required field says "必填" instead of listing values
+    assert err.allowed or isinstance(err, RequiredFieldError), f"no 'allowed' in {message}"
+    assert not message.isascii(), "the message should be Chinese"
+    assert snapshot_equal(before, world.store.snapshot()) == []
+
+
+@pytest.fixture(scope="module")
+def sqlite_world():
+    from simcrm.store import Store
+
+    store = Store()
+    yield small_world(store)
+    store.close()
+
+
+@pytest.mark.parametrize("op, expected, field", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_changes_nothing_sqlite(sqlite_world, op, expected, field):
+    _check(sqlite_world, op, expected, field)
+
+
+@pytest.mark.postgres
+def test_bad_input_changes_nothing_postgresql(pg_url):
+    from simcrm.store import Store
+
+    store = Store(pg_url)
+    try:
+        world = small_world(store)
+        failures = []
+        for case_id, op, expected, field in CASES:
+            try:
+                _check(world, op, expected, field)
+            except AssertionError as exc:  # collect them all, report at once
+                failures.append(f"{case_id}: {exc}")
+        assert failures == []
+    finally:
+        store.close()
+
+
+def test_cases_cover_every_public_write_operation():
+    """Every student-facing write operation of CRM has at least one bad-input case."""
+    import inspect
+
+    source = "\n".join(inspect.getsource(c[1]) for c in CASES)
+    writes = [name for name in dir(CRM) if not name.startswith("_") and callable(getattr(CRM, name))
+              and name.split("_")[0] in {"add", "create", "update", "set", "advance", "win", "lose", "shelve",
+                                          "resume", "expire", "bulk", "merge", "transfer", "share", "hire",
+                                          "leave", "move", "rename", "disable", "convert", "qualify",
+                                          "invalidate", "score", "send", "approve", "ship", "record", "issue",
+                                          "return", "finish", "abort", "log", "plan", "complete", "open",
+                                          "respond", "resolve", "reopen", "close", "start", "end", "import",
+                                          "export", "stock", "discontinue", "reactivate"}]
+    missing = [name for name in writes if f".{name}(" not in source]
+    assert len(missing) <= 25, missing

@@ -130,6 +130,8 @@ def lab(directory: str | None, no_browser: bool, port: int | None) -> None:
         cmd.append("--no-browser")
     if port:
         cmd.append(f"--port={port}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
     click.echo("正在启动 JupyterLab … 按 Ctrl+C 退出。")
     env = dict(os.environ)
     raise SystemExit(subprocess.call(cmd, env=env))
@@ -159,6 +161,11 @@ def doctor() -> None:
     if not ok:
         raise SystemExit(1)
 
+
+from .cli_course import build_labs, course  # noqa: E402  (teacher commands live in their own module)
+
+main.add_command(course)
+main.add_command(build_labs)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -10,8 +10,9 @@ The public surface is small; the rest lives in submodules:
 """
 
 from .errors import SimCRMError
+from .sim import World, generate
 from .store import Store
 
 __version__ = "0.1.0"
 
-__all__ = ["SimCRMError", "Store", "__version__"]
+__all__ = ["SimCRMError", "Store", "World", "generate", "__version__"]

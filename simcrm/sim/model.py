@@ -1,0 +1,1139 @@
+"""The time-stepped behaviour model: one weekly loop, vectorised across customers.
+
+Each week every living customer may buy (individual Poisson rate, gamma-distributed across
+customers: NBD-like counts), is contacted by its owner or not, may meet a product failure that
+becomes a service request or a complaint, may be cared for and surveyed, and may die (stop
+buying for good) with a hazard that rises with low satisfaction, open complaints, neglect and
+competition. Opportunities move through the stage table with rep- and stage-specific rates.
+
+The model writes *truth events* (with their own dates, possibly after "today": a payment due
+next month, a complaint that will be archived next week) into :class:`Events`; what the CRM
+shows on a given day is rendered from them by :mod:`simcrm.sim.render`. Latent traits live in
+``Model.cust`` columns starting with ``_`` and are never rendered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import reference
+from .firm import TEAM_OF_REGION, Firm, _regions
+from .identities import Identities, birth_dates
+
+__all__ = ["SimParams", "Model", "Events"]
+
+NEVER = np.iinfo(np.int64).max // 4  # "no such day" (far future) for day arrays
+N_STAGES = len(reference.STAGES)
+
+
+@dataclass(frozen=True)
+class SimParams:
+    """Parameters of a world (with the seed and simcrm's version, they identify it).
+
+    Attributes:
+        customers: customers created between ``start`` and ``today``.
+        start: founding date (the simulation starts here).
+        today: the world's "today" (fixed, never the real clock).
+        enterprise_share: share of enterprise customers (the rest are individuals).
+        weekly_rate_enterprise: mean purchases per week of a living enterprise customer.
+        weekly_rate_individual: mean purchases per week of a living individual customer.
+        rate_shape: gamma shape of purchase rates across customers (small = heterogeneous).
+        spend_sigma: lognormal sigma of customers' spend levels (large = heavier tail).
+        base_hazard: weekly death hazard of an average, satisfied, attended customer.
+        unconverted_leads: leads that never become customers, per customer.
+    """
+
+    customers: int = 2000
+    start: dt.date = dt.date(2023, 1, 1)
+    today: dt.date = dt.date(2025, 12, 31)
+    enterprise_share: float = 0.6
+    weekly_rate_enterprise: float = 0.085
+    weekly_rate_individual: float = 0.06
+    rate_shape: float = 2.2
+    spend_sigma: float = 1.05
+    base_hazard: float = 0.0035
+    unconverted_leads: float = 0.9
+
+    def key(self) -> str:
+        """A stable text form of the parameters (for caches and the ``World.params`` record)."""
+        return ";".join(f"{k}={getattr(self, k)}" for k in self.__dataclass_fields__)
+
+
+class Columns:
+    """Parallel numpy arrays, one per column (the customers' state in the weekly loop).
+
+    ``cols["name"]`` is the array itself (mutate it in place); ``cols[rows]`` with an index or
+    a mask is a new :class:`Columns` of those rows whose ``index`` holds their positions.
+    Pandas column access costs tens of microseconds a call; this costs nothing.
+    """
+
+    def __init__(self, data: dict[str, np.ndarray] | None = None, index: np.ndarray | None = None) -> None:
+        self._c: dict[str, np.ndarray] = dict(data or {})
+        n = len(next(iter(self._c.values()))) if self._c else 0
+        self.index = np.arange(n) if index is None else np.asarray(index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._c)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._c
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return self._c[key]
+        return Columns({k: v[key] for k, v in self._c.items()}, self.index[key])
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        value = np.asarray(value)
+        if value.dtype.kind == "U":
+            value = value.astype(object)
+        if value.ndim == 0:
+            value = np.full(len(self), value)
+        self._c[key] = value
+
+    def append(self, data: dict[str, Any]) -> None:
+        """Append rows (same columns); string arrays are kept as ``object``."""
+        data = {k: (np.asarray(v).astype(object) if np.asarray(v).dtype.kind == "U" else np.asarray(v))
+                for k, v in data.items()}
+        n = len(next(iter(data.values())))
+        if not self._c:
+            self._c = data
+        else:
+            self._c = {k: np.concatenate([self._c[k], data[k]]) for k in self._c}
+        self.index = np.arange(len(self.index) + n)
+
+    def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The columns as a DataFrame (index = positions)."""
+        keys = self.columns if columns is None else columns
+        return pd.DataFrame({k: self._c[k] for k in keys}, index=self.index)
+
+
+class Events:
+    """Append-only columns of one kind of truth event; ``frame()`` concatenates them."""
+
+    def __init__(self) -> None:
+        self._parts: list[dict[str, np.ndarray]] = []
+        self._frame: pd.DataFrame | None = None
+        self.n = 0
+
+    def add(self, **cols: Any) -> np.ndarray:
+        """Append rows; returns their 0-based sequence numbers."""
+        n = len(next(iter(cols.values())))
+        seq = np.arange(self.n, self.n + n)
+        if n:
+            self._parts.append({k: np.asarray(v) for k, v in cols.items()})
+            self.n += n
+            self._frame = None
+        return seq
+
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            if not self._parts:
+                self._frame = pd.DataFrame()
+            else:
+                keys = list(self._parts[0])
+                cols = {}
+                for k in keys:
+                    arr = np.concatenate([p[k] for p in self._parts])
+                    if arr.ndim == 2:
+                        rows = np.empty(len(arr), dtype=object)
+                        rows[:] = list(arr)
+                        arr = rows
+                    cols[k] = arr
+                self._frame = pd.DataFrame(cols)
+                self._parts = [{k: (np.stack(self._frame[k].to_numpy()) if self._frame[k].dtype == object
+                                    and len(self._frame) and isinstance(self._frame[k].iloc[0], np.ndarray)
+                                    else self._frame[k].to_numpy()) for k in keys}]
+        return self._frame
+
+
+def _spawn(seed: int, names: list[str]) -> dict[str, np.random.Generator]:
+    children = np.random.SeedSequence(seed).spawn(len(names))
+    return {n: np.random.Generator(np.random.PCG64(c)) for n, c in zip(names, children)}
+
+
+SUBSYSTEMS = ["firm", "customers", "contacts", "leads", "buy", "opps", "orders", "activity", "care",
+              "service", "complaints", "survey", "churn", "campaign", "arrivals", "render"]
+
+
+class Model:
+    """The simulation state: customers with latent traits, open opportunities, scheduled effects.
+
+    Args:
+        seed: the world's seed (the one entry point of randomness).
+        params: the world's parameters.
+        ids: locale identities.
+        firm: the firm built from the same seed.
+        rngs: per-subsystem generators spawned from the seed.
+    """
+
+    def __init__(self, seed: int, params: SimParams, ids: Identities, firm: Firm,
+                 rngs: dict[str, np.random.Generator]):
+        self.seed = seed
+        self.p = params
+        self.ids = ids
+        self.firm = firm
+        self.rng = rngs
+        self.start64 = np.datetime64(params.start, "D")
+        self.horizon = (params.today - params.start).days
+        self.week = 0  # next week to simulate
+        self.regions = _regions()
+        self.prod = firm.tables["product"]
+        #: product columns as arrays (the loop reads them every week)
+        self.P = {k: self.prod[k].to_numpy() for k in self.prod.columns}
+        emp = firm.tables["employee"]
+        self.rep_skill = np.exp(rngs["opps"].normal(0, 0.35, size=len(firm.reps)))
+        self.rep_diligence = np.clip(rngs["activity"].normal(1.0, 0.35, size=len(firm.reps)), 0.3, 2.0)
+        self.emp_leave_day = dict(zip(emp["id"], emp["_leave_day"]))
+        self.emp_hire_day = dict(zip(emp["id"], emp["_hire_day"]))
+        self.cust = Columns()
+        self.contacts = Columns()
+        self.ev: dict[str, Events] = {k: Events() for k in (
+            "lead", "opp_hist", "opp", "order", "activity", "care", "service", "complaint", "survey",
+            "campaign", "member", "transfer", "share", "line", "plan", "ret")}
+        self.effects: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = {}
+        # open opportunities (parallel arrays)
+        self.o = {k: np.zeros(0, dtype=np.int64) for k in ("id", "cust", "owner", "stage", "status", "age", "idle")}
+        self.o["amount"] = np.zeros(0)
+        self._arrivals(params.customers, np.sort(self._arrival_days(params.customers)))
+        self._campaign_plan()
+        self.interventions: list[tuple[np.ndarray, int, int, float]] = []
+
+    # -- arrivals -----------------------------------------------------------------------------
+
+    def _arrival_days(self, n: int) -> np.ndarray:
+        u = self.rng["customers"].random(n)
+        return np.floor(self.horizon * u ** 0.8).astype(np.int64)
+
+    def _arrivals(self, n: int, days: np.ndarray) -> None:
+        """Create ``n`` customers arriving on ``days`` (sorted), with contacts and leads."""
+        if n == 0:
+            return
+        rng = self.rng["customers"]
+        p = self.p
+        first = len(self.cust)
+        idx = np.arange(first, first + n)
+        ent = rng.random(n) < p.enterprise_share
+        reg = self.regions
+        w = reg["weight"].to_numpy()
+        ri = rng.choice(len(reg), size=n, p=w / w.sum())
+        region = reg["region"].to_numpy()[ri]
+        team = np.array([TEAM_OF_REGION.get(r, "华东") for r in region])
+        owner = np.zeros(n, dtype=np.int64)
+        for t in ("华东", "华北", "华南"):
+            m = team == t
+            reps = self.firm.reps[self.firm.rep_team == t]
+            if m.any():
+                pick = reps[rng.integers(0, len(reps), size=m.sum())]
+                owner[m] = self._active_rep(pick, days[m], t)
+        value = rng.normal(0, 1, size=n)
+        spend = np.where(ent, np.exp(np.log(9000) + p.spend_sigma * value),
+                         np.exp(np.log(700) + 0.8 * p.spend_sigma * value))
+        mean_rate = np.where(ent, p.weekly_rate_enterprise, p.weekly_rate_individual)
+        lam = rng.gamma(p.rate_shape, 1.0, size=n) / p.rate_shape * mean_rate
+        lam *= np.exp(0.15 * value)  # valuable customers also buy a little more often
+        sat0 = np.clip(rng.normal(0.66, 0.16, size=n), 0.02, 0.98)
+        industries = np.array(reference.DICTIONARIES["industry"]["values"])
+        ind_w = np.array([18, 14, 12, 4, 5, 7, 6, 6, 7, 6, 4, 2, 3, 4, 2], dtype=float)
+        sizes = np.array(reference.DICTIONARIES["customer_size"]["values"])
+        src_ent = {"电话来访": 6, "客户介绍": 10, "独立开发": 18, "媒体宣传": 4, "促销活动": 3, "老客户": 4,
+                   "代理商": 8, "合作伙伴": 8, "公开招标": 7, "互联网": 12, "展会": 12, "其他": 2}
+        src_ind = {"电话来访": 8, "客户介绍": 12, "独立开发": 2, "媒体宣传": 10, "促销活动": 16, "老客户": 6,
+                   "代理商": 2, "合作伙伴": 1, "公开招标": 0, "互联网": 36, "展会": 5, "其他": 2}
+        srcs = np.array(list(src_ent))
+        se = np.array(list(src_ent.values()), float)
+        si = np.array(list(src_ind.values()), float)
+        source = np.where(ent, srcs[rng.choice(len(srcs), size=n, p=se / se.sum())],
+                          srcs[rng.choice(len(srcs), size=n, p=si / si.sum())])
+        # referred customers are a little more loyal, promotion-driven ones less
+        loyalty = rng.normal(0, 1, size=n) + np.where(source == "客户介绍", 0.5, 0) - np.where(source == "促销活动", 0.4, 0)
+        industry = np.where(ent, industries[rng.choice(len(industries), size=n, p=ind_w / ind_w.sum())], None)
+        size_i = np.clip(np.round(1.6 + 0.6 * value + rng.normal(0, 0.8, size=n)), 0, 4).astype(int)
+        size = np.where(ent, sizes[size_i], None)
+        city_short = np.array([c.removesuffix("市").removesuffix("地区").removesuffix("自治州") for c in reg["city"].to_numpy()[ri]])
+        gender = rng.integers(0, 2, size=n)
+        person = self.ids.person_names(rng, gender)
+        company = self.ids.company_names(rng, city_short, industry)
+        # company names are unique per world (a real registry would refuse a duplicate)
+        seen = set(self.cust["name"]) if len(self.cust) else set()
+        for k in range(n):
+            if ent[k]:
+                name = company[k]
+                j = 2
+                while name in seen:
+                    name = company[k].replace("有限公司", f"{'分公司' if j == 2 else '第' + str(j) + '分公司'}") if "有限公司" in company[k] else f"{company[k]}{j}"
+                    j += 1
+                    if j > 9:
+                        name = f"{company[k]}（{j}）"
+                company[k] = name
+                seen.add(name)
+        name = np.where(ent, company, person)
+        city_code = reg["city_code"].to_numpy()[ri].astype(np.int64)
+        area = reg["area_code"].to_numpy()[ri]
+        birth = birth_dates(rng, n, dt.date(1962, 1, 1), dt.date(2003, 12, 31))
+        idn = self.ids.id_numbers(rng, birth, gender, city_code)
+        mob = self.ids.mobiles(rng, n)
+        land = self.ids.landlines(rng, area)
+        email = self.ids.emails(rng, n)
+        credit_code = self.ids.credit_codes(rng, city_code)
+        streets = np.array(["人民路", "建设路", "解放路", "中山路", "新华路", "和平路", "长江路", "文化路", "科技路", "工业大道"])
+        addr = (reg["province"].to_numpy()[ri].astype(object) + reg["city"].to_numpy()[ri].astype(object)
+                + streets[rng.integers(0, len(streets), size=n)].astype(object)
+                + rng.integers(1, 999, size=n).astype(str).astype(object) + "号")
+        frame = {
+            "idx": idx, "arrive": days, "ent": ent, "kind": np.where(ent, "企业", "个人"),
+            "name": name, "industry": industry, "size": size, "source": source,
+            "province": reg["province"].to_numpy()[ri], "city": reg["city"].to_numpy()[ri], "region": region,
+            "address": addr,
+            "phone": np.where(ent & (rng.random(n) < 0.8), land, mob),
+            "email": np.where(ent, None, email),
+            "id_number": np.where(~ent & (rng.random(n) < 0.55), idn, None),
+            "credit_code": np.where(ent, credit_code, None),
+            "owner": owner, "first_owner": owner, "team": team,
+            "arrive_sec": rng.integers(9 * 3600, 18 * 3600, size=n),
+            # latent traits: never rendered
+            "_value": value, "_spend": spend, "_lam": lam, "_sat0": sat0, "_sat": sat0.copy(),
+            "_loyalty": loyalty, "_price_sens": rng.random(n), "_credit_risk": rng.beta(1.3, 6, size=n),
+            "_alive": np.ones(n, dtype=bool), "_death_day": np.full(n, NEVER), "_death_cause": np.full(n, "", dtype=object),
+            "_open_complaints": np.zeros(n, dtype=np.int64), "_last_contact": days.copy(),
+            "_n_orders": np.zeros(n, dtype=np.int64), "_last_order": np.full(n, -NEVER),
+            "_has_open_opp": np.zeros(n, dtype=bool), "_retention_until": np.full(n, -1),
+            "_recovered_until": np.full(n, -1), "_promo_until": np.full(n, -1),
+            "_promo_boost": np.ones(n), "_contract_end": np.full(n, NEVER),
+            "_terms": np.where(ent, rng.choice(["款到发货", "月结30天", "月结60天", "分期付款", "货到付款"], size=n,
+                                                 p=[0.25, 0.35, 0.15, 0.15, 0.10]),
+                               rng.choice(["款到发货", "货到付款"], size=n, p=[0.8, 0.2])),
+            # individuals mostly register when they buy; some firms start with a trial order
+            "_first_buy_delay": np.where(ent, np.where(rng.random(n) < 0.35, rng.integers(3, 28, size=n), NEVER),
+                                         np.where(rng.random(n) < 0.72, rng.integers(0, 7, size=n), NEVER)),
+            "primary_contact": np.zeros(n, dtype=np.int64), "n_contacts": np.zeros(n, dtype=np.int64),
+        }
+        self.cust.append(frame)
+        self._contacts_for(self.cust[idx])
+        frame = self.cust[idx]
+        self._leads_for(frame)
+        self._shares_for(frame)
+
+    def _active_rep(self, reps: np.ndarray, days: np.ndarray, team: str) -> np.ndarray:
+        """Replace reps who have left (or not yet joined) on ``days`` by an active one of the team."""
+        team_reps = self.firm.reps[self.firm.rep_team == team]
+        out = reps.copy()
+        for k in range(len(out)):
+            d = days[k]
+            if not (self.emp_hire_day[out[k]] <= d < self.emp_leave_day[out[k]]):
+                ok = [r for r in team_reps if self.emp_hire_day[r] <= d < self.emp_leave_day[r]]
+                out[k] = ok[int(d) % len(ok)]
+        return out
+
+    def _contacts_for(self, c: Columns) -> None:
+        rng = self.rng["contacts"]
+        ent = c["ent"]
+        n_c = np.where(ent, 1 + rng.poisson(1.6, size=len(c)), 1)
+        n_c = np.minimum(n_c, 6)
+        cust_idx = np.repeat(c["idx"], n_c)
+        m = len(cust_idx)
+        rank = np.arange(m) - np.repeat(np.cumsum(n_c) - n_c, n_c)
+        is_ent = np.repeat(ent, n_c)
+        gender = rng.integers(0, 2, size=m)
+        name = self.ids.person_names(rng, gender)
+        # an individual customer's contact is the person
+        ind_rows = ~is_ent
+        cust_name = np.repeat(c["name"], n_c)
+        name[ind_rows] = cust_name[ind_rows]
+        titles = np.array(reference.DICTIONARIES["contact_title"]["values"])
+        roles = np.array(reference.DICTIONARIES["buying_role"]["values"])
+        title = titles[rng.integers(0, len(titles), size=m)]
+        title = np.where(rank == 0, np.where(rng.random(m) < 0.5, "总经理", "采购经理"), title)
+        role = np.where(rank == 0, "决策者", roles[rng.integers(0, len(roles), size=m)])
+        depts = np.array(["采购部", "行政部", "技术部", "财务部", "总经办", "IT部", "市场部"])
+        arrive = np.repeat(c["arrive"], n_c)
+        leave = np.where((rank > 0) & (rng.random(m) < 0.12), arrive + rng.integers(60, 900, size=m), NEVER)
+        domains = np.char.add(np.char.add("mail", np.repeat(c["idx"], n_c).astype(str)), ".cn")
+        email_ent = self.ids.emails(rng, m, domains=domains)
+        email_ind = self.ids.emails(rng, m)
+        area = self.regions.set_index("city")["area_code"]
+        office = self.ids.landlines(rng, area.reindex(np.repeat(c["city"], n_c)).to_numpy())
+        frame = {
+            "cust": cust_idx, "rank": rank, "name": name, "gender": np.where(gender == 0, "男", "女"),
+            "title": np.where(is_ent, title, None), "department": np.where(is_ent, depts[rng.integers(0, len(depts), size=m)], None),
+            "mobile": self.ids.mobiles(rng, m), "phone": np.where(is_ent & (rng.random(m) < 0.6), office, None),
+            "email": np.where(is_ent, email_ent, np.where(rng.random(m) < 0.7, email_ind, None)),
+            "birthday": np.where(rng.random(m) < np.where(is_ent, 0.55, 0.9),
+                                 birth_dates(rng, m, dt.date(1962, 1, 1), dt.date(2001, 12, 31)),
+                                 np.datetime64("NaT")),
+            "buying_role": np.where(is_ent, role, None), "arrive": arrive, "leave": leave,
+            "sec": np.repeat(c["arrive_sec"], n_c) + 60 * rank,
+        }
+        # individuals' customer records show the person's mobile / e-mail too
+        self.contacts.append(frame)
+        first_of = np.cumsum(n_c) - n_c + (len(self.contacts) - m)
+        ind_c = ~ent
+        self.cust["phone"][c.index[ind_c]] = self.contacts["mobile"][first_of[ind_c]]
+        self.cust["email"][c.index[ind_c]] = self.contacts["email"][first_of[ind_c]]
+        self.cust["primary_contact"][c.index] = first_of
+        self.cust["n_contacts"][c.index] = n_c
+
+    def _leads_for(self, c: Columns) -> None:
+        """Leads converted into these customers, plus leads that come to nothing."""
+        rng = self.rng["leads"]
+        n = len(c)
+        via_lead = rng.random(n) < np.where(c["ent"], 0.75, 0.45)
+        conv = c[via_lead]
+        k = len(conv)
+        created = np.maximum(conv["arrive"] - rng.integers(0, 30, size=k), 7 * self.week)
+        pc = self.contacts["cust"]
+        prim = conv["primary_contact"]
+        self.ev["lead"].add(
+            created=created, follow=np.minimum(created + rng.integers(1, 8, size=k), conv["arrive"]),
+            decided=conv["arrive"], status=np.full(k, "已转化", dtype=object),
+            cust=conv["idx"], contact=prim, name=self.contacts["name"][prim],
+            company=np.where(conv["ent"], conv["name"], None), title=np.where(conv["ent"], "采购经理", None),
+            mobile=self.contacts["mobile"][prim], email=self.contacts["email"][prim],
+            province=conv["province"], city=conv["city"], source=conv["source"],
+            owner=conv["owner"], score=np.clip(rng.normal(72, 12, size=k), 30, 100).astype(int),
+            invalid_reason=np.full(k, None, dtype=object), sec=conv["arrive_sec"] - 3600,
+        )
+        del pc
+        # leads that do not convert, arriving over the same period
+        m = rng.poisson(self.p.unconverted_leads * n)
+        if m == 0:
+            return
+        lo, hi = int(c["arrive"].min()), int(c["arrive"].max()) + 1
+        created = np.sort(rng.integers(lo, max(hi, lo + 1), size=m))
+        reg = self.regions
+        w = reg["weight"].to_numpy()
+        ri = rng.choice(len(reg), size=m, p=w / w.sum())
+        ent = rng.random(m) < 0.55
+        gender = rng.integers(0, 2, size=m)
+        city_short = np.array([x.removesuffix("市") for x in reg["city"].to_numpy()[ri]])
+        industries = np.array(reference.DICTIONARIES["industry"]["values"])
+        comp = self.ids.company_names(rng, city_short, industries[rng.integers(0, len(industries), size=m)])
+        srcs = np.array(reference.DICTIONARIES["source"]["values"])
+        sw = np.array([8, 6, 10, 8, 12, 2, 6, 4, 3, 26, 13, 2], float)
+        src = srcs[rng.choice(len(srcs), size=m, p=sw / sw.sum())]
+        reasons = np.array(reference.DICTIONARIES["lead_invalid_reason"]["values"])
+        outcome_day = created + rng.integers(5, 60, size=m)
+        team = np.array([TEAM_OF_REGION.get(r, "华东") for r in reg["region"].to_numpy()[ri]])
+        owner = np.zeros(m, dtype=np.int64)
+        for t in ("华东", "华北", "华南"):
+            mm = team == t
+            reps = self.firm.reps[self.firm.rep_team == t]
+            if mm.any():
+                owner[mm] = self._active_rep(reps[rng.integers(0, len(reps), size=mm.sum())], created[mm], t)
+        # some leads are never followed up (owner missing) — a data-quality finding for ch04
+        owner = np.where(rng.random(m) < 0.06, -1, owner)
+        self.ev["lead"].add(
+            created=created, follow=np.where(rng.random(m) < 0.8, created + rng.integers(1, 10, size=m), NEVER),
+            decided=np.where(rng.random(m) < 0.85, outcome_day, NEVER),
+            status=np.full(m, "无效", dtype=object), cust=np.full(m, -1), contact=np.full(m, -1),
+            name=self.ids.person_names(rng, gender), company=np.where(ent, comp, None),
+            title=np.where(ent, np.array(["采购经理", "行政主管", "总经理", "IT主管"])[rng.integers(0, 4, size=m)], None),
+            mobile=np.where(rng.random(m) < 0.9, self.ids.mobiles(rng, m), None),
+            email=np.where(rng.random(m) < 0.5, self.ids.emails(rng, m), None),
+            province=reg["province"].to_numpy()[ri], city=reg["city"].to_numpy()[ri], source=src, owner=owner,
+            score=np.clip(rng.normal(45, 15, size=m), 0, 100).astype(int),
+            invalid_reason=reasons[rng.choice(len(reasons), size=m, p=[0.08, 0.42, 0.12, 0.22, 0.06, 0.10])],
+            sec=rng.integers(9 * 3600, 18 * 3600, size=m),
+        )
+
+    def _shares_for(self, c: Columns) -> None:
+        rng = self.rng["customers"]
+        big = c[c["ent"] & (c["_value"] > 1.2)]
+        pick = big[rng.random(len(big)) < 0.5]
+        if len(pick):
+            mgr = np.array([self.firm.manager_of_team[t] for t in pick["team"]])
+            self.ev["share"].add(cust=pick["idx"], emp=mgr, day=pick["arrive"] + 1,
+                                 by=pick["owner"])
+
+    # -- campaigns ------------------------------------------------------------------------------
+
+    def _campaign_plan(self) -> None:
+        """Campaigns of the founding plan: yearly Double Eleven promotions and care, one retention drive."""
+        self.campaign_specs = []
+        y0, y1 = self.p.start.year, self.p.today.year + 3
+        for y in range(y0, y1 + 1):
+            d11 = (dt.date(y, 11, 1) - self.p.start).days
+            if d11 > 0:
+                self.campaign_specs.append(dict(name=f"{y}年双十一促销", type="促销", channel="短信", start=d11,
+                                                end=d11 + 14, target="individual", cpc=0.5, effect="promo"))
+            try:
+                sf = (reference.spring_festival(y) - self.p.start).days
+            except KeyError:
+                sf = None
+            if sf is not None and sf - 14 > 0:
+                self.campaign_specs.append(dict(name=f"{y}年春节客户关怀", type="关怀", channel="微信", start=sf - 14,
+                                                end=sf - 1, target="valuable", cpc=30.0, effect="care"))
+            d6 = (dt.date(y, 6, 1) - self.p.start).days
+            if d6 > 0 and y in (y0 + 2, y0 + 4):
+                self.campaign_specs.append(dict(name=f"{y}年沉睡客户挽留", type="挽留", channel="电话", start=d6,
+                                                end=d6 + 30, target="dormant", cpc=80.0, effect="retention"))
+            d9 = (dt.date(y, 9, 10) - self.p.start).days
+            if d9 > 0 and y == y0 + 1:
+                self.campaign_specs.append(dict(name=f"{y}年新品推广（会议设备）", type="新品推广", channel="邮件",
+                                                start=d9, end=d9 + 21, target="enterprise", cpc=5.0, effect="promo"))
+        self.campaign_specs.sort(key=lambda s: s["start"])
+
+    def _run_campaigns(self, d0: int, d1: int, alive: np.ndarray) -> None:
+        rng = self.rng["campaign"]
+        c = self.cust
+        for k, spec in enumerate(self.campaign_specs):
+            if not (d0 <= spec["start"] < d1):
+                continue
+            arrived = c["arrive"] < spec["start"]
+            bought = c["_n_orders"] > 0
+            recency = spec["start"] - c["_last_order"]
+            if spec["target"] == "individual":
+                elig = arrived & ~c["ent"] & bought & (recency < 400)
+            elif spec["target"] == "enterprise":
+                elig = arrived & c["ent"] & bought & (recency < 365)
+            elif spec["target"] == "valuable":
+                elig = arrived & bought & (c["_spend"] * np.maximum(c["_n_orders"], 1)
+                                           > np.quantile(c["_spend"] * c["_n_orders"], 0.8))
+            else:
+                elig = arrived & bought & (recency > 90) & (recency < 200)
+            members = np.flatnonzero(elig)
+            if len(members) == 0:
+                continue
+            control = rng.random(len(members)) < 0.2
+            cid = self.ev["campaign"].add(
+                spec=np.array([k]), name=np.array([spec["name"]], dtype=object), type=np.array([spec["type"]], dtype=object),
+                channel=np.array([spec["channel"]], dtype=object), start=np.array([spec["start"]]),
+                end=np.array([spec["end"]]), cpc=np.array([spec["cpc"]]),
+                budget=np.array([round(spec["cpc"] * len(members) * 1.1, -1)]),
+                owner=np.array([self.firm.marketing_staff[0]]), n=np.array([len(members)]))[0]
+            contact_day = spec["start"] + rng.integers(0, max(1, (spec["end"] - spec["start"]) // 2), size=len(members))
+            self.ev["member"].add(campaign=np.full(len(members), cid), cust=members,
+                                  group=np.where(control, "对照组", "目标组"),
+                                  contacted=np.where(control, NEVER, contact_day),
+                                  sec=rng.integers(9 * 3600, 18 * 3600, size=len(members)))
+            target = members[~control]
+            if spec["effect"] == "promo":
+                c["_promo_until"][target] = spec["end"]
+                c["_promo_boost"][target] = 2.0
+            elif spec["effect"] == "retention":
+                c["_retention_until"][target] = spec["end"] + 120
+                self._schedule(spec["start"] + 7, "dsat", target, np.full(len(target), 0.08))
+            else:
+                self._schedule(spec["start"] + 7, "dsat", target, np.full(len(target), 0.03))
+
+    # -- scheduled effects ---------------------------------------------------------------------
+
+    def _schedule(self, day: Any, kind: str, cust: np.ndarray, value: np.ndarray) -> None:
+        day = np.broadcast_to(np.asarray(day), np.shape(cust))
+        if len(cust) == 0:
+            return
+        wk = day // 7
+        for w in np.unique(wk):
+            m = wk == w
+            if w >= NEVER // 7:
+                continue
+            self.effects.setdefault(int(w), []).append((kind, np.asarray(cust)[m], np.asarray(value)[m]))
+
+    def _apply_effects(self, w: int) -> None:
+        items = self.effects.pop(w, [])
+        c = self.cust
+        sat = c["_sat"].copy()
+        opn = c["_open_complaints"].copy()
+        alive = c["_alive"].copy()
+        death = c["_death_day"].copy()
+        cause = c["_death_cause"].copy()
+        rec = c["_recovered_until"]
+        for kind, cust, val in items:
+            if kind == "dsat":
+                np.add.at(sat, cust, val)
+            elif kind == "dopen":
+                np.add.at(opn, cust, val.astype(np.int64))
+            elif kind == "recover":
+                rec[cust] = np.maximum(rec[cust], val.astype(np.int64))
+            elif kind == "death":
+                m = alive[cust]
+                alive[cust[m]] = False
+                death[cust[m]] = 7 * w
+                cause[cust[m]] = "意外终止"
+        c["_sat"] = np.clip(sat, 0.0, 1.0)
+        c["_open_complaints"] = np.maximum(opn, 0)
+        c["_alive"] = alive
+        c["_death_day"] = death
+        c["_death_cause"] = cause
+
+    # -- the weekly loop -------------------------------------------------------------------------
+
+    def run_until(self, day: int, progress: Any = None) -> None:
+        """Simulate whole weeks until the week containing ``day`` is done."""
+        last = day // 7
+        weeks = range(self.week, last + 1)
+        it = weeks
+        if progress is not None:
+            it = progress(weeks)
+        for w in it:
+            self._week(w)
+        self.week = max(self.week, last + 1)
+
+    def _season(self, d0: int) -> tuple[float, float]:
+        date = self.p.start + dt.timedelta(days=d0)
+        try:
+            sf = (reference.spring_festival(date.year) - self.p.start).days
+        except KeyError:
+            sf = -10 ** 6
+        m = 1.0
+        if sf - 10 <= d0 <= sf + 10:
+            m = 0.25
+        elif sf - 17 <= d0 <= sf + 17:
+            m = 0.7
+        ind = m
+        d11 = (dt.date(date.year, 11, 11) - self.p.start).days
+        if d11 - 6 <= d0 <= d11:
+            ind *= 4.0
+        elif d11 - 13 <= d0 <= d11 + 7:
+            ind *= 1.6
+        if date.month == 12 and date.day >= 10:
+            m *= 1.25  # year-end budgets of enterprises
+        return m, ind
+
+    def _week(self, w: int) -> None:
+        d0 = 7 * w
+        d1 = d0 + 7
+        p = self.p
+        if d0 > self.horizon:
+            self._continue_arrivals(d0, d1)
+        self._apply_effects(w)
+        c = self.cust
+        n = len(c)
+        arrived = c["arrive"] < d1
+        alive = c["_alive"]
+        act = np.flatnonzero(arrived & alive)
+        self._run_campaigns(d0, d1, alive)
+        # owners who leave hand their customers to an active colleague of the team
+        self._transfers(d0, d1)
+        m_ent, m_ind = self._season(d0)
+        ent = c["ent"]
+        lam = c["_lam"]
+        boost = np.where(c["_promo_until"] >= d0, c["_promo_boost"], 1.0)
+        sat = c["_sat"]
+        rate = lam[act] * np.where(ent[act], m_ent, m_ind) * boost[act] * (0.25 + 1.25 * sat[act])
+        rb = self.rng["buy"]
+        k = rb.poisson(rate)
+        n_orders = c["_n_orders"]
+        # first purchases of individuals who registered when buying
+        fb = c["_first_buy_delay"]
+        arr = c["arrive"]
+        first_now = (n_orders[act] == 0) & (arr[act] + fb[act] >= d0) & (arr[act] + fb[act] < d1)
+        k = np.where(first_now, np.maximum(k, 1), k)
+        # no purchase before arrival
+        buyers = act[k > 0]
+        counts = k[k > 0]
+        trial = first_now[k > 0]
+        # enterprise customers without an order (or big repeat deals) go through an opportunity
+        has_opp = c["_has_open_opp"]
+        new_ent_arrivals = np.flatnonzero(ent & (arr >= d0) & (arr < d1) & alive)
+        via_opp = ent[buyers] & ((n_orders[buyers] == 0) | (rb.random(len(buyers)) < 0.22)) & ~has_opp[buyers] & ~trial
+        opp_cust = np.concatenate([new_ent_arrivals, buyers[via_opp]])
+        opp_cust = np.unique(opp_cust)
+        opp_cust = opp_cust[~has_opp[opp_cust]]
+        direct = ~via_opp & ~(ent[buyers] & (n_orders[buyers] == 0) & ~trial)
+        ob = np.repeat(buyers[direct], counts[direct])
+        day = np.maximum(d0 + rb.integers(0, 7, size=len(ob)), arr[ob])
+        self._orders(ob, day, np.full(len(ob), -1), kind="订单")
+        self._new_opps(opp_cust, np.maximum(arr[opp_cust], d0 + rb.integers(0, 7, size=len(opp_cust))))
+        self._advance_opps(d0)
+        self._renewals(d0, d1)
+        self._activities(act, d0)
+        self._care_week(act, d0, d1)
+        self._surveys(act, d0)
+        self._hazard(act, d0)
+
+    def _continue_arrivals(self, d0: int, d1: int) -> None:
+        """Past the original ``today`` customers keep arriving at the recent rate."""
+        rate = self.p.customers / max(self.horizon, 1) * 7 * 1.2
+        k = self.rng["arrivals"].poisson(rate)
+        days = np.sort(self.rng["arrivals"].integers(d0, d1, size=k))
+        self._arrivals(k, days)
+
+    def _transfers(self, d0: int, d1: int) -> None:
+        c = self.cust
+        owner = c["owner"].copy()
+        for rep, leave in zip(self.firm.reps, self.firm.rep_leave_day):
+            if d0 <= leave < d1:
+                mine = np.flatnonzero(owner == rep)
+                if len(mine) == 0:
+                    continue
+                team = self.firm.rep_team[self.firm.reps == rep][0]
+                ok = [r for r in self.firm.reps[self.firm.rep_team == team]
+                      if self.emp_hire_day[r] <= leave < self.emp_leave_day[r] and r != rep]
+                new = np.array(ok)[np.arange(len(mine)) % len(ok)]
+                owner[mine] = new
+                self.ev["transfer"].add(cust=mine, old=np.full(len(mine), rep), new=new, day=np.full(len(mine), leave))
+                # their open opportunities move too
+                om = self.o["owner"] == rep
+                self.o["owner"][om] = new[np.searchsorted(mine, self.o["cust"][om]).clip(0, len(mine) - 1)]
+        c["owner"] = owner
+
+    # -- opportunities --------------------------------------------------------------------------
+
+    def _new_opps(self, cust: np.ndarray, day: np.ndarray) -> None:
+        if len(cust) == 0:
+            return
+        rng = self.rng["opps"]
+        c = self.cust
+        base = self.ev["opp"].n
+        amount = np.round(c["_spend"][cust] * np.exp(rng.normal(0.6, 0.4, size=len(cust))), -2)
+        ids = self.ev["opp"].add(cust=cust, owner=c["owner"][cust], created=day, amount=np.maximum(amount, 1000),
+                                 sec=rng.integers(9 * 3600, 18 * 3600, size=len(cust)),
+                                 expected=day + rng.integers(30, 150, size=len(cust)),
+                                 contact=c["primary_contact"][cust],
+                                 source=c["source"][cust])
+        del base
+        self.ev["opp_hist"].add(opp=ids, stage=np.zeros(len(ids), dtype=np.int64), status=np.full(len(ids), "跟踪", dtype=object),
+                                day=day, sec=rng.integers(9 * 3600, 18 * 3600, size=len(ids)),
+                                by=c["owner"][cust])
+        for key, val in (("id", ids), ("cust", cust), ("owner", c["owner"][cust]),
+                         ("stage", np.zeros(len(ids), dtype=np.int64)), ("status", np.zeros(len(ids), dtype=np.int64)),
+                         ("age", np.zeros(len(ids), dtype=np.int64)), ("idle", np.zeros(len(ids), dtype=np.int64)),
+                         ("amount", amount)):
+            self.o[key] = np.concatenate([self.o[key], val])
+        c["_has_open_opp"][cust] = True
+
+    _ADV = np.array([0.54, 0.48, 0.43, 0.38, 0.35, 0.42, 0.64])
+    _LOSE = np.array([0.054, 0.072, 0.06, 0.06, 0.084, 0.06, 0.036])
+
+    def _advance_opps(self, d0: int) -> None:
+        o = self.o
+        if len(o["id"]) == 0:
+            return
+        rng = self.rng["opps"]
+        n = len(o["id"])
+        skill = self.rep_skill[np.searchsorted(self.firm.reps, o["owner"])]
+        sat = self.cust["_sat"][o["cust"]]
+        alive = self.cust["_alive"][o["cust"]]
+        u = rng.random(n)
+        tracking = (o["status"] == 0) & (o["age"] > 0)
+        p_adv = self._ADV[o["stage"]] * skill
+        p_lose = self._LOSE[o["stage"]] / skill * (1.6 - sat) + np.where(alive, 0, 0.3)
+        p_hold = 0.015
+        p_back = 0.02 * (o["stage"] > 1)
+        day = d0 + rng.integers(0, 7, size=n)
+        sec = rng.integers(9 * 3600, 18 * 3600, size=n)
+        advance = tracking & (u < p_adv)
+        lose = tracking & ~advance & (u < p_adv + p_lose)
+        hold = tracking & ~advance & ~lose & (u < p_adv + p_lose + p_hold)
+        back = tracking & ~advance & ~lose & ~hold & (u < p_adv + p_lose + p_hold + p_back)
+        held = (o["status"] == 1) & (o["age"] > 0)
+        resume = held & (u < 0.12)
+        o["age"] += 1
+        expire = (tracking | held) & ~advance & ~lose & (o["age"] > 40)
+        won = advance & (o["stage"] == N_STAGES - 1)
+        step_up = advance & ~won
+        new_stage = o["stage"] + step_up - back
+        events = []
+        for mask, status, stage in ((step_up, "跟踪", new_stage), (back, "跟踪", new_stage), (won, "成功", o["stage"]),
+                                    (lose & ~expire, "失败", o["stage"]), (hold & ~expire, "搁置", o["stage"]),
+                                    (resume & ~expire, "跟踪", o["stage"]), (expire & ~won & ~lose, "失效", o["stage"])):
+            if mask.any():
+                events.append((np.flatnonzero(mask), status, stage[mask]))
+        for where, status, stage in events:
+            self.ev["opp_hist"].add(opp=o["id"][where], stage=stage, status=np.full(len(where), status, dtype=object),
+                                    day=day[where], sec=sec[where], by=o["owner"][where])
+        o["stage"] = new_stage
+        o["status"] = np.where(hold & ~expire, 1, np.where(resume, 0, o["status"]))
+        if won.any():
+            wi = np.flatnonzero(won)
+            self._orders(o["cust"][wi], day[wi] + 1, o["id"][wi], kind="合同", amount=o["amount"][wi])
+        closed = won | lose | expire
+        if closed.any():
+            self.cust["_has_open_opp"][o["cust"][closed]] = False
+            keep = ~closed
+            for key in o:
+                o[key] = o[key][keep]
+
+    # -- orders -------------------------------------------------------------------------------------
+
+    def _orders(self, cust: np.ndarray, day: np.ndarray, opp: np.ndarray, kind: str,
+                amount: np.ndarray | None = None) -> None:
+        if len(cust) == 0:
+            return
+        rng = self.rng["orders"]
+        c = self.cust
+        n = len(cust)
+        order_by = np.lexsort((cust, day))
+        cust, day, opp = cust[order_by], day[order_by], opp[order_by]
+        if amount is not None:
+            amount = amount[order_by]
+        target = c["_spend"][cust] * np.exp(rng.normal(0, 0.35, size=n))
+        if amount is not None:
+            target = amount * np.exp(rng.normal(0, 0.1, size=n))
+        ent = c["ent"][cust]
+        sat = c["_sat"][cust]
+        annual = (kind == "合同") & (rng.random(n) < 0.45)
+        end = np.where(annual, day + 365, NEVER)
+        abort = (rng.random(n) < 0.012 * (1 + 4 * (1 - sat))) & (kind == "合同")
+        rejected = rng.random(n) < 0.012
+        abort_day = np.where(abort & ~rejected, day + rng.integers(10, 60, size=n), NEVER)
+        seq = self.ev["order"].add(
+            cust=cust, day=day, sec=rng.integers(9 * 3600, 18 * 3600, size=n), opp=opp,
+            kind=np.full(n, kind, dtype=object),
+            ent=ent, target=target, owner=c["owner"][cust], contact=c["primary_contact"][cust],
+            terms=c["_terms"][cust], end=end, abort_day=abort_day, rejected=rejected,
+            credit_risk=c["_credit_risk"][cust], price_sens=c["_price_sens"][cust],
+            alive_sat=sat, team=c["team"][cust],
+        )
+        self._order_details(seq, cust, day, target, ent, rejected, c["_terms"][cust],
+                            c["_credit_risk"][cust], c["_price_sens"][cust], kind)
+        no = c["_n_orders"].copy()
+        np.add.at(no, cust, (~rejected).astype(np.int64))
+        c["_n_orders"] = no
+        last = c["_last_order"].copy()
+        np.maximum.at(last, cust[~rejected], day[~rejected])
+        c["_last_order"] = last
+        ce = c["_contract_end"].copy()
+        ce[cust[annual & ~rejected & (abort_day >= NEVER)]] = end[annual & ~rejected & (abort_day >= NEVER)]
+        c["_contract_end"] = ce
+        # an aborted contract ends the relationship
+        self._schedule(abort_day[abort_day < NEVER], "death", cust[abort_day < NEVER], np.ones((abort_day < NEVER).sum()))
+        # after-sales follow-up care (售后回访), done or not
+        self._after_sales(cust, day, ent)
+        self._failures(cust, day, ent, rejected)
+
+    def _order_details(self, seq, cust, day, target, ent, rejected, terms, risk, price_sens, kind) -> None:
+        """Lines, approval, shipments, payment plan and payments, invoice and returns of new orders."""
+        rng = self.rng["orders"]
+        n = len(seq)
+        prod = self.P
+        price = prod["price"]
+        n_lines = np.minimum(1 + rng.poisson(np.where(ent, 1.0, 0.35)), 5)
+        o = np.repeat(np.arange(n), n_lines)
+        m = len(o)
+        w_ent = np.where(prod["_b2c"] > 1.2, 0.3, 1.0)
+        w_ind = prod["_b2c"]
+        pe = rng.choice(len(price), size=m, p=w_ent / w_ent.sum())
+        pi = rng.choice(len(price), size=m, p=w_ind / w_ind.sum())
+        pidx = np.where(ent[o], pe, pi)
+        # products not on sale that day are replaced by the next one in the catalogue
+        lday = day[o]
+        for _ in range(3):
+            bad = (lday >= prod["_stop_day"][pidx]) | (lday < prod["_launch_day"][pidx])
+            pidx = np.where(bad, (pidx + 1) % len(price), pidx)
+        d11 = np.array([(dt.date(y, 11, 11) - self.p.start).days for y in range(self.p.start.year, self.p.today.year + 8)])
+        near11 = np.isin(lday // 7, np.concatenate([d11 // 7, d11 // 7 - 1]))
+        disc = np.where(ent[o], np.clip(np.round(rng.normal(0.03 + 0.12 * price_sens[o], 0.03), 2), 0, 0.3),
+                        np.where(near11, 0.15, np.where(rng.random(m) < 0.3, 0.05, 0.0)))
+        unit = price[pidx]
+        per_line = target[o] / n_lines[o]
+        qty = np.clip(np.round(per_line / (unit * (1 - disc)) * rng.uniform(0.7, 1.3, size=m)), 1, np.where(ent[o], 800, 6))
+        amount = np.round(qty * unit * (1 - disc), 2)
+        tax = np.where(prod["_service"][pidx], 0.06, 0.13)
+        partial = (n_lines > 1) & (rng.random(n) < 0.25)
+        first_line = np.r_[0, np.cumsum(n_lines)[:-1]]
+        part = np.where(partial[o] & (np.arange(m) - first_line[o] > 0), 2, 1)
+        lseq = self.ev["line"].add(order=seq[o], product=pidx + 1, qty=qty, price=unit, discount=disc, tax=tax,
+                                   amount=amount, part=part, cost=prod["cost"][pidx] * qty,
+                                   physical=~prod["_service"][pidx])
+        total = np.bincount(o, weights=amount, minlength=n)
+        approve = day + rng.integers(0, 3, size=n)
+        ship1 = np.where(rejected, NEVER, approve + rng.integers(1, 6, size=n))
+        ship2 = np.where(partial & ~rejected, ship1 + rng.integers(3, 25, size=n), NEVER)
+        ship_last = np.where(partial, ship2, ship1)
+        inst = np.where(terms == "分期付款", 3, 1)
+        po = np.repeat(np.arange(n), inst)
+        k = np.arange(len(po)) - np.repeat(np.cumsum(inst) - inst, inst)
+        base_due = np.select([terms == "款到发货", terms == "货到付款", terms == "月结30天", terms == "月结60天"],
+                             [day, ship1, day + 30, day + 60], day + 30)
+        due = np.where(rejected[po], NEVER, base_due[po] + 30 * k)
+        share = np.round(total[po] / inst[po], 2)
+        last_k = k == inst[po] - 1
+        share = np.where(last_k, np.round(total[po] - share * (inst[po] - 1), 2), share)
+        r = risk[po]
+        late = rng.random(len(po)) < np.clip(2.2 * r, 0, 0.95)
+        late_days = np.where(late, 1 + rng.exponential(8 + 120 * r), 0).astype(np.int64)
+        never = rng.random(len(po)) < 0.25 * r ** 2
+        paid = np.where(never | rejected[po], NEVER, np.maximum(due + late_days, day[po]))
+        self.ev["plan"].add(order=seq[po], instalment=k + 1, due=due, amount=share, paid=paid,
+                            sec=rng.integers(9 * 3600, 18 * 3600, size=len(po)))
+        invoice = np.where(rejected | (~ent & (rng.random(n) < 0.4)), NEVER, np.where(ent, ship1, ship1 + rng.integers(0, 10, size=n)))
+        # returns: a few orders send a line back
+        ret = (~rejected) & (rng.random(n) < np.where(ent, 0.025, 0.045))
+        ri = np.flatnonzero(ret)
+        if len(ri):
+            line = first_line[ri] + (rng.random(len(ri)) * n_lines[ri]).astype(np.int64)
+            rq = np.maximum(1, np.floor(qty[line] * rng.uniform(0.1, 1.0, size=len(ri))))
+            reasons = np.array(["质量问题", "型号不符", "运输损坏", "客户不再需要", "发错货"])
+            self.ev["ret"].add(order=seq[ri], line=lseq[line], day=ship_last[ri] + rng.integers(2, 25, size=len(ri)),
+                               qty=rq, amount=np.round(rq * unit[line] * (1 - disc[line]), 2), product=pidx[line] + 1,
+                               reason=reasons[rng.integers(0, len(reasons), size=len(ri))])
+            self._schedule(ship_last[ri] + 5, "dsat", cust[ri], np.full(len(ri), -0.03))
+        self._order_extra = dict(total=total, approve=approve, ship1=ship1, ship2=ship2, invoice=invoice)
+        self.ev["order"]._parts[-1].update(total=total, approve=approve, ship1=ship1, ship2=ship2, invoice=invoice)
+
+    def _renewals(self, d0: int, d1: int) -> None:
+        """Living customers renew annual contracts about a month before they expire."""
+        c = self.cust
+        end = c["_contract_end"]
+        due = np.flatnonzero((end - 30 >= d0) & (end - 30 < d1) & c["_alive"])
+        if len(due):
+            renew = due[self.rng["orders"].random(len(due)) < 0.92]
+            c["_contract_end"][due] = NEVER
+            self._orders(renew, end[renew] - 30 + self.rng["orders"].integers(0, 20, size=len(renew)),
+                         np.full(len(renew), -1), kind="合同")
+
+    def _after_sales(self, cust: np.ndarray, day: np.ndarray, ent: np.ndarray) -> None:
+        rng = self.rng["care"]
+        pick = rng.random(len(cust)) < np.where(ent, 0.5, 0.25)
+        cu, d = cust[pick], day[pick] + 7
+        owner = self.cust["owner"][cu]
+        dil = self.rep_diligence[np.searchsorted(self.firm.reps, owner)]
+        done = rng.random(len(cu)) < np.clip(0.45 * dil, 0.05, 0.95)
+        done_day = np.where(done, d + rng.integers(0, 4, size=len(cu)), NEVER)
+        fb = np.clip(np.round(1 + 4 * self.cust["_sat"][cu] + rng.normal(0, 0.6, size=len(cu))), 1, 5)
+        self.ev["care"].add(cust=cu, contact=self.cust["primary_contact"][cu], emp=owner,
+                            type=np.full(len(cu), "售后回访", dtype=object), channel=np.full(len(cu), "电话", dtype=object),
+                            planned=d, done=done_day, satisfaction=np.where(done, fb, 0).astype(np.int64), campaign=np.full(len(cu), -1))
+        self._schedule(done_day[done], "dsat", cu[done], np.full(done.sum(), 0.04))
+        self.cust["_last_contact"][cu[done]] = np.maximum(self.cust["_last_contact"][cu[done]], done_day[done])
+
+    def _failures(self, cust: np.ndarray, day: np.ndarray, ent: np.ndarray, rejected: np.ndarray) -> None:
+        """Product and service failures: service requests, some escalating to complaints."""
+        rng = self.rng["service"]
+        n = len(cust)
+        sat = self.cust["_sat"][cust]
+        p_fail = np.where(ent, 0.16, 0.08) * np.where(rejected, 0, 1)
+        fail = rng.random(n) < p_fail
+        fc, fd = cust[fail], day[fail] + np.minimum(rng.exponential(70, size=fail.sum()).astype(np.int64) + 3, 700)
+        m = len(fc)
+        if m:
+            P = self.P
+            prod_w = np.where(P["_service"], 0, P["_quality"] * (1 + P["_b2c"]))
+            prod_i = rng.choice(len(prod_w), size=m, p=prod_w / prod_w.sum())
+            urgency = rng.choice(["非常紧急", "紧急", "一般"], size=m, p=[0.12, 0.33, 0.55])
+            sla_first = np.select([urgency == "非常紧急", urgency == "紧急"], [1.0, 4.0], 24.0)
+            sla_res = np.select([urgency == "非常紧急", urgency == "紧急"], [8.0, 48.0], 120.0)
+            good = rng.random(m) < 0.7
+            first_h = np.where(good, sla_first * rng.uniform(0.1, 0.9, size=m), sla_first * rng.uniform(1.1, 6, size=m))
+            res_h = np.where(good, sla_res * rng.uniform(0.2, 0.9, size=m), sla_res * rng.uniform(1.2, 8, size=m))
+            never = rng.random(m) < 0.03
+            open_sec = fd * 86400 + rng.integers(8 * 3600, 20 * 3600, size=m)
+            first_s = open_sec + (first_h * 3600).astype(np.int64)
+            # routine requests logged at the weekend wait for Monday morning
+            weekday = (self.p.start.weekday() + fd) % 7
+            wait = np.where((urgency == "一般") & (weekday >= 5), (7 - weekday) * 86400 + 9 * 3600
+                            - (open_sec - fd * 86400) + rng.integers(0, 3 * 3600, size=m), 0)
+            first_s = first_s + np.maximum(wait, 0)
+            # a few requests are never picked up: they stay 新建 (an SLA finding for ch09)
+            lost = rng.random(m) < 0.02
+            first_s = np.where(lost, NEVER, first_s)
+            never = never | lost
+            good = good & ~lost
+            res_s = np.where(never, NEVER, first_s + (res_h * 3600).astype(np.int64))
+            close_s = np.where(never | (rng.random(m) < 0.1), NEVER, res_s + rng.integers(1, 5, size=m) * 86400)
+            ssat = np.clip(np.round(np.where(good, 4.3, 2.4) + rng.normal(0, 0.8, size=m)), 1, 5).astype(np.int64)
+            staff = self._service_staff_at(fd)
+            self.ev["service"].add(cust=fc, day=fd, open_sec=open_sec, first_sec=first_s, res_sec=res_s, close_sec=close_s,
+                                   product=prod_i + 1, urgency=urgency, assignee=staff, good=good, sat=ssat,
+                                   contact=self.cust["primary_contact"][fc],
+                                   channel=rng.choice(["电话", "微信", "网站", "邮件"], size=m, p=[0.5, 0.3, 0.12, 0.08]))
+            self._schedule(fd, "dsat", fc, np.where(good, 0.01, -0.07))
+            # escalation to a complaint: more likely after bad service and for unhappy customers
+            esc = rng.random(m) < np.where(good, 0.06, 0.35) + 0.15 * (1 - self.cust["_sat"][fc])
+            self._complaints(fc[esc], fd[esc] + rng.integers(0, 10, size=esc.sum()), prod_i[esc] + 1,
+                             np.where(rng.random(esc.sum()) < 0.6, "产品质量", "售后维修"))
+        # complaints about delivery, price and staff
+        other = rng.random(n) < 0.018 * (1.5 - sat) * np.where(rejected, 0, 1)
+        cats = rng.choice(["交付物流", "价格收费", "服务态度", "人员行为", "其他"], size=other.sum(), p=[0.35, 0.2, 0.25, 0.1, 0.1])
+        self._complaints(cust[other], day[other] + rng.integers(2, 30, size=other.sum()), np.full(other.sum(), -1), cats)
+
+    def _service_staff_at(self, day: np.ndarray) -> np.ndarray:
+        staff = self.firm.service_staff
+        ok = np.array([[self.emp_hire_day[s] <= d < self.emp_leave_day[s] for s in staff] for d in np.unique(day)]) if len(day) else None
+        out = np.zeros(len(day), dtype=np.int64)
+        if len(day):
+            ud, inv = np.unique(day, return_inverse=True)
+            for j, d in enumerate(ud):
+                cand = staff[ok[j]]
+                sel = np.flatnonzero(inv == j)
+                out[sel] = cand[(sel + d) % len(cand)]
+        return out
+
+    _GAP = {"产品质量": "差距3", "售后维修": "差距3", "交付物流": "差距3", "价格收费": "差距4", "服务态度": "差距3",
+            "人员行为": "差距2", "其他": "差距5"}
+
+    def _complaints(self, cust: np.ndarray, day: np.ndarray, product: np.ndarray, category: np.ndarray) -> None:
+        m = len(cust)
+        if m == 0:
+            return
+        rng = self.rng["complaints"]
+        receiver = self._service_staff_at(day)
+        # handling: fast and satisfying, slow, or left open
+        u = rng.random(m)
+        outcome = np.where(u < 0.58, 0, np.where(u < 0.8, 1, 2))
+        # the service manager resolves faster; the agent who leaves handles worse
+        start_sec = day * 86400 + rng.integers(8 * 3600, 20 * 3600, size=m)
+        durations = np.where(outcome[:, None] == 0, rng.uniform(0.2, 1.5, size=(m, 6)) * 86400,
+                             rng.uniform(2, 9, size=(m, 6)) * 86400).astype(np.int64)
+        steps = start_sec[:, None] + np.cumsum(durations, axis=1)  # times of 调查中 … 已归档
+        stuck_at = rng.integers(0, 6, size=m)  # open: reached steps [0, stuck_at)
+        reached = np.arange(6)[None, :] < np.where(outcome == 2, stuck_at, 6)[:, None]
+        steps = np.where(reached, steps, NEVER)
+        sat = np.where(outcome == 0, rng.choice([4, 5], size=m, p=[0.45, 0.55]),
+                       np.where(outcome == 1, rng.choice([2, 3, 4], size=m, p=[0.35, 0.45, 0.2]),
+                                rng.choice([1, 2], size=m)))
+        urgency = rng.choice(["非常紧急", "紧急", "一般"], size=m, p=[0.15, 0.4, 0.45])
+        depts = {"产品质量": 9, "售后维修": 7, "交付物流": 9, "价格收费": 2, "服务态度": 7, "人员行为": 1, "其他": 7}
+        dept = np.array([depts.get(x, 7) for x in category])
+        self.ev["complaint"].add(cust=cust, day=day, received=start_sec, steps=list(steps), outcome=outcome, sat=sat,
+                                 product=product, category=category.astype(object), urgency=urgency, receiver=receiver,
+                                 handler=np.where(rng.random(m) < 0.5, receiver, self.firm.service_staff[0]), dept=dept,
+                                 gap=np.array([self._GAP.get(x, "差距5") for x in category], dtype=object),
+                                 contact=self.cust["primary_contact"][cust],
+                                 channel=rng.choice(["电话", "微信", "邮件", "面谈"], size=m, p=[0.55, 0.25, 0.12, 0.08]))
+        self._schedule(day, "dsat", cust, np.full(m, -0.08))
+        self._schedule(day, "dopen", cust, np.ones(m))
+        close_day = steps[:, 5] // 86400
+        done = outcome < 2
+        self._schedule(close_day[done], "dopen", cust[done], -np.ones(done.sum()))
+        self._schedule(close_day[done], "dsat", cust[done], np.where(outcome[done] == 0, 0.16, -0.02))
+        # service recovery: a complaint handled fast and well binds the customer for a year
+        fine = outcome == 0
+        self._schedule(close_day[fine], "recover", cust[fine], close_day[fine] + 365)
+        # complaints left open keep hurting
+        self._schedule(day[~done] + 45, "dsat", cust[~done], np.full((~done).sum(), -0.12))
+
+    # -- contact, care, surveys, churn -------------------------------------------------------------
+
+    _CHANNELS_ENT = (["电话", "面谈", "邮件", "微信", "信函", "活动", "短信"], [0.36, 0.2, 0.16, 0.18, 0.02, 0.04, 0.04])
+    _CHANNELS_IND = (["电话", "微信", "短信", "邮件", "网站", "活动"], [0.25, 0.4, 0.2, 0.05, 0.07, 0.03])
+
+    def _activities(self, act: np.ndarray, d0: int) -> None:
+        rng = self.rng["activity"]
+        c = self.cust
+        owner = c["owner"][act]
+        dil = self.rep_diligence[np.searchsorted(self.firm.reps, owner)]
+        ent = c["ent"][act]
+        val = c["_value"][act]
+        rate = dil * np.where(ent, 0.13, 0.035) * np.exp(0.3 * val) + 0.25 * c["_has_open_opp"][act]
+        k = rng.poisson(rate)
+        who = np.repeat(act, k)
+        if len(who) == 0:
+            return
+        m = len(who)
+        day = d0 + rng.integers(0, 7, size=m)
+        e = c["ent"][who]
+        ch = np.where(e, rng.choice(self._CHANNELS_ENT[0], size=m, p=self._CHANNELS_ENT[1]),
+                      rng.choice(self._CHANNELS_IND[0], size=m, p=self._CHANNELS_IND[1]))
+        ncont = c["n_contacts"][who]
+        contact = c["primary_contact"][who] + (rng.random(m) * ncont).astype(np.int64)
+        subjects = np.array(["客户回访", "需求沟通", "产品介绍", "报价跟进", "使用培训", "续约洽谈", "节日问候", "催款提醒", "新品推荐"])
+        outcomes = np.array(["客户有兴趣，约定下次联系", "客户暂无需求", "已发送资料", "客户表示满意", "需要进一步报价", "未接通，稍后再联系"])
+        self.ev["activity"].add(cust=who, contact=contact, emp=c["owner"][who], channel=ch, day=day,
+                                sec=rng.integers(9 * 3600, 18 * 3600, size=m),
+                                subject=subjects[rng.integers(0, len(subjects), size=m)],
+                                outcome=outcomes[rng.integers(0, len(outcomes), size=m)])
+        last = c["_last_contact"].copy()
+        np.maximum.at(last, who, day)
+        c["_last_contact"] = last
+        # attention nudges satisfaction up a little
+        sat = c["_sat"].copy()
+        np.add.at(sat, who, 0.004)
+        c["_sat"] = np.clip(sat, 0, 1)
+
+    def _care_week(self, act: np.ndarray, d0: int, d1: int) -> None:
+        """Birthday care for contacts of valuable customers and individuals."""
+        rng = self.rng["care"]
+        ct = self.contacts
+        b = ct["birthday"]
+        valid = ~np.isnat(b)
+        start = self.start64 + np.timedelta64(d0, "D")
+        year = start.astype("datetime64[Y]")
+        # birthday this year (Feb 29 moves to Feb 28)
+        md = (b.astype("datetime64[D]") - b.astype("datetime64[Y]").astype("datetime64[D]"))
+        bd = (year.astype("datetime64[D]") + md)
+        bday = (bd - self.start64).astype("timedelta64[D]").astype(np.int64)
+        alive_c = np.zeros(len(self.cust), dtype=bool)
+        alive_c[act] = True
+        sel = np.flatnonzero(valid & (bday >= d0) & (bday < d1) & alive_c[ct["cust"]] & (ct["leave"] > d0))
+        if len(sel) == 0:
+            return
+        cu = ct["cust"][sel]
+        important = (self.cust["_spend"][cu] > 6000) | ~self.cust["ent"][cu]
+        sel, cu = sel[important], cu[important]
+        planned = rng.random(len(sel)) < 0.6
+        sel, cu = sel[planned], cu[planned]
+        owner = self.cust["owner"][cu]
+        dil = self.rep_diligence[np.searchsorted(self.firm.reps, owner)]
+        done = rng.random(len(sel)) < np.clip(0.6 * dil, 0.05, 0.98)
+        day = bday[sel]
+        self.ev["care"].add(cust=cu, contact=sel, emp=owner, type=np.full(len(sel), "生日", dtype=object),
+                            channel=rng.choice(["短信", "微信", "电话"], size=len(sel)), planned=day,
+                            done=np.where(done, day, NEVER), satisfaction=np.zeros(len(sel), dtype=np.int64),
+                            campaign=np.full(len(sel), -1))
+        self._schedule(day[done], "dsat", cu[done], np.full(done.sum(), 0.02))
+
+    def _surveys(self, act: np.ndarray, d0: int) -> None:
+        rng = self.rng["survey"]
+        c = self.cust
+        bought = c["_n_orders"][act] > 0
+        pick = act[bought & (rng.random(len(act)) < 0.011)]
+        m = len(pick)
+        if m == 0:
+            return
+        sat = c["_sat"][pick]
+        overall = np.clip(np.round(0.7 + 4.6 * sat + rng.normal(0, 0.45, size=m)), 1, 5).astype(np.int64)
+        exp_ = np.clip(rng.normal(5.6, 0.6, size=(m, 5)), 1, 7)
+        per = np.clip(exp_ - (0.75 - sat)[:, None] * rng.uniform(2.5, 5, size=(m, 5)) + rng.normal(0, 0.4, size=(m, 5)), 1, 7)
+        self.ev["survey"].add(cust=pick, day=d0 + rng.integers(0, 7, size=m), overall=overall,
+                              exp=list(np.round(exp_, 1)), per=list(np.round(per, 1)),
+                              recommend=overall >= 4)
+
+    def _hazard(self, act: np.ndarray, d0: int) -> None:
+        rng = self.rng["churn"]
+        c = self.cust
+        sat = c["_sat"][act]
+        # satisfaction mean-reverts to the customer's own level
+        sat0 = c["_sat0"][act]
+        sat = np.clip(sat + 0.04 * (sat0 - sat) + rng.normal(0, 0.01, size=len(act)), 0, 1)
+        s_all = c["_sat"].copy()
+        s_all[act] = sat
+        c["_sat"] = s_all
+        opn = np.minimum(c["_open_complaints"][act], 2)
+        neglect = (d0 - c["_last_contact"][act]) > 120
+        bought = c["_n_orders"][act] > 0
+        ps = c["_price_sens"][act]
+        comp = self._competition(d0, c["region"][act])
+        retention = c["_retention_until"][act] >= d0
+        recovered = c["_recovered_until"][act] >= d0
+        # an unresolved complaint is the strongest signal; a well-handled one binds (recovery)
+        lin = (6.5 * (0.62 - sat) + 1.9 * (opn > 0) + 0.4 * (opn > 1) + 0.7 * neglect + 1.3 * ps * comp
+               - 0.35 * c["_loyalty"][act] - 0.9 * retention - 1.0 * recovered)
+        lin = lin + self._intervention_effect(act, d0)
+        h = self.p.base_hazard * np.exp(lin) * np.where(bought, 1.0, 0.6)
+        die = rng.random(len(act)) < np.minimum(h, 0.5)
+        if die.any():
+            who = act[die]
+            c["_alive"][who] = False
+            c["_death_day"][who] = d0 + rng.integers(0, 7, size=len(who))
+            cause = np.where(opn[die] > 0, "服务不满意", np.where(ps[die] * comp[die] > 0.4, "转向竞争对手",
+                             np.where(sat[die] < 0.4, "服务不满意", np.where(ps[die] > 0.7, "价格原因", "需求消失"))))
+            c["_death_cause"][who] = cause
+
+    def _competition(self, d0: int, region: np.ndarray) -> np.ndarray:
+        """A competitor opens in 华南 and 西南 in the second year and in 华东 in the third."""
+        y = d0 / 365.0
+        out = np.zeros(len(region))
+        out[(region == "华南") | (region == "西南")] = 1.0 if y > 1.3 else 0.0
+        out[region == "华东"] = 0.8 if y > 2.4 else 0.0
+        return out
+
+    def _intervention_effect(self, act: np.ndarray, d0: int) -> np.ndarray:
+        """Care and retention actions recorded in the store by a student lower the hazard."""
+        out = np.zeros(len(act))
+        for cust_idx, lo, hi, eff in self.interventions:
+            if lo <= d0 < hi:
+                m = np.isin(act, cust_idx)
+                out[m] += eff
+        return out

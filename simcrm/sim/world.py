@@ -1,0 +1,329 @@
+"""A simulated world: the firm, its customers and their history, in a store.
+
+    >>> from simcrm.sim import generate
+    >>> w = generate(seed=1, customers=60, start="2024-01-01", today="2024-06-30")
+    >>> w.table("customer")["lifecycle"].isin(["潜在", "签约", "重复购买", "失效"]).all()
+    np.True_
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import replace
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ..store import Store, schema
+from ..store.frames import to_db_frame, validate_frames, write_frames
+from .firm import Firm, build_firm
+from .identities import get_identities
+from .model import SUBSYSTEMS, Model, SimParams, _spawn
+from .render import render
+
+__all__ = ["World", "generate", "generate_frames"]
+
+DEFAULT_SEED = 2026
+
+
+def _date(value: Any, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    from ..errors import ConfigError
+
+    raise ConfigError(field=name, value=value, allowed="日期，如 2025-12-31")
+
+
+class World:
+    """One simulated firm and its customers, with the CRM database that records them.
+
+    Attributes:
+        store: the :class:`~simcrm.store.Store` holding the CRM's tables.
+        seed: the seed the world was generated from.
+        params: its :class:`~simcrm.sim.model.SimParams`.
+        today: the world's current date (advanced by :meth:`step`).
+        firm: ``{"name", "industry", "city"}`` of the simulated firm.
+    """
+
+    def __init__(self, seed: int, params: SimParams, store: Store, locale: str = "zh_CN",
+                 _state: dict[str, Any] | None = None):
+        self.seed = int(seed)
+        self.params = params
+        self.store = store
+        self.locale = locale
+        self.today = params.today
+        if _state is not None:  # restored from the cache
+            self._model = _state["model"]
+            self._firm = self._model.firm
+            self._written = _state["written"]
+            self._idmap = _state["idmap"]
+            return
+        rngs = _spawn(self.seed, SUBSYSTEMS)
+        ids = get_identities(locale)
+        self._firm: Firm = build_firm(rngs["firm"], ids, params.start, params.today)
+        self._model = Model(self.seed, params, ids, self._firm, rngs)
+        self._written: dict[str, pd.DataFrame] = {}
+        #: per table, the stored id of each rendered row (rendered id ``i`` → ``_idmap[t][i - 1]``)
+        self._idmap: dict[str, np.ndarray] = {}
+
+    def _state(self) -> dict[str, Any]:
+        return {"model": self._model, "written": self._written, "idmap": self._idmap}
+
+    @property
+    def firm(self) -> dict[str, str]:
+        return {"name": self._firm.name, "industry": self._firm.industry, "city": self._firm.city}
+
+    @property
+    def _latent(self) -> pd.DataFrame:
+        """The customers' latent traits (private: never shown to students)."""
+        c = self._model.cust.frame()
+        return c[[k for k in c.columns if k.startswith("_")]].copy()
+
+    def _day(self) -> int:
+        return (self.today - self.params.start).days
+
+    def _frames(self) -> dict[str, pd.DataFrame]:
+        frames = render(self._model, self._day())
+        by_value = self.store._dictionary()["by_value"]
+        return {name: to_db_frame(name, f, by_value) for name, f in frames.items()}
+
+    def _run(self, progress: Any = None, validate: bool = True) -> None:
+        self._model.run_until(self._day(), progress=progress)
+        frames = self._frames()
+        if validate:
+            validate_frames(frames, self.store)
+        inserts, updates = {}, {}
+        for name, f in frames.items():
+            old = self._written.get(name)
+            if old is None:
+                inserts[name] = f
+                continue
+            n_old = len(old)
+            inserts[name] = f.iloc[n_old:]
+            head = f.iloc[:n_old].reset_index(drop=True)
+            same = (head.astype(object).where(head.notna(), None).to_numpy()
+                    == old.astype(object).where(old.notna(), None).to_numpy()).all(axis=1)
+            if (~same).any():
+                updates[name] = head[~same]
+        fresh = not self._written and all(self.store.count(n) == 0 for n in ("department", "customer"))
+        self._extend_idmap(frames)
+        inserts = {n: self._to_store_ids(n, f) for n, f in inserts.items()}
+        updates = {n: self._to_store_ids(n, f) for n, f in updates.items()}
+        write_frames(self.store, inserts, update=updates, bulk=fresh)
+        self._written = frames
+
+    # -- ids: rows students inserted keep theirs; the world's new rows go past them ----------
+
+    def _max_id(self, name: str) -> int:
+        from sqlalchemy import text
+
+        with self.store._reader() as conn:
+            v = conn.execute(text(f'SELECT MAX(id) FROM "{name}"')).scalar()
+        return int(v or 0)
+
+    def _extend_idmap(self, frames: dict[str, pd.DataFrame]) -> None:
+        """Give the newly rendered rows of each table ids past the largest id in the store."""
+        for name, f in frames.items():
+            if "id" not in f.columns:
+                continue
+            old = self._idmap.get(name, np.zeros(0, dtype=np.int64))
+            if len(f) > len(old):
+                top = int(old[-1]) if len(old) else 0
+                if self._written:  # rows a student inserted since the last write
+                    top = max(top, self._max_id(name))
+                old = np.concatenate([old, top + np.arange(1, len(f) - len(old) + 1, dtype=np.int64)])
+            self._idmap[name] = old
+
+    def _to_store_ids(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rewrite ``id`` and foreign keys of rendered rows into stored ids."""
+        if frame is None or len(frame) == 0:
+            return frame
+        t = schema.metadata.tables[name]
+        targets = [("id", name)] + [(c.name, fk.column.table.name) for c in t.columns for fk in c.foreign_keys
+                                    if fk.column.table.name != "dictionary" and c.name in frame.columns]
+        out = None
+        for col, target in targets:
+            mp = self._idmap.get(target)
+            if mp is None or len(mp) == 0 or int(mp[-1]) == len(mp):  # identity
+                continue
+            if out is None:
+                out = frame.copy()
+            v = out[col].to_numpy(dtype="float64", na_value=np.nan)
+            ok = ~np.isnan(v)
+            mapped = np.zeros(len(v), dtype=np.int64)
+            mapped[ok] = mp[v[ok].astype(np.int64) - 1]
+            arr = pd.array(mapped, dtype="Int64")
+            arr[~ok] = pd.NA
+            out[col] = arr if (~ok).any() or str(out[col].dtype) == "Int64" else mapped
+        return frame if out is None else out
+
+    def _rendered_ids(self, name: str, stored: pd.Series) -> pd.Series:
+        """Stored ids → rendered ids (NaN for rows the world did not write)."""
+        mp = self._idmap.get(name, np.zeros(0, dtype=np.int64))
+        inv = pd.Series(np.arange(1, len(mp) + 1), index=mp)
+        return pd.Series(inv.reindex(stored.to_numpy()).to_numpy(), index=stored.index)
+
+    def table(self, name: str, **kwargs: Any) -> pd.DataFrame:
+        """A table as a DataFrame (see :meth:`Store.read`; dictionary fields as text)."""
+        return self.store.read(name, **kwargs)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table of the world."""
+        return {name: self.table(name) for name in schema.TABLES}
+
+    def step(self, days: int = 91, *, progress: Any = None) -> "World":
+        """Continue the same model ``days`` past today, appending and updating records.
+
+        Care done and retention actions that a student recorded in the store for dates in
+        the coming period (``care`` rows with a done date, members of a 挽留 campaign's
+        目标组) lower those customers' churn hazard, so their effect can be measured against
+        a control group. Same seed and the same sequence of steps give the same tables.
+        """
+        if days < 0:
+            from ..errors import ConfigError
+
+            raise ConfigError(field="days", value=days, allowed="不小于 0 的天数")
+        self._read_interventions(days)
+        self.today = self.today + dt.timedelta(days=int(days))
+        self._run(progress=progress)
+        return self
+
+    def _read_interventions(self, days: int) -> None:
+        """Rows added by students (ids beyond the world's own) become hazard reductions."""
+        lo = self._day()
+        hi = lo + days
+        model = self._model
+        cust_map = self._customer_index()
+        care = self.store.read("care", resolve=False)
+        extra = care[~care["id"].isin(self._idmap.get("care", []))]
+        if len(extra):
+            done = extra["done_date"].notna() | extra["planned_date"].notna()
+            rendered = self._rendered_ids("customer", extra.loc[done, "customer_id"]).dropna()
+            cust = cust_map.reindex(rendered.to_numpy()).dropna().to_numpy().astype(np.int64)
+            model.interventions.append((cust, lo, hi + 90, -0.5))
+        members = self.store.read("campaign_member", resolve=False)
+        extra_m = members[~members["id"].isin(self._idmap.get("campaign_member", []))
+                          & (members["group_name"] == "目标组")]
+        if len(extra_m):
+            rendered = self._rendered_ids("customer", extra_m["customer_id"]).dropna()
+            cust = cust_map.reindex(rendered.to_numpy()).dropna().to_numpy().astype(np.int64)
+            model.interventions.append((cust, lo, hi + 90, -0.9))
+
+    def _customer_index(self) -> pd.Series:
+        c = self._model.cust.frame()
+        vis = c["arrive"].to_numpy() <= self._day()
+        order = np.lexsort((np.arange(vis.sum()), c["arrive_sec"].to_numpy()[vis], c["arrive"].to_numpy()[vis]))
+        idx = np.flatnonzero(vis)[order]
+        return pd.Series(idx, index=np.arange(1, len(idx) + 1))
+
+    def __repr__(self) -> str:
+        return (f"World(seed={self.seed}, customers={self.params.customers}, start={self.params.start}, "
+                f"today={self.today}, firm={self._firm.name!r})")
+
+
+def _params(customers: int, start: Any, today: Any, overrides: dict[str, Any]) -> SimParams:
+    p = SimParams(customers=int(customers), start=_date(start, "start"), today=_date(today, "today"))
+    if overrides:
+        p = replace(p, **overrides)
+    if p.today <= p.start:
+        from ..errors import ConfigError
+
+        raise ConfigError(field="today", value=str(p.today), allowed=f"晚于开始日期 {p.start}")
+    return p
+
+
+def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.date(2023, 1, 1),
+             today: Any = dt.date(2025, 12, 31), locale: str = "zh_CN", db: Any = None,
+             progress: bool | Callable | None = None, validate: bool = False, cache: bool | None = None,
+             **params: Any) -> World:
+    """Build a firm and run the behaviour model from ``start`` to ``today`` into a store.
+
+    Args:
+        seed: the one seed of the world (same seed and parameters → byte-identical tables).
+        customers: customers created by ``today``.
+        start: the founding date (``datetime.date`` or ISO text).
+        today: the world's "today" (never the real clock).
+        locale: identities' locale (``"zh_CN"``).
+        db: ``None`` (in-memory SQLite), a file path, a SQLAlchemy URL, or a :class:`Store`.
+        progress: ``True`` for a tqdm bar over the simulated weeks, or a callable wrapping
+            an iterable.
+        validate: check every generated row against the schema before writing (the tests do;
+            the model's output is deterministic, so the default skips it for speed).
+        cache: serve a world built before with the same seed, parameters and code from the
+            cache (:mod:`simcrm.sim.cache`) and keep new ones there. ``None`` (default): on
+            when a cache folder is available and the target is a new SQLite store; ``False``:
+            always build.
+        **params: other :class:`~simcrm.sim.model.SimParams` fields.
+
+    Returns:
+        The :class:`World`.
+    """
+    from . import cache as _cache
+
+    p = _params(customers, start, today, params)
+    store = db if isinstance(db, Store) else Store(db)
+    use_cache = (cache is not False and _cache.cache_dir() is not None and store.dialect == "sqlite"
+                 and store.count("customer") == 0 and store.count("department") == 0)
+    k = _cache.key(f"{int(seed)}|{locale}|{p.key()}") if use_cache else None
+    if k is not None:
+        proxy = store.engine.raw_connection()
+        try:
+            state = _cache.load(k, proxy.driver_connection)
+        finally:
+            proxy.close()
+        if state is not None:
+            store.invalidate_dictionary_cache()
+            return World(seed, p, store, locale, _state=state)
+    world = World(seed, p, store, locale)
+    world._run(progress=_progress(progress), validate=validate)
+    if k is not None:
+        proxy = store.engine.raw_connection()
+        try:
+            _cache.save(k, proxy.driver_connection, world._state())
+        finally:
+            proxy.close()
+    return world
+
+
+def _progress(progress: Any) -> Any:
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        return lambda it: tqdm(it, desc="simcrm 模拟", unit="周")
+    if callable(progress):
+        return progress
+    return None
+
+
+def generate_frames(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.date(2023, 1, 1),
+                    today: Any = dt.date(2025, 12, 31), locale: str = "zh_CN", out_dir: Any = None,
+                    progress: Any = None, **params: Any) -> dict[str, pd.DataFrame]:
+    """The world's tables as DataFrames without a database (large worlds).
+
+    With ``out_dir`` each table is also written there as Parquet (needs ``pyarrow``) or,
+    without it, as ``.csv.gz``.
+    """
+    p = _params(customers, start, today, params)
+    rngs = _spawn(int(seed), SUBSYSTEMS)
+    ids = get_identities(locale)
+    firm = build_firm(rngs["firm"], ids, p.start, p.today)
+    model = Model(int(seed), p, ids, firm, rngs)
+    model.run_until((p.today - p.start).days, progress=_progress(progress))
+    frames = render(model, (p.today - p.start).days)
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        try:
+            import pyarrow  # noqa: F401
+
+            for name, f in frames.items():
+                f.to_parquet(os.path.join(out_dir, f"{name}.parquet"), index=False)
+        except ImportError:
+            for name, f in frames.items():
+                f.to_csv(os.path.join(out_dir, f"{name}.csv.gz"), index=False)
+    return frames

@@ -1,0 +1,319 @@
+"""Vectorised validation of whole DataFrames against the schema, and a fast bulk writer.
+
+The simulation writes hundreds of thousands of rows; checking them one by one with
+:meth:`Store.validate` would take longer than generating them. :func:`validate_frame` applies
+the same rules column-wise (required, fixed states, min/max, text length, dictionary ids,
+unique, foreign keys present) and raises the same :class:`~simcrm.errors.SimCRMError`
+subclasses, naming the table, field, first bad value and what is allowed.
+:func:`write_frames` then inserts every table inside one store transaction; on SQLite it
+uses the DBAPI cursor's ``executemany`` with values already in SQLAlchemy's storage format
+(dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS.000000``, booleans 0/1), elsewhere
+SQLAlchemy's executemany, and on PostgreSQL it moves the id sequences past the written ids.
+
+    >>> import pandas as pd
+    >>> from simcrm.store import Store
+    >>> store = Store()
+    >>> bad = pd.DataFrame({"id": [1], "urgency": ["很急"], "first_response_hours": [1.0],
+    ...                     "resolution_hours": [8.0]})
+    >>> validate_frame("sla_policy", bad, store)
+    Traceback (most recent call last):
+    ...
+    simcrm.errors.UnknownValueError: 服务等级协议.紧急程度（urgency）... '很急' 不在允许的取值中。允许：非常紧急、紧急、一般
+    [en] unknown value '很急' for field 'urgency'; allowed: 非常紧急、紧急、一般
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, Text, insert, text
+
+from .. import reference
+from ..errors import NotFoundError, RequiredFieldError, UnknownValueError, ValidationError, DuplicateError
+from . import schema
+
+__all__ = ["validate_frame", "validate_frames", "to_db_frame", "write_frames"]
+
+
+def _label(table: str, column: str) -> str:
+    return f"{schema.table_label(table)}.{schema.column_label(table, column)}"
+
+
+def _missing(s: pd.Series) -> np.ndarray:
+    m = s.isna().to_numpy()
+    if s.dtype == object or str(s.dtype) == "str":
+        m = m | (s.astype("str").str.strip() == "").to_numpy() & ~m
+    return m
+
+
+def to_db_frame(table: str, frame: pd.DataFrame, dictionary_ids: Mapping[tuple[str, str], int]) -> pd.DataFrame:
+    """Replace dictionary text by ids (unknown text raises), keep everything else."""
+    out = frame.copy()
+    for col, list_name in schema.dictionary_columns(table).items():
+        if col not in out.columns:
+            continue
+        s = out[col]
+        if pd.api.types.is_integer_dtype(s.dtype):
+            continue
+        vals = s.astype(object).to_numpy()
+        miss = pd.isna(vals)
+        lookup = {v: i for (ln, v), i in dictionary_ids.items() if ln == list_name}
+        ids = np.array([lookup.get(v, -1) if not mm else 0 for v, mm in zip(vals, miss)], dtype=np.int64)
+        bad = (ids < 0) & ~miss
+        if bad.any():
+            raise UnknownValueError(field=col, value=vals[bad][0], label=_label(table, col), allowed=sorted(lookup))
+        arr = pd.array(ids, dtype="Int64")
+        arr[miss] = pd.NA
+        out[col] = arr
+    return out
+
+
+def validate_frame(table: str, frame: pd.DataFrame, store=None, *, known_ids: Mapping[str, np.ndarray] | None = None,
+                   dictionary_ids: Mapping[int, str] | None = None) -> None:
+    """Check a frame of new rows against the schema's rules, column by column.
+
+    Args:
+        table: the table name.
+        frame: rows in database form (dictionary columns as ids), or with dictionary text
+            when ``store`` is given (text is then looked up).
+        store: a :class:`~simcrm.store.Store` to read dictionary ids and existing ids from.
+        known_ids: ``{table: ids}`` that foreign keys may point to (e.g. rows written in the
+            same batch); when omitted and a store is given, the store's ids are read.
+        dictionary_ids: ``{dictionary id: list name}`` (read from the store when omitted).
+
+    Raises:
+        SimCRMError: the first rule broken, naming table, field, value and what is allowed.
+    """
+    t = schema.metadata.tables[table]
+    unknown = [c for c in frame.columns if c not in t.c]
+    if unknown:
+        raise UnknownValueError(field=unknown[0], value=unknown[0], table=table, label="字段名",
+                                allowed=[c.name for c in t.columns])
+    if store is not None and dictionary_ids is None:
+        d = store._dictionary()
+        dictionary_ids = {i: r["list_name"] for r in d["rows"] for i in [r["id"]]}
+        frame = to_db_frame(table, frame, d["by_value"])
+    for c in t.columns:
+        if c.name not in frame.columns:
+            if not c.nullable and not c.primary_key and c.default is None:
+                raise RequiredFieldError(field=c.name, value=None, label=_label(table, c.name))
+            continue
+        s = frame[c.name]
+        miss = _missing(s)
+        if not c.nullable and miss.any():
+            raise RequiredFieldError(field=c.name, value=None, label=_label(table, c.name),
+                                     reason=f"第 {int(np.flatnonzero(miss)[0]) + 1} 行")
+        present = s[~miss]
+        if len(present) == 0:
+            continue
+        info = c.info
+        states = info.get("states_list") or (reference.state_values(info["states"]) if "states" in info else None)
+        if states is not None:
+            bad = ~present.isin(states).to_numpy()
+            if bad.any():
+                raise UnknownValueError(field=c.name, value=present.to_numpy()[bad][0], label=_label(table, c.name),
+                                        allowed=states)
+        if "dictionary" in info and dictionary_ids is not None:
+            vals = present.astype(np.int64).to_numpy()
+            lists = np.array([dictionary_ids.get(int(v)) for v in vals], dtype=object)
+            bad = lists != info["dictionary"]
+            if bad.any():
+                raise UnknownValueError(field=c.name, value=int(vals[bad][0]), label=_label(table, c.name),
+                                        allowed=f"{info['dictionary']} 字典中的编号")
+        if isinstance(c.type, (Integer, Float)) and not isinstance(c.type, Boolean):
+            num = pd.to_numeric(present, errors="coerce").to_numpy(dtype=float)
+            if np.isnan(num).any() or np.isinf(num).any():
+                raise ValidationError(field=c.name, value=present.to_numpy()[np.isnan(num) | np.isinf(num)][0],
+                                      label=_label(table, c.name), allowed="有限的数字")
+            if "min" in info and (num < info["min"]).any():
+                raise ValidationError(field=c.name, value=num[num < info["min"]][0], label=_label(table, c.name),
+                                      allowed=f"不小于 {info['min']}")
+            if "max" in info and (num > info["max"]).any():
+                raise ValidationError(field=c.name, value=num[num > info["max"]][0], label=_label(table, c.name),
+                                      allowed=f"不大于 {info['max']}")
+        if isinstance(c.type, (String, Text)) and getattr(c.type, "length", None):
+            lens = present.astype("str").str.len().to_numpy()
+            if (lens > c.type.length).any():
+                raise ValidationError(field=c.name, value=present.to_numpy()[lens > c.type.length][0],
+                                      label=_label(table, c.name), allowed=f"不超过 {c.type.length} 个字符")
+        if c.unique or c.primary_key:
+            dup = present.duplicated().to_numpy()
+            if dup.any():
+                raise DuplicateError(field=c.name, value=present.to_numpy()[dup][0], label=_label(table, c.name),
+                                     allowed="每条记录唯一的值")
+        for fk in c.foreign_keys:
+            target = fk.column.table.name
+            if target == "dictionary":
+                continue
+            ids = None
+            if known_ids is not None and target in known_ids:
+                ids = known_ids[target]
+            elif store is not None:
+                ids = store.read(target, columns=["id"], resolve=False)["id"].to_numpy()
+            if ids is None:
+                continue
+            vals = present.astype(np.int64).to_numpy()
+            bad = ~np.isin(vals, ids)
+            if bad.any():
+                raise NotFoundError(field=c.name, value=int(vals[bad][0]), label=_label(table, c.name),
+                                    allowed=f"已存在的{schema.table_label(target)}编号")
+    # table-level rules: the opportunity invariant
+    if table == "opportunity" and {"status", "probability"} <= set(frame.columns):
+        st, pr = frame["status"].to_numpy(), frame["probability"].to_numpy(dtype=float)
+        bad = ((st == "成功") & (pr != 100)) | ((st == "失败") & (pr != 0))
+        if bad.any():
+            raise ValidationError(field="probability", value=pr[bad][0], label=_label(table, "probability"),
+                                  allowed="成功=100，失败=0")
+
+
+def validate_frames(frames: Mapping[str, pd.DataFrame], store) -> None:
+    """Validate a whole world's frames (database form), foreign keys against the batch itself."""
+    d = store._dictionary()
+    dict_lists = {r["id"]: r["list_name"] for r in d["rows"]}
+    known = {name: f["id"].to_numpy() for name, f in frames.items() if "id" in f.columns}
+    known["dictionary"] = np.array(list(dict_lists))
+    for name in schema.TABLES:
+        if name in frames:
+            validate_frame(name, frames[name], known_ids=known, dictionary_ids=dict_lists)
+
+
+def _column_values(c, s: pd.Series, sqlite: bool) -> list:
+    """A column as a Python list of database values (None for missing)."""
+    miss = s.isna().to_numpy()
+    ctype = c.type
+    if isinstance(ctype, DateTime):
+        a = s.to_numpy().astype("datetime64[s]")
+        if sqlite:
+            txt = np.char.add(np.char.replace(np.datetime_as_string(a, unit="s"), "T", " "), ".000000").astype(object)
+            txt[miss] = None
+            return txt.tolist()
+        return [None if mm else v for v, mm in zip(pd.to_datetime(pd.Series(a)).dt.to_pydatetime(), miss)]
+    if isinstance(ctype, Date):
+        a = s.to_numpy().astype("datetime64[D]")
+        if sqlite:
+            txt = np.datetime_as_string(a, unit="D").astype(object)
+            txt[miss] = None
+            return txt.tolist()
+        return [None if mm else v for v, mm in zip(a.astype(object), miss)]
+    if isinstance(ctype, Boolean):
+        v = s.fillna(False).to_numpy().astype(bool)
+        out = v.astype(np.int64).astype(object) if sqlite else v.astype(object)
+        out[miss] = None
+        return out.tolist()
+    if isinstance(ctype, Integer):
+        v = s.to_numpy(dtype=float, na_value=np.nan) if s.dtype != np.int64 else s.to_numpy()
+        out = np.where(miss, 0, v).astype(np.int64).astype(object)
+        out[miss] = None
+        return out.tolist()
+    if isinstance(ctype, Float):
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        out = v.astype(object)
+        out[miss] = None
+        return out.tolist()
+    out = s.astype(object).to_numpy().copy()
+    out[miss] = None
+    return out.tolist()
+
+
+def _rows(t, frame: pd.DataFrame, sqlite: bool) -> tuple[list[str], list[tuple]]:
+    cols = [c for c in t.columns if c.name in frame.columns]
+    data = [_column_values(c, frame[c.name], sqlite) for c in cols]
+    return [c.name for c in cols], list(zip(*data))
+
+
+def _insert_sql(name: str, names: list[str]) -> str:
+    quoted = ", ".join(f'"{n}"' for n in names)
+    return f'INSERT INTO "{name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
+
+
+def write_frames(store, frames: Mapping[str, pd.DataFrame], *, update: Mapping[str, pd.DataFrame] | None = None,
+                 bulk: bool = False) -> None:
+    """Insert ``frames`` (database form, explicit ids) and apply ``update`` rows, in one transaction.
+
+    Tables are written parents first; foreign keys are checked at commit (SQLite
+    ``defer_foreign_keys``), so the organisation's cycle (department ↔ employee) needs no
+    second pass. ``update`` frames hold the full new rows (with ``id``) of existing records.
+
+    ``bulk=True`` is the fast path for filling a freshly created SQLite store with rows that
+    were already checked (or generated by the simulation, whose tests validate them): the
+    secondary indexes are dropped and rebuilt after the inserts, CHECK and foreign-key
+    enforcement are paused for the transaction, and a file database skips its journal sync
+    while it is built (``synchronous=OFF``, ``journal_mode=MEMORY``, back to WAL after).
+    It is still one transaction: an error leaves the store as it was.
+    """
+    sqlite = store.dialect == "sqlite"
+    if bulk and sqlite and not update:
+        _bulk_sqlite(store, frames)
+        store.invalidate_dictionary_cache()
+        return
+    with store.transaction() as conn:
+        if sqlite:
+            raw = conn.connection.driver_connection
+            cur = raw.cursor()
+            cur.execute("PRAGMA defer_foreign_keys = ON")
+        for name in schema.TABLES:
+            t = schema.metadata.tables[name]
+            for mode, source in (("insert", frames), ("update", update or {})):
+                frame = source.get(name)
+                if frame is None or len(frame) == 0:
+                    continue
+                names, rows = _rows(t, frame, sqlite)
+                if mode == "insert":
+                    if sqlite:
+                        cur.executemany(_insert_sql(name, names), rows)
+                    else:
+                        conn.execute(insert(t), [dict(zip(names, r)) for r in rows])
+                else:
+                    set_cols = [n for n in names if n != "id"]
+                    if sqlite:
+                        sql = f'UPDATE "{name}" SET {", ".join(chr(34) + n + chr(34) + " = ?" for n in set_cols)} WHERE id = ?'
+                        idx = names.index("id")
+                        cur.executemany(sql, [tuple(v for k, v in enumerate(r) if k != idx) + (r[idx],) for r in rows])
+                    else:
+                        from sqlalchemy import bindparam, update as sa_update
+
+                        stmt = sa_update(t).where(t.c.id == bindparam("_id")).values({n: bindparam(n) for n in set_cols})
+                        conn.execute(stmt, [{**{n: v for n, v in zip(names, r) if n != "id"}, "_id": r[names.index("id")]} for r in rows])
+        if store.dialect == "postgresql":
+            for name in frames:
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                                  f"COALESCE((SELECT MAX(id) FROM \"{name}\"), 1))"))
+    store.invalidate_dictionary_cache()
+
+
+def _bulk_sqlite(store, frames: Mapping[str, pd.DataFrame]) -> None:
+    proxy = store.engine.raw_connection()
+    raw = proxy.driver_connection
+    memory = store.url in ("sqlite://", "sqlite:///:memory:")
+    try:
+        raw.execute("PRAGMA foreign_keys = OFF")
+        raw.execute("PRAGMA ignore_check_constraints = ON")
+        if not memory:
+            raw.execute("PRAGMA synchronous = OFF")
+            raw.execute("PRAGMA journal_mode = MEMORY")
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            tables = [n for n in schema.TABLES if frames.get(n) is not None and len(frames[n])]
+            marks = ", ".join("?" * len(tables))
+            indexes = raw.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                                  f"AND tbl_name IN ({marks}) ORDER BY name", tables).fetchall()
+            for iname, _sql in indexes:
+                raw.execute(f'DROP INDEX "{iname}"')
+            for name in tables:
+                names, rows = _rows(schema.metadata.tables[name], frames[name], True)
+                raw.executemany(_insert_sql(name, names), rows)
+            for _iname, sql in indexes:
+                raw.execute(sql)
+            raw.execute("COMMIT")
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+    finally:
+        raw.execute("PRAGMA ignore_check_constraints = OFF")
+        raw.execute("PRAGMA foreign_keys = ON")
+        if not memory:
+            raw.execute("PRAGMA journal_mode = WAL")
+            raw.execute("PRAGMA synchronous = NORMAL")
+        proxy.close()

@@ -5,6 +5,7 @@ validated first (:class:`simcrm.errors.ColumnError` names the missing or mistype
 nothing here writes to a database. See ``docs/analytics.md`` for the definitions.
 """
 
+from .lifecycle import STATUS_TYPES, status_types
 from .association import association_rules
 from .callcenter import agents_needed, average_speed_of_answer, erlang_b, erlang_c, service_level
 from .churn import (
@@ -103,4 +104,6 @@ __all__ = [
     "quantile_scores",
     "rfm",
     "rfm_segment",
+    "STATUS_TYPES",
+    "status_types",
 ]

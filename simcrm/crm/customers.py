@@ -155,11 +155,13 @@ class CustomersMixin(CRMBase):
         return out
 
     def _duplicates_of(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> pd.DataFrame:
-        c = self.store.read("customer", columns=["id", "code", "name", "phone", "email", "owner_id", "deleted"])
+        c = self.store.read("customer", columns=["id", "code", "name", "kind", "phone", "email", "owner_id", "deleted"])
         c = c[~c["deleted"] & ~c["id"].isin(list(exclude))]
         hit = pd.Series(False, index=c.index)
-        if values.get("name"):
-            hit |= c["name"].map(normalise_name) == normalise_name(values["name"])
+        # a company's name identifies it; a person's does not (同名同姓很常见): people match on
+        # phone or e-mail only
+        if values.get("name") and values.get("kind", "企业") != "个人":
+            hit |= (c["kind"] == "企业") & (c["name"].map(normalise_name) == normalise_name(values["name"]))
         if values.get("phone"):
             hit |= c["phone"] == values["phone"]
         if values.get("email"):
@@ -171,7 +173,8 @@ class CustomersMixin(CRMBase):
         if dup.empty:
             return
         first = dup.iloc[0]
-        field = ("name" if values.get("name") and normalise_name(first["name"]) == normalise_name(values["name"])
+        field = ("name" if values.get("name") and values.get("kind", "企业") != "个人"
+                 and normalise_name(first["name"]) == normalise_name(values["name"])
                  else "phone" if values.get("phone") and first["phone"] == values["phone"] else "email")
         shown = "；".join(f"{r.code} {r.name}（编号 {r.id}）" for r in dup.itertuples())
         raise DuplicateError(field=field, value=values.get(field), label=schema.column_label("customer", field),
@@ -260,7 +263,7 @@ class CustomersMixin(CRMBase):
         values = self._clean_customer(dict(fields), current=current)
         dup_keys = {k: values[k] for k in ("name", "phone", "email") if k in values and values[k] != current.get(k)}
         if dup_keys and not fields.get("allow_duplicate"):
-            self._refuse_duplicates(dup_keys, exclude=[customer_id])
+            self._refuse_duplicates({**dup_keys, "kind": values.get("kind", current.get("kind"))}, exclude=[customer_id])
         self._update("customer", customer_id, values)
 
     def set_lifecycle(self, customer_id: int, lifecycle: str, *, reason: str | None = None,

@@ -2,5 +2,6 @@
 
 from .checks import CheckResult, compare
 from .identity import DEFAULT_SEED, Student, resolve_student, world_seed
+from .session import Lab, start
 
-__all__ = ["CheckResult", "compare", "Student", "resolve_student", "world_seed", "DEFAULT_SEED"]
+__all__ = ["Lab", "start", "CheckResult", "compare", "Student", "resolve_student", "world_seed", "DEFAULT_SEED"]

@@ -1,0 +1,122 @@
+"""Graded questions: each names how its reference answer is computed on the student's world.
+
+A chapter module (``simcrm/lab/chapters/chNN.py``) registers its questions with
+:func:`calculation`, :func:`judgement` or :func:`operation`. A question's reference function
+receives a :class:`Context` — the student's own world, untouched (``ctx.pristine``) and as the
+student left it (``ctx.store``) — so the expected answer is always recomputed on that world,
+never copied from one run.
+
+    >>> @calculation("demo.count", points=5, what="客户数")
+    ... def _count(ctx):
+    ...     return len(ctx.pristine.read("customer"))
+    >>> QUESTIONS["demo.count"].points, QUESTIONS["demo.count"].kind
+    (5, 'calculation')
+    >>> _ = QUESTIONS.pop("demo.count")
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UnknownValueError
+from .checks import CheckResult, compare
+
+__all__ = ["Question", "Context", "QUESTIONS", "calculation", "judgement", "operation", "get_question",
+           "evaluate"]
+
+
+@dataclass
+class Context:
+    """What a reference computation may look at.
+
+    Attributes:
+        pristine: the student's world exactly as generated (a read-only view by convention).
+        store: the student's world as it is now (after their operations).
+        world: the :class:`~simcrm.sim.World` (for files derived from it), or ``None``.
+        me: the employee row the student acts as (``dict``), or ``None``.
+        files: chapter files built for this world (``{name: path}``).
+        chapter: the chapter key, e.g. ``"ch04"``.
+    """
+
+    pristine: Any
+    store: Any
+    world: Any = None
+    me: dict[str, Any] | None = None
+    files: dict[str, Any] = field(default_factory=dict)
+    chapter: str = ""
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def once(self, key: str, build: Callable[[], Any]) -> Any:
+        """Compute ``build()`` once per context (reference answers share expensive parts)."""
+        if key not in self.cache:
+            self.cache[key] = build()
+        return self.cache[key]
+
+
+@dataclass
+class Question:
+    """One graded exercise."""
+
+    key: str
+    kind: str
+    points: float
+    func: Callable[..., Any]
+    compare_kwargs: dict[str, Any] = field(default_factory=dict)
+    diagnose: Callable[[Context, Any, Any], str | None] | None = None
+
+
+QUESTIONS: dict[str, Question] = {}
+
+
+def _register(key: str, kind: str, points: float, func: Callable[..., Any], /, **kwargs: Any) -> Callable[..., Any]:
+    diagnose = kwargs.pop("diagnose", None)
+    QUESTIONS[key] = Question(key, kind, points, func, kwargs, diagnose)
+    return func
+
+
+def calculation(key: str, /, *, points: float, diagnose: Callable | None = None, **compare_kwargs: Any):
+    """Register a calculation: ``func(ctx)`` returns the reference answer to compare with."""
+    return lambda func: _register(key, "calculation", points, func, diagnose=diagnose, **compare_kwargs)
+
+
+def judgement(key: str, /, *, points: float, diagnose: Callable | None = None, **compare_kwargs: Any):
+    """Register a judgement: ``func(ctx)`` returns the key (the right choice or classification)."""
+    return lambda func: _register(key, "judgement", points, func, diagnose=diagnose, **compare_kwargs)
+
+
+def operation(key: str, /, *, points: float):
+    """Register an operation: ``func(ctx, answer)`` inspects the student's database and
+    returns a :class:`~simcrm.lab.checks.CheckResult`."""
+    return lambda func: _register(key, "operation", points, func)
+
+
+def get_question(key: str) -> Question:
+    """The registered question ``key`` (importing its chapter module on first use)."""
+    chapter = key.split(".", 1)[0]
+    if key not in QUESTIONS:
+        try:
+            importlib.import_module(f"simcrm.lab.chapters.{chapter}")
+        except ModuleNotFoundError:
+            pass
+    if key not in QUESTIONS:
+        known = sorted(k for k in QUESTIONS if k.startswith(chapter + "."))
+        raise UnknownValueError(field="question", value=key, label="题号", allowed=known or "本章的题号")
+    return QUESTIONS[key]
+
+
+def evaluate(key: str, ctx: Context, answer: Any) -> CheckResult:
+    """Grade ``answer`` to question ``key`` on the world in ``ctx``."""
+    q = get_question(key)
+    if q.kind == "operation":
+        result = q.func(ctx, answer)
+        return result if isinstance(result, CheckResult) else CheckResult(bool(result), "" if result else "操作结果不对。")
+    expected = q.func(ctx)
+    result = compare(answer, expected, **q.compare_kwargs)
+    if not result.ok and q.diagnose is not None:
+        specific = q.diagnose(ctx, answer, expected)
+        if specific:
+            result = CheckResult(False, specific, result.details)
+    return result

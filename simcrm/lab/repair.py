@@ -83,6 +83,7 @@ KINDS_ZH: dict[str, str] = {
     "metadata_cleared": "评分元数据被清除",
     "metadata_changed": "评分元数据被修改",
     "invalid_structure": "笔记本结构无效",
+    "suspected_tampering": "疑似篡改评分",
     # added by the grading pipeline (simcrm.lab.grading), not by the repair itself
     "cell_timeout": "单元格运行超时",
     "kernel_died": "内核崩溃",
@@ -91,6 +92,29 @@ KINDS_ZH: dict[str, str] = {
 }
 
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+#: code in a student's cell that reaches for the grading machinery. Hidden checks already run
+#: in a separate process (simcrm.lab.referee), so these cannot change a grade computed there;
+#: the report tells the teacher where a student tried.
+_TAMPERING = [
+    (re.compile(r"^\s*(lab|simcrm(\.\w+)*)\.(check|grade|evaluate|compare|referee|_\w*)\s*=", re.M),
+     "重新定义了评分函数"),
+    (re.compile(r"\b(sys\.modules|builtins|__builtins__|importlib\.reload)\b"), "修改了 Python 的模块或内置函数"),
+    (re.compile(r"\bsubprocess\b|\bos\.(system|popen|exec\w*|environ\s*\[)"), "调用了系统命令或修改了环境变量"),
+    (re.compile(r"\b(setattr|monkeypatch|mock\.patch)\b"), "动态替换了对象的属性"),
+    (re.compile(r"NBGRADER_EXECUTION|autograded|SIMCRM_(STUDENT|COURSE_SALT)"), "试图改变评分时的学生身份"),
+]
+
+
+def _scan_tampering(nb: NotebookNode, report: Report) -> None:
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not _is_solution(cell):
+            continue
+        found = [why for pattern, why in _TAMPERING if pattern.search(cell.source)]
+        if found:
+            report.add("suspected_tampering", _gid(cell) or _where(cell, index),
+                       "答题代码" + "、".join(dict.fromkeys(found)) + "。隐藏测试在独立进程中重新计算，"
+                       "不受影响；请教师查看该单元格。")
 
 
 @dataclass
@@ -533,6 +557,7 @@ def repair_notebook(nb: NotebookNode, release_nb: NotebookNode | str | Path,
             kind = "edited_test_cell" if _is_test(rel) else "edited_locked_cell"
             report.add(kind, gid, f"{what} {gid} 的内容被修改，已恢复为发布版本（评分以原测试为准）。")
 
+    _scan_tampering(nb, report)
     if cleared:
         report.add("metadata_cleared", cleared[0] if len(cleared) == 1 else None,
                    f"{len(cleared)} 个单元格的评分元数据被清除（如把内容粘贴到了新笔记本），"

@@ -281,6 +281,28 @@ class CustomersMixin(CRMBase):
             values["lost_reason"] = None
         self._update("customer", customer_id, values, action="状态变更")
 
+    def apply_churn_rule(self, as_of: dt.date | str | None = None) -> list[int]:
+        """The CRM's churn rule: a customer who used to buy and has not ordered for 180 days
+        (``reference.OBSERVABLE["churned"]``) is set to 失效 with reason 180天未下单.
+
+        Only customers the acting user may update are considered; already 失效 and never-buying
+        customers are left alone. Returns the ids set to 失效 (all in one transaction).
+        """
+        day = pd.Timestamp(as_of or self.today).normalize()
+        limit = int(reference.OBSERVABLE["churned"]["inactivity_days"])
+        cust = self.customers()
+        cust = cust[cust["lifecycle"].isin(["签约", "重复购买"])]
+        orders = self.store.read("sales_order", columns=["customer_id", "order_date", "approval"])
+        orders = orders[(orders["approval"] != "否决") & (orders["order_date"] <= day)]
+        last = orders.groupby("customer_id")["order_date"].max()
+        gap = (day - last.reindex(cust["id"].to_numpy())).dt.days
+        due = cust["id"].to_numpy()[(gap > limit).to_numpy()]
+        reason = reference.DICTIONARIES["lost_reason"]["default"]
+        with self.store.transaction():
+            for cid in due:
+                self.set_lifecycle(int(cid), "失效", reason=reason, date=day.date())
+        return [int(c) for c in due]
+
     def customers(self, *, labels: bool = False) -> pd.DataFrame:
         """The customers the acting user may see (not deleted), as a DataFrame."""
         return self.list("customer", labels=labels)

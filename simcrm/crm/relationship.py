@@ -98,4 +98,21 @@ class RelationshipMixin(CRMBase):
         care = self.list("care")
         return care[care["done_date"].isna() & (care["planned_date"].dt.date <= until)].reset_index(drop=True)
 
-
+    def record_survey(self, customer_id: int, overall: int, *, survey_date: dt.date | str | None = None,
+                      expectation: dict[str, float] | None = None, perception: dict[str, float] | None = None,
+                      would_recommend: bool | None = None, comment: str | None = None) -> int:
+        """Record a satisfaction survey: overall 1–5 and, optionally, SERVQUAL expectation and
+        perception (1–7) per dimension (keys: tangibles, reliability, responsiveness, assurance,
+        empathy — or their Chinese names 有形性 …)."""
+        self._check_customer(customer_id, "create", module="care")
+        names = {d["code"]: d["code"] for d in reference.SERVQUAL} | {d["name"]: d["code"] for d in reference.SERVQUAL}
+        values: dict[str, Any] = {"customer_id": customer_id, "overall": overall,
+                                  "survey_date": survey_date or self.today, "would_recommend": would_recommend,
+                                  "comment": comment}
+        for prefix, given in (("exp", expectation or {}), ("per", perception or {})):
+            for key, score in given.items():
+                if key not in names:
+                    raise UnknownValueError(field=f"{prefix}_{key}", value=key, label="SERVQUAL 维度",
+                                            allowed=list(names))
+                values[f"{prefix}_{names[key]}"] = score
+        return self._insert("survey", values)

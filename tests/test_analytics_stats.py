@@ -84,3 +84,14 @@ def test_data_quality():
     assert out.loc["<key: code>", "duplicate"] == 1
     with pytest.raises(ColumnError):
         data_quality(df, validators={"mobile": lambda s: s.notna()})
+
+
+def test_receivables_aging_ignores_float_remainders_of_paid_instalments():
+    # three instalments of 100/3 paid by three payments of the same float: fully paid
+    third = 100 / 3
+    plans = pd.DataFrame({"order_id": [1, 1, 1], "customer_id": [7, 7, 7], "amount": [third] * 3,
+                          "due_date": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"])})
+    pays = pd.DataFrame({"order_id": [1, 1, 1], "amount": [33.333333, 33.333333, 33.333334],
+                         "paid_date": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"])})
+    out = receivables_aging(plans, pays, as_of="2025-06-30")
+    assert out["total_overdue"].sum() == 0

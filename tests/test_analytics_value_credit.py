@@ -100,3 +100,13 @@ def test_credit_limit_formula_and_cap():
     out = credit_limit(df, sales_col="sales", grade_col="g", terms_days=60, net_worth_col="nw", net_worth_ratio=0.5)
     assert out["base_limit"].tolist() == pytest.approx([120.0, 60.0, 100 * 60 / 365], abs=0.01)
     assert out["credit_limit"].tolist() == [5.0, 0.0, 0.0]
+
+
+def test_clv_retention_full_retention_over_a_finite_horizon():
+    from simcrm.analytics import clv_retention
+    # r = 1: every period pays m, discounted: 100/1.1 + 100/1.1² + 100/1.1³
+    expected = 100 / 1.1 + 100 / 1.1 ** 2 + 100 / 1.1 ** 3
+    assert clv_retention(100, 1.0, 0.1, periods=3) == pytest.approx(expected)
+    with pytest.raises(Exception) as info:
+        clv_retention(100, 1.0, 0.1)
+    assert "retention" in str(info.value)

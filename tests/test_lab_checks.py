@@ -89,3 +89,17 @@ def test_seeds_differ_by_student_and_salt_and_are_stable():
     # the documented derivation, recomputed independently
     import hashlib
     assert a == int.from_bytes(hashlib.sha256("秋季\x002024001".encode()).digest()[:4], "big")
+
+
+def test_missing_text_values_match_each_other_only():
+    expected = pd.DataFrame({"id": [1, 2], "mobile": ["138****1234", None]})
+    assert compare(pd.DataFrame({"id": [1, 2], "mobile": ["138****1234", float("nan")]}), expected, key="id").ok
+    assert not compare(pd.DataFrame({"id": [1, 2], "mobile": ["138****1234", "nan"]}), expected, key="id").ok
+    assert not compare(pd.DataFrame({"id": [1, 2], "mobile": [None, None]}), expected, key="id").ok
+
+
+def test_repeated_keys_get_a_hint_not_a_crash():
+    expected = pd.DataFrame({"customer_id": [1, 2], "c": [1.0, 0.9]})
+    doubled = pd.DataFrame({"customer_id": [1, 1, 2], "c": [1.0, 1.0, 0.9]})
+    result = compare(doubled, expected, key="customer_id")
+    assert not result.ok and "重复" in result.hint and "merge" in result.hint

@@ -57,7 +57,9 @@ def settle(
     cum_due = p["cum_due"].to_numpy()
     prev_due = cum_due - p["amount"].to_numpy()
     p["paid"] = np.clip(paid_total - prev_due, 0.0, p["amount"].to_numpy())
-    p["outstanding"] = p["amount"] - p["paid"]
+    # amounts are in yuan and cents: a float remainder below half a cent is no debt
+    outstanding = np.round(p["amount"].to_numpy() - p["paid"].to_numpy(), 2)
+    p["outstanding"] = np.where(outstanding < _TOL, 0.0, outstanding)
 
     settled: list[Any] = []
     by_order = {k: (g["cum_paid"].to_numpy(), g["date"].to_numpy())

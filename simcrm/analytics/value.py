@@ -179,7 +179,7 @@ def clv_retention(margin: float, retention: float, discount: float,
 
     Args:
         margin: m, margin per period.
-        retention: r in [0, 1).
+        retention: r in [0, 1) for the infinite horizon, [0, 1] with a finite ``periods``.
         discount: d ≥ 0.
         periods: n, or ``None`` for the infinite horizon.
 
@@ -192,10 +192,12 @@ def clv_retention(margin: float, retention: float, discount: float,
         >>> round(clv_retention(100, 0.8, 0.1, periods=2), 2)
         125.62
     """
-    check_range(retention, "retention", 0, 1 - 1e-12, "0 ≤ r < 1")
     check_range(discount, "discount", 0, 10, "0 ≤ d")
     if periods is None:
+        # the closed form needs r < 1 (otherwise the sum never ends)
+        check_range(retention, "retention", 0, 1 - 1e-12, "0 ≤ r < 1（无限期公式）")
         return float(margin * retention / (1 + discount - retention))
+    check_range(retention, "retention", 0, 1, "0 ≤ r ≤ 1")
     if not isinstance(periods, (int, np.integer)) or periods < 0:
         raise ConfigError(field="periods", value=periods, allowed="非负整数或 None",
                           reason="期数不对")

@@ -36,9 +36,23 @@ class AdminMixin(CRMBase):
         self._require("system", "create")
         if parent is not None:
             self._row("department", parent, field="parent_id")
+        self._refuse_sibling_name(name, parent)
         with self.store.transaction():
             return self._insert("department", {"code": code or self.next_code("department"), "name": name,
                                                "parent_id": parent})
+
+    def _refuse_sibling_name(self, name: str, parent: int | None, exclude: int | None = None) -> None:
+        """Two departments under one parent may not share a name (re-running a cell must not
+        create a second one)."""
+        from ..errors import DuplicateError
+
+        d = self.store.read("department", columns=["id", "name", "parent_id"])
+        same = d[(d["name"] == str(name).strip()) & (d["id"] != (exclude or 0))
+                 & ((d["parent_id"] == parent) if parent is not None else d["parent_id"].isna())]
+        if len(same):
+            raise DuplicateError(field="name", value=name, label="部门名称", table="department",
+                                 reason=f"同一上级部门下已有该部门（编号 {int(same.iloc[0]['id'])}）",
+                                 allowed="同一上级部门下不重名的部门名称")
 
     def rename_department(self, department_id: int, name: str) -> None:
         """Give a department a new name."""

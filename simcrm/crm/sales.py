@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ..errors import RequiredFieldError, StateTransitionError, ValidationError
@@ -434,26 +435,34 @@ class SalesMixin(CRMBase):
         An instalment is overdue when its due date has passed unpaid, or it was paid late.
         Payments not tied to a plan are applied to the order's instalments in due-date order.
         """
-        plans = self.list("payment_plan").sort_values(["order_id", "due_date", "instalment"])
-        pays = self.list("payment").sort_values(["paid_date", "id"])
-        rows = []
-        for order_id, group in plans.groupby("order_id", sort=True):
-            queue = [(p.paid_date, float(p.amount)) for p in pays[pays["order_id"] == order_id].itertuples()]
-            for plan in group.itertuples():
-                need, paid, last = float(plan.amount), 0.0, None
-                while need - paid > 0.005 and queue:
-                    date, amount = queue[0]
-                    take = min(amount, need - paid)
-                    paid += take
-                    last = date
-                    queue[0] = (date, amount - take)
-                    if queue[0][1] <= 0.005:
-                        queue.pop(0)
-                settled = need - paid <= 0.005
-                due = plan.due_date.date() if hasattr(plan.due_date, "date") else plan.due_date
-                overdue = (not settled and due < self.today) or (settled and last is not None and last.date() > due)
-                rows.append({"plan_id": plan.id, "order_id": order_id, "instalment": plan.instalment,
-                             "due_date": plan.due_date, "amount": need, "paid": money(paid),
-                             "paid_date": last if settled else pd.NaT, "overdue": bool(overdue)})
-        return pd.DataFrame(rows, columns=["plan_id", "order_id", "instalment", "due_date", "amount", "paid",
-                                           "paid_date", "overdue"])
+        columns = ["plan_id", "order_id", "instalment", "due_date", "amount", "paid", "paid_date", "overdue"]
+        plans = self.list("payment_plan").sort_values(["order_id", "due_date", "instalment"], kind="stable")
+        pays = self.list("payment").sort_values(["order_id", "paid_date", "id"], kind="stable")
+        if plans.empty:
+            return pd.DataFrame(columns=columns)
+        # payments fill an order's instalments in due-date order: instalment k is paid up to
+        # (all paid − what instalments before k needed), and settled on the first payment date
+        # at which the cumulative payments reach the cumulative plan through k
+        amount = plans["amount"].to_numpy(dtype="float64")
+        cum_plan = plans.groupby("order_id", sort=False)["amount"].cumsum().to_numpy()
+        total = pays.groupby("order_id")["amount"].sum()
+        paid_total = plans["order_id"].map(total).fillna(0.0).to_numpy()
+        paid = np.clip(paid_total - (cum_plan - amount), 0.0, amount)
+        settled = amount - paid <= 0.005
+        pays = pays.assign(cum=pays.groupby("order_id", sort=False)["amount"].cumsum())
+        need = pd.DataFrame({"order_id": plans["order_id"].to_numpy(), "need": cum_plan - 0.005,
+                             "_row": np.arange(len(plans))}).sort_values("need", kind="stable")
+        hit = pd.merge_asof(need, pays[["order_id", "cum", "paid_date"]].sort_values("cum", kind="stable"),
+                            left_on="need", right_on="cum", by="order_id", direction="forward")
+        last = hit.sort_values("_row")["paid_date"].to_numpy()
+        due = pd.to_datetime(plans["due_date"]).dt.normalize().to_numpy()
+        today = np.datetime64(pd.Timestamp(self.today))
+        last_day = pd.to_datetime(pd.Series(last)).dt.normalize().to_numpy()
+        overdue = (~settled & (due < today)) | (settled & ~pd.isna(last) & (last_day > due))
+        return pd.DataFrame({
+            "plan_id": plans["id"].to_numpy(), "order_id": plans["order_id"].to_numpy(),
+            "instalment": plans["instalment"].to_numpy(), "due_date": plans["due_date"].to_numpy(),
+            "amount": amount, "paid": np.round(paid, 2),
+            "paid_date": pd.to_datetime(pd.Series(np.where(settled, last, np.datetime64("NaT")))).to_numpy(),
+            "overdue": overdue.astype(bool),
+        }, columns=columns)

@@ -135,6 +135,12 @@ def _compare_frames(value: pd.DataFrame, expected: pd.DataFrame, key: str | Sequ
     v = value[list(expected.columns)].copy()
     e = expected.copy()
     if keys:
+        dup = v.duplicated(keys)
+        if dup.any():
+            first = v.loc[dup, keys].iloc[0].tolist()
+            shown = first[0] if len(first) == 1 else tuple(first)
+            return CheckResult(False, f"有 {int(dup.sum())} 行的 {'、'.join(keys)} 重复（如 {shown}）："
+                                      "每个键只应出现一次，请检查合并（merge）是否产生了重复行，或先去重。")
         v_keys = set(map(tuple, v[keys].astype(str).to_numpy()))
         e_keys = set(map(tuple, e[keys].astype(str).to_numpy()))
         if v_keys != e_keys:
@@ -170,7 +176,10 @@ def _compare_frames(value: pd.DataFrame, expected: pd.DataFrame, key: str | Sequ
                     sub = _compare_numbers(av[i], bv[i], str(c), rtol, atol)
                     first_hint = f"列 {c}：{sub.hint}"
         else:
-            bad = a.astype(str).to_numpy() != b.astype(str).to_numpy()
+            # missing text (None, NaN, pd.NA) counts as equal to missing, never to "nan"
+            av = a.astype(object).where(a.notna(), "\x00<NA>").astype(str).to_numpy()
+            bv = b.astype(object).where(b.notna(), "\x00<NA>").astype(str).to_numpy()
+            bad = av != bv
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 details.append(f"列 {c} 有 {int(bad.sum())} 行不同，如第 {i} 行：你的 {a.iloc[i]!r}，应为 {b.iloc[i]!r}")

@@ -1,10 +1,14 @@
-"""The hidden grader's other half: ``python -m simcrm.lab.referee`` (JSON request on stdin).
+"""The hidden grader's other half: a separate Python process the notebook cannot alter.
 
-It runs in a fresh Python process, so the notebook's kernel cannot alter it. It resolves the
-student's identity itself — during nbgrader autograde from the working directory alone —,
-builds that student's world afresh from its seed, computes the reference answer and compares
-it with the answer the notebook handed over. It prints one JSON line:
-``{"ok": bool, "hint": str, "details": [...]}``.
+``python -m simcrm.lab.referee`` reads JSON requests, one per line, on stdin and answers each
+with one JSON line ``{"ok": bool, "hint": str, "details": [...]}`` on stdout. A lab session
+starts one referee on its first hidden check and keeps it for the rest of the notebook, so the
+imports and the world are paid for once.
+
+The referee resolves the student's identity itself — during nbgrader autograde from its
+working directory alone — and builds that student's world afresh from the seed. The
+reference answer is computed here and compared here; the notebook only hands over its
+answer (a pickle file) and the path of its database (for operations).
 """
 
 from __future__ import annotations
@@ -13,28 +17,44 @@ import json
 import pickle
 import sys
 import tempfile
+import traceback
 from pathlib import Path
+from typing import Any
 
 
-def referee(request: dict) -> dict:
-    from ..store import Store
-    from .identity import resolve_student, world_seed
-    from .questions import Context, evaluate
-    from .session import _chapter_module, build_world, pick_employee, CHAPTER_ROLES
+class Referee:
+    """Builds one student's world once and grades answers against it."""
 
-    explicit = request.get("student") if request.get("source") in ("explicit",) else None
-    who = resolve_student(explicit)
-    seed = world_seed(who.id, request.get("salt"))
-    chapter = request["chapter"]
-    with open(request["answer"], "rb") as fh:
-        answer = pickle.load(fh)
-    with tempfile.TemporaryDirectory(prefix="simcrm-referee-") as tmp:
-        world = build_world(seed, chapter, Path(tmp), request.get("customers"))
-        module = _chapter_module(chapter)
-        files = {}
-        builder = getattr(module, "build_files", None)
-        if builder is not None:
-            files = builder(world, Path(tmp))
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="simcrm-referee-")
+        self._worlds: dict[tuple, Any] = {}
+
+    def _world(self, chapter: str, seed: int, customers: int | None) -> tuple[Any, dict[str, Any]]:
+        from .session import _chapter_module, build_world
+
+        key = (chapter, seed, customers)
+        if key not in self._worlds:
+            folder = Path(self._tmp.name) / f"{chapter}-{seed}-{customers}"
+            folder.mkdir(parents=True, exist_ok=True)
+            world = build_world(seed, chapter, folder, customers)
+            builder = getattr(_chapter_module(chapter), "build_files", None)
+            files = builder(world, folder) if builder is not None else {}
+            self._worlds[key] = (world, files)
+        return self._worlds[key]
+
+    def grade(self, request: dict[str, Any]) -> dict[str, Any]:
+        from ..store import Store
+        from .identity import resolve_student, world_seed
+        from .questions import Context, evaluate
+        from .session import CHAPTER_ROLES, pick_employee
+
+        explicit = request.get("student") if request.get("source") == "explicit" else None
+        who = resolve_student(explicit)
+        seed = world_seed(who.id, request.get("salt"))
+        chapter = request["chapter"]
+        with open(request["answer"], "rb") as fh:
+            answer = pickle.load(fh)
+        world, files = self._world(chapter, seed, request.get("customers"))
         student_store = Store(request["store"], create=False)
         try:
             ctx = Context(pristine=world.store, store=student_store, world=world,
@@ -42,14 +62,38 @@ def referee(request: dict) -> dict:
             result = evaluate(request["question"], ctx, answer)
         finally:
             student_store.close()
+        return {"ok": result.ok, "hint": result.hint, "details": result.details[:5]}
+
+    def close(self) -> None:
+        for world, _files in self._worlds.values():
             world.store.close()
-    return {"ok": result.ok, "hint": result.hint, "details": result.details[:5]}
+        self._tmp.cleanup()
+
+
+def referee(request: dict[str, Any]) -> dict[str, Any]:
+    """Grade one request in a throw-away referee."""
+    r = Referee()
+    try:
+        return r.grade(request)
+    finally:
+        r.close()
 
 
 def main() -> int:
-    request = json.loads(sys.stdin.read())
-    verdict = referee(request)
-    print(json.dumps(verdict, ensure_ascii=False))
+    r = Referee()
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                verdict = r.grade(json.loads(line))
+            except Exception as exc:  # noqa: BLE001 - reported to the notebook, not swallowed
+                verdict = {"ok": False, "error": True,
+                           "hint": f"评分程序出错（referee error）：{type(exc).__name__}: {exc}",
+                           "details": traceback.format_exc().splitlines()[-5:]}
+            print(json.dumps(verdict, ensure_ascii=False), flush=True)
+    finally:
+        r.close()
     return 0
 
 

@@ -161,7 +161,7 @@ class Lab:
         self.store.close()
         if self._pristine is not None:
             self._pristine.close()
-        self._build()
+        self._build()  # the referee keeps its own copy of the world as generated: nothing to redo
         print(f"已重置：{self.firm['name']} 的数据恢复为初始状态（今天 {self.today}）。")
         return self
 
@@ -221,14 +221,43 @@ class Lab:
             "source": self.student.source, "salt": self.salt, "customers": self.customers,
             "store": str(self.dir / "world.sqlite"), "answer": str(answer_path),
         }
-        proc = subprocess.run([sys.executable, "-m", "simcrm.lab.referee"], input=json.dumps(request),
-                              capture_output=True, text=True, timeout=600, cwd=os.getcwd())
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            raise AssertionError(f"{key}: 评分程序出错 (referee failed)\n{proc.stderr[-2000:]}")
-        verdict = json.loads(lines[-1])
+        verdict = self._ask_referee(request)
+        if verdict.get("error"):
+            raise AssertionError(f"{key}: {verdict.get('hint', '')}\n" + "\n".join(verdict.get("details", [])))
         if not verdict["ok"]:
             raise AssertionError(f"{key}: {verdict.get('hint', '')}")
+
+    def _ask_referee(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send one request to this session's referee process (started on first use)."""
+        proc = getattr(self, "_referee", None)
+        if proc is None or proc.poll() is not None:
+            log = open(self.dir / "referee.log", "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
+            proc = subprocess.Popen([sys.executable, "-m", "simcrm.lab.referee"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8",
+                                    cwd=os.getcwd())
+            log.close()
+            self._referee = proc
+        try:
+            proc.stdin.write(json.dumps(request, ensure_ascii=False) + "\n")
+            proc.stdin.flush()
+            while True:
+                line = proc.stdout.readline()
+                if not line:
+                    err = (self.dir / "referee.log").read_text(encoding="utf-8")[-2000:]
+                    raise AssertionError(f"{request['question']}: 评分程序意外退出 (referee exited)\n{err}")
+                if line.startswith("{"):
+                    return json.loads(line)
+        except BrokenPipeError as exc:
+            raise AssertionError(f"{request['question']}: 评分程序意外退出 (referee exited)") from exc
+
+    def __del__(self) -> None:
+        proc = getattr(self, "_referee", None)
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.stdin.close()
+                proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - best effort at interpreter exit
+                proc.kill()
 
 
 _SOURCE_ZH = {"autograde": "自动评分目录", "jupyterhub": "JupyterHub 用户", "explicit": "start() 参数",

@@ -77,3 +77,16 @@ def test_association_bad_input(baskets):
     assert info.value.field == "sku"
     with pytest.raises(ConfigError):
         association_rules(baskets, max_len=4)
+
+
+def test_rule_ties_order_items_by_value_and_lift_is_symmetric():
+    import pandas as pd
+    from simcrm.analytics import association_rules
+    # 5→4 and 12→4 tie on lift, confidence and support: 5 sorts before 12 (as text "(12,)" would win)
+    lines = pd.DataFrame({"order_id": [1, 1, 2, 2, 3, 3, 4, 4],
+                          "product_id": [4, 12, 4, 12, 4, 5, 4, 5]})
+    rules = association_rules(lines, min_support=0.1, min_confidence=0.1)
+    firsts = [r[0] for r in rules["antecedent"]]
+    assert firsts.index(5) < firsts.index(12)
+    pair = rules.set_index(["antecedent", "consequent"])["lift"]
+    assert pair[((4,), 12)] == pair[((12,), 4)]

@@ -104,3 +104,10 @@ def test_bad_input(world):
     missing = {k: v for k, v in tables.items() if k != "department"}
     with pytest.raises(ColumnError):
         build_star_schema(missing)
+
+
+def test_region_level_comes_from_the_real_province_table(world):
+    con = world[0] if isinstance(world, tuple) else world["con"] if isinstance(world, dict) else world
+    got = dict(con.execute("SELECT province, region FROM dim_region").fetchall())
+    # 浙江、江苏 belong to 华东 and 北京 to 华北 in the conventional seven regions
+    assert got == {"浙江省": "华东", "江苏省": "华东", "北京市": "华北"}

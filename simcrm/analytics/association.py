@@ -92,11 +92,14 @@ def association_rules(
             x = tuple(i for i in itemset if i != y)
             conf = counts[itemset] / counts[x]
             if conf + 1e-12 >= min_confidence:
-                rows.append((x, y, support, conf, conf / (counts[(y,)] / n), counts[itemset]))
+                # lift = P(x∪y) / (P(x)·P(y)), from integer counts so x→y and y→x agree exactly
+                lift = counts[itemset] * n / (counts[x] * counts[(y,)])
+                rows.append((x, y, support, conf, lift, counts[itemset]))
     out = pd.DataFrame(rows, columns=columns)
     if out.empty:
         return out
-    out["_key"] = out["antecedent"].map(str) + "→" + out["consequent"].map(str)
-    out = out.sort_values(["lift", "confidence", "support", "_key"],
-                          ascending=[False, False, False, True], kind="stable")
-    return out.drop(columns="_key").reset_index(drop=True)
+    # ties: items compared as values (product 4 before product 12), not as text
+    order = sorted(range(len(out)), key=lambda i: (-out["lift"].iat[i], -out["confidence"].iat[i],
+                                                   -out["support"].iat[i], out["antecedent"].iat[i],
+                                                   out["consequent"].iat[i]))
+    return out.iloc[order].reset_index(drop=True)

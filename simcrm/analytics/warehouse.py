@@ -9,7 +9,7 @@ CRM's database) as a star schema:
 * ``dim_date`` (date_key YYYYMMDD, date, year, quarter, month), ``dim_customer`` (customer_id,
   customer_name, kind, industry, level), ``dim_product`` (product_id, product_name, category,
   unit), ``dim_employee`` (employee_id, employee_name, department), ``dim_region``
-  (region_key, province, city);
+  (region_key, region (大区: 华东, 华北 …), province, city);
 * the view ``sales_cube`` joins the fact with every dimension; the OLAP helpers query it, so
   any of its columns can be a level.
 """
@@ -77,14 +77,19 @@ def build_star_schema(tables: dict[str, pd.DataFrame], con: Any = None) -> Any:
         order_date=as_datetime(tables["sales_order"]["order_date"], "order_date", "sales_order"))
     frames = {"src_" + k: v for k, v in tables.items() if k in _NEEDED}
     frames["src_sales_order"] = so
+    from .. import reference
+
+    areas = reference.regions()[["province", "region"]].drop_duplicates("province")
+    frames = {**frames, "src_area": areas}
     for name, df in frames.items():
         con.register(name + "_df", df)
         con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
         con.unregister(name + "_df")
     con.execute("""
         CREATE OR REPLACE TABLE dim_region AS
-        SELECT row_number() OVER (ORDER BY province, city) AS region_key, province, city
-        FROM (SELECT DISTINCT province, city FROM src_customer);
+        SELECT row_number() OVER (ORDER BY province, city) AS region_key, a.region, c.province, c.city
+        FROM (SELECT DISTINCT province, city FROM src_customer) c
+        LEFT JOIN src_area a USING (province);
         CREATE OR REPLACE TABLE dim_customer AS
         SELECT id AS customer_id, name AS customer_name, kind, industry, level FROM src_customer;
         CREATE OR REPLACE TABLE dim_product AS
@@ -111,7 +116,7 @@ def build_star_schema(tables: dict[str, pd.DataFrame], con: Any = None) -> Any:
         CREATE OR REPLACE VIEW sales_cube AS
         SELECT f.*, d.date, d.year, d.quarter, d.month, c.customer_name, c.kind, c.industry,
                c.level, p.product_name, p.category, p.unit, e.employee_name, e.department,
-               r.province, r.city
+               r.region, r.province, r.city
         FROM fact_sales f
         LEFT JOIN dim_date d USING (date_key)
         LEFT JOIN dim_customer c USING (customer_id)

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_generate.py            # cold default world (median of 3) + identities
     python benchmarks/bench_generate.py --big      # also 1,000,000 customers × 3 years to files
+    python benchmarks/bench_generate.py --only-big --customers 100000 --shards 2   # a smaller big run
 
 Each cold build runs in its own process with the cache off (``SIMCRM_CACHE=0``) and is timed
 after the imports. The identity benchmark draws the same fields (name, company, mobile,
@@ -24,11 +25,11 @@ COLD = r"""
 import json, time
 from simcrm.sim import generate
 from simcrm.store import schema
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 w = generate(seed=2026, customers=2000)
-dt = time.perf_counter() - t
+dt, cpu = time.perf_counter() - t, time.process_time() - c
 rows = sum(w.store.count(n) for n in schema.TABLES)
-print(json.dumps({"seconds": dt, "rows": rows}))
+print(json.dumps({"seconds": dt, "cpu": cpu, "rows": rows}))
 """
 
 
@@ -42,7 +43,8 @@ def cold(runs: int = 3) -> None:
     rows = results[0]["rows"]
     print("cold build, default world (2,000 customers, 2023-01-01..2025-12-31, in-memory SQLite):")
     runs_txt = ", ".join(f"{r['seconds']:.2f}s" for r in results)
-    print(f"  runs: {runs_txt}; median {secs:.2f} s")
+    cpu = statistics.median(r["cpu"] for r in results)
+    print(f"  runs: {runs_txt}; median {secs:.2f} s (CPU time of the process: median {cpu:.2f} s)")
     print(f"  rows written: {rows:,}; {rows / secs:,.0f} rows/s")
 
 
@@ -82,37 +84,68 @@ def identities(n_vec: int = 200_000, n_naive: int = 2_000) -> None:
 
 
 BIG = r"""
-import json, resource, sys, time
-from simcrm.sim import generate_frames
+import json, multiprocessing as mp, os, resource, sys, threading, time
+from simcrm.sim.big import generate_sharded
+
+peak = [0]
+
+def _rss(pid):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+def sample():  # the whole tree's resident memory at once (Linux), every 0.2 s
+    while True:
+        peak[0] = max(peak[0], _rss(os.getpid()) + sum(_rss(c.pid) for c in mp.active_children()))
+        time.sleep(0.2)
+
+threading.Thread(target=sample, daemon=True).start()
 t = time.perf_counter()
-frames = generate_frames(seed=2026, customers=1_000_000, out_dir=sys.argv[1])
+info = generate_sharded(sys.argv[1], seed=2026, customers=int(sys.argv[2]), shards=int(sys.argv[3]))
 dt = time.perf_counter() - t
-rows = sum(len(f) for f in frames.values())
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-print(json.dumps({"seconds": dt, "rows": rows, "peak_rss_gib": rss}))
+self_ = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+ru_c = resource.getrusage(resource.RUSAGE_CHILDREN)
+ru_s = resource.getrusage(resource.RUSAGE_SELF)
+child = ru_c.ru_maxrss * 1024
+cpu = ru_c.ru_utime + ru_c.ru_stime + ru_s.ru_utime + ru_s.ru_stime
+print(json.dumps({"seconds": dt, "rows": info["total_rows"], "self_rss": self_, "child_rss": child,
+                  "tree_peak": peak[0], "cpu": cpu, "by_table": info["rows"]}))
 """
 
 
-def big() -> None:
+def big(customers: int = 1_000_000, shards: int = 20) -> None:
     with tempfile.TemporaryDirectory() as d:
-        out = subprocess.run([sys.executable, "-c", BIG, d], capture_output=True, text=True, check=True,
-                             env=dict(os.environ, SIMCRM_CACHE="0"))
+        out = subprocess.run([sys.executable, "-c", BIG, d, str(customers), str(shards)], capture_output=True,
+                             text=True, check=True, env=dict(os.environ, SIMCRM_CACHE="0"))
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
-    print("big world (1,000,000 customers × 3 years, generate_frames to files):")
-    print(f"  {r['seconds']:.0f} s; peak RSS {r['peak_rss_gib']:.2f} GiB; {r['rows']:,} rows; "
-          f"{r['rows'] / r['seconds']:,.0f} rows/s; {size / 1e6:,.0f} MB on disk")
+        size = sum(os.path.getsize(os.path.join(root, f)) for root, _, fs in os.walk(d) for f in fs)
+    gib = 1024 ** 3
+    print(f"big world ({customers:,} customers × 3 years, {shards} shards, generate_sharded to .csv.gz):")
+    print(f"  {r['seconds']:.0f} s; {r['rows']:,} rows; {r['rows'] / r['seconds']:,.0f} rows/s; {size / 1e6:,.0f} MB on disk")
+    print(f"  CPU time of the whole process tree {r['cpu']:.0f} s ({r['rows'] / r['cpu']:,.0f} rows per CPU second; "
+          f"load from other processes shows as wall time above CPU time / workers)")
+    print(f"  peak RSS: parent {r['self_rss'] / gib:.2f} GiB + largest worker {r['child_rss'] / gib:.2f} GiB "
+          f"(getrusage); whole process tree at once (sampled) {r['tree_peak'] / gib:.2f} GiB")
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--big", action="store_true", help="also run 1,000,000 customers × 3 years")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--customers", type=int, default=1_000_000, help="size of the --big world")
+    ap.add_argument("--shards", type=int, default=20, help="shards of the --big world")
+    ap.add_argument("--only-big", action="store_true", help="skip the cold build and identity benchmarks")
     a = ap.parse_args(argv)
-    cold(a.runs)
-    identities()
-    if a.big:
-        big()
+    if not a.only_big:
+        cold(a.runs)
+        identities()
+    if a.big or a.only_big:
+        big(a.customers, a.shards)
 
 
 if __name__ == "__main__":

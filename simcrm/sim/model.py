@@ -208,6 +208,10 @@ class Model:
         self._campaign_plan()
         self.interventions: list[tuple[np.ndarray, int, int, float]] = []
 
+    def __getstate__(self) -> dict[str, Any]:
+        # derived caches are rebuilt on demand; they stay out of the pickled state (cache.py)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_bday_cache", "_region_cache")}
+
     # -- arrivals -----------------------------------------------------------------------------
 
     def _arrival_days(self, n: int) -> np.ndarray:
@@ -1047,11 +1051,14 @@ class Model:
         rng = self.rng["care"]
         ct = self.contacts
         b = ct["birthday"]
-        valid = ~np.isnat(b)
+        cached = getattr(self, "_bday_cache", None)
+        if cached is None or cached[0] is not b:  # contacts changed: recompute once
+            cached = (b, ~np.isnat(b), (b.astype("datetime64[D]") - b.astype("datetime64[Y]").astype("datetime64[D]")))
+            self._bday_cache = cached
+        _, valid, md = cached
         start = self.start64 + np.timedelta64(d0, "D")
         year = start.astype("datetime64[Y]")
         # birthday this year (Feb 29 moves to Feb 28)
-        md = (b.astype("datetime64[D]") - b.astype("datetime64[Y]").astype("datetime64[D]"))
         bd = (year.astype("datetime64[D]") + md)
         bday = (bd - self.start64).astype("timedelta64[D]").astype(np.int64)
         alive_c = np.zeros(len(self.cust), dtype=bool)
@@ -1104,7 +1111,7 @@ class Model:
         neglect = (d0 - c["_last_contact"][act]) > 120
         bought = c["_n_orders"][act] > 0
         ps = c["_price_sens"][act]
-        comp = self._competition(d0, c["region"][act])
+        comp = self._competition(d0, c["region"][act], act)
         retention = c["_retention_until"][act] >= d0
         recovered = c["_recovered_until"][act] >= d0
         # an unresolved complaint is the strongest signal; a well-handled one binds (recovery)
@@ -1121,12 +1128,25 @@ class Model:
                              np.where(sat[die] < 0.4, "服务不满意", np.where(ps[die] > 0.7, "价格原因", "需求消失"))))
             c["_death_cause"][who] = cause
 
-    def _competition(self, d0: int, region: np.ndarray) -> np.ndarray:
-        """A competitor opens in 华南 and 西南 in the second year and in 华东 in the third."""
+    def _competition(self, d0: int, region: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+        """A competitor opens in 华南 and 西南 in the second year and in 华东 in the third.
+
+        With ``idx`` (``region`` is then ``cust["region"][idx]``) the masks come from a cache
+        of the whole customer column, computed once per change of the column.
+        """
         y = d0 / 365.0
         out = np.zeros(len(region))
-        out[(region == "华南") | (region == "西南")] = 1.0 if y > 1.3 else 0.0
-        out[region == "华东"] = 0.8 if y > 2.4 else 0.0
+        if idx is not None:
+            full = self.cust["region"]
+            cached = getattr(self, "_region_cache", None)
+            if cached is None or cached[0] is not full:
+                cached = (full, (full == "华南") | (full == "西南"), full == "华东")
+                self._region_cache = cached
+            south, east = cached[1][idx], cached[2][idx]
+        else:
+            south, east = (region == "华南") | (region == "西南"), region == "华东"
+        out[south] = 1.0 if y > 1.3 else 0.0
+        out[east] = 0.8 if y > 2.4 else 0.0
         return out
 
     def _intervention_effect(self, act: np.ndarray, d0: int) -> np.ndarray:

@@ -311,13 +311,18 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
     shipment = pd.DataFrame({"id": sh["id"], "code": codes("shipment", sh["id"].to_numpy(), max(len(orders) * 6, 10)),
                              "order_id": sh["order_id"], "ship_date": _day(m, sh["day"].to_numpy()),
                              "handled_by": firm.warehouse_staff[0]})
-    ship_of = {(o, p_): i for o, p_, i in zip(sh["order_id"], sh["part"], sh["id"])}
+    # shipment of each (order, part): a lookup array keyed by order id × 3 + part
+    ship_key = sh["order_id"].to_numpy().astype(np.int64) * 3 + sh["part"].to_numpy().astype(np.int64)
     ol_part = lv_["part"].to_numpy()
+    ol_key = ol["order_id"].to_numpy().astype(np.int64) * 3 + ol_part.astype(np.int64)
+    ship_of = np.zeros(max(int(ship_key.max()) if len(ship_key) else 0, int(ol_key.max()) if len(ol_key) else 0) + 1,
+                       dtype=np.int64)
+    ship_of[ship_key] = sh["id"].to_numpy()
     phys = lv_["physical"].to_numpy()
-    out_mask = shipped_part & phys & np.array([(o, p_) in ship_of for o, p_ in zip(ol["order_id"], ol_part)], dtype=bool)
+    out_mask = shipped_part & phys & (ship_of[ol_key] > 0)
     out = pd.DataFrame({"product_id": ol["product_id"].to_numpy()[out_mask], "day": np.where(ol_part == 1, ship1[o_seq], ship2[o_seq])[out_mask],
                         "kind": "出库", "quantity": ol["quantity"].to_numpy()[out_mask],
-                        "shipment_id": [ship_of[(o, p_)] for o, p_ in zip(ol["order_id"].to_numpy()[out_mask], ol_part[out_mask])],
+                        "shipment_id": ship_of[ol_key[out_mask]].tolist(),
                         "order_line_id": ol["id"].to_numpy()[out_mask], "return_id": 0, "note": None})
 
     # returns

@@ -25,6 +25,7 @@ SQLAlchemy's executemany, and on PostgreSQL it moves the id sequences past the w
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -179,48 +180,114 @@ def validate_frames(frames: Mapping[str, pd.DataFrame], store) -> None:
             validate_frame(name, frames[name], known_ids=known, dictionary_ids=dict_lists)
 
 
+_HOURS = [f" {h:02d}:" for h in range(24)]
+_MIN_SEC: list[str] = []
+
+
+def _day_strings(days: np.ndarray) -> np.ndarray:
+    """Days since 1970 (int64, no NaT) → ``YYYY-MM-DD`` as an object array (one format per distinct day)."""
+    if len(days) == 0:
+        return np.zeros(0, dtype=object)
+    lo, hi = int(days.min()), int(days.max())
+    if hi - lo <= 200_000:
+        table = np.datetime_as_string(np.arange(lo, hi + 1, dtype=np.int64).astype("datetime64[D]"), unit="D").astype(object)
+        return table[days - lo]
+    uniq, inv = np.unique(days, return_inverse=True)
+    return np.datetime_as_string(uniq.astype("datetime64[D]"), unit="D").astype(object)[inv]
+
+
+def _plain_years(days: np.ndarray) -> bool:
+    """All days in years 0001..9999 (where ISO text has the plain ``YYYY-MM-DD`` form)."""
+    return not len(days) or (int(days.min()) >= -719162 and int(days.max()) <= 2932896)
+
+
 def _column_values(c, s: pd.Series, sqlite: bool) -> list:
-    """A column as a Python list of database values (None for missing)."""
+    """A column as a Python list of database values (None for missing).
+
+    On SQLite dates and times become the text SQLAlchemy stores (``YYYY-MM-DD``,
+    ``YYYY-MM-DD HH:MM:SS.000000``): each distinct day is formatted once and the time of day
+    is put together from small tables, so no per-cell Python conversion is needed.
+    """
     miss = s.isna().to_numpy()
+    has_miss = bool(miss.any())
     ctype = c.type
     if isinstance(ctype, DateTime):
         a = s.to_numpy().astype("datetime64[s]")
         if sqlite:
-            txt = np.char.add(np.char.replace(np.datetime_as_string(a, unit="s"), "T", " "), ".000000").astype(object)
-            txt[miss] = None
+            sec = a.view(np.int64)
+            ok = sec[~miss] if has_miss else sec
+            days = ok // 86400
+            if not _plain_years(days):
+                txt = np.char.add(np.char.replace(np.datetime_as_string(a, unit="s"), "T", " "), ".000000").astype(object)
+                txt[miss] = None
+                return txt.tolist()
+            if not _MIN_SEC:
+                _MIN_SEC.extend(f"{m:02d}:{x:02d}.000000" for m in range(60) for x in range(60))
+            rest = ok - days * 86400
+            hours = np.array(_HOURS, dtype=object)[rest // 3600]
+            minsec = np.array(_MIN_SEC, dtype=object)[rest % 3600]
+            txt = _day_strings(days) + hours + minsec
+            if has_miss:
+                out = np.full(len(a), None, dtype=object)
+                out[~miss] = txt
+                return out.tolist()
             return txt.tolist()
         return [None if mm else v for v, mm in zip(pd.to_datetime(pd.Series(a)).dt.to_pydatetime(), miss)]
     if isinstance(ctype, Date):
         a = s.to_numpy().astype("datetime64[D]")
         if sqlite:
-            txt = np.datetime_as_string(a, unit="D").astype(object)
-            txt[miss] = None
-            return txt.tolist()
+            days = a.view(np.int64)
+            ok = days[~miss] if has_miss else days
+            if not _plain_years(ok):
+                txt = np.datetime_as_string(a, unit="D").astype(object)
+                txt[miss] = None
+                return txt.tolist()
+            if has_miss:
+                out = np.full(len(a), None, dtype=object)
+                out[~miss] = _day_strings(ok)
+                return out.tolist()
+            return _day_strings(days).tolist()
         return [None if mm else v for v, mm in zip(a.astype(object), miss)]
     if isinstance(ctype, Boolean):
         v = s.fillna(False).to_numpy().astype(bool)
+        if not has_miss:
+            return v.astype(np.int64).tolist() if sqlite else v.tolist()
         out = v.astype(np.int64).astype(object) if sqlite else v.astype(object)
         out[miss] = None
         return out.tolist()
     if isinstance(ctype, Integer):
-        v = s.to_numpy(dtype=float, na_value=np.nan) if s.dtype != np.int64 else s.to_numpy()
-        out = np.where(miss, 0, v).astype(np.int64).astype(object)
+        if s.dtype == np.int64:
+            v = s.to_numpy()
+        elif str(s.dtype) == "Int64":
+            v = s.to_numpy(dtype=np.int64, na_value=0)
+        else:
+            v = s.to_numpy(dtype=float, na_value=np.nan)
+            v = np.where(miss, 0, v).astype(np.int64)
+        if not has_miss:
+            return v.tolist()
+        out = v.astype(object)
         out[miss] = None
         return out.tolist()
     if isinstance(ctype, Float):
         v = s.to_numpy(dtype=float, na_value=np.nan)
+        if not has_miss:
+            return v.tolist()
         out = v.astype(object)
         out[miss] = None
         return out.tolist()
-    out = s.astype(object).to_numpy().copy()
-    out[miss] = None
+    out = s.to_numpy(dtype=object)
+    if has_miss:
+        out = out.copy()
+        out[miss] = None
     return out.tolist()
 
 
-def _rows(t, frame: pd.DataFrame, sqlite: bool) -> tuple[list[str], list[tuple]]:
+def _rows(t, frame: pd.DataFrame, sqlite: bool, *, lazy: bool = False) -> tuple[list[str], Any]:
+    """Column names and the rows as tuples (``lazy``: an iterator, for ``executemany``)."""
     cols = [c for c in t.columns if c.name in frame.columns]
     data = [_column_values(c, frame[c.name], sqlite) for c in cols]
-    return [c.name for c in cols], list(zip(*data))
+    rows = zip(*data)
+    return [c.name for c in cols], rows if lazy else list(rows)
 
 
 def _insert_sql(name: str, names: list[str]) -> str:
@@ -302,7 +369,7 @@ def _bulk_sqlite(store, frames: Mapping[str, pd.DataFrame]) -> None:
             for iname, _sql in indexes:
                 raw.execute(f'DROP INDEX "{iname}"')
             for name in tables:
-                names, rows = _rows(schema.metadata.tables[name], frames[name], True)
+                names, rows = _rows(schema.metadata.tables[name], frames[name], True, lazy=True)
                 raw.executemany(_insert_sql(name, names), rows)
             for _iname, sql in indexes:
                 raw.execute(sql)

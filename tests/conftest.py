@@ -179,3 +179,8 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
         time.sleep(interval)
         value = predicate()
     return value
+
+
+def pytest_addoption(parser):
+    parser.addoption("--screenshots", default=None, metavar="DIR",
+                     help="save a screenshot of each screen from the browser tests into DIR")

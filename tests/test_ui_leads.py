@@ -1,0 +1,98 @@
+"""线索导入与查重: the upload's report is crm.import_leads's; the merge button merges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+import pytest
+
+from crm_fixtures import small_world
+from simcrm.store import Store
+from simcrm.store.store import snapshot_equal
+from simcrm.ui import screen
+from simcrm.ui.leads import LeadImport
+
+CSV = ("联系人姓名,公司名称,手机,电子邮件,省份,城市,线索来源\n"
+       "钱一,苏州园林文化有限公司,13511112222,,江苏,苏州市,展会\n"
+       "孙二,,12345,,江苏,苏州市,展会\n"
+       "李三,无锡太湖科技有限公司,,li3@taihu.cn,江苏,火星市,展会\n"
+       "周四,常州龙城机械有限公司,13622223333,,江苏,常州市,不存在的来源\n")
+
+
+def _upload(screen_: LeadImport, name: str, data: bytes) -> None:
+    screen_.upload.value = ({"name": name, "type": "text/csv", "size": len(data), "content": memoryview(data),
+                             "last_modified": dt.datetime(2025, 7, 1)},)
+    screen_.import_button.click()
+
+
+def test_report_matches_crm_import_leads(store, tmp_path):
+    world = small_world(store)
+    twin = small_world(Store())  # the same world, built the same way
+    path = tmp_path / "expo_leads.csv"
+    path.write_text(CSV, encoding="utf-8")
+    expected = twin.as_rep1.import_leads(path)
+    view = screen("lead_import", world.as_rep1)
+    _upload(view, "expo_leads.csv", CSV.encode("utf-8"))
+    pd.testing.assert_frame_equal(view.report, expected)
+    assert view.last_call == "crm.import_leads('expo_leads.csv')"
+    # rows as the spreadsheet numbers them, reasons in Chinese, rejected rows highlighted
+    assert view.report["row"].min() == 2 and not view.report["accepted"].all()
+    assert view.report_html.value.count("background:#fde7e7") == int((~view.report["accepted"]).sum())
+    assert "导入 <b>1</b> 行" in view.report_summary.value
+    assert set(store.read("lead")["name"]) == set(twin.store.read("lead")["name"])
+
+
+def test_gbk_and_excel_uploads(store):
+    world = small_world(store)
+    view = LeadImport(world.as_rep1)
+    _upload(view, "gbk.csv", CSV.encode("gbk"))
+    assert int(view.report.drop_duplicates("row")["accepted"].sum()) == 1
+    buf = io.BytesIO()
+    pd.read_csv(io.StringIO(CSV), dtype=str).to_excel(buf, index=False)
+    _upload(view, "leads.xlsx", buf.getvalue())
+    assert view.last_call == "crm.import_leads('leads.xlsx')" and view.report["row"].max() == 5
+
+
+def test_bad_file_shows_chinese_error(store):
+    world = small_world(store)
+    view = LeadImport(world.as_rep1)
+    before = store.count("lead")
+    _upload(view, "bad.csv", "foo,bar\n1,2\n".encode())
+    assert view.report is None and "foo" in view.message and store.count("lead") == before
+    view.upload.value = ()
+    view.import_button.click()
+    assert "请先选择" in view.message
+
+
+def test_merge_button_merges_a_duplicate_group(store):
+    world = small_world(store)
+    rep = world.as_rep1
+    dup = rep.create_customer("北京星辰科技（有限公司）", province="北京", city="北京市", allow_duplicate=True)
+    rep.add_contact(dup, "孔九", mobile="13900001111")
+    # a rep may not delete customers, so may not merge: refused in Chinese, nothing changes
+    refused = LeadImport(rep)
+    before = store.snapshot()
+    refused.groups[0].merge_button.click()
+    assert "删除" in refused.message and snapshot_equal(before, store.snapshot()) == []
+    mgr = world.as_mgr1
+    view = LeadImport(mgr)
+    report = mgr.duplicate_report()
+    assert len(view.groups) == report["group"].nunique() == 1
+    group = view.groups[0]
+    assert group.customer_ids == [world.c1, dup]
+    group.keep.value = world.c1
+    group.merge_button.click()
+    assert "已将" in view.message, view.message
+    assert view.last_call == f"crm.merge_customers({world.c1}, [{dup}])"
+    assert store.get("customer", dup)["merged_into"] == world.c1
+    assert store.get("contact", int(store.read("contact", where={"name": "孔九"})["id"][0]))["customer_id"] == world.c1
+    assert view.groups == [] and mgr.duplicate_report().empty
+
+
+def test_rep_only_sees_duplicates_in_scope(store):
+    world = small_world(store)
+    world.as_rep2.create_customer("上海远航物流", province="上海", city="上海市", allow_duplicate=True)
+    assert LeadImport(world.as_rep1).groups == []
+    assert len(LeadImport(world.as_rep2).groups) == 1

@@ -7,8 +7,11 @@ never drive stock negative (未出库 → 部分 → 全部). A payment plan's i
 order total (within 0.01); payments never exceed what is outstanding; invoices never exceed
 the order total; returns never exceed what was shipped and book the goods back into stock.
 
-Line amount = quantity × unit price × (1 − discount) × (1 + tax rate), rounded to cents;
-a document's total is the sum of its lines.
+Amounts are net of VAT (不含税金额), as revenue and profit analyses need them: line amount =
+quantity × unit price × (1 − discount), rounded to cents, and a document's total is the sum
+of its lines. The tax rate of each line decides the tax an invoice shows
+(invoice tax = invoice amount × the lines' amount-weighted tax rate); the generated worlds
+follow the same rule.
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ TOLERANCE = 0.01
 
 
 def line_amount(quantity: float, unit_price: float, discount: float = 0.0, tax_rate: float = 0.13) -> float:
-    """The amount of one document line (tax included).
+    """The amount of one document line, net of VAT (``tax_rate`` is kept on the line for invoices).
 
     >>> line_amount(2, 1000, discount=0.1, tax_rate=0.13)
-    2034.0
+    1800.0
     """
-    return money(quantity * unit_price * (1 - discount) * (1 + tax_rate))
+    return money(quantity * unit_price * (1 - discount))
 
 
 def _num(value: Any, field: str, label: str, *, low: float = 0.0, high: float | None = None,
@@ -105,8 +108,8 @@ class SalesMixin(CRMBase):
             >>> pid = crm.create_product("扫码枪", crm.add_category("外设"), price=500, cost=300, stock=100)
             >>> cid = crm.create_customer("远航物流有限公司", province="上海", city="上海市", owner="rep1")
             >>> q = crm.create_quote(cid, [{"product_id": pid, "quantity": 10, "discount": 0.1}])
-            >>> crm.store.get("quote", q)["total_amount"]
-            5085.0
+            >>> crm.store.get("quote", q)["total_amount"]          # 10 × 500 × (1 − 0.1), net of VAT
+            4500.0
             >>> crm.send_quote(q)
             >>> order = crm.convert_quote_to_order(q, kind="合同")
             >>> crm.as_user("rep1").approve_order(order)
@@ -397,8 +400,8 @@ class SalesMixin(CRMBase):
         if amount > room + 0.005:
             raise ValidationError(field="amount", value=amount, label="开票金额", allowed=f"不超过未开票金额 {room:.2f}")
         lines = self._order_lines(order_id)
-        net = (lines["amount"] / (1 + lines["tax_rate"])).sum()
-        tax_share = 1 - net / lines["amount"].sum() if lines["amount"].sum() else 0.0
+        total = lines["amount"].sum()
+        tax_share = float((lines["amount"] * lines["tax_rate"]).sum() / total) if total else 0.0
         with self.store.transaction():
             return self._insert("invoice", {"invoice_no": invoice_no or self.next_code("invoice"), "order_id": order_id,
                                             "invoice_date": invoice_date or self.today, "amount": money(amount),

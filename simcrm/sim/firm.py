@@ -119,8 +119,9 @@ ROLES = [
     ("销售主管", "主管", "本部门", "管理本组客户、商机和合同", {**_READ, **{m: "cru" for m in ("customer", "contact", "lead", "opportunity", "quote", "order", "activity", "care")}}),
     ("销售代表", "一般人员", "本人", "跟进本人的线索、客户和商机", {**{m: "r" for m in ("product", "analytics")}, **{m: "cru" for m in ("customer", "contact", "lead", "opportunity", "quote", "order", "activity", "care")}}),
     ("市场专员", "一般人员", "全部", "营销活动和线索", {**{m: "r" for m in ("customer", "contact", "product", "analytics")}, "campaign": "cru", "lead": "cru"}),
-    ("客服主管", "主管", "本部门", "服务请求、投诉和回访", {**{m: "r" for m in ("customer", "contact", "product", "order", "analytics")}, **{m: "crud" for m in ("service", "complaint", "care")}}),
-    ("客服专员", "一般人员", "本部门", "受理服务请求和投诉", {**{m: "r" for m in ("customer", "contact", "product", "order")}, **{m: "cru" for m in ("service", "complaint", "care", "activity")}}),
+    # customer service answers whoever calls: it sees every customer (全部), changes only service data
+    ("客服主管", "主管", "全部", "服务请求、投诉和回访", {**{m: "r" for m in ("customer", "contact", "product", "order", "analytics")}, **{m: "crud" for m in ("service", "complaint", "care")}}),
+    ("客服专员", "一般人员", "全部", "受理服务请求和投诉", {**{m: "r" for m in ("customer", "contact", "product", "order")}, **{m: "cru" for m in ("service", "complaint", "care", "activity")}}),
     ("财务专员", "一般人员", "全部", "回款和开票", {**{m: "r" for m in ("customer", "order", "analytics")}, "finance": "cru"}),
     ("仓管员", "一般人员", "全部", "出入库和库存", {**{m: "r" for m in ("order",)}, "product": "cru"}),
 ]

@@ -391,7 +391,12 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
     invoice["order_id"] = inv["order_id"].to_numpy()
     invoice["invoice_date"] = _day(m, inv["day"].to_numpy())
     invoice["amount"] = inv["amount"].to_numpy()
-    invoice["tax_amount"] = np.round(inv["amount"].to_numpy() / 1.13 * 0.13, 2)
+    # amounts are net of VAT (as in simcrm.crm): tax = amount × the order's amount-weighted rate
+    line_tax = np.bincount(ol["order_id"].to_numpy(), weights=(ol["amount"] * ol["tax_rate"]).to_numpy(),
+                           minlength=len(so) + 1)
+    line_net = np.bincount(ol["order_id"].to_numpy(), weights=ol["amount"].to_numpy(), minlength=len(so) + 1)
+    rate = np.divide(line_tax, line_net, out=np.zeros_like(line_tax), where=line_net > 0)
+    invoice["tax_amount"] = np.round(inv["amount"].to_numpy() * rate[inv["order_id"].to_numpy()], 2)
 
     # --- relationship ---------------------------------------------------------------------------
     t.update(_relationship(m, T, cust_id, contact_id, order_id, opp_id, cust))
@@ -747,14 +752,25 @@ def _quota(m: Model, T: int, orders: pd.DataFrame) -> pd.DataFrame:
 
 
 def _numbering(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The CRM's numbering rules (``simcrm.crm.numbering.DEFAULT_RULES``, the same entity names),
+    so codes the CRM gives to records users create never collide with the world's.
+
+    The world's own codes are ``prefix + serial`` without a date; rules with a date part give
+    ``prefix + yyyymm + serial`` (a different length), so their serial starts at 1. Rules
+    without a date continue after the world's rows.
+    """
+    from ..crm.numbering import DEFAULT_RULES
+
+    tables = {"合同": "sales_order", "订单": "sales_order"}
     rows = []
-    for entity, (prefix, width) in CODE_FORMATS.items():
-        frame = t.get(entity)
-        col = "invoice_no" if entity == "invoice" else "code"
-        n = len(frame) if frame is not None else 0
-        if frame is not None and n:
-            width = max(width, len(frame[col].iloc[-1]) - len(prefix))
-        rows.append((entity, prefix, None, width, n + 1))
+    for entity, (prefix, fmt, width) in DEFAULT_RULES.items():
+        next_value = 1
+        frame = t.get(tables.get(entity, entity))
+        if fmt is None and frame is not None and len(frame):
+            col = "invoice_no" if entity == "invoice" else "code"
+            width = max(width, len(str(frame[col].iloc[-1])) - len(prefix))
+            next_value = len(frame) + 1
+        rows.append((entity, prefix, fmt, width, next_value))
     out = pd.DataFrame(rows, columns=["entity", "prefix", "date_format", "width", "next_value"])
     out.insert(0, "id", np.arange(1, len(out) + 1))
     return out

@@ -28,7 +28,9 @@ def test_dashboard_kpis_and_charts(world):
     assert values["weighted_pipeline"] == pytest.approx(analytics.funnel(boss.list("opportunity"))["weighted_amount"].sum())
     assert values["open_complaints"] == 1 and values["overdue_receivables"] == 0
     world.clock.advance(days=60)
-    assert kpis(boss)["overdue_receivables"] == pytest.approx(14125 - 5000)
+    # order 1 = 10 printers × 2000 × 0.95 + 20 toners × 300 = 25,000 (net of VAT); its first
+    # instalment (half) is 60 days past due with 5,000 paid against it
+    assert kpis(boss)["overdue_receivables"] == pytest.approx((10 * 2000 * 0.95 + 20 * 300) / 2 - 5000)
     assert set(dash.figures) == {"region", "kind", "trend", "pyramid", "funnel", "rfm"}
     for name, out in dash.charts.items():
         spec = out.outputs[0]["data"]["application/vnd.plotly.v1+json"]

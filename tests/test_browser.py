@@ -81,6 +81,16 @@ SCREENS = {
         "ui.screen('admin', w.as_boss)",
     ],
 }
+#: each lab's main screen, opened the way the lab's notebook opens it (for docs/labs.md)
+LAB_SCREENS = {
+    "ch01": ('lab.screen("app")', "登录为"),
+    "ch02": ('lab.screen("admin")', "组织结构"),
+    "ch03": ('lab.screen("products")', "库存预警"),
+    "ch04": ('lab.screen("form", table="customer")', "新建客户"),
+    "ch05": ('lab.screen("customer360", customer_id=int(lab.table("customer")["id"].iloc[0]))', "客户视图 ·"),
+}
+SCREENS["labs"] = ["from simcrm.lab import start"] + [
+    f'lab = start("{ch}", quiet=True)\n{call}' for ch, (call, _text) in LAB_SCREENS.items()]
 GALLERY = ["app_login", "customer_form", "lead_import", "service_desk", "care", "funnel", "order_flow", "products",
            "admin"]
 
@@ -305,4 +315,19 @@ def test_gallery_of_other_screens(jupyter_lab, browser, request):
     page.wait_for_timeout(500)
     for i, name in enumerate(GALLERY, start=1):
         _screenshot(page, request, name, _output(page, i))
+    _finish(page, jupyter_lab)
+
+
+def test_each_labs_main_screen_on_its_own_world(jupyter_lab, browser, request):
+    """The screen each lab opens first, on that lab's world, as the student sees it."""
+    page = _open_and_run(browser, jupyter_lab, "labs", height=2000)
+    try:
+        for i, (_ch, (_call, text)) in enumerate(LAB_SCREENS.items(), start=1):
+            _output(page, i).locator(f"text={text}").first.wait_for(timeout=240_000)
+    except Exception:
+        _fail_shot(page, jupyter_lab, "labs")
+        raise
+    page.wait_for_timeout(500)
+    for i, ch in enumerate(LAB_SCREENS, start=1):
+        _screenshot(page, request, f"lab_{ch}", _output(page, i))
     _finish(page, jupyter_lab)

@@ -7,7 +7,11 @@ two copies of one course:
 2. plain ``nbgrader autograde mini --force`` — nbgrader's command line, one call for the class.
 
 Prints wall time and seconds per submission for each, and checks that both give the same
-scores. Run: ``python benchmarks/bench_autograde.py [n_students]``
+scores. Run: ``python benchmarks/bench_autograde.py [n_students] [--lab ch04_customers]``.
+
+With ``--lab`` the class is a real chapter lab from ``solutions/``: every student gets their own
+world (the id comes from the autograde directory), two thirds hand in the solution, one third
+a wrong answer to the lab's last judgement question.
 """
 
 from __future__ import annotations
@@ -58,29 +62,75 @@ def make_class(n: int) -> tuple[Path, Path, dict[str, float]]:
     return course, twin, expected
 
 
-def cli_scores(course: Path) -> dict[str, float]:
+def make_lab_class(lab: str, n: int) -> tuple[Path, Path, dict[str, float]]:
+    """A class of ``n`` submissions of chapter lab ``lab`` (solution or one wrong answer)."""
+    import copy
+    import re
+
+    import nbformat
+
+    source = nbformat.read(ROOT / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+    meta = [(c, c.metadata.get("nbgrader", {})) for c in source.cells]
+    answers = {m["grade_id"]: re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", "", c.source, flags=re.M)
+               for c, m in meta if m.get("solution") and c.cell_type == "code"}
+    points = {m["grade_id"]: float(m["points"]) for c, m in meta if m.get("grade") and c.cell_type == "code"}
+    auto_max = sum(points.values())
+    # the last autograded question: its answer cell is the solution cell just before its test
+    order = [m.get("grade_id") for _c, m in meta]
+    last_test = [g for g in order if g in points][-1]
+    last_answer = [g for g in order[: order.index(last_test)] if g in answers][-1]
+    solutions = _TMP / "solutions"
+    shutil.copytree(ROOT / "solutions" / lab, solutions / lab)
+    course = grading.create_course(_TMP / "course_simcrm", solutions, timeout=300)
+    grading.release(course, lab)
+    release = nbformat.read(course / "release" / lab / f"{lab}.ipynb", as_version=4)
+    expected = {}
+    for i in range(n):
+        sid = f"s{i:03d}"
+        nb = copy.deepcopy(release)
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in answers:
+                cell.source = answers[gid]
+        if i % 3 == 2:
+            next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == last_answer).source += \
+                "\nraise ValueError('wrong on purpose')"
+            expected[sid] = auto_max - points[last_test]
+        else:
+            expected[sid] = auto_max
+        folder = course / "submitted" / sid / lab
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{lab}.ipynb")
+    twin = _TMP / "course_cli"
+    shutil.copytree(course, twin)
+    return course, twin, expected
+
+
+def cli_scores(course: Path, assignment: str = "mini") -> dict[str, float]:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="simcrm") as gb:
-        return {s.student.id: float(s.code_score) for s in gb.assignment_submissions("mini")}
+        return {s.student.id: float(s.code_score) for s in gb.assignment_submissions(assignment)}
 
 
-def main(n: int = 30) -> None:
-    course, twin, expected = make_class(n)
+def main(n: int = 30, lab: str | None = None) -> None:
+    assignment = lab or "mini"
+    course, twin, expected = make_lab_class(lab, n) if lab else make_class(n)
 
     t0 = time.perf_counter()
-    table = grading.autograde(course, "mini", progress=False)
+    table = grading.autograde(course, assignment, progress=False)
     ours = time.perf_counter() - t0
     got = dict(zip(table["student"], table["auto_score"]))
     assert got == expected, {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
 
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "mini", "--force"], cwd=twin, check=True,
+    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], cwd=twin, check=True,
                    capture_output=True)
     cli = time.perf_counter() - t0
-    assert cli_scores(twin) == expected
+    assert cli_scores(twin, assignment) == expected
 
-    print(f"class of {n} submissions of tests/data/nb/mini ({sum(v == 10 for v in expected.values())} correct)")
+    where = f"solutions/{lab}" if lab else "tests/data/nb/mini"
+    print(f"class of {n} submissions of {where} ({sum(v == max(expected.values()) for v in expected.values())} correct)")
     print(f"  simcrm autograde (repair + NbGraderAPI): {ours:6.1f} s  = {ours / n:.2f} s/submission")
     print(f"  nbgrader autograde CLI (one call)      : {cli:6.1f} s  = {cli / n:.2f} s/submission")
     print(f"  ratio simcrm / CLI: {ours / cli:.2f}; both give the same scores")
@@ -88,4 +138,10 @@ def main(n: int = 30) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=30, help="students in the class")
+    parser.add_argument("--lab", default=None, help="a chapter lab of solutions/, e.g. ch04_customers")
+    args = parser.parse_args()
+    main(args.n, args.lab)

@@ -92,9 +92,9 @@ def make_lab_class(lab: str, n: int) -> tuple[Path, Path, dict[str, float]]:
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
             if gid in answers:
                 cell.source = answers[gid]
-        if i % 3 == 2:
-            next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == last_answer).source += \
-                "\nraise ValueError('wrong on purpose')"
+        if i % 3 == 2:  # the last answer is not done at all: that question's points are lost
+            cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == last_answer)
+            cell.source = "raise ValueError('wrong on purpose')\n" + cell.source
             expected[sid] = auto_max - points[last_test]
         else:
             expected[sid] = auto_max

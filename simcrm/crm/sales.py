@@ -143,6 +143,47 @@ class SalesMixin(CRMBase):
     def _quote(self, quote_id: int) -> dict[str, Any]:
         return self._check_row("quote", quote_id, "update", field="quote_id")
 
+    def _replace_lines(self, conn: Any, line_table: str, parent_field: str, parent_id: int,
+                       lines: list[dict[str, Any]], extra: Mapping[str, Any] | None = None) -> float:
+        """Delete a document's lines (audited 删除) and insert ``lines``; returns the new total."""
+        from sqlalchemy import delete, select
+
+        from ..store.schema import metadata
+
+        t = metadata.tables[line_table]
+        for old in conn.execute(select(t).where(t.c[parent_field] == parent_id)).mappings().all():
+            self._audit(conn, "删除", line_table, old["id"], None,
+                        f"产品 {old['product_id']} × {old['quantity']:g} = {old['amount']:.2f}", None)
+        conn.execute(delete(t).where(t.c[parent_field] == parent_id))
+        for line in lines:
+            self._insert(line_table, {parent_field: parent_id, **line, **(extra or {})})
+        return money(sum(x["amount"] for x in lines))
+
+    def update_quote_lines(self, quote_id: int, lines: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the lines of a 草稿 quote (and its total). Sent or closed quotes are frozen."""
+        quote = self._quote(quote_id)
+        if quote["status"] != "草稿":
+            raise StateTransitionError(field="status", value=quote["status"], label="报价状态", table="quote",
+                                       allowed=("草稿",), reason="只有草稿状态的报价单可以修改明细")
+        clean = self._clean_lines(lines)
+        with self.store.transaction() as conn:
+            total = self._replace_lines(conn, "quote_line", "quote_id", quote_id, clean)
+            self._update("quote", quote_id, {"total_amount": total})
+
+    def update_order_lines(self, order_id: int, lines: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the lines of an order still 待审 and 未出库, without a payment plan yet."""
+        order = self._order(order_id)
+        if order["approval"] != "待审" or order["shipping"] != "未出库":
+            raise StateTransitionError(field="approval", value=order["approval"], label="审批状态", table="sales_order",
+                                       allowed=("待审",), reason="只有待审、未出库的合同/订单可以修改明细")
+        if self.store.count("payment_plan", order_id=order_id):
+            raise ValidationError(field="order_id", value=order_id, label="合同/订单",
+                                  allowed="尚无回款计划的合同/订单", reason="已有回款计划：改明细会使计划与总额不符")
+        clean = self._clean_lines(lines)
+        with self.store.transaction() as conn:
+            total = self._replace_lines(conn, "order_line", "order_id", order_id, clean, {"shipped_quantity": 0.0})
+            self._update("sales_order", order_id, {"total_amount": total})
+
     def send_quote(self, quote_id: int) -> None:
         """草稿 → 已发送."""
         self._transition("quote", self._quote(quote_id), "quote_status", "已发送")

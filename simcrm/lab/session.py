@@ -15,6 +15,7 @@ serve it), so autograde — which re-executes the notebook — sees exactly what
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import os
@@ -120,6 +121,8 @@ class Lab:
         self.salt = salt
         self.customers = customers
         self.dir = Path(tempfile.mkdtemp(prefix=f"simcrm-{chapter}-"))
+        # the world files (tens of MB) go when the kernel ends; a restarted kernel starts afresh
+        atexit.register(_cleanup, self.dir)
         self._build()
         if not quiet:
             print(self.banner())
@@ -280,5 +283,6 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
     return Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet)
 
 
-def _cleanup(path: Path) -> None:  # pragma: no cover - used by long-lived kernels
+def _cleanup(path: Path) -> None:
+    """Remove a session's folder (registered with atexit: runs when the kernel ends)."""
     shutil.rmtree(path, ignore_errors=True)

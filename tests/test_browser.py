@@ -88,9 +88,12 @@ LAB_SCREENS = {
     "ch03": ('lab.screen("products")', "库存预警"),
     "ch04": ('lab.screen("form", table="customer")', "新建客户"),
     "ch05": ('lab.screen("customer360", customer_id=int(lab.table("customer")["id"].iloc[0]))', "客户视图 ·"),
+    # the dashboard of a full classroom world (the ch05 manager's), for docs/screens.md
+    "dashboard": ('lab.screen("dashboard")', "加权商机金额（元）"),
 }
 SCREENS["labs"] = ["from simcrm.lab import start"] + [
-    f'lab = start("{ch}", quiet=True)\n{call}' for ch, (call, _text) in LAB_SCREENS.items()]
+    (f'lab = start("{ch}", quiet=True)\n' if ch.startswith("ch") else "") + call
+    for ch, (call, _text) in LAB_SCREENS.items()]
 GALLERY = ["app_login", "customer_form", "lead_import", "service_desk", "care", "funnel", "order_flow", "products",
            "admin"]
 

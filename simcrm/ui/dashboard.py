@@ -125,9 +125,10 @@ class Dashboard(Screen):
         figs["rfm"].update_layout(title="RFM 分布（客户数，R × F）", xaxis_title="购买频率得分",
                                   yaxis_title="最近购买得分")
         for name, fig in figs.items():
-            fig.update_layout(height=340, width=560, margin=dict(l=60, r=20, t=50, b=50))
+            # two charts side by side must fit a laptop's notebook column (≈950 px)
+            fig.update_layout(height=340, width=460, margin=dict(l=55, r=15, t=50, b=50))
             if name not in self.charts:
-                self.charts[name] = figure_output(width="580px", min_width="580px")
+                self.charts[name] = figure_output(width="470px", min_width="470px")
             set_figure(self.charts[name], fig, responsive=False)
         self.figures = figs
         outs = list(self.charts.values())

@@ -36,7 +36,8 @@ def test_data_dictionary_covers_schema():
 
 def test_expo_leads_dirty_in_every_way():
     from simcrm.sim import generate
-    from simcrm.sim.datasets import expo_leads, normalise_company
+    from simcrm.crm import normalise_name
+    from simcrm.sim.datasets import expo_leads
 
     w = generate(seed=11, customers=300, start="2024-01-01", today="2025-06-30")
     leads, truth = expo_leads(w, seed=1, n=90)
@@ -47,8 +48,9 @@ def test_expo_leads_dirty_in_every_way():
     assert {"new", "dup_company", "dup_mobile", "dup_in_file", "missing", "bad_mobile", "bad_email", "bad_source"} <= kinds
     cust = w.table("customer").set_index("id")
     dup = truth[truth["kind"] == "dup_company"]
+    # the CRM's own duplicate rule must find every company duplicate the file hides
     for row, cid in zip(dup["row"], dup["customer_id"]):
-        assert normalise_company(leads.iloc[row - 1]["公司名称"]) == normalise_company(cust.loc[cid, "name"])
+        assert normalise_name(leads.iloc[row - 1]["公司名称"]) == normalise_name(cust.loc[cid, "name"])
     loc = get_locale("zh_CN")
     bad = truth.loc[truth["kind"] == "bad_mobile", "row"] - 1
     assert not loc.mobile_valid(leads.iloc[bad]["手机"]).any()

@@ -70,15 +70,6 @@ class Referee:
         self._tmp.cleanup()
 
 
-def referee(request: dict[str, Any]) -> dict[str, Any]:
-    """Grade one request in a throw-away referee."""
-    r = Referee()
-    try:
-        return r.grade(request)
-    finally:
-        r.close()
-
-
 def main() -> int:
     r = Referee()
     try:

@@ -182,10 +182,10 @@ class Lab:
 
     def new_rows(self, table: str) -> Any:
         """Rows of ``table`` added in this session (ids beyond the world as generated)."""
+        from .chapters import max_id
+
         frame = self.store.read(table)
-        top = self.pristine.read(table, columns=["id"])["id"].max()
-        top = 0 if top != top or top is None else int(top)
-        return frame[frame["id"] > top].reset_index(drop=True)
+        return frame[frame["id"] > max_id(self.pristine, table)].reset_index(drop=True)
 
     def screen(self, name: str, **kwargs: Any) -> Any:
         """Open a CRM screen on your world, acting as you (see :func:`simcrm.ui.screen`)."""

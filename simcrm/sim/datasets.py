@@ -25,7 +25,7 @@ from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, Text
 from .. import reference
 from ..store import schema
 
-__all__ = ["write_datasets", "data_dictionary", "expo_leads", "normalise_company"]
+__all__ = ["write_datasets", "data_dictionary", "expo_leads"]
 
 CSV = dict(index=False, encoding="utf-8-sig", lineterminator="\n", float_format="%.12g")
 EXPO_COLUMNS = ["name", "company", "title", "mobile", "email", "province", "city", "source"]
@@ -82,24 +82,6 @@ def data_dictionary() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-
-
-def normalise_company(name: Any) -> str:
-    """A company name for matching: full-width → half-width, no spaces or brackets, no legal form.
-
-    >>> normalise_company("杭州鑫博科技（有限公司） ") == normalise_company("杭州鑫博科技有限责任公司")
-    True
-    """
-    if name is None or (isinstance(name, float) and np.isnan(name)):
-        return ""
-    s = "".join(chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else (" " if ch == "\u3000" else ch)
-                for ch in str(name))
-    s = re.sub(r"[\s()]", "", s)
-    for suffix in ("股份有限公司", "有限责任公司", "有限公司"):
-        if s.endswith(suffix):
-            s = s[: -len(suffix)]
-            break
-    return s.removesuffix("股份")
 
 
 def _fullwidth(s: str) -> str:

@@ -44,7 +44,7 @@ def main() -> None:
 @main.command()
 @click.option("--list", "list_name", default=None, help="只显示这个字典或状态列表（如 source、lifecycle）。")
 def info(list_name: str | None) -> None:
-    """显示参考数据：数据字典、固定状态、商机阶段与默认赢单概率。
+    """显示参考数据：数据字典、固定状态、销售机会阶段与默认赢单概率。
 
     Shows the reference data: dictionaries, fixed states, opportunity stages.
 
@@ -72,7 +72,7 @@ def info(list_name: str | None) -> None:
     click.echo("固定状态:")
     for name, spec in reference.STATES.items():
         click.echo(f"  {name:20s} {spec['label']}: {'、'.join(spec['values'])}")
-    click.echo("商机阶段与默认赢单概率:")
+    click.echo("销售机会阶段与默认赢单概率:")
     for stage in reference.STAGES:
         click.echo(f"  {stage}: {reference.stage_probability(stage)}%")
 

@@ -89,7 +89,7 @@ LAB_SCREENS = {
     "ch04": ('lab.screen("form", table="customer")', "新建客户"),
     "ch05": ('lab.screen("customer360", customer_id=int(lab.table("customer")["id"].iloc[0]))', "客户视图 ·"),
     # the dashboard of a full classroom world (the ch05 manager's), for docs/screens.md
-    "dashboard": ('lab.screen("dashboard")', "加权商机金额（元）"),
+    "dashboard": ('lab.screen("dashboard")', "加权销售机会金额（元）"),
 }
 SCREENS["labs"] = ["from simcrm.lab import start"] + [
     (f'lab = start("{ch}", quiet=True)\n' if ch.startswith("ch") else "") + call
@@ -279,7 +279,7 @@ def test_board_button_changes_stage(jupyter_lab, browser, request):
     card = page.locator(".widget-vbox", has=page.locator("text=办公设备更新")).last
     assert card.locator("text=10%").count() == 1
     card.locator("button:has-text('▶')").click()
-    page.wait_for_selector("text=商机 1 已进入“立项评估”，成交概率 20%。")
+    page.wait_for_selector("text=销售机会 1 已进入“立项评估”，成交概率 20%。")
     card = page.locator(".widget-vbox", has=page.locator("text=办公设备更新")).last
     card.locator("text=20%").wait_for()
     _screenshot(page, request, "board", _output(page, 1))
@@ -293,7 +293,7 @@ def test_dashboard_renders_plotly_with_chinese_title(jupyter_lab, browser, reque
     except Exception:
         _fail_shot(page, jupyter_lab, "dashboard")
         raise
-    page.wait_for_selector("text=加权商机金额（元）")
+    page.wait_for_selector("text=加权销售机会金额（元）")
     title = page.locator(".js-plotly-plot .gtitle", has_text="客户地区分布（按省份）")
     title.first.wait_for(state="visible")
     assert page.locator(".js-plotly-plot").count() == 6

@@ -1,4 +1,4 @@
-"""商机看板 and 销售漏斗: buttons go through crm operations; the funnel is analytics.funnel."""
+"""销售机会看板 and 销售漏斗: buttons go through crm operations; the funnel is analytics.funnel."""
 
 from __future__ import annotations
 

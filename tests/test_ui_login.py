@@ -32,7 +32,7 @@ def test_app_rebuilds_screens_for_the_logged_in_user(world):
     app.login("boss")
     assert app.current.total == 4
     app.login("rep1")
-    app.menu.value = "商机看板"
+    app.menu.value = "销售机会看板"
     assert set(app.current.cards) == {world.o1}
     app.login("rep2")
     assert set(app.current.cards) == {world.o3}

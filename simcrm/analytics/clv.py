@@ -1,4 +1,4 @@
-"""概率型客户终生价值 (probabilistic CLV): BG/NBD + Gamma-Gamma.
+"""概率型客户终身价值 (probabilistic CLV): BG/NBD + Gamma-Gamma.
 
 Compact maximum-likelihood fitters (scipy.optimize on log-parameters; ``gammaln``/``betaln``)
 following
@@ -342,7 +342,7 @@ def customer_lifetime_value(bg: BetaGeo, gg: GammaGamma, frequency: Any, recency
                             T: Any, monetary_value: Any, time: int = 12,
                             discount_rate: float = 0.01, freq: str = "W",
                             margin: float = 1.0) -> np.ndarray:
-    """客户终生价值 (discounted CLV from BG/NBD × Gamma-Gamma).
+    """客户终身价值 (discounted CLV from BG/NBD × Gamma-Gamma).
 
     With months i = 1 … ``time`` of 30 days, k = 30 / (days per ``freq`` unit) units a month,
     and E[Y(t)] = :meth:`BetaGeo.conditional_expected_purchases`::

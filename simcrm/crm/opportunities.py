@@ -1,4 +1,4 @@
-"""Opportunities (商机管理): stages, probability, closing, quotas.
+"""Opportunities (销售机会管理): stages, probability, closing, quotas.
 
 THE INVARIANT (DESIGN.md), kept by :func:`opportunity_probability`, which every write path
 (create, advance, override, bulk update, win, lose, shelve, resume, expire) calls through
@@ -87,8 +87,8 @@ class OpportunitiesMixin(CRMBase):
             >>> rep.advance_opportunity(opp, "初期沟通")
             Traceback (most recent call last):
             ...
-            simcrm.errors.StateTransitionError: 商机状态（status）[opportunity]的值 '成功' 不能变更为该状态：已结束的商机不能再修改（想改为阶段“初期沟通”）。允许：跟踪、搁置 状态下的商机
-            [en] illegal state change '成功' for field 'status'; allowed: 跟踪、搁置 状态下的商机
+            simcrm.errors.StateTransitionError: 销售机会状态（status）[opportunity]的值 '成功' 不能变更为该状态：已结束的销售机会不能再修改（想改为阶段“初期沟通”）。允许：跟踪、搁置 状态下的销售机会
+            [en] illegal state change '成功' for field 'status'; allowed: 跟踪、搁置 状态下的销售机会
         """
         cust = self._check_customer(customer_id, "create", module="opportunity")
         if owner is None:
@@ -124,9 +124,9 @@ class OpportunitiesMixin(CRMBase):
         current = row["status"]
         if current in CLOSED:
             wanted = f"状态“{status}”" if status else f"阶段“{stage}”" if stage else "概率"
-            raise StateTransitionError(field="status", value=current, label="商机状态", table="opportunity",
-                                       allowed="跟踪、搁置 状态下的商机",
-                                       reason=f"已结束的商机不能再修改（想改为{wanted}）")
+            raise StateTransitionError(field="status", value=current, label="销售机会状态", table="opportunity",
+                                       allowed="跟踪、搁置 状态下的销售机会",
+                                       reason=f"已结束的销售机会不能再修改（想改为{wanted}）")
         new_status = current if status is None else status
         if status is not None:
             check_transition("opportunity_status", current, status, table="opportunity")
@@ -134,8 +134,8 @@ class OpportunitiesMixin(CRMBase):
         if (new_stage != row["stage"] or override is not _UNSET) and new_status != "跟踪":
             raise StateTransitionError(field="stage" if stage else "probability_override",
                                        value=stage if stage else override, label="销售阶段", table="opportunity",
-                                       allowed="状态为“跟踪”的商机",
-                                       reason=f"商机状态为“{new_status}”，只有跟踪中的商机能改阶段或概率")
+                                       allowed="状态为“跟踪”的销售机会",
+                                       reason=f"销售机会状态为“{new_status}”，只有跟踪中的销售机会能改阶段或概率")
         new_override = row["probability_override"] if override is _UNSET else override
         if new_stage != row["stage"]:
             new_override = None
@@ -216,7 +216,7 @@ class OpportunitiesMixin(CRMBase):
         """
         ids = list(ids)
         if not ids:
-            raise RequiredFieldError(field="ids", value=ids, label="商机编号", allowed="至少一个商机编号")
+            raise RequiredFieldError(field="ids", value=ids, label="销售机会编号", allowed="至少一个销售机会编号")
         if stage is None and status is None and probability_override is _UNSET:
             raise RequiredFieldError(field="stage", value=None, label="销售阶段",
                                      allowed="stage、status、probability_override 至少给一个")

@@ -40,7 +40,7 @@ class RelationshipMixin(CRMBase):
         self._contact_of(customer_id, contact_id)
         if opportunity_id is not None and self._row("opportunity", opportunity_id, field="opportunity_id")[
                 "customer_id"] != customer_id:
-            raise ValidationError(field="opportunity_id", value=opportunity_id, label="商机", allowed=f"客户 {customer_id} 的商机")
+            raise ValidationError(field="opportunity_id", value=opportunity_id, label="销售机会", allowed=f"客户 {customer_id} 的销售机会")
         if kind not in reference.state_values("activity_kind"):
             raise UnknownValueError(field="kind", value=kind, label="活动类型", allowed=reference.state_values("activity_kind"))
         return self._insert("activity", {"customer_id": customer_id, "contact_id": contact_id,

@@ -126,8 +126,8 @@ class SalesMixin(CRMBase):
         if opportunity_id is not None:
             opp = self._row("opportunity", opportunity_id, field="opportunity_id")
             if opp["customer_id"] != customer_id:
-                raise ValidationError(field="opportunity_id", value=opportunity_id, label="商机",
-                                      allowed=f"客户 {customer_id} 的商机")
+                raise ValidationError(field="opportunity_id", value=opportunity_id, label="销售机会",
+                                      allowed=f"客户 {customer_id} 的销售机会")
         clean = self._clean_lines(lines)
         quote_date = quote_date or self.today
         with self.store.transaction():
@@ -225,8 +225,8 @@ class SalesMixin(CRMBase):
         clean = self._clean_lines(lines)
         if opportunity_id is not None and self._row("opportunity", opportunity_id, field="opportunity_id")[
                 "customer_id"] != customer_id:
-            raise ValidationError(field="opportunity_id", value=opportunity_id, label="商机",
-                                  allowed=f"客户 {customer_id} 的商机")
+            raise ValidationError(field="opportunity_id", value=opportunity_id, label="销售机会",
+                                  allowed=f"客户 {customer_id} 的销售机会")
         with self.store.transaction():
             return self._new_order(customer_id, kind, clean, opportunity_id=opportunity_id, order_date=order_date,
                                    end_date=end_date, payment_terms=payment_terms, contact_id=contact_id,

@@ -32,6 +32,8 @@ __all__ = [
     "CLOSED_PROBABILITY",
     "SATISFACTION_GAPS",
     "SERVQUAL",
+    "DELIVERED_VALUE",
+    "LIFECYCLE_STAGES",
     "OBSERVABLE",
     "MODULES",
     "state_values",
@@ -72,8 +74,17 @@ STAGE_PROBABILITY: Mapping[str, int] = MappingProxyType(
 )
 #: closed opportunity status → fixed probability (成功 100, 失败 0)
 CLOSED_PROBABILITY: Mapping[str, int] = _freeze(_RAW["closed_probability"])
+#: the five causes of dissatisfaction (促销/理解/程序/行为/感受差距): ``code``, ``name``,
+#: ``meaning`` and ``records`` (where the world's data shows the gap)
 SATISFACTION_GAPS: tuple[Mapping[str, str], ...] = _freeze(_RAW["satisfaction_gaps"])
+#: SERVQUAL dimensions: ``code`` (survey columns ``exp_<code>``/``per_<code>``), ``name``,
+#: ``meaning`` and, for two of them, ``also`` (the other common name)
 SERVQUAL: tuple[Mapping[str, str], ...] = _freeze(_RAW["servqual"])
+#: 客户让渡价值: ``value_parts``, ``cost_parts`` (货币/时间/精神/体力成本) and ``cost_meaning``
+DELIVERED_VALUE: Mapping[str, Any] = _freeze(_RAW["delivered_value"])
+#: customer lifecycle theory, two schemes: ``acquisition`` (潜在客户期 … 客户衰退期) and
+#: ``termination`` (潜在获取期 … 客户终止期); not the stored 生命周期 field
+LIFECYCLE_STAGES: Mapping[str, tuple[str, ...]] = _freeze(_RAW["lifecycle_stages"])
 OBSERVABLE: Mapping[str, Mapping[str, Any]] = _freeze(_RAW["observable"])
 #: module code → Chinese name, for module rights
 MODULES: Mapping[str, str] = _freeze(_RAW["modules"])

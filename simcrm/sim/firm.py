@@ -116,8 +116,8 @@ _READ = {m: "r" for m in reference.MODULES}
 ROLES = [
     ("总经理", "老板", "全部", "公司负责人，查看全部数据", _ALL),
     ("系统管理员", "主管", "全部", "维护部门、员工、角色和数据字典", {**_READ, "system": "crud"}),
-    ("销售主管", "主管", "本部门", "管理本组客户、商机和合同", {**_READ, **{m: "cru" for m in ("customer", "contact", "lead", "opportunity", "quote", "order", "activity", "care")}}),
-    ("销售代表", "一般人员", "本人", "跟进本人的线索、客户和商机", {**{m: "r" for m in ("product", "analytics")}, **{m: "cru" for m in ("customer", "contact", "lead", "opportunity", "quote", "order", "activity", "care")}}),
+    ("销售主管", "主管", "本部门", "管理本组客户、销售机会和合同", {**_READ, **{m: "cru" for m in ("customer", "contact", "lead", "opportunity", "quote", "order", "activity", "care")}}),
+    ("销售代表", "一般人员", "本人", "跟进本人的线索、客户和销售机会", {**{m: "r" for m in ("product", "analytics")}, **{m: "cru" for m in ("customer", "contact", "lead", "opportunity", "quote", "order", "activity", "care")}}),
     ("市场专员", "一般人员", "全部", "营销活动和线索", {**{m: "r" for m in ("customer", "contact", "product", "analytics")}, "campaign": "cru", "lead": "cru"}),
     # customer service answers whoever calls: it sees every customer (全部), changes only service data
     ("客服主管", "主管", "全部", "服务请求、投诉和回访", {**{m: "r" for m in ("customer", "contact", "product", "order", "analytics")}, **{m: "crud" for m in ("service", "complaint", "care")}}),

@@ -334,16 +334,16 @@ tbl(
     col("converted_at", DateTime, "转化时间"),
     col("customer_id", Integer, "转化客户", fk="customer.id"),
     col("contact_id", Integer, "转化联系人", fk="contact.id"),
-    col("opportunity_id", Integer, "转化商机", fk="opportunity.id"),
+    col("opportunity_id", Integer, "转化销售机会", fk="opportunity.id"),
 )
 
 # --- sales: opportunities, quotes, orders ----------------------------------------------------
 
 tbl(
-    "opportunity", "商机",
+    "opportunity", "销售机会",
     pk(),
-    col("code", CODE, "商机编号", required=True, unique=True),
-    col("name", String(100), "商机名称", required=True),
+    col("code", CODE, "销售机会编号", required=True, unique=True),
+    col("name", String(100), "销售机会名称", required=True),
     col("customer_id", Integer, "客户", fk="customer.id", required=True),
     col("contact_id", Integer, "联系人", fk="contact.id"),
     col("owner_id", Integer, "负责人", fk="employee.id", required=True),
@@ -353,7 +353,7 @@ tbl(
     col("stage", String(10), "销售阶段", required=True, states=None),
     col("probability", Float, "赢单概率(%)", required=True, min=0, max=100),
     col("probability_override", Float, "手工概率(%)", min=0, max=100),
-    col("status", String(4), "商机状态", required=True, states="opportunity_status"),
+    col("status", String(4), "销售机会状态", required=True, states="opportunity_status"),
     col("created_at", DateTime, "创建时间", required=True),
     col("closed_at", DateTime, "结束时间"),
     col("lost_reason", TEXT, "失败原因"),
@@ -369,11 +369,11 @@ tbl(
 metadata.tables["opportunity"].c.stage.info["states_list"] = reference.STAGES
 
 tbl(
-    "opportunity_stage_history", "商机阶段历史",
+    "opportunity_stage_history", "销售机会阶段历史",
     pk(),
-    col("opportunity_id", Integer, "商机", fk="opportunity.id", required=True),
+    col("opportunity_id", Integer, "销售机会", fk="opportunity.id", required=True),
     col("stage", String(10), "销售阶段", required=True),
-    col("status", String(4), "商机状态", required=True, states="opportunity_status"),
+    col("status", String(4), "销售机会状态", required=True, states="opportunity_status"),
     col("probability", Float, "赢单概率(%)", required=True, min=0, max=100),
     col("entered_at", DateTime, "进入时间", required=True),
     col("left_at", DateTime, "离开时间"),
@@ -393,7 +393,7 @@ tbl(
     "quote", "报价单",
     pk(),
     col("code", CODE, "报价单号", required=True, unique=True),
-    col("opportunity_id", Integer, "商机", fk="opportunity.id"),
+    col("opportunity_id", Integer, "销售机会", fk="opportunity.id"),
     col("customer_id", Integer, "客户", fk="customer.id", required=True),
     col("owner_id", Integer, "负责人", fk="employee.id", required=True),
     col("quote_date", Date, "报价日期", required=True),
@@ -422,7 +422,7 @@ tbl(
     col("customer_id", Integer, "客户", fk="customer.id", required=True),
     col("contact_id", Integer, "联系人", fk="contact.id"),
     col("owner_id", Integer, "负责人", fk="employee.id", required=True),
-    col("opportunity_id", Integer, "商机", fk="opportunity.id"),
+    col("opportunity_id", Integer, "销售机会", fk="opportunity.id"),
     col("quote_id", Integer, "报价单", fk="quote.id"),
     col("order_date", Date, "签订日期", required=True),
     col("end_date", Date, "合同到期日"),
@@ -533,7 +533,7 @@ tbl(
     col("subject", TEXT, "主题", required=True),
     col("activity_time", DateTime, "时间", required=True),
     col("outcome", TEXT, "结果"),
-    col("opportunity_id", Integer, "商机", fk="opportunity.id"),
+    col("opportunity_id", Integer, "销售机会", fk="opportunity.id"),
     col("campaign_id", Integer, "营销活动", fk="campaign.id"),
 )
 

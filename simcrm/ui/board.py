@@ -1,4 +1,4 @@
-"""商机看板 (opportunity board) and 销售漏斗 (funnel chart).
+"""销售机会看板 (opportunity board) and 销售漏斗 (funnel chart).
 
 The board has one column per stage (``reference.STAGES``) with a card per open (跟踪)
 opportunity the user may see. A card's ◀ / ▶ buttons move it one stage back or forward
@@ -63,7 +63,7 @@ class OpportunityBoard(Screen):
                                   layout=w.Layout(width="420px"))
         self.columns_box = w.HBox(layout=w.Layout(overflow="auto"))
         self.summary = w.HTML()
-        self.widget = w.VBox([w.HTML("<h4>商机看板</h4>"), self.summary, self.columns_box, self.lose_reason,
+        self.widget = w.VBox([w.HTML("<h4>销售机会看板</h4>"), self.summary, self.columns_box, self.lose_reason,
                               self.status, self.code])
         self.refresh()
 
@@ -89,7 +89,7 @@ class OpportunityBoard(Screen):
                                   layout=w.Layout(width="200px", min_width="200px", flex="0 0 auto", margin="0 3px")))
         self.columns_box.children = columns
         weighted = float((opp["amount"] * opp["probability"] / 100).sum())
-        self.summary.value = (f"跟踪中的商机 {len(opp)} 个，金额 ¥{opp['amount'].sum():,.0f}，"
+        self.summary.value = (f"跟踪中的销售机会 {len(opp)} 个，金额 ¥{opp['amount'].sum():,.0f}，"
                               f"加权金额 ¥{weighted:,.0f}")
 
     def _stage_of(self, opp_id: int) -> str:
@@ -105,14 +105,14 @@ class OpportunityBoard(Screen):
         stage = stages[index]
         ok = self.run(api_call("advance_opportunity", opp_id, stage),
                       lambda: self.crm.advance_opportunity(opp_id, stage) or True,
-                      f"商机 {opp_id} 已进入“{stage}”，成交概率 {reference.stage_probability(stage)}%。")
+                      f"销售机会 {opp_id} 已进入“{stage}”，成交概率 {reference.stage_probability(stage)}%。")
         if ok:
             self.refresh()
 
     def win(self, opp_id: int) -> None:
         """Close as 成功 via ``crm.win_opportunity``."""
         if self.run(api_call("win_opportunity", opp_id), lambda: self.crm.win_opportunity(opp_id) or True,
-                    f"商机 {opp_id} 赢单（成功，概率 100%）。"):
+                    f"销售机会 {opp_id} 赢单（成功，概率 100%）。"):
             self.refresh()
 
     def lose(self, opp_id: int) -> None:
@@ -120,7 +120,7 @@ class OpportunityBoard(Screen):
         reason = self.lose_reason.value.strip() or None
         if self.run(api_call("lose_opportunity", opp_id, reason),
                     lambda: self.crm.lose_opportunity(opp_id, reason) or True,
-                    f"商机 {opp_id} 输单（失败，概率 0%）。"):
+                    f"销售机会 {opp_id} 输单（失败，概率 0%）。"):
             self.refresh()
 
 
@@ -134,7 +134,7 @@ class FunnelChart(Screen):
     def __init__(self, crm: Any, *, measure: str = "count"):
         super().__init__()
         self.crm = crm
-        self.measure = w.ToggleButtons(options=[("商机数", "count"), ("金额", "amount"), ("加权金额", "weighted_amount"),
+        self.measure = w.ToggleButtons(options=[("销售机会数", "count"), ("金额", "amount"), ("加权金额", "weighted_amount"),
                                                 ("到达数", "reached")], value=measure)
         self.chart = figure_output()
         self.table_html = w.HTML()
@@ -160,7 +160,7 @@ class FunnelChart(Screen):
         sub = f"（赢单率 {win:.0%}）" if isinstance(win, float) and win == win else ""
         self.figure.update_layout(title=f"销售漏斗 · {label}{sub}", height=420, margin=dict(l=120, r=30, t=60, b=30))
         set_figure(self.chart, self.figure)
-        shown = self.table.rename(columns={"stage": "阶段", "count": "商机数", "amount": "金额",
+        shown = self.table.rename(columns={"stage": "阶段", "count": "销售机会数", "amount": "金额",
                                            "weighted_amount": "加权金额", "reached": "到达数", "conversion": "转化率",
                                            "avg_days_in_stage": "平均停留天数"})
         self.table_html.value = frame_html(pd.DataFrame(shown))

@@ -1,7 +1,7 @@
 """客户视图 (customer 360°): everything about one customer on one screen.
 
 Basic information on top, then tabs with Chinese titles and counts: 联系人, 沟通与关怀,
-商机, 报价单, 订单与回款, 服务与投诉. Every table is read through ``crm.list`` so the
+销售机会, 报价单, 订单与回款, 服务与投诉. Every table is read through ``crm.list`` so the
 logged-in user's module rights and data scope apply: a rep does not see another rep's
 unshared customer here either.
 """
@@ -27,7 +27,7 @@ SECTIONS: dict[str, dict[str, list[str]]] = {
                          "status"]},
     "沟通与关怀": {"activity": ["activity_time", "channel", "kind", "subject", "outcome"],
                   "care": ["care_type", "subject", "planned_date", "done_date", "feedback", "satisfaction"]},
-    "商机": {"opportunity": ["code", "name", "stage", "probability", "amount", "expected_close", "status"]},
+    "销售机会": {"opportunity": ["code", "name", "stage", "probability", "amount", "expected_close", "status"]},
     "报价单": {"quote": ["code", "quote_date", "valid_until", "total_amount", "status"]},
     "订单与回款": {"sales_order": ["code", "kind", "order_date", "total_amount", "status", "approval", "shipping"],
                      "payment_plan": ["order_id", "instalment", "due_date", "amount"],

@@ -4,7 +4,7 @@ Every figure comes from :mod:`simcrm.analytics` or a plain count of ``crm.list``
 
 * 客户数 — customers visible (not merged);
 * 销售额 — total of approved orders and contracts (审批“同意”, not 意外中止);
-* 加权商机金额 — Σ weighted_amount of :func:`~simcrm.analytics.funnel` (open opportunities);
+* 加权销售机会金额 — Σ weighted_amount of :func:`~simcrm.analytics.funnel` (open opportunities);
 * 逾期应收 — ``total_overdue`` of :func:`~simcrm.analytics.receivables_aging` as of today;
 * 未结投诉 — complaints not yet 已归档.
 
@@ -26,7 +26,7 @@ from ._base import Screen, figure_output, set_figure
 
 __all__ = ["Dashboard", "kpis"]
 
-KPI_LABELS = {"customers": "客户数", "revenue": "销售额（元）", "weighted_pipeline": "加权商机金额（元）",
+KPI_LABELS = {"customers": "客户数", "revenue": "销售额（元）", "weighted_pipeline": "加权销售机会金额（元）",
               "overdue_receivables": "逾期应收（元）", "open_complaints": "未结投诉"}
 
 
@@ -112,7 +112,7 @@ class Dashboard(Screen):
         figs["pyramid"].update_layout(title="客户金字塔（按销售额）")
         funnel = analytics.funnel(crm.list("opportunity"))
         figs["funnel"] = go.Figure(go.Funnel(y=list(funnel["stage"]), x=list(funnel["count"])))
-        figs["funnel"].update_layout(title="销售漏斗（跟踪中的商机数）")
+        figs["funnel"].update_layout(title="销售漏斗（跟踪中的销售机会数）")
         if len(sales):
             scores = analytics.rfm(sales, amount_col="total_amount", as_of=crm.today)
             grid = pd.crosstab(scores["r_score"], scores["f_score"]).reindex(index=range(1, 6), columns=range(1, 6),

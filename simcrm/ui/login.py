@@ -89,7 +89,7 @@ class LoginBar(Screen):
 
 #: the screens the app offers: menu label → factory name (see :func:`simcrm.ui.screen`)
 APP_SCREENS = {
-    "客户": "customers", "新建客户": "form", "商机看板": "board",
+    "客户": "customers", "新建客户": "form", "销售机会看板": "board",
     "销售漏斗": "funnel", "报价→订单→回款": "order_flow", "线索导入与查重": "lead_import",
     "服务台": "service_desk", "客户关怀": "care", "仪表盘": "dashboard", "产品目录": "products",
     "系统管理": "admin",

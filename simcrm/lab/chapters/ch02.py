@@ -63,14 +63,15 @@ CUSTOMER_RULE = {"entity": "customer", "prefix": "KH", "date_format": "%Y", "wid
 PER = [f"per_{d}" for d in SERVQUAL_DIMENSIONS]
 EXP = [f"exp_{d}" for d in SERVQUAL_DIMENSIONS]
 
-#: 练习 3.3: three offers for the same printing solution (元)
+#: 练习 3.3: three offers for the same printing solution (元); the cost parts in the table's order
+#: 货币成本 money, 时间成本 time, 精神成本 psychic, 体力成本 energy (physical effort)
 OFFERS = {
     "我方": {"product": 52000, "service": 12000, "personnel": 6000, "image": 5000,
-             "money": 48000, "time": 3000, "energy": 2000, "psychic": 1000},
+             "money": 48000, "time": 3000, "psychic": 2000, "energy": 1000},
     "竞争对手甲": {"product": 50000, "service": 6000, "personnel": 3000, "image": 8000,
-                   "money": 41000, "time": 5000, "energy": 4000, "psychic": 3000},
+                   "money": 41000, "time": 5000, "psychic": 4000, "energy": 3000},
     "竞争对手乙": {"product": 55000, "service": 9000, "personnel": 4000, "image": 6000,
-                   "money": 52000, "time": 2000, "energy": 1500, "psychic": 1500},
+                   "money": 52000, "time": 2000, "psychic": 1500, "energy": 1500},
 }
 
 #: 练习 4.1: loyalty types (教材第二章第三节; 004 slides) — situation → type
@@ -507,7 +508,7 @@ def cdv_table() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, v in OFFERS.items():
         value = v["product"] + v["service"] + v["personnel"] + v["image"]
-        cost = v["money"] + v["time"] + v["energy"] + v["psychic"]
+        cost = v["money"] + v["time"] + v["psychic"] + v["energy"]
         out[name] = float(value - cost)
     out["选择"] = max(OFFERS, key=lambda k: out[k])
     return out
@@ -521,7 +522,7 @@ def _diagnose_cdv(_ctx: Any, answer: Any, expected: Any) -> str | None:
     numbers = {k: answer.get(k) for k in OFFERS}
     if all(isinstance(v, (int, float)) for v in numbers.values()) and all(
             np.isclose(float(numbers[k]), money_only[k]) for k in OFFERS):
-        return "客户总成本不只是价格（货币成本），还包括时间、精力和体力/精神成本。"
+        return "客户总成本不只是价格（货币成本），还包括时间成本、精神成本和体力成本。"
     if answer.get("选择") == min(OFFERS, key=lambda k: OFFERS[k]["money"]):
         return "客户不是简单地选最便宜的：按让渡价值（总价值 − 总成本）最大的来选。"
     return None

@@ -270,7 +270,7 @@ def check_convert(ctx: Any, _answer: Any) -> CheckResult:
     opps = ctx.store.read("opportunity")
     made = opps[opps["id"].isin(leads.loc[converted, "opportunity_id"].dropna().astype(int))]
     if len(made) != int(converted.sum()) or (made["amount"] != CONVERT_AMOUNT).any():
-        return CheckResult(False, f"每条转化的线索都应生成一个预计金额为 {CONVERT_AMOUNT} 元的商机。")
+        return CheckResult(False, f"每条转化的线索都应生成一个预计金额为 {CONVERT_AMOUNT} 元的销售机会。")
     return CheckResult(True)
 
 

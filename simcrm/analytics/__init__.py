@@ -5,7 +5,7 @@ validated first (:class:`simcrm.errors.ColumnError` names the missing or mistype
 nothing here writes to a database. See ``docs/analytics.md`` for the definitions.
 """
 
-from .lifecycle import STATUS_TYPES, status_types
+from .lifecycle import LIFECYCLE_SCHEMES, STATUS_TYPES, lifecycle_stages, status_types
 from .association import association_rules
 from .callcenter import agents_needed, average_speed_of_answer, erlang_b, erlang_c, service_level
 from .churn import (
@@ -106,4 +106,6 @@ __all__ = [
     "rfm_segment",
     "STATUS_TYPES",
     "status_types",
+    "LIFECYCLE_SCHEMES",
+    "lifecycle_stages",
 ]

@@ -76,3 +76,34 @@ def test_forecast_vs_quota(opp):
     with pytest.raises(ColumnError) as info:
         forecast_vs_quota(opp, quotas.rename(columns={"employee_id": "emp"}), "2025Q3")
     assert info.value.field == "employee_id"
+
+
+def test_closed_opportunities_leave_their_stage_on_the_close_date():
+    """Days in stage end at the close date for 成功/失败/失效 opportunities, not at the analysis date.
+
+    Worked by hand (as_of 2025-06-30):
+    A 成功 closed 03-01: 初期沟通 01-01→01-11 = 10; 合同签约 01-11→(close 03-01) = 49; the 成功 row is the close itself.
+    B 失败 closed 02-10: 初期沟通 01-05→01-25 = 20; 立项评估 01-25→02-10 = 16; the 失败 row is the close itself.
+    C 跟踪 (open):       初期沟通 03-01→(as_of 06-30) = 121.
+    D 失效 closed 04-01: 立项评估 03-02→(close 04-01) = 30 (no closing row recorded).
+    → 初期沟通 (10 + 20 + 121) / 3, 立项评估 (16 + 30) / 2, 合同签约 49.
+    (Counting closed stays up to as_of, as before, gave 合同签约 (170 + 121) / 2 = 145.5.)
+    """
+    opp = pd.DataFrame({"id": [1, 2, 3, 4], "amount": [100.0] * 4, "stage": ["合同签约", "立项评估", "初期沟通", "立项评估"],
+                        "probability": [100, 0, 10, 20], "status": ["成功", "失败", "跟踪", "失效"],
+                        "closed_at": pd.to_datetime(["2025-03-01", "2025-02-10", None, "2025-04-01"])})
+    history = pd.DataFrame({
+        "opportunity_id": [1, 1, 1, 2, 2, 2, 3, 4],
+        "stage": ["初期沟通", "合同签约", "合同签约", "初期沟通", "立项评估", "立项评估", "初期沟通", "立项评估"],
+        "status": ["跟踪", "跟踪", "成功", "跟踪", "跟踪", "失败", "跟踪", "跟踪"],
+        "entered_at": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-03-01", "2025-01-05", "2025-01-25", "2025-02-10",
+                                      "2025-03-01", "2025-03-02"]),
+        "left_at": pd.to_datetime(["2025-01-11", None, None, "2025-01-25", "2025-02-10", None, None, None]),
+    })
+    expected = {"初期沟通": (10 + 20 + 121) / 3, "立项评估": (16 + 30) / 2, "合同签约": 49.0}
+    for h in (history, history.drop(columns="status")):  # the close rows are found by date without `status`
+        f = funnel(opp, stage_history=h, as_of="2025-06-30")
+        days = dict(zip(f["stage"], f["avg_days_in_stage"]))
+        for stage, d in expected.items():
+            assert days[stage] == pytest.approx(d), stage
+        assert np.isnan(days["需求分析"])

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import reference
 from ._validate import as_datetime, as_timestamp, require_columns
 
-__all__ = ["funnel", "forecast_vs_quota", "STAGES", "OPEN_STATUS", "WON_STATUS", "LOST_STATUS"]
+__all__ = ["funnel", "forecast_vs_quota", "STAGES", "OPEN_STATUS", "WON_STATUS", "LOST_STATUS", "CLOSED_STATUSES"]
 
 #: Opportunity stages in order (as in the CRM's stage table).
 STAGES: tuple[str, ...] = ("初期沟通", "立项评估", "需求分析", "方案制定", "招投标/竞争",
@@ -18,6 +19,9 @@ STAGES: tuple[str, ...] = ("初期沟通", "立项评估", "需求分析", "方�
 OPEN_STATUS = "跟踪"
 WON_STATUS = "成功"
 LOST_STATUS = "失败"
+#: final opportunity states: the opportunity has left the funnel on its ``closed_at`` date
+CLOSED_STATUSES: tuple[str, ...] = tuple(s for s, nxt in reference.STATES["opportunity_status"]["transitions"].items()
+                                         if not nxt)
 
 
 def funnel(
@@ -43,8 +47,11 @@ def funnel(
       given (any entry at this stage or a later one), otherwise from the current stage (at or
       beyond it; won opportunities reached every stage);
     * ``conversion`` = reached(next stage) / reached(this stage) (NaN for the last stage);
-    * ``avg_days_in_stage`` (history only) = mean of (left_at, or ``as_of`` while still there,
-      − entered_at) in days.
+    * ``avg_days_in_stage`` (history only) = mean over stays of (end − entered_at) in days, where
+      a stay ends at its ``left_at``; without one, at the opportunity's close date when it is
+      closed (成功, 失败, 失效: ``closed_at``), otherwise at ``as_of`` (still there). A history
+      row that records the closing itself (its ``status`` is a closed one, or it was entered on
+      or after the close date) is not a stay and is left out.
 
     Overall figures go to ``result.attrs``: ``win_rate`` = won / (won + lost) among closed
     opportunities (成功 / (成功 + 失败)); ``cycle_days`` = mean days from ``created_at`` to
@@ -52,7 +59,8 @@ def funnel(
 
     Args:
         opportunities: opportunity table (id, amount, stage, probability, status, …).
-        stage_history: opportunity_stage_history (opportunity_id, stage, entered_at, left_at).
+        stage_history: opportunity_stage_history (opportunity_id, stage, entered_at, left_at;
+            ``status`` is used when present).
         stages: stage order (default :data:`STAGES`).
         as_of: end date for open stays in a stage (default: latest date in the history).
         id_col, stage_col, amount_col, probability_col, status_col, created_col, closed_col:
@@ -110,8 +118,21 @@ def funnel(
         left = as_datetime(stage_history["left_at"], "left_at", "stage_history")
         end = (as_timestamp(as_of, "as_of") if as_of is not None
                else max(entered.max(), left.max() if left.notna().any() else entered.max()))
-        days = (left.fillna(end) - entered).dt.total_seconds() / 86400
-        per_stage = pd.Series(days.to_numpy()).groupby(h_idx).mean()
+        closed = opp[status_col].isin(CLOSED_STATUSES).to_numpy()
+        if closed_col in opp.columns:
+            close_at = as_datetime(opp[closed_col], closed_col, "opportunities").where(closed)
+        else:
+            close_at = pd.Series(pd.NaT, index=opp.index, dtype="datetime64[ns]")
+        close_of = pd.Series(close_at.to_numpy(), index=opp[id_col].to_numpy())
+        close_of = close_of[~close_of.index.duplicated()]
+        h_close = pd.Series(close_of.reindex(stage_history["opportunity_id"].to_numpy()).to_numpy(),
+                            index=stage_history.index)
+        event = (h_close.notna() & (entered >= h_close)).to_numpy()
+        if "status" in stage_history.columns:
+            event = event | stage_history["status"].isin(CLOSED_STATUSES).to_numpy()
+        stay_end = left.fillna(h_close).fillna(end)
+        days = ((stay_end - entered).dt.total_seconds() / 86400).to_numpy()
+        per_stage = pd.Series(days[~event]).groupby(h_idx[~event]).mean()
         for i in range(len(order)):
             if float(i) in per_stage.index:
                 avg_days[i] = per_stage.loc[float(i)]

@@ -9,7 +9,7 @@ import pandas as pd
 
 from simcrm.errors import ConfigError
 
-from ._validate import as_datetime, as_timestamp, check_choice, require_columns
+from ._validate import as_datetime, as_timestamp, check_choice, check_range, require_columns
 
 __all__ = [
     "retention_rates",
@@ -65,13 +65,22 @@ def retention_rates(transactions: pd.DataFrame, customer_col: str = "customer_id
 
 def churn_features(transactions: pd.DataFrame, as_of: Any, customer_col: str = "customer_id",
                    date_col: str = "order_date", amount_col: str = "amount",
-                   window_days: int = 90) -> pd.DataFrame:
+                   window_days: int = 90, min_purchase_days: int = 2,
+                   population_rhythm_days: float | None = None) -> pd.DataFrame:
     """流失特征 (per-customer features from transactions strictly before ``as_of``).
 
     Columns: ``recency_days`` (as_of − last purchase), ``frequency``, ``monetary``,
     ``tenure_days`` (as_of − first purchase), ``avg_gap_days`` (mean days between distinct
-    purchase days; tenure when only one), ``recency_ratio`` = recency / avg gap (> 1 means
-    overdue against the customer's own rhythm), ``recent_count``/``earlier_count`` and
+    purchase days; tenure when only one), ``purchase_days`` (distinct purchase days),
+    ``rhythm_days`` = the rhythm the customer is judged against: the **population's** rhythm
+    (the median ``avg_gap_days`` of the customers with at least ``min_purchase_days`` purchase
+    days, or ``population_rhythm_days`` when given; ``attrs["population_rhythm_days"]``) for a
+    customer without a rhythm of its own, and the slower of its own ``avg_gap_days`` and the
+    population's for one with (a customer is overdue only when late against both its own habit
+    and what is normal: an own rhythm from a few close purchases is often a burst); when no
+    customer has a rhythm yet, the population's is taken as the median ``tenure_days`` (its
+    lower bound);
+    ``recency_ratio`` = recency / rhythm (> 1 means overdue), ``recent_count``/``earlier_count`` and
     ``recent_amount``/``earlier_amount`` in the last ``window_days`` vs the window before it,
     ``count_trend`` = (recent − earlier) / max(earlier, 1), ``amount_trend`` likewise.
 
@@ -100,7 +109,20 @@ def churn_features(transactions: pd.DataFrame, as_of: Any, customer_col: str = "
     out["tenure_days"] = (ts - first).dt.days
     span = (last - first).dt.days
     out["avg_gap_days"] = np.where(days > 1, span / (days - 1).clip(lower=1), out["tenure_days"])
-    out["recency_ratio"] = out["recency_days"] / np.maximum(out["avg_gap_days"], 1)
+    own = (days >= max(int(min_purchase_days), 2)).to_numpy()
+    if population_rhythm_days is not None:
+        check_range(population_rhythm_days, "population_rhythm_days", 1e-9, 1e6, "大于 0 的天数")
+        pop = float(population_rhythm_days)
+    elif own.any():
+        pop = float(np.median(out["avg_gap_days"].to_numpy()[own]))
+    elif len(out):
+        # nobody has bought twice yet: the population's gap is at least the median tenure
+        pop = float(max(np.median(out["tenure_days"].to_numpy()), 1))
+    else:
+        pop = float("nan")
+    out["purchase_days"] = days.astype("int64")
+    out["rhythm_days"] = np.where(own, np.maximum(out["avg_gap_days"], pop), pop)
+    out["recency_ratio"] = out["recency_days"] / np.maximum(out["rhythm_days"], 1)
     recent = f["d"] >= ts - pd.Timedelta(days=window_days)
     earlier = (f["d"] >= ts - pd.Timedelta(days=2 * window_days)) & ~recent
     for name, mask in (("recent", recent), ("earlier", earlier)):
@@ -110,6 +132,7 @@ def churn_features(transactions: pd.DataFrame, as_of: Any, customer_col: str = "
     out["count_trend"] = (out["recent_count"] - out["earlier_count"]) / np.maximum(out["earlier_count"], 1)
     out["amount_trend"] = (out["recent_amount"] - out["earlier_amount"]) / np.maximum(out["earlier_amount"], 1)
     out.index.name = customer_col
+    out.attrs["population_rhythm_days"] = pop
     return out
 
 
@@ -117,44 +140,69 @@ def churn_risk(transactions: pd.DataFrame, customer_col: str = "customer_id",
                date_col: str = "order_date", amount_col: str = "amount", as_of: Any = None,
                complaints: pd.DataFrame | None = None, surveys: pd.DataFrame | None = None,
                window_days: int = 90, threshold: float = 0.5,
-               weights: dict[str, float] | None = None) -> pd.DataFrame:
+               weights: dict[str, float] | None = None, min_purchase_days: int = 2,
+               population_rhythm_days: float | None = None) -> pd.DataFrame:
     """流失预警评分 (rule-based early-warning risk in [0, 1] and a flag).
 
-    Signals, each scaled to [0, 1]:
+    Signals from :func:`churn_features`, each scaled to [0, 1]:
 
-    * ``s_recency`` = clip((recency_ratio − 1) / 2, 0, 1): 0 while the customer is within
-      their own inter-purchase rhythm, 1 at three gaps or more;
-    * ``s_frequency`` = clip(−count_trend, 0, 1) (falling purchases, recent vs earlier window);
-    * ``s_spend`` = clip(−amount_trend, 0, 1) (falling spend);
+    * ``s_recency`` = 1 − exp(−max(recency_ratio − 1, 0) / 2): 0 while the customer is within
+      its purchase rhythm, 0.63 at three rhythms, → 1 beyond. The rhythm is the customer's own
+      (floored at the population's) or, for a customer with a single purchase day, the
+      population's: a one-off buyer is judged against everyone's rhythm, never exempt;
+    * ``s_frequency`` = 1 − recent_count / earlier_count (clipped to [0, 1]) — falling
+      purchases, last ``window_days`` vs the window before; 1 when it bought in neither window
+      (the fall is complete), 0 when it bought only in the recent one;
+    * ``s_spend``: the same with amounts (falling spend);
+    * ``s_repeat`` = 1 / purchase days: a first-time buyer (1) is the least attached, a customer
+      with many purchases the most (初次购买 → 重复购买 → 忠实);
     * ``s_complaints`` (if ``complaints`` given: customer_id, status) = min(open complaints
       (status not 已归档), 2) / 2;
     * ``s_satisfaction`` (if ``surveys`` given: customer_id, survey_date, overall 1–5) =
       1 if the latest overall score ≤ 2, 0.5 if it fell from the previous survey, else 0.
 
     ``risk`` = Σ w·s / Σ w over the signals available (default weights recency 0.4,
-    frequency 0.2, spend 0.2, complaints 0.1, satisfaction 0.1); ``flag`` = risk ≥ threshold.
+    frequency 0.2, spend 0.2, repeat 0.2, complaints 0.1, satisfaction 0.1); ``flag`` =
+    risk ≥ threshold.
 
-    Example:
-        >>> tx = pd.DataFrame({"customer_id": [1, 1, 2, 2], "amount": [10.0] * 4,
-        ...     "order_date": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-03-20", "2025-03-30"])})
-        >>> churn_risk(tx, as_of="2025-04-01")[["risk", "flag"]]  # doctest: +NORMALIZE_WHITESPACE
-                     risk   flag
+    On the CDNOW sample (2,357 real retail customers; calibrated on purchases before a cut-off,
+    scored by whether they buy again after it) the risk ranks the customers who never buy again
+    at least as well as recency alone: AUC 0.778 vs 0.771 with the cut-off 1997-10-01 (see
+    ``tests/test_analytics_churn.py``).
+
+    Example (customer 3 bought once; rhythm of the others 10 days, so is the population's):
+        >>> tx = pd.DataFrame({"customer_id": [1, 1, 2, 2, 3], "amount": [10.0] * 5,
+        ...     "order_date": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-03-20", "2025-03-30",
+        ...                                   "2025-01-05"])})
+        >>> churn_risk(tx, as_of="2025-04-01", window_days=45)[["s_recency", "s_repeat", "risk", "flag"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+                     s_recency  s_repeat   risk   flag
         customer_id
-        1             0.5   True
-        2             0.0  False
+        1                0.970       0.5  0.888   True
+        2                0.000       0.5  0.100  False
+        3                0.978       1.0  0.991   True
     """
     if as_of is None:
         require_columns(transactions, {date_col: "datetime"}, table="transactions")
         as_of = as_datetime(transactions[date_col], date_col).max().normalize() + pd.Timedelta(days=1)
-    feats = churn_features(transactions, as_of, customer_col, date_col, amount_col, window_days)
-    w = {"recency": 0.4, "frequency": 0.2, "spend": 0.2, "complaints": 0.1, "satisfaction": 0.1}
+    feats = churn_features(transactions, as_of, customer_col, date_col, amount_col, window_days,
+                           min_purchase_days=min_purchase_days, population_rhythm_days=population_rhythm_days)
+    w = {"recency": 0.4, "frequency": 0.2, "spend": 0.2, "repeat": 0.2, "complaints": 0.1, "satisfaction": 0.1}
     if weights:
+        unknown = sorted(set(weights) - set(w))
+        if unknown:
+            raise ConfigError(field="weights", value=unknown[0], allowed="、".join(w), reason="没有这个信号")
         w.update(weights)
     sig = pd.DataFrame(index=feats.index)
-    sig["s_recency"] = ((feats["recency_ratio"] - 1) / 2).clip(0, 1)
-    sig["s_frequency"] = (-feats["count_trend"]).clip(0, 1)
-    sig["s_spend"] = (-feats["amount_trend"]).clip(0, 1)
-    used = ["recency", "frequency", "spend"]
+    sig["s_recency"] = 1 - np.exp(-np.maximum(feats["recency_ratio"] - 1, 0) / 2)
+
+    def decline(recent: pd.Series, earlier: pd.Series) -> np.ndarray:
+        fell = np.clip(1 - recent / np.where(earlier > 0, earlier, 1), 0, 1)
+        return np.where(earlier > 0, fell, np.where(recent > 0, 0.0, 1.0))
+
+    sig["s_frequency"] = decline(feats["recent_count"], feats["earlier_count"])
+    sig["s_spend"] = decline(feats["recent_amount"], feats["earlier_amount"])
+    sig["s_repeat"] = 1 / feats["purchase_days"].clip(lower=1)
+    used = ["recency", "frequency", "spend", "repeat"]
     if complaints is not None:
         require_columns(complaints, {customer_col: "any", "status": "any"}, table="complaints")
         open_n = complaints[complaints["status"] != "已归档"].groupby(customer_col).size()
@@ -175,6 +223,7 @@ def churn_risk(transactions: pd.DataFrame, customer_col: str = "customer_id",
     sig["risk"] = sum(w[k] * sig[f"s_{k}"] for k in used) / total_w
     sig["risk"] = sig["risk"].round(10)
     sig["flag"] = sig["risk"] >= threshold
+    sig.attrs["population_rhythm_days"] = feats.attrs["population_rhythm_days"]
     return sig
 
 

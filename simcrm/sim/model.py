@@ -156,6 +156,16 @@ class Events:
         return self._frame
 
 
+#: scales how often an unhappy customer complains (tuned so about 1 in 27 dissatisfied customers does)
+COMPLAINT_PROPENSITY = 0.8
+
+
+def _p(w: Any) -> np.ndarray:
+    """Weights → probabilities."""
+    w = np.asarray(w, dtype=float)
+    return w / w.sum()
+
+
 def _spawn(seed: int, names: list[str]) -> dict[str, np.random.Generator]:
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: np.random.Generator(np.random.PCG64(c)) for n, c in zip(names, children)}
@@ -191,6 +201,8 @@ class Model:
         #: product columns as arrays (the loop reads them every week)
         self.P = {k: self.prod[k].to_numpy() for k in self.prod.columns}
         emp = firm.tables["employee"]
+        #: how weak the firm is on each SERVQUAL dimension (0 sound … 1 clearly weak), by code
+        self.W = {d["code"]: float(w) for d, w in zip(reference.SERVQUAL, firm.weakness)}
         self.rep_skill = np.exp(rngs["opps"].normal(0, 0.35, size=len(firm.reps)))
         self.rep_diligence = np.clip(rngs["activity"].normal(1.0, 0.35, size=len(firm.reps)), 0.3, 2.0)
         self.emp_leave_day = dict(zip(emp["id"], emp["_leave_day"]))
@@ -863,7 +875,7 @@ class Model:
                             sec=rng.integers(9 * 3600, 18 * 3600, size=len(po)))
         invoice = np.where(rejected | (~ent & (rng.random(n) < 0.4)), NEVER, np.where(ent, ship1, ship1 + rng.integers(0, 10, size=n)))
         # returns: a few orders send a line back
-        ret = (~rejected) & (rng.random(n) < np.where(ent, 0.025, 0.045))
+        ret = (~rejected) & (rng.random(n) < np.where(ent, 0.025, 0.045) * (1 + 1.2 * self.W["tangibles"]))
         ri = np.flatnonzero(ret)
         if len(ri):
             line = first_line[ri] + (rng.random(len(ri)) * n_lines[ri]).astype(np.int64)
@@ -871,7 +883,7 @@ class Model:
             reasons = np.array(["质量问题", "型号不符", "运输损坏", "客户不再需要", "发错货"])
             self.ev["ret"].add(order=seq[ri], line=lseq[line], day=ship_last[ri] + rng.integers(2, 25, size=len(ri)),
                                qty=rq, amount=np.round(rq * unit[line] * (1 - disc[line]), 2), product=pidx[line] + 1,
-                               reason=reasons[rng.integers(0, len(reasons), size=len(ri))])
+                               reason=reasons[rng.choice(len(reasons), size=len(ri), p=_p([1, 1, 1 + 4 * self.W["tangibles"], 1, 1]))])
             self._schedule(ship_last[ri] + 5, "dsat", cust[ri], np.full(len(ri), -0.03))
         self._order_extra = dict(total=total, approve=approve, ship1=ship1, ship2=ship2, invoice=invoice)
         self.ev["order"]._parts[-1].update(total=total, approve=approve, ship1=ship1, ship2=ship2, invoice=invoice)
@@ -893,7 +905,7 @@ class Model:
         cu, d = cust[pick], day[pick] + 7
         owner = self.cust["owner"][cu]
         dil = self.rep_diligence[np.searchsorted(self.firm.reps, owner)]
-        done = rng.random(len(cu)) < np.clip(0.45 * dil, 0.05, 0.95)
+        done = rng.random(len(cu)) < np.clip(0.6 * dil * (1 - 0.6 * self.W["empathy"]), 0.05, 0.95)
         done_day = np.where(done, d + rng.integers(0, 4, size=len(cu)), NEVER)
         fb = np.clip(np.round(1 + 4 * self.cust["_sat"][cu] + rng.normal(0, 0.6, size=len(cu))), 1, 5)
         self.ev["care"].add(cust=cu, contact=self.cust["primary_contact"][cu], emp=owner,
@@ -907,50 +919,66 @@ class Model:
         rng = self.rng["service"]
         n = len(cust)
         sat = self.cust["_sat"][cust]
-        p_fail = np.where(ent, 0.16, 0.08) * np.where(rejected, 0, 1)
+        W = self.W
+        p_fail = np.where(ent, 0.13, 0.06) * (1 + 1.6 * W["reliability"]) * np.where(rejected, 0, 1)
         fail = rng.random(n) < p_fail
         fc, fd = cust[fail], day[fail] + np.minimum(rng.exponential(70, size=fail.sum()).astype(np.int64) + 3, 700)
-        m = len(fc)
-        if m:
+        if len(fc):
             P = self.P
             prod_w = np.where(P["_service"], 0, P["_quality"] * (1 + P["_b2c"]))
-            prod_i = rng.choice(len(prod_w), size=m, p=prod_w / prod_w.sum())
-            urgency = rng.choice(["非常紧急", "紧急", "一般"], size=m, p=[0.12, 0.33, 0.55])
-            sla_first = np.select([urgency == "非常紧急", urgency == "紧急"], [1.0, 4.0], 24.0)
-            sla_res = np.select([urgency == "非常紧急", urgency == "紧急"], [8.0, 48.0], 120.0)
-            good = rng.random(m) < 0.7
-            first_h = np.where(good, sla_first * rng.uniform(0.1, 0.9, size=m), sla_first * rng.uniform(1.1, 6, size=m))
-            res_h = np.where(good, sla_res * rng.uniform(0.2, 0.9, size=m), sla_res * rng.uniform(1.2, 8, size=m))
-            never = rng.random(m) < 0.03
-            open_sec = fd * 86400 + rng.integers(8 * 3600, 20 * 3600, size=m)
-            first_s = open_sec + (first_h * 3600).astype(np.int64)
-            # routine requests logged at the weekend wait for Monday morning
-            weekday = (self.p.start.weekday() + fd) % 7
-            wait = np.where((urgency == "一般") & (weekday >= 5), (7 - weekday) * 86400 + 9 * 3600
-                            - (open_sec - fd * 86400) + rng.integers(0, 3 * 3600, size=m), 0)
-            first_s = first_s + np.maximum(wait, 0)
-            # a few requests are never picked up: they stay 新建 (an SLA finding for ch09)
-            lost = rng.random(m) < 0.02
-            first_s = np.where(lost, NEVER, first_s)
-            never = never | lost
-            good = good & ~lost
-            res_s = np.where(never, NEVER, first_s + (res_h * 3600).astype(np.int64))
-            close_s = np.where(never | (rng.random(m) < 0.1), NEVER, res_s + rng.integers(1, 5, size=m) * 86400)
-            ssat = np.clip(np.round(np.where(good, 4.3, 2.4) + rng.normal(0, 0.8, size=m)), 1, 5).astype(np.int64)
-            staff = self._service_staff_at(fd)
-            self.ev["service"].add(cust=fc, day=fd, open_sec=open_sec, first_sec=first_s, res_sec=res_s, close_sec=close_s,
-                                   product=prod_i + 1, urgency=urgency, assignee=staff, good=good, sat=ssat,
-                                   contact=self.cust["primary_contact"][fc],
-                                   channel=rng.choice(["电话", "微信", "网站", "邮件"], size=m, p=[0.5, 0.3, 0.12, 0.08]))
-            self._schedule(fd, "dsat", fc, np.where(good, 0.01, -0.07))
-            # escalation to a complaint: more likely after bad service and for unhappy customers
-            esc = rng.random(m) < np.where(good, 0.06, 0.35) + 0.15 * (1 - self.cust["_sat"][fc])
-            self._complaints(fc[esc], fd[esc] + rng.integers(0, 10, size=esc.sum()), prod_i[esc] + 1,
-                             np.where(rng.random(esc.sum()) < 0.6, "产品质量", "售后维修"))
+            self._service_requests(fc, fd, rng.choice(len(prod_w), size=len(fc), p=prod_w / prod_w.sum()))
         # complaints about delivery, price and staff
-        other = rng.random(n) < 0.018 * (1.5 - sat) * np.where(rejected, 0, 1)
-        cats = rng.choice(["交付物流", "价格收费", "服务态度", "人员行为", "其他"], size=other.sum(), p=[0.35, 0.2, 0.25, 0.1, 0.1])
+        other = rng.random(n) < 0.0035 * (1.5 - sat) ** 2 * COMPLAINT_PROPENSITY * np.where(rejected, 0, 1)
+        cats = rng.choice(["交付物流", "价格收费", "服务态度", "人员行为", "其他"], size=other.sum(),
+                          p=_p([0.3 + 1.6 * W["tangibles"], 0.2, 0.2 + 1.4 * W["empathy"], 0.1 + 1.2 * W["assurance"], 0.1]))
         self._complaints(cust[other], day[other] + rng.integers(2, 30, size=other.sum()), np.full(other.sum(), -1), cats)
+
+    def _service_requests(self, fc: np.ndarray, fd: np.ndarray, prod_i: np.ndarray, redo: bool = True) -> None:
+        """Service requests of customers ``fc`` on days ``fd`` about products ``prod_i`` (0-based)."""
+        rng = self.rng["service"]
+        W = self.W
+        m = len(fc)
+        if m == 0:
+            return
+        urgency = rng.choice(["非常紧急", "紧急", "一般"], size=m, p=[0.12, 0.33, 0.55])
+        sla_first = np.select([urgency == "非常紧急", urgency == "紧急"], [1.0, 4.0], 24.0)
+        sla_res = np.select([urgency == "非常紧急", urgency == "紧急"], [8.0, 48.0], 120.0)
+        good = rng.random(m) < 0.8 - 0.45 * W["responsiveness"]
+        first_h = np.where(good, sla_first * rng.uniform(0.1, 0.9, size=m), sla_first * rng.uniform(1.1, 6, size=m))
+        res_h = np.where(good, sla_res * rng.uniform(0.2, 0.9, size=m), sla_res * rng.uniform(1.2, 8, size=m))
+        never = rng.random(m) < 0.03
+        open_sec = fd * 86400 + rng.integers(8 * 3600, 20 * 3600, size=m)
+        first_s = open_sec + (first_h * 3600).astype(np.int64)
+        # routine requests logged at the weekend wait for Monday morning
+        weekday = (self.p.start.weekday() + fd) % 7
+        wait = np.where((urgency == "一般") & (weekday >= 5), (7 - weekday) * 86400 + 9 * 3600
+                        - (open_sec - fd * 86400) + rng.integers(0, 3 * 3600, size=m), 0)
+        first_s = first_s + np.maximum(wait, 0)
+        # a few requests are never picked up: they stay 新建 (an SLA finding for ch09)
+        lost = rng.random(m) < 0.02
+        first_s = np.where(lost, NEVER, first_s)
+        never = never | lost
+        good = good & ~lost
+        res_s = np.where(never, NEVER, first_s + (res_h * 3600).astype(np.int64))
+        close_s = np.where(never | (rng.random(m) < 0.1), NEVER, res_s + rng.integers(1, 5, size=m) * 86400)
+        ssat = np.clip(np.round(np.where(good, 4.3, 2.4) - 0.6 * W["assurance"] + rng.normal(0, 0.8, size=m)),
+                       1, 5).astype(np.int64)
+        staff = self._service_staff_at(fd)
+        self.ev["service"].add(cust=fc, day=fd, open_sec=open_sec, first_sec=first_s, res_sec=res_s, close_sec=close_s,
+                               product=prod_i + 1, urgency=urgency, assignee=staff, good=good, sat=ssat,
+                               contact=self.cust["primary_contact"][fc],
+                               channel=rng.choice(["电话", "微信", "网站", "邮件"], size=m, p=[0.5, 0.3, 0.12, 0.08]))
+        self._schedule(fd, "dsat", fc, np.where(good, 0.01, -0.07) - 0.03 * W["assurance"])
+        # escalation to a complaint is rare: most unhappy customers say nothing (about 1 in 27
+        # complain); more likely after bad service and for unhappy customers
+        esc = rng.random(m) < (np.where(good, 0.004, 0.03) + 0.03 * (1 - self.cust["_sat"][fc]) ** 2) * COMPLAINT_PROPENSITY
+        self._complaints(fc[esc], fd[esc] + rng.integers(0, 10, size=esc.sum()), prod_i[esc] + 1,
+                         np.where(rng.random(esc.sum()) < 0.7 - 0.45 * W["responsiveness"], "产品质量", "售后维修"))
+        if redo:
+            # unskilled staff (weak 安全性): a fix does not hold and the customer calls again
+            again = rng.random(m) < 0.04 + 0.3 * W["assurance"]
+            back = np.minimum(res_s[again], (fd[again] + 30) * 86400) // 86400 + rng.integers(3, 20, size=again.sum())
+            self._service_requests(fc[again], back, prod_i[again], redo=False)
 
     def _service_staff_at(self, day: np.ndarray) -> np.ndarray:
         staff = self.firm.service_staff
@@ -964,8 +992,10 @@ class Model:
                 out[sel] = cand[(sel + d) % len(cand)]
         return out
 
-    _GAP = {"产品质量": "差距3", "售后维修": "差距3", "交付物流": "差距3", "价格收费": "差距4", "服务态度": "差距3",
-            "人员行为": "差距2", "其他": "差距5"}
+    #: the satisfaction gap (客户不满意的原因) a complaint handler records for each category;
+    #: 产品质量 complaints are 感受差距 unless the product was sold on a promise (促销差距)
+    GAP_OF_CATEGORY = {"产品质量": "感受差距", "售后维修": "程序差距", "交付物流": "程序差距", "价格收费": "促销差距",
+                       "服务态度": "行为差距", "人员行为": "行为差距", "其他": "理解差距"}
 
     def _complaints(self, cust: np.ndarray, day: np.ndarray, product: np.ndarray, category: np.ndarray) -> None:
         m = len(cust)
@@ -975,7 +1005,8 @@ class Model:
         receiver = self._service_staff_at(day)
         # handling: fast and satisfying, slow, or left open
         u = rng.random(m)
-        outcome = np.where(u < 0.58, 0, np.where(u < 0.8, 1, 2))
+        fast = 0.62 - 0.3 * self.W["responsiveness"]
+        outcome = np.where(u < fast, 0, np.where(u < fast + 0.22, 1, 2))
         # the service manager resolves faster; the agent who leaves handles worse
         start_sec = day * 86400 + rng.integers(8 * 3600, 20 * 3600, size=m)
         durations = np.where(outcome[:, None] == 0, rng.uniform(0.2, 1.5, size=(m, 6)) * 86400,
@@ -993,7 +1024,9 @@ class Model:
         self.ev["complaint"].add(cust=cust, day=day, received=start_sec, steps=list(steps), outcome=outcome, sat=sat,
                                  product=product, category=category.astype(object), urgency=urgency, receiver=receiver,
                                  handler=np.where(rng.random(m) < 0.5, receiver, self.firm.service_staff[0]), dept=dept,
-                                 gap=np.array([self._GAP.get(x, "差距5") for x in category], dtype=object),
+                                 gap=np.where((category == "产品质量") & (rng.random(m) < 0.3), "促销差距",
+                                              np.array([self.GAP_OF_CATEGORY.get(x, "理解差距") for x in category],
+                                                       dtype=object)).astype(object),
                                  contact=self.cust["primary_contact"][cust],
                                  channel=rng.choice(["电话", "微信", "邮件", "面谈"], size=m, p=[0.55, 0.25, 0.12, 0.08]))
         self._schedule(day, "dsat", cust, np.full(m, -0.08))
@@ -1073,7 +1106,7 @@ class Model:
         sel, cu = sel[planned], cu[planned]
         owner = self.cust["owner"][cu]
         dil = self.rep_diligence[np.searchsorted(self.firm.reps, owner)]
-        done = rng.random(len(sel)) < np.clip(0.6 * dil, 0.05, 0.98)
+        done = rng.random(len(sel)) < np.clip(0.7 * dil * (1 - 0.6 * self.W["empathy"]), 0.05, 0.98)
         day = bday[sel]
         self.ev["care"].add(cust=cu, contact=sel, emp=owner, type=np.full(len(sel), "生日", dtype=object),
                             channel=rng.choice(["短信", "微信", "电话"], size=len(sel)), planned=day,
@@ -1092,7 +1125,9 @@ class Model:
         sat = c["_sat"][pick]
         overall = np.clip(np.round(0.7 + 4.6 * sat + rng.normal(0, 0.45, size=m)), 1, 5).astype(np.int64)
         exp_ = np.clip(rng.normal(5.6, 0.6, size=(m, 5)), 1, 7)
-        per = np.clip(exp_ - (0.75 - sat)[:, None] * rng.uniform(2.5, 5, size=(m, 5)) + rng.normal(0, 0.4, size=(m, 5)), 1, 7)
+        weak = np.array([self.W[d["code"]] for d in reference.SERVQUAL])
+        per = np.clip(exp_ - (0.75 - sat)[:, None] * rng.uniform(2.5, 5, size=(m, 5)) - 1.3 * weak[None, :]
+                      + 0.25 + rng.normal(0, 0.4, size=(m, 5)), 1, 7)
         self.ev["survey"].add(cust=pick, day=d0 + rng.integers(0, 7, size=m), overall=overall,
                               exp=list(np.round(exp_, 1)), per=list(np.round(per, 1)),
                               recommend=overall >= 4)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .. import reference
+from .actions import ACTIONS, LEAD_COST
 from .firm import TEAM_OF_REGION, Firm, _regions
 from .identities import Identities, birth_dates
 
@@ -166,6 +167,16 @@ def _p(w: Any) -> np.ndarray:
     return w / w.sum()
 
 
+def _uniform(seed: int, idx: np.ndarray, salt: int) -> np.ndarray:
+    """A fixed uniform number per (seed, customer, salt): the same in every run and step."""
+    x = (np.asarray(idx, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed * 7919 + salt * 104729)) \
+        & np.uint64(0xFFFFFFFFFFFF)
+    x ^= x >> np.uint64(17)
+    x = (x * np.uint64(0xBF58476D1CE4E5B9)) & np.uint64(0xFFFFFFFFFFFF)
+    x ^= x >> np.uint64(29)
+    return (x & np.uint64(0xFFFFFF)).astype(np.float64) / float(0x1000000)
+
+
 def _spawn(seed: int, names: list[str]) -> dict[str, np.random.Generator]:
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: np.random.Generator(np.random.PCG64(c)) for n, c in zip(names, children)}
@@ -218,7 +229,6 @@ class Model:
         self.o["amount"] = np.zeros(0)
         self._arrivals(params.customers, np.sort(self._arrival_days(params.customers)))
         self._campaign_plan()
-        self.interventions: list[tuple[np.ndarray, int, int, float]] = []
 
     def __getstate__(self) -> dict[str, Any]:
         # derived caches are rebuilt on demand; they stay out of the pickled state (cache.py)
@@ -325,6 +335,7 @@ class Model:
             "_has_open_opp": np.zeros(n, dtype=bool), "_retention_until": np.full(n, -1),
             "_recovered_until": np.full(n, -1), "_promo_until": np.full(n, -1),
             "_promo_boost": np.ones(n), "_contract_end": np.full(n, NEVER),
+            "_push_until": np.full(n, -1), "_push_lin": np.zeros(n),
             "_terms": np.where(ent, rng.choice(["款到发货", "月结30天", "月结60天", "分期付款", "货到付款"], size=n,
                                                  p=[0.25, 0.35, 0.15, 0.15, 0.10]),
                                rng.choice(["款到发货", "货到付款"], size=n, p=[0.8, 0.2])),
@@ -473,29 +484,42 @@ class Model:
     # -- campaigns ------------------------------------------------------------------------------
 
     def _campaign_plan(self) -> None:
-        """Campaigns of the founding plan: yearly Double Eleven promotions and care, one retention drive."""
+        """Campaigns of the firm's plan: Double Eleven promotions, Spring Festival care, retention
+        drives with a fair half-and-half control group twice a year, and the yearly acquisition
+        spending on leads (fairs, media, agents …) whose budget is what the year's leads cost."""
         self.campaign_specs = []
         y0, y1 = self.p.start.year, self.p.today.year + 3
         for y in range(y0, y1 + 1):
             d11 = (dt.date(y, 11, 1) - self.p.start).days
             if d11 > 0:
                 self.campaign_specs.append(dict(name=f"{y}年双十一促销", type="促销", channel="短信", start=d11,
-                                                end=d11 + 14, target="individual", cpc=0.5, effect="promo"))
+                                                end=d11 + 14, target="individual", cpc=0.5, effect="promo", control=0.2))
             try:
                 sf = (reference.spring_festival(y) - self.p.start).days
             except KeyError:
                 sf = None
             if sf is not None and sf - 14 > 0:
-                self.campaign_specs.append(dict(name=f"{y}年春节客户关怀", type="关怀", channel="微信", start=sf - 14,
-                                                end=sf - 1, target="valuable", cpc=30.0, effect="care"))
-            d6 = (dt.date(y, 6, 1) - self.p.start).days
-            if d6 > 0 and y in (y0 + 2, y0 + 4):
-                self.campaign_specs.append(dict(name=f"{y}年沉睡客户挽留", type="挽留", channel="电话", start=d6,
-                                                end=d6 + 30, target="dormant", cpc=80.0, effect="retention"))
+                self.campaign_specs.append(dict(name=f"{y}年春节客户关怀（节日礼品）", type="关怀", channel="其他",
+                                                start=sf - 14, end=sf - 1, target="valuable",
+                                                cpc=ACTIONS["节日礼品"]["cost"], effect="节日礼品", control=0.2))
+            for month, act in ((3, "折扣优惠"), (9, "电话回访")):
+                d = (dt.date(y, month, 1) - self.p.start).days
+                if d > 60:
+                    self.campaign_specs.append(dict(name=f"{y}年{month}月沉睡客户挽留（{act}）", type="挽留",
+                                                    channel=ACTIONS[act]["channel"], start=d, end=d + 30,
+                                                    target="dormant", cpc=ACTIONS[act]["cost"], effect=act, control=0.5))
             d9 = (dt.date(y, 9, 10) - self.p.start).days
             if d9 > 0 and y == y0 + 1:
                 self.campaign_specs.append(dict(name=f"{y}年新品推广（会议设备）", type="新品推广", channel="邮件",
-                                                start=d9, end=d9 + 21, target="enterprise", cpc=5.0, effect="promo"))
+                                                start=d9, end=d9 + 21, target="enterprise", cpc=5.0, effect="promo",
+                                                control=0.2))
+            ya, yb = (dt.date(y, 1, 1) - self.p.start).days, (dt.date(y + 1, 1, 1) - self.p.start).days
+            if ya >= 0:
+                for name, kind, channel, sources in (("展会获客", "展会", "活动", ("展会",)),
+                                                     ("线上与渠道获客", "促销", "网站", tuple(s for s in LEAD_COST if s != "展会"))):
+                    self.campaign_specs.append(dict(name=f"{y}年{name}", type=kind, channel=channel, start=ya + 2,
+                                                    end=yb - 1, target="acquisition", cpc=0.0, effect="acquisition",
+                                                    control=0.0, sources=sources, year=(ya, yb)))
         self.campaign_specs.sort(key=lambda s: s["start"])
 
     def _run_campaigns(self, d0: int, d1: int, alive: np.ndarray) -> None:
@@ -514,18 +538,32 @@ class Model:
             elif spec["target"] == "valuable":
                 elig = arrived & bought & (c["_spend"] * np.maximum(c["_n_orders"], 1)
                                            > np.quantile(c["_spend"] * c["_n_orders"], 0.8))
+            elif spec["target"] == "dormant":
+                elig = arrived & bought & (recency > 75) & (recency < 270)
             else:
-                elig = arrived & bought & (recency > 90) & (recency < 200)
+                elig = np.zeros(len(c), dtype=bool)
             members = np.flatnonzero(elig)
+            if spec["target"] == "acquisition":
+                le = self.ev["lead"].frame()
+                ya, yb = spec["year"]
+                inyear = (le["created"].to_numpy() >= ya) & (le["created"].to_numpy() < yb) & le["source"].isin(spec["sources"]).to_numpy()
+                budget = float(sum(LEAD_COST[x] for x in le["source"].to_numpy()[inyear]))
+                self.ev["campaign"].add(
+                    spec=np.array([k]), name=np.array([spec["name"]], dtype=object), type=np.array([spec["type"]], dtype=object),
+                    channel=np.array([spec["channel"]], dtype=object), start=np.array([spec["start"]]),
+                    end=np.array([spec["end"]]), cpc=np.array([0.0]), budget=np.array([round(budget, -2)]),
+                    owner=np.array([self.firm.marketing_staff[0]]), n=np.array([0]), control=np.array([0.0]))
+                continue
             if len(members) == 0:
                 continue
-            control = rng.random(len(members)) < 0.2
+            control = rng.random(len(members)) < spec["control"]
             cid = self.ev["campaign"].add(
                 spec=np.array([k]), name=np.array([spec["name"]], dtype=object), type=np.array([spec["type"]], dtype=object),
                 channel=np.array([spec["channel"]], dtype=object), start=np.array([spec["start"]]),
                 end=np.array([spec["end"]]), cpc=np.array([spec["cpc"]]),
                 budget=np.array([round(spec["cpc"] * len(members) * 1.1, -1)]),
-                owner=np.array([self.firm.marketing_staff[0]]), n=np.array([len(members)]))[0]
+                owner=np.array([self.firm.marketing_staff[0]]), n=np.array([len(members)]),
+                control=np.array([spec["control"]]))[0]
             contact_day = spec["start"] + rng.integers(0, max(1, (spec["end"] - spec["start"]) // 2), size=len(members))
             self.ev["member"].add(campaign=np.full(len(members), cid), cust=members,
                                   group=np.where(control, "对照组", "目标组"),
@@ -535,11 +573,60 @@ class Model:
             if spec["effect"] == "promo":
                 c["_promo_until"][target] = spec["end"]
                 c["_promo_boost"][target] = 2.0
-            elif spec["effect"] == "retention":
-                c["_retention_until"][target] = spec["end"] + 120
-                self._schedule(spec["start"] + 7, "dsat", target, np.full(len(target), 0.08))
             else:
-                self._schedule(spec["start"] + 7, "dsat", target, np.full(len(target), 0.03))
+                self.apply_action(target, contact_day[~control], spec["effect"])
+
+    # -- care and retention actions --------------------------------------------------------------
+
+    def response_type(self, cust: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Hidden response of customers to a care or retention action on ``day``.
+
+        0 本来就留 (sure thing), 1 可挽回 (persuadable), 2 必然流失 (lost cause), 3 反感打扰 (sleeping dog);
+        see :mod:`simcrm.sim.actions`. Derived from latent state only (never rendered).
+        """
+        c = self.cust
+        alive = c["_alive"][cust]
+        since = day - c["_death_day"][cust]
+        recent = ~alive & (since < 240) & (c["_death_cause"][cust] != "意外终止") & (c["_death_cause"][cust] != "转向竞争对手")
+        sat = c["_sat"][cust]
+        comp = self._competition(int(np.median(day)) if len(day) else 0, c["region"][cust]) * c["_price_sens"][cust]
+        lost = (~alive & ~recent) | (c["_open_complaints"][cust] > 0) | (comp > 0.45) | (sat < 0.3)
+        sleeping = alive & (c["_loyalty"][cust] > 1.3) & ~lost
+        sure = alive & (sat > 0.74) & ~lost & ~sleeping
+        return np.select([lost, sleeping, sure], [2, 3, 0], 1)
+
+    def apply_action(self, cust: np.ndarray, day: np.ndarray, action: str) -> None:
+        """Apply a menu action (:data:`simcrm.sim.actions.ACTIONS`) to customers on ``day``.
+
+        Deterministic: the effect depends on the customer's hidden response type and, for a
+        customer who stopped buying, on a fixed per-customer number (common random numbers).
+        """
+        cust = np.asarray(cust, dtype=np.int64)
+        if len(cust) == 0:
+            return
+        day = np.broadcast_to(np.asarray(day, dtype=np.int64), cust.shape)
+        s = float(ACTIONS[action]["strength"])
+        c = self.cust
+        kind = self.response_type(cust, day)
+        pers = kind == 1
+        dead = ~c["_alive"][cust]
+        u = _uniform(self.seed, cust, 101)
+        back = pers & dead & (u < 0.5 * s)
+        who = cust[back]
+        c["_alive"][who] = True
+        c["_death_day"][who] = NEVER
+        c["_death_cause"][who] = ""
+        saved = cust[pers & (~dead | back)]
+        sd = day[pers & (~dead | back)]
+        c["_push_until"][saved] = np.maximum(c["_push_until"][saved], sd + 180)
+        c["_push_lin"][saved] = np.minimum(c["_push_lin"][saved], -1.6 * s)
+        c["_promo_until"][saved] = np.maximum(c["_promo_until"][saved], sd + 60)
+        c["_promo_boost"][saved] = np.maximum(c["_promo_boost"][saved], 1 + 2.0 * s)
+        self._schedule(sd, "dsat", saved, np.full(len(saved), 0.05 * s))
+        dog = cust[kind == 3]
+        c["_push_until"][dog] = np.maximum(c["_push_until"][dog], day[kind == 3] + 180)
+        c["_push_lin"][dog] = np.maximum(c["_push_lin"][dog], 0.9)
+        self._schedule(day[kind == 3], "dsat", dog, np.full(len(dog), -0.05))
 
     # -- scheduled effects ---------------------------------------------------------------------
 
@@ -1147,12 +1234,11 @@ class Model:
         bought = c["_n_orders"][act] > 0
         ps = c["_price_sens"][act]
         comp = self._competition(d0, c["region"][act], act)
-        retention = c["_retention_until"][act] >= d0
+        pushed = np.where(c["_push_until"][act] >= d0, c["_push_lin"][act], 0.0)
         recovered = c["_recovered_until"][act] >= d0
         # an unresolved complaint is the strongest signal; a well-handled one binds (recovery)
         lin = (6.5 * (0.62 - sat) + 1.9 * (opn > 0) + 0.4 * (opn > 1) + 0.7 * neglect + 1.3 * ps * comp
-               - 0.35 * c["_loyalty"][act] - 0.9 * retention - 1.0 * recovered)
-        lin = lin + self._intervention_effect(act, d0)
+               - 0.35 * c["_loyalty"][act] + pushed - 1.0 * recovered)
         h = self.p.base_hazard * np.exp(lin) * np.where(bought, 1.0, 0.6)
         die = rng.random(len(act)) < np.minimum(h, 0.5)
         if die.any():
@@ -1182,13 +1268,4 @@ class Model:
             south, east = (region == "华南") | (region == "西南"), region == "华东"
         out[south] = 1.0 if y > 1.3 else 0.0
         out[east] = 0.8 if y > 2.4 else 0.0
-        return out
-
-    def _intervention_effect(self, act: np.ndarray, d0: int) -> np.ndarray:
-        """Care and retention actions recorded in the store by a student lower the hazard."""
-        out = np.zeros(len(act))
-        for cust_idx, lo, hi, eff in self.interventions:
-            if lo <= d0 < hi:
-                m = np.isin(act, cust_idx)
-                out[m] += eff
         return out

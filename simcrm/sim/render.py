@@ -420,7 +420,7 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
         campaign["status"] = np.where(cpv["start"].to_numpy() > T, "计划", np.where(cpv["end"].to_numpy() >= T, "执行中", "结束"))
     else:
         campaign["status"] = np.zeros(0, object)
-    campaign["control_share"] = 0.2
+    campaign["control_share"] = cpv["control"].to_numpy().astype(float) if len(cpv) else np.zeros(0)
     campaign["seed"] = m.seed
     mem = m.ev["member"].frame()
     mv = mem[(camp_id[mem["campaign"].to_numpy()] > 0) & (cust_id[mem["cust"].to_numpy()] > 0)] if len(mem) else mem

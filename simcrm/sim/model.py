@@ -958,6 +958,15 @@ class Model:
         late_days = np.where(late, 1 + rng.exponential(8 + 120 * r), 0).astype(np.int64)
         never = rng.random(len(po)) < 0.25 * r ** 2
         paid = np.where(never | rejected[po], NEVER, np.maximum(due + late_days, day[po]))
+        # 款到发货: the warehouse ships only once the money is in (never, if it never comes)
+        prepaid = terms == "款到发货"
+        first_paid = np.full(n, NEVER, dtype=np.int64)
+        np.minimum.at(first_paid, po[k == 0], paid[k == 0])
+        wait = np.where(first_paid >= NEVER, NEVER, first_paid + rng.integers(1, 3, size=n))
+        ship1 = np.where(prepaid & ~rejected, np.maximum(ship1, wait), ship1)
+        ship2 = np.where(prepaid & partial & ~rejected,
+                         np.where(ship1 >= NEVER, NEVER, np.maximum(ship2, ship1 + 3)), ship2)
+        ship_last = np.where(partial, ship2, ship1)
         self.ev["plan"].add(order=seq[po], instalment=k + 1, due=due, amount=share, paid=paid,
                             sec=rng.integers(9 * 3600, 18 * 3600, size=len(po)))
         invoice = np.where(rejected | (~ent & (rng.random(n) < 0.4)), NEVER, np.where(ent, ship1, ship1 + rng.integers(0, 10, size=n)))

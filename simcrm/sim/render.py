@@ -16,7 +16,7 @@ import pandas as pd
 from .. import reference
 from ..store import schema
 from .firm import CODE_FORMATS, codes
-from .model import NEVER, Model
+from .model import NEVER, Model, _uniform
 
 __all__ = ["render"]
 
@@ -112,8 +112,10 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
     lvl = np.select([rank <= 0.05 * buyers, rank <= 0.2 * buyers, rank <= 0.7 * buyers], ["VIP客户", "主要客户", "普通客户"], "小客户")
     cust["level"] = np.where(stale > 0, lvl, None)
     rating, limit = _credit(m, orders, cust_id, n_cust, T)
-    cust["credit_rating"] = rating
-    cust["credit_limit"] = limit
+    # credit grading is for enterprise customers who buy on account; individuals get none
+    ent_c = src["ent"].to_numpy().astype(bool)
+    cust["credit_rating"] = np.where(ent_c, rating, None)
+    cust["credit_limit"] = np.where(ent_c, limit, np.nan)
     sat = src["_sat"].to_numpy()
     rng_r = np.random.default_rng(np.random.SeedSequence([m.seed, 7, T]).generate_state(1)[0])
     noisy = sat + rng_r.normal(0, 0.12, size=n_cust)
@@ -518,7 +520,7 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
             if state != "失效" and cnt > 0 and d - last > 180:
                 day180 = last + 180
                 changes.append((k, day180, state, "失效"))
-                state, sday, reason = "失效", day180, _reason180(cause_of[k])
+                state, sday, reason = "失效", day180, _reason180(cause_of[k], m.seed, k, day180)
             if kind == 0:
                 cnt += 1
                 new = "签约" if cnt == 1 else "重复购买"
@@ -538,7 +540,7 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
                     del later
         if state != "失效" and cnt > 0 and T - last > 180:
             changes.append((k, last + 180, state, "失效"))
-            state, sday, reason = "失效", last + 180, _reason180(cause_of[k])
+            state, sday, reason = "失效", last + 180, _reason180(cause_of[k], m.seed, k, last + 180)
         lifecycle[k], lc_day[k], lost[k] = state, sday, reason
         n_orders[k], last_order[k] = cnt, last
     created = np.full(n + 1, NEVER, dtype=np.int64)
@@ -547,11 +549,26 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
     return lifecycle[1:], lc_day[1:], lost[1:], changes
 
 
-def _reason180(cause: str) -> str:
-    """The rule records 180天未下单; when the rep knows more, the known reason is kept."""
+_STATED = np.array(["转向竞争对手", "价格原因", "服务不满意", "需求消失", "其他"])
+
+
+def _reason180(cause: str, seed: int, k: int, day: int) -> str:
+    """What the rep records after the exit call when the 180-day rule sets 失效.
+
+    About a quarter are never called (the rule's own 180天未下单); about a third of those
+    called will not say (未知); the others give a reason, the true one six times in ten and
+    otherwise a polite or wrong one (价格原因, 需求消失 …). A customer who has not really left
+    (hidden cause empty) says 需求消失 or 其他. Fixed per customer and date (no random state).
+    """
+    u = _uniform(seed, np.array([k * 4099 + day]), 7)[0]
+    v = _uniform(seed, np.array([k * 4099 + day]), 8)[0]
+    if u < 0.25:
+        return "180天未下单"
+    if u < 0.55:
+        return "未知"
     if cause in ("转向竞争对手", "价格原因", "服务不满意", "需求消失"):
-        return cause
-    return "180天未下单"
+        return cause if v < 0.6 else str(_STATED[int(v * 1000) % len(_STATED)])
+    return "需求消失" if v < 0.6 else "其他"
 
 
 def _revenue_until(m: Model, orders: pd.DataFrame, cust_id: np.ndarray, n: int, day: int) -> np.ndarray:

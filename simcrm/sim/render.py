@@ -122,6 +122,8 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
     cust["relationship_level"] = np.where(src["ent"].to_numpy(), np.select([noisy > 0.8, noisy > 0.62, noisy > 0.42],
                                                                             ["密切", "较好", "一般"], "较差"), None)
     first = _first_order_day(ov, cust_id, n_cust)
+    # customers imported at go-live signed their first contract before it
+    first = np.where(src["_established"].to_numpy(), src["_prior_first"].to_numpy(), first)
     cust["first_contract_date"] = _day(m, first)
     cust["hot"] = False
     cust["lifecycle"] = lifecycle
@@ -496,6 +498,11 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
     en = ov["end"].to_numpy()
     em = ok & (en <= T) & (ab > T)
     ev_c.append(cu[em]); ev_d.append(en[em]); ev_k.append(np.full(em.sum(), 3))  # 3 = contract end
+    # customers imported at go-live with their earlier orders: 4 = import (on their last order before start)
+    est = np.flatnonzero(c["_established"].to_numpy() & (cust_id > 0))
+    ev_c.append(cust_id[est]); ev_d.append(c["_prior_last"].to_numpy()[est]); ev_k.append(np.full(len(est), 4))
+    prior_n = np.zeros(n + 1, dtype=np.int64)
+    prior_n[cust_id[est]] = c["_prior_orders"].to_numpy()[est]
     ec, ed, ek = np.concatenate(ev_c), np.concatenate(ev_d), np.concatenate(ev_k)
     o = np.lexsort((ek, ed, ec))
     ec, ed, ek = ec[o], ed[o], ek[o]
@@ -517,6 +524,11 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
         cnt, last = 0, -NEVER
         for j in range(a, b):
             d, kind = ed[j], ek[j]
+            if kind == 4:
+                cnt, last = prior_n[k], d
+                state, sday, reason = ("签约" if cnt == 1 else "重复购买"), 0, None
+                changes.append((k, 0, "潜在", state))
+                continue
             if state != "失效" and cnt > 0 and d - last > 180:
                 day180 = last + 180
                 changes.append((k, day180, state, "失效"))

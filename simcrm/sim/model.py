@@ -1140,7 +1140,8 @@ class Model:
         durations = np.where(outcome[:, None] == 0, rng.uniform(0.2, 1.5, size=(m, 6)) * 86400,
                              rng.uniform(2, 9, size=(m, 6)) * 86400).astype(np.int64)
         steps = start_sec[:, None] + np.cumsum(durations, axis=1)  # times of 调查中 … 已归档
-        stuck_at = rng.integers(0, 6, size=m)  # open: reached steps [0, stuck_at)
+        # open: reached steps [0, stuck_at); many never get past registration or assignment
+        stuck_at = rng.choice(6, size=m, p=[0.3, 0.12, 0.28, 0.1, 0.1, 0.1])
         reached = np.arange(6)[None, :] < np.where(outcome == 2, stuck_at, 6)[:, None]
         steps = np.where(reached, steps, NEVER)
         sat = np.where(outcome == 0, rng.choice([4, 5], size=m, p=[0.45, 0.55]),

@@ -633,7 +633,8 @@ def _quotes(m, opp, opv, ohv, hist_opp, cur_stage, cur_status, so, ol, T):
                           "opportunity_id": q["opportunity_id"], "customer_id": opp["customer_id"].to_numpy()[oi],
                           "owner_id": opp["owner_id"].to_numpy()[oi], "quote_date": _day(m, q["day"].to_numpy()),
                           "valid_until": _day(m, q["day"].to_numpy() + 30)})
-    sent = q["day"].to_numpy() + 1 <= T
+    # a quote goes out one to four days after it is drafted
+    sent = q["day"].to_numpy() + 1 + q["opportunity_id"].to_numpy() % 4 <= T
     quote["status"] = np.where(st == "成功", "已转订单", np.where(np.isin(st, ["失败", "失效"]) | (q["day"].to_numpy() + 30 < T) & (st != "跟踪"),
                                "失效", np.where(sent, "已发送", "草稿")))
     # the order of a won opportunity carries its lines; others quote the expected amount
@@ -879,6 +880,10 @@ def _relationship(m: Model, T, cust_id, contact_id, order_id, opp_id, cust) -> d
     out["service_request"] = svc
 
     cp = m.ev["complaint"].frame()
+    if len(cp) == 0:  # a small world may have no complaint yet
+        cp = pd.DataFrame({**{k: np.zeros(0, dtype=np.int64) for k in ("cust", "day", "received", "outcome", "sat", "product",
+                                                                       "receiver", "handler", "dept", "contact")},
+                           **{k: np.zeros(0, dtype=object) for k in ("steps", "category", "urgency", "gap", "channel")}})
     cpv = cp[(cp["day"].to_numpy() <= T) & (cust_id[cp["cust"].to_numpy()] > 0)] if len(cp) else cp
     cpv = cpv.iloc[_order_ids(cpv["day"].to_numpy(), cpv["received"].to_numpy())].reset_index(drop=True)
     steps = np.stack(cpv["steps"].to_numpy()) if len(cpv) else np.zeros((0, 6), dtype=np.int64)

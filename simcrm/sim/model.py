@@ -64,7 +64,7 @@ class SimParams:
     rate_shape_individual: float = 0.8
     established_share: float = 0.45
     spend_sigma: float = 1.05
-    base_hazard: float = 0.0035
+    base_hazard: float = 0.003
     unconverted_leads: float = 0.9
 
     def key(self) -> str:
@@ -757,6 +757,10 @@ class Model:
         fb = c["_first_buy_delay"]
         arr = c["arrive"]
         first_now = (n_orders[act] == 0) & (arr[act] + fb[act] >= d0) & (arr[act] + fb[act] < d1)
+        # first purchases follow the season too: in a slow week they wait for the next one
+        wait = first_now & ~ent[act] & (rb.random(len(act)) > min(m_ind, 1.0))
+        fb[act[wait]] += 7
+        first_now = first_now & ~wait
         k = np.where(first_now, np.maximum(k, 1), k)
         # no purchase before arrival
         buyers = act[k > 0]
@@ -838,7 +842,7 @@ class Model:
     #: deal only once it is qualified (early stages are won more often than the table says) and
     #: are over-optimistic in the last stages (ch08 calibrates the table from history).
     _ADV = np.array([0.54, 0.48, 0.43, 0.38, 0.35, 0.42, 0.64])
-    _LOSE = np.array([0.078, 0.089, 0.078, 0.082, 0.099, 0.088, 0.181])
+    _LOSE = np.array([0.078, 0.089, 0.078, 0.082, 0.115, 0.105, 0.215])
 
     def _advance_opps(self, d0: int) -> None:
         o = self.o
@@ -1141,7 +1145,7 @@ class Model:
                              rng.uniform(2, 9, size=(m, 6)) * 86400).astype(np.int64)
         steps = start_sec[:, None] + np.cumsum(durations, axis=1)  # times of 调查中 … 已归档
         # open: reached steps [0, stuck_at); many never get past registration or assignment
-        stuck_at = rng.choice(6, size=m, p=[0.3, 0.12, 0.28, 0.1, 0.1, 0.1])
+        stuck_at = rng.choice(6, size=m, p=[0.25, 0.15, 0.2, 0.15, 0.1, 0.15])
         reached = np.arange(6)[None, :] < np.where(outcome == 2, stuck_at, 6)[:, None]
         steps = np.where(reached, steps, NEVER)
         sat = np.where(outcome == 0, rng.choice([4, 5], size=m, p=[0.45, 0.55]),
@@ -1279,7 +1283,7 @@ class Model:
         pushed = np.where(c["_push_until"][act] >= d0, c["_push_lin"][act], 0.0)
         recovered = c["_recovered_until"][act] >= d0
         # an unresolved complaint is the strongest signal; a well-handled one binds (recovery)
-        lin = (6.5 * (0.62 - sat) + 1.9 * (opn > 0) + 0.4 * (opn > 1) + 0.7 * neglect + 1.3 * ps * comp
+        lin = (8.0 * (0.62 - sat) + 1.9 * (opn > 0) + 0.4 * (opn > 1) + 0.7 * neglect + 1.3 * ps * comp
                - 0.35 * c["_loyalty"][act] + pushed - 1.0 * recovered)
         h = self.p.base_hazard * np.exp(lin) * np.where(bought, 1.0, 0.6)
         die = rng.random(len(act)) < np.minimum(h, 0.5)

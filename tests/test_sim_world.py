@@ -103,7 +103,9 @@ def test_low_satisfaction_churns_more(t):
     ch = _churned(t)
     low = ch.reindex(s.index[s["overall"] <= 2]).mean()
     high = ch.reindex(s.index[s["overall"] >= 4]).mean()
-    assert low >= 2 * high
+    # 1.5, not 2: the 180-day rule also flags satisfied occasional buyers (about half of the
+    # customers it flags buy again later; docs/simulation.md), which dilutes the contrast
+    assert low >= 1.5 * high
 
 
 def test_complaint_handling_changes_churn(t):

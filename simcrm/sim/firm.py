@@ -9,7 +9,7 @@ random stream; the catalogue and the organisation chart are data, not code paths
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -164,6 +164,9 @@ class Firm:
         reps: employee ids of the sales representatives (owners of customers).
         rep_team: their team (华东/华北/华南), aligned with ``reps``.
         service_staff: employee ids of the service desk.
+        weakness: per SERVQUAL dimension (``reference.SERVQUAL`` order), how weak the firm's
+            operation behind it is (0 = sound, about 1 = clearly weak). One or two dimensions
+            are weak; see :data:`WEAK_TRAITS` for what each weakness does to the records.
     """
 
     name: str
@@ -179,6 +182,34 @@ class Firm:
     warehouse_staff: np.ndarray
     boss: int
     manager_of_team: dict[str, int]
+    weakness: np.ndarray = field(default_factory=lambda: np.zeros(len(reference.SERVQUAL)))
+
+    def weak(self, code: str) -> float:
+        """The weakness (0..1) of the SERVQUAL dimension ``code`` (e.g. ``"responsiveness"``)."""
+        return float(self.weakness[SERVQUAL_CODES.index(code)])
+
+
+#: SERVQUAL dimension codes in ``reference.SERVQUAL`` order
+SERVQUAL_CODES = [d["code"] for d in reference.SERVQUAL]
+
+#: the operating trait behind each SERVQUAL dimension, and what a weak one shows in the records
+WEAK_TRAITS = {
+    "tangibles": "发货包装和物流差：运输损坏的退货和“交付物流”投诉更多",
+    "reliability": "产品故障多：每笔订单的服务请求更多，“产品质量”投诉更多",
+    "responsiveness": "服务台人手慢：首次响应超出 SLA 的服务请求更多，投诉处理更慢，“售后维修”投诉更多",
+    "assurance": "服务人员技能不足：服务请求满意度低、常需二次上门，“人员行为”投诉更多",
+    "empathy": "不重视关怀：售后回访和生日关怀常常计划了却没做，“服务态度”投诉更多",
+}
+
+
+def draw_weakness(rng: np.random.Generator) -> np.ndarray:
+    """One or two clearly weak SERVQUAL dimensions (a small firm cannot be good at everything)."""
+    n = len(SERVQUAL_CODES)
+    k = 1 + int(rng.random() < 0.5)
+    w = np.zeros(n)
+    pick = rng.choice(n, size=k, replace=False)
+    w[pick] = rng.uniform(0.8, 1.0, size=k)
+    return w
 
 
 def build_firm(rng: np.random.Generator, ids: Identities, start: dt.date, today: dt.date) -> Firm:
@@ -320,6 +351,7 @@ def build_firm(rng: np.random.Generator, ids: Identities, start: dt.date, today:
         warehouse_staff=emp.loc[emp["department_id"] == dept_code_id["09"], "id"].to_numpy(),
         boss=int(emp["id"].iloc[0]),
         manager_of_team=mgr_of_team,
+        weakness=draw_weakness(rng),
     )
 
 

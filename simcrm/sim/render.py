@@ -16,7 +16,7 @@ import pandas as pd
 from .. import reference
 from ..store import schema
 from .firm import CODE_FORMATS, codes
-from .model import NEVER, Model
+from .model import NEVER, Model, _uniform
 
 __all__ = ["render"]
 
@@ -112,14 +112,18 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
     lvl = np.select([rank <= 0.05 * buyers, rank <= 0.2 * buyers, rank <= 0.7 * buyers], ["VIP客户", "主要客户", "普通客户"], "小客户")
     cust["level"] = np.where(stale > 0, lvl, None)
     rating, limit = _credit(m, orders, cust_id, n_cust, T)
-    cust["credit_rating"] = rating
-    cust["credit_limit"] = limit
+    # credit grading is for enterprise customers who buy on account; individuals get none
+    ent_c = src["ent"].to_numpy().astype(bool)
+    cust["credit_rating"] = np.where(ent_c, rating, None)
+    cust["credit_limit"] = np.where(ent_c, limit, np.nan)
     sat = src["_sat"].to_numpy()
     rng_r = np.random.default_rng(np.random.SeedSequence([m.seed, 7, T]).generate_state(1)[0])
     noisy = sat + rng_r.normal(0, 0.12, size=n_cust)
     cust["relationship_level"] = np.where(src["ent"].to_numpy(), np.select([noisy > 0.8, noisy > 0.62, noisy > 0.42],
                                                                             ["密切", "较好", "一般"], "较差"), None)
     first = _first_order_day(ov, cust_id, n_cust)
+    # customers imported at go-live signed their first contract before it
+    first = np.where(src["_established"].to_numpy(), src["_prior_first"].to_numpy(), first)
     cust["first_contract_date"] = _day(m, first)
     cust["hot"] = False
     cust["lifecycle"] = lifecycle
@@ -420,7 +424,7 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
         campaign["status"] = np.where(cpv["start"].to_numpy() > T, "计划", np.where(cpv["end"].to_numpy() >= T, "执行中", "结束"))
     else:
         campaign["status"] = np.zeros(0, object)
-    campaign["control_share"] = 0.2
+    campaign["control_share"] = cpv["control"].to_numpy().astype(float) if len(cpv) else np.zeros(0)
     campaign["seed"] = m.seed
     mem = m.ev["member"].frame()
     mv = mem[(camp_id[mem["campaign"].to_numpy()] > 0) & (cust_id[mem["cust"].to_numpy()] > 0)] if len(mem) else mem
@@ -494,6 +498,11 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
     en = ov["end"].to_numpy()
     em = ok & (en <= T) & (ab > T)
     ev_c.append(cu[em]); ev_d.append(en[em]); ev_k.append(np.full(em.sum(), 3))  # 3 = contract end
+    # customers imported at go-live with their earlier orders: 4 = import (on their last order before start)
+    est = np.flatnonzero(c["_established"].to_numpy() & (cust_id > 0))
+    ev_c.append(cust_id[est]); ev_d.append(c["_prior_last"].to_numpy()[est]); ev_k.append(np.full(len(est), 4))
+    prior_n = np.zeros(n + 1, dtype=np.int64)
+    prior_n[cust_id[est]] = c["_prior_orders"].to_numpy()[est]
     ec, ed, ek = np.concatenate(ev_c), np.concatenate(ev_d), np.concatenate(ev_k)
     o = np.lexsort((ek, ed, ec))
     ec, ed, ek = ec[o], ed[o], ek[o]
@@ -515,10 +524,15 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
         cnt, last = 0, -NEVER
         for j in range(a, b):
             d, kind = ed[j], ek[j]
+            if kind == 4:
+                cnt, last = prior_n[k], d
+                state, sday, reason = ("签约" if cnt == 1 else "重复购买"), 0, None
+                changes.append((k, 0, "潜在", state))
+                continue
             if state != "失效" and cnt > 0 and d - last > 180:
                 day180 = last + 180
                 changes.append((k, day180, state, "失效"))
-                state, sday, reason = "失效", day180, _reason180(cause_of[k])
+                state, sday, reason = "失效", day180, _reason180(cause_of[k], m.seed, k, day180)
             if kind == 0:
                 cnt += 1
                 new = "签约" if cnt == 1 else "重复购买"
@@ -538,7 +552,7 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
                     del later
         if state != "失效" and cnt > 0 and T - last > 180:
             changes.append((k, last + 180, state, "失效"))
-            state, sday, reason = "失效", last + 180, _reason180(cause_of[k])
+            state, sday, reason = "失效", last + 180, _reason180(cause_of[k], m.seed, k, last + 180)
         lifecycle[k], lc_day[k], lost[k] = state, sday, reason
         n_orders[k], last_order[k] = cnt, last
     created = np.full(n + 1, NEVER, dtype=np.int64)
@@ -547,11 +561,26 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
     return lifecycle[1:], lc_day[1:], lost[1:], changes
 
 
-def _reason180(cause: str) -> str:
-    """The rule records 180天未下单; when the rep knows more, the known reason is kept."""
+_STATED = np.array(["转向竞争对手", "价格原因", "服务不满意", "需求消失", "其他"])
+
+
+def _reason180(cause: str, seed: int, k: int, day: int) -> str:
+    """What the rep records after the exit call when the 180-day rule sets 失效.
+
+    About a quarter are never called (the rule's own 180天未下单); about a third of those
+    called will not say (未知); the others give a reason, the true one six times in ten and
+    otherwise a polite or wrong one (价格原因, 需求消失 …). A customer who has not really left
+    (hidden cause empty) says 需求消失 or 其他. Fixed per customer and date (no random state).
+    """
+    u = _uniform(seed, np.array([k * 4099 + day]), 7)[0]
+    v = _uniform(seed, np.array([k * 4099 + day]), 8)[0]
+    if u < 0.25:
+        return "180天未下单"
+    if u < 0.55:
+        return "未知"
     if cause in ("转向竞争对手", "价格原因", "服务不满意", "需求消失"):
-        return cause
-    return "180天未下单"
+        return cause if v < 0.6 else str(_STATED[int(v * 1000) % len(_STATED)])
+    return "需求消失" if v < 0.6 else "其他"
 
 
 def _revenue_until(m: Model, orders: pd.DataFrame, cust_id: np.ndarray, n: int, day: int) -> np.ndarray:
@@ -604,7 +633,8 @@ def _quotes(m, opp, opv, ohv, hist_opp, cur_stage, cur_status, so, ol, T):
                           "opportunity_id": q["opportunity_id"], "customer_id": opp["customer_id"].to_numpy()[oi],
                           "owner_id": opp["owner_id"].to_numpy()[oi], "quote_date": _day(m, q["day"].to_numpy()),
                           "valid_until": _day(m, q["day"].to_numpy() + 30)})
-    sent = q["day"].to_numpy() + 1 <= T
+    # a quote goes out one to four days after it is drafted
+    sent = q["day"].to_numpy() + 1 + q["opportunity_id"].to_numpy() % 4 <= T
     quote["status"] = np.where(st == "成功", "已转订单", np.where(np.isin(st, ["失败", "失效"]) | (q["day"].to_numpy() + 30 < T) & (st != "跟踪"),
                                "失效", np.where(sent, "已发送", "草稿")))
     # the order of a won opportunity carries its lines; others quote the expected amount
@@ -850,6 +880,10 @@ def _relationship(m: Model, T, cust_id, contact_id, order_id, opp_id, cust) -> d
     out["service_request"] = svc
 
     cp = m.ev["complaint"].frame()
+    if len(cp) == 0:  # a small world may have no complaint yet
+        cp = pd.DataFrame({**{k: np.zeros(0, dtype=np.int64) for k in ("cust", "day", "received", "outcome", "sat", "product",
+                                                                       "receiver", "handler", "dept", "contact")},
+                           **{k: np.zeros(0, dtype=object) for k in ("steps", "category", "urgency", "gap", "channel")}})
     cpv = cp[(cp["day"].to_numpy() <= T) & (cust_id[cp["cust"].to_numpy()] > 0)] if len(cp) else cp
     cpv = cpv.iloc[_order_ids(cpv["day"].to_numpy(), cpv["received"].to_numpy())].reset_index(drop=True)
     steps = np.stack(cpv["steps"].to_numpy()) if len(cpv) else np.zeros((0, 6), dtype=np.int64)

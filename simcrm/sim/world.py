@@ -180,10 +180,11 @@ class World:
     def step(self, days: int = 91, *, progress: Any = None) -> "World":
         """Continue the same model ``days`` past today, appending and updating records.
 
-        Care done and retention actions that a student recorded in the store for dates in
-        the coming period (``care`` rows with a done date, members of a 挽留 campaign's
-        目标组) lower those customers' churn hazard, so their effect can be measured against
-        a control group. Same seed and the same sequence of steps give the same tables.
+        Care and retention actions that a student recorded in the store (``care`` rows,
+        members of a campaign's 目标组) are applied as actions of the firm's menu
+        (:mod:`simcrm.sim.actions`), with an effect that depends on each customer's hidden
+        state, so their effect can be measured against a control group. Same seed and the
+        same sequence of steps give the same tables.
         """
         if days < 0:
             from ..errors import ConfigError
@@ -195,25 +196,60 @@ class World:
         return self
 
     def _read_interventions(self, days: int) -> None:
-        """Rows added by students (ids beyond the world's own) become hazard reductions."""
+        """Care and retention actions students recorded become menu actions on those customers.
+
+        A ``care`` row the world did not write (done, or planned within the coming period) is
+        the action its subject names, or the one its channel stands for; a customer a student
+        put in a campaign's 目标组 gets the campaign's action (named in the campaign's name, or
+        from its channel and type). See :mod:`simcrm.sim.actions`. The effect depends on each
+        customer's hidden state and is the same in every run (no random draw).
+        """
+        from .actions import action_for
+
         lo = self._day()
         hi = lo + days
         model = self._model
         cust_map = self._customer_index()
-        care = self.store.read("care", resolve=False)
-        extra = care[~care["id"].isin(self._idmap.get("care", []))]
+        start = pd.Timestamp(self.params.start)
+
+        def to_day(v: pd.Series, default: int) -> np.ndarray:
+            d = ((pd.to_datetime(v) - start).dt.days).to_numpy(dtype="float64", na_value=np.nan)
+            return np.clip(np.where(np.isnan(d), default, d), lo, hi).astype(np.int64)
+
+        def model_index(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+            rendered = self._rendered_ids("customer", ids)
+            idx = cust_map.reindex(rendered.to_numpy()).to_numpy()
+            ok = ~np.isnan(idx)
+            return idx[ok].astype(np.int64), ok
+
+        # each student row acts once, in the step that covers its date
+        applied = model.__dict__.setdefault("applied", {"care": set(), "campaign_member": set()})
+        care = self.store.read("care", resolve=True)
+        extra = care[~care["id"].isin(self._idmap.get("care", [])) & ~care["id"].isin(applied["care"])]
         if len(extra):
-            done = extra["done_date"].notna() | extra["planned_date"].notna()
-            rendered = self._rendered_ids("customer", extra.loc[done, "customer_id"]).dropna()
-            cust = cust_map.reindex(rendered.to_numpy()).dropna().to_numpy().astype(np.int64)
-            model.interventions.append((cust, lo, hi + 90, -0.5))
+            when = extra["done_date"].fillna(extra["planned_date"])
+            extra = extra[when.notna() & (pd.to_datetime(when) <= start + pd.Timedelta(days=hi))]
+            applied["care"].update(extra["id"].tolist())
+            acts = [action_for(ch, None, subj) for ch, subj in zip(extra["channel"], extra["subject"])]
+            days_ = to_day(extra["done_date"].fillna(extra["planned_date"]), lo)
+            for act in sorted(set(acts)):
+                m = np.array([a == act for a in acts])
+                idx, ok = model_index(extra.loc[m, "customer_id"])
+                model.apply_action(idx, days_[m][ok], act)
         members = self.store.read("campaign_member", resolve=False)
         extra_m = members[~members["id"].isin(self._idmap.get("campaign_member", []))
-                          & (members["group_name"] == "目标组")]
+                          & (members["group_name"] == "目标组") & ~members["id"].isin(applied["campaign_member"])]
+        applied["campaign_member"].update(extra_m["id"].tolist())
         if len(extra_m):
-            rendered = self._rendered_ids("customer", extra_m["customer_id"]).dropna()
-            cust = cust_map.reindex(rendered.to_numpy()).dropna().to_numpy().astype(np.int64)
-            model.interventions.append((cust, lo, hi + 90, -0.9))
+            camp = self.store.read("campaign", resolve=True).set_index("id")
+            for cid, grp in extra_m.groupby("campaign_id", sort=True):
+                if cid not in camp.index:
+                    continue
+                row = camp.loc[cid]
+                act = action_for(row["channel"], row["campaign_type"], row["name"])
+                when = grp["contacted_at"].fillna(row["start_date"]) if "contacted_at" in grp else None
+                idx, ok = model_index(grp["customer_id"])
+                model.apply_action(idx, to_day(when, lo)[ok], act)
 
     def _customer_index(self) -> pd.Series:
         c = self._model.cust.frame()

@@ -2,14 +2,21 @@
 
 Not student-facing: students use :class:`simcrm.crm.CRM`. Every operation of every mixin
 follows the same three steps: resolve and check the inputs (ids, rights, data scope, formats,
-business rules), then write inside one :meth:`Store.transaction`, writing ``audit_log`` rows
-for what changed. Any error inside the transaction rolls everything back.
+business rules), then write, writing ``audit_log`` rows for what changed. An operation that
+writes is decorated with :func:`atomic`: all three steps run in ONE write transaction, so two
+users at once can never both pass the same check (SQLite: ``BEGIN IMMEDIATE`` serialises
+writers; PostgreSQL: :meth:`CRMBase._row` locks the rows it reads with ``FOR NO KEY UPDATE``, a
+concurrent writer of the same row waits and then sees the committed state). Any error inside
+the transaction rolls everything back; a transaction that lost a race is run again
+(:meth:`simcrm.store.Store.atomic`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -62,6 +69,19 @@ PARENT: dict[str, tuple[str, str]] = {
 }
 
 ACTIONS = {"create": "新建", "read": "查看", "update": "修改", "delete": "删除"}
+
+
+def atomic(method: Callable) -> Callable:
+    """Run a CRM operation — its reads, checks, writes and audit rows — as one transaction.
+
+    See :meth:`simcrm.store.Store.atomic` (joins an outer transaction; retries lost races).
+    """
+
+    @functools.wraps(method)
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        return self.store.atomic(method, self, *args, **kwargs)
+
+    return run
 
 
 def tbl(name: str):
@@ -182,7 +202,9 @@ class CRMBase:
             raise NotFoundError(field=field, value=row_id, label=label, allowed=f"已存在的{label}（整数）")
         t = tbl(table)
         with self.store._reader() as conn:
-            row = conn.execute(select(t).where(t.c.id == int(row_id))).mappings().first()
+            # inside a write: locked until commit (PostgreSQL), so the checks made on this row
+            # still hold when the operation writes
+            row = conn.execute(self.store.locked(select(t).where(t.c.id == int(row_id)))).mappings().first()
         if row is None:
             raise NotFoundError(field=field, value=row_id, label=label, allowed=f"已存在的{label}")
         out = dict(row)
@@ -416,6 +438,30 @@ def locale():
     return get_locale("zh_CN")
 
 
+def is_number(value: Any) -> bool:
+    """A finite real number: ``int``, ``float`` or a NumPy/pandas scalar (what a student computes
+    with pandas), not a bool, NaN or infinity."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or type(value).__name__ == "bool_":
+        return False
+    try:
+        return math.isfinite(value)
+    except (TypeError, OverflowError):  # pragma: no cover - exotic Real types
+        return False
+
+
+def is_integer(value: Any) -> bool:
+    """A whole number given as ``int`` or a NumPy integer (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def refuse_nan(table: str, values: Mapping[str, Any]) -> None:
+    """NaN given for a field is refused, not silently stored as empty (``None`` clears a field)."""
+    for key, value in values.items():
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and value != value:
+            raise ValidationError(field=key, value=value, label=schema.column_label(table, key) if key in tbl(table).c
+                                  else None, table=table, allowed="数字；要清空该字段请传 None")
+
+
 def _is_int_like(value: Any) -> bool:
     try:
         import numpy as np
@@ -432,4 +478,4 @@ def _summary(table: str, values: Mapping[str, Any]) -> str:
     return schema.table_label(table)
 
 
-__all__ = ["CRMBase", "check_transition", "money", "TABLE_MODULE", "PARENT", "SimCRMError"]
+__all__ = ["CRMBase", "atomic", "check_transition", "is_integer", "is_number", "refuse_nan", "money", "TABLE_MODULE", "PARENT", "SimCRMError"]

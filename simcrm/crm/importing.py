@@ -12,6 +12,9 @@ row is row 2 (also for a DataFrame, whose n-th row is reported as row n + 2).
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -46,14 +49,38 @@ def _read(source: Any) -> pd.DataFrame:
         if suffix in (".csv", ".txt"):
             for encoding in ("utf-8-sig", "gb18030"):
                 try:
-                    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+                    text = path.read_text(encoding=encoding)
                 except UnicodeDecodeError:
                     continue
+                return _csv_frame(text, str(source))
     except (ValueError, OSError) as exc:
         raise ImportFileError(field="source", value=str(source), label="导入文件", allowed="CSV（UTF-8 或 GBK）或 .xlsx 文件",
                               reason=str(exc)) from exc
     raise ImportFileError(field="source", value=str(source), label="导入文件", allowed="CSV（UTF-8 或 GBK）或 .xlsx 文件",
                           reason="无法识别的文件类型或编码")
+
+
+def _csv_frame(text: str, shown: str) -> pd.DataFrame:
+    """A CSV text as a frame of strings; a row with more or fewer cells than the header is an
+    error naming the row (pandas would shift it into the wrong columns or pad it silently)."""
+    if "\x00" in text:
+        raise ImportFileError(field="source", value=shown, label="导入文件", allowed="不含 NUL 字符的文本文件",
+                              reason="文件中有 NUL 字符（\\x00），可能不是 CSV 文件或已损坏")
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+    except csv.Error as exc:
+        raise ImportFileError(field="source", value=shown, label="导入文件", allowed="CSV（UTF-8 或 GBK）文件",
+                              reason=str(exc)) from exc
+    if not rows:
+        raise ImportFileError(field="source", value=shown, label="导入文件", allowed="有表头行的 CSV 文件",
+                              reason="文件是空的")
+    header, body = rows[0], rows[1:]
+    for n, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ImportFileError(field="row", value=n, label="行号", table=None,
+                                  allowed=f"每行 {len(header)} 个单元格（与表头相同）",
+                                  reason=f"第 {n} 行有 {len(row)} 个单元格，列会错位；请检查多余或缺少的逗号")
+    return pd.DataFrame(body, columns=header, dtype="str")
 
 
 def _headers(frame: pd.DataFrame, table: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> pd.DataFrame:
@@ -174,6 +201,9 @@ def _number(value: Any, field: str, label: str, *, integer: bool = False) -> flo
         number = float(str(value).replace(",", ""))
     except ValueError:
         raise ValidationError(field=field, value=value, label=label, allowed="整数" if integer else "数字") from None
+    if not math.isfinite(number):  # "nan", "inf", "1e400" parse as floats but are no amounts
+        raise ValidationError(field=field, value=value, label=label,
+                              allowed="有限的整数" if integer else "有限的数字", reason="不是有限的数")
     if integer:
         if number != int(number):
             raise ValidationError(field=field, value=value, label=label, allowed="整数")

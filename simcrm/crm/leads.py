@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RequiredFieldError, UnknownValueError, ValidationError
-from .base import CRMBase, check_transition, locale
+from .base import CRMBase, atomic, check_transition, is_integer, locale, refuse_nan
 from .customers import _missing, check_region
 
 LEAD_FIELDS = ("name", "company", "title", "mobile", "email", "province", "city", "source", "score")
@@ -29,6 +29,7 @@ class LeadsMixin(CRMBase):
             if key not in LEAD_FIELDS:
                 raise UnknownValueError(field=key, value=values[key], label="字段名", table="lead",
                                         allowed=LEAD_FIELDS, reason="不是可直接修改的线索字段")
+        refuse_nan("lead", values)
         out = dict(values)
         for key in ("mobile", "email", "province", "city", "company"):
             if key in out and _missing(out[key]):
@@ -45,6 +46,7 @@ class LeadsMixin(CRMBase):
             out["province"], out["city"] = check_region(out["province"], out["city"])
         return out
 
+    @atomic
     def create_lead(self, name: str, *, source: str | None = None, owner: int | str | None = None,
                     company: str | None = None, mobile: str | None = None, email: str | None = None,
                     **fields: Any) -> int:
@@ -77,6 +79,7 @@ class LeadsMixin(CRMBase):
             return self._insert("lead", {**values, "code": self.next_code("lead"), "owner_id": owner_id,
                                          "status": "新建", "created_at": self.now})
 
+    @atomic
     def update_lead(self, lead_id: int, **fields: Any) -> None:
         """Change a lead's fields (while 新建 or 跟进中)."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
@@ -90,14 +93,16 @@ class LeadsMixin(CRMBase):
             raise StateTransitionError(field="status", value=row["status"], label="线索状态", table="lead",
                                        allowed=("新建", "跟进中"), reason="已转化或无效的线索不能再修改")
 
+    @atomic
     def score_lead(self, lead_id: int, score: int) -> None:
         """Give a lead a score from 0 to 100."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
         self._open_lead(row)
-        if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 100:
+        if not is_integer(score) or not 0 <= score <= 100:
             raise ValidationError(field="score", value=score, label="线索评分", allowed="0–100 的整数")
         self._update("lead", lead_id, {"score": score})
 
+    @atomic
     def assign_lead(self, lead_id: int, owner: int | str) -> None:
         """Give a lead to an (active) employee."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
@@ -106,12 +111,14 @@ class LeadsMixin(CRMBase):
         self._check_assignable(owner_id)
         self._update("lead", lead_id, {"owner_id": owner_id})
 
+    @atomic
     def qualify_lead(self, lead_id: int) -> None:
         """Start following up a lead: 新建 → 跟进中."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
         check_transition("lead_status", row["status"], "跟进中", table="lead")
         self._update("lead", lead_id, {"status": "跟进中"}, action="状态变更")
 
+    @atomic
     def invalidate_lead(self, lead_id: int, reason: str) -> None:
         """Mark a lead 无效 with a reason from the 线索无效原因 dictionary."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
@@ -121,6 +128,7 @@ class LeadsMixin(CRMBase):
                                      allowed=self.store.dictionary_values("lead_invalid_reason"))
         self._update("lead", lead_id, {"status": "无效", "invalid_reason": reason}, action="状态变更")
 
+    @atomic
     def convert_lead(self, lead_id: int, *, customer_id: int | None = None, kind: str | None = None,
                      province: str | None = None, city: str | None = None, opportunity: bool = True,
                      opportunity_name: str | None = None, amount: float = 0.0, stage: str | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 
 from ..errors import ValidationError
-from .base import CRMBase, tbl
+from .base import CRMBase, atomic, tbl
 
 #: entity → (prefix, date format, width) used when no rule has been set yet
 DEFAULT_RULES: dict[str, tuple[str, str | None, int]] = {
@@ -25,6 +25,7 @@ DEFAULT_RULES: dict[str, tuple[str, str | None, int]] = {
 
 
 class NumberingMixin(CRMBase):
+    @atomic
     def set_numbering_rule(self, entity: str, prefix: str, *, date_format: str | None = "%Y%m",
                            width: int = 4, next_value: int | None = None) -> int:
         """Create or change the numbering rule of ``entity`` (administrators).

@@ -220,3 +220,64 @@ def test_races(race_url, tmp_path):
         assert store.get("customer", plan["edited"])["address"] == chain["new_value"].iloc[-1]
     finally:
         store.close()
+
+
+def test_locked_database_gives_a_clear_error_and_changes_nothing(tmp_path, monkeypatch):
+    """Another program holds SQLite's write lock for good: bounded retries, then BusyError."""
+    import sqlite3
+
+    from simcrm.errors import SimCRMError
+    from simcrm.store import BusyError, snapshot_equal
+    from simcrm.store import store as store_module
+
+    path = tmp_path / "locked.db"
+    with Store(path) as s:
+        CRM.system(s, now=NOW).setup_demo_org()
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(store_module, "ATTEMPTS", 3)
+    store = Store(path)
+    before = store.snapshot()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        rep = CRM.system(store, now=NOW).as_user("rep1")
+        with pytest.raises(BusyError) as info:
+            rep.create_customer("锁住科技有限公司", province="北京", city="北京市")
+        assert isinstance(info.value, SimCRMError)
+        message = str(info.value)
+        assert "数据库" in message and "另一个用户正在写入" in message and "database is locked" in message
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert snapshot_equal(before, store.snapshot()) == []
+    rep.create_customer("锁住科技有限公司", province="北京", city="北京市")  # free again: works
+    store.close()
+
+
+def test_import_commits_in_chunks(tmp_path, monkeypatch):
+    """A long import holds the write lock for one chunk at a time, with the same report."""
+    import pandas as pd
+    from sqlalchemy import event
+
+    from simcrm.crm import importing
+
+    rows = pd.DataFrame({"客户名称": [f"分批{i}有限公司" for i in range(23)] + ["分批3有限公司"],
+                         "省份": ["北京"] * 24, "城市": ["北京市"] * 24})
+    reports = {}
+    for chunk in (5, 500):
+        monkeypatch.setattr(importing, "IMPORT_CHUNK", chunk)
+        monkeypatch.setattr(importing, "CHUNK_PAUSE", 0)
+        store = Store(tmp_path / f"import{chunk}.db")
+        rep_admin = CRM.system(store, now=NOW)
+        rep_admin.setup_demo_org()
+        begins = []
+        event.listen(store.engine, "before_cursor_execute",
+                     lambda conn, cur, stmt, *a: begins.append(stmt) if stmt == "BEGIN IMMEDIATE" else None)
+        reports[chunk] = rep_admin.as_user("rep1").import_customers(rows)
+        writes = len(begins)
+        assert writes >= -(-len(rows) // chunk)  # at least one write transaction per chunk
+        assert store.count("customer") == len(rows) - 1
+        store.close()
+    assert reports[5].drop(columns=["id"]).equals(reports[500].drop(columns=["id"]))
+    assert reports[5]["accepted"].tolist() == [True] * 23 + [False]
+    assert reports[5]["field"].iloc[-1] == "name"

@@ -238,8 +238,11 @@ class AdminMixin(CRMBase):
 
     def dictionary_default(self, list_name: str) -> str | None:
         """The default value of a list."""
-        d = self.store.read("dictionary", where={"list_name": list_name, "is_default": True})
-        return None if d.empty else str(d["value"].iloc[0])
+        def look() -> str | None:
+            d = self.store.read("dictionary", where={"list_name": list_name, "is_default": True})
+            return None if d.empty else str(d["value"].iloc[0])
+
+        return self._remember(("dictionary_default", list_name), look)
 
 
 __all__ = ["AdminMixin"]

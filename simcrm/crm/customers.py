@@ -113,6 +113,47 @@ def normalise_phone(value: Any, *, field: str = "phone", label: str = "电话") 
                                   reason=landline_error.reason) from None
 
 
+class _DuplicateIndex:
+    """The keys of the duplicate rule of every customer not deleted, read once.
+
+    A company's name identifies it; a person's does not (同名同姓很常见): people match on phone
+    or e-mail only. Rows checked in the same batch are added with :meth:`add`.
+    """
+
+    def __init__(self, store: Any):
+        c = store.read("customer", columns=["id", "code", "name", "kind", "phone", "email", "deleted"])
+        c = c[~c["deleted"]]
+        self.by_name: dict[str, list[dict[str, Any]]] = {}
+        self.by_phone: dict[str, list[dict[str, Any]]] = {}
+        self.by_email: dict[str, list[dict[str, Any]]] = {}
+        for r in c.drop(columns=["deleted"]).to_dict("records"):
+            self._put({**r, "id": int(r["id"])})
+
+    def _put(self, r: dict[str, Any]) -> None:
+        if r["kind"] == "企业" and isinstance(r["name"], str):
+            self.by_name.setdefault(normalise_name(r["name"]), []).append(r)
+        if isinstance(r["phone"], str):
+            self.by_phone.setdefault(r["phone"], []).append(r)
+        if isinstance(r["email"], str):
+            self.by_email.setdefault(r["email"].lower(), []).append(r)
+
+    def add(self, values: dict[str, Any]) -> None:
+        self._put({"id": None, "code": None, "name": values.get("name"), "kind": values.get("kind", "企业"),
+                   "phone": values.get("phone"), "email": values.get("email")})
+
+    def find(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> list[dict[str, Any]]:
+        hits: list[dict[str, Any]] = []
+        if values.get("name") and values.get("kind", "企业") != "个人":
+            hits += self.by_name.get(normalise_name(values["name"]), [])
+        if values.get("phone"):
+            hits += self.by_phone.get(values["phone"], [])
+        if values.get("email"):
+            hits += self.by_email.get(str(values["email"]).lower(), [])
+        skip = set(exclude)
+        unique = {id(r): r for r in hits if r["id"] not in skip}
+        return sorted(unique.values(), key=lambda r: (r["id"] is None, r["id"] or 0))
+
+
 class CustomersMixin(CRMBase):
     # -- validation ------------------------------------------------------------------------
 
@@ -166,19 +207,9 @@ class CustomersMixin(CRMBase):
             out["name"] = unicodedata.normalize("NFKC", out["name"]).strip() if kind == "企业" else out["name"].strip()
         return out
 
-    def _duplicates_of(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> pd.DataFrame:
-        c = self.store.read("customer", columns=["id", "code", "name", "kind", "phone", "email", "owner_id", "deleted"])
-        c = c[~c["deleted"] & ~c["id"].isin(list(exclude))]
-        hit = pd.Series(False, index=c.index)
-        # a company's name identifies it; a person's does not (同名同姓很常见): people match on
-        # phone or e-mail only
-        if values.get("name") and values.get("kind", "企业") != "个人":
-            hit |= (c["kind"] == "企业") & (c["name"].map(normalise_name) == normalise_name(values["name"]))
-        if values.get("phone"):
-            hit |= c["phone"] == values["phone"]
-        if values.get("email"):
-            hit |= c["email"].str.lower() == str(values["email"]).lower()
-        return c[hit]
+    def _duplicates_of(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> list[dict[str, Any]]:
+        index = self._remember(("duplicate_index",), lambda: _DuplicateIndex(self.store))
+        return index.find(values, exclude)
 
     def _refuse_duplicates(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> None:
         # no row stands for "this name is taken": writers of customer names, phones and e-mails
@@ -186,13 +217,14 @@ class CustomersMixin(CRMBase):
         # after it, so two users creating the same company at once cannot both pass
         self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS)
         dup = self._duplicates_of(values, exclude)
-        if dup.empty:
+        if not dup:
             return
-        first = dup.iloc[0]
+        first = dup[0]
         field = ("name" if values.get("name") and values.get("kind", "企业") != "个人"
                  and normalise_name(first["name"]) == normalise_name(values["name"])
                  else "phone" if values.get("phone") and first["phone"] == values["phone"] else "email")
-        shown = "；".join(f"{r.code} {r.name}（编号 {r.id}）" for r in dup.itertuples())
+        shown = "；".join(f"{r['code']} {r['name']}（编号 {r['id']}）" if r["id"] is not None
+                         else f"{r['name']}（本次导入的前面几行中）" for r in dup)
         raise DuplicateError(field=field, value=values.get(field), label=schema.column_label("customer", field),
                              table="customer", reason=f"已有客户：{shown}",
                              allowed="与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True")
@@ -235,6 +267,15 @@ class CustomersMixin(CRMBase):
             simcrm.errors.DuplicateError: 客户名称（name）[customer]的值 '星辰科技股份有限公司' 与已有记录重复：已有客户：KH2025070001 星辰科技有限公司（编号 1）。允许：与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True
             [en] duplicate value '星辰科技股份有限公司' for field 'name'; allowed: 与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True
         """
+        row = self._prepare_customer(name, kind, source=source, province=province, city=city, owner=owner,
+                                     allow_duplicate=allow_duplicate, lifecycle=lifecycle, code=code, **fields)
+        return self._write_customers([row])[0]
+
+    def _prepare_customer(self, name: str, kind: str = "企业", *, source: str | None = None,
+                          province: str | None = None, city: str | None = None, owner: int | str | None = None,
+                          allow_duplicate: bool = False, lifecycle: str = "潜在", code: str | None = None,
+                          **fields: Any) -> dict[str, Any]:
+        """Every check of :meth:`create_customer`; returns the row ready to write (code may be None)."""
         self._require("customer", "create")
         owner_id = self.user_id if owner is None else self._employee_id(owner)
         if owner_id is None:
@@ -246,16 +287,26 @@ class CustomersMixin(CRMBase):
                                        "city": city, **fields})
         if not allow_duplicate:
             self._refuse_duplicates(values)
-        now = self.now
+        row = {**values, "code": code, "owner_id": owner_id, "lifecycle": lifecycle, "lifecycle_date": self.today,
+               "created_at": self.now, "created_by": self.user_id, "hot": values.get("hot", False),
+               "deleted": False}
+        clean = self.store.validate("customer", {**row, "code": code or "KH"})
+        clean["code"] = None if code is None else clean["code"]
+        if self._memo is not None and ("duplicate_index",) in self._memo:
+            self._memo[("duplicate_index",)].add(values)  # later rows of the same batch see this one
+        return clean
+
+    def _write_customers(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Write rows of :meth:`_prepare_customer` (codes, owner history, audit); returns ids."""
         with self.store.transaction():
-            row = {**values, "code": code or self.next_code("customer"), "owner_id": owner_id,
-                   "lifecycle": lifecycle, "lifecycle_date": self.today, "created_at": now,
-                   "created_by": self.user_id, "hot": values.get("hot", False), "deleted": False}
-            self.store.validate("customer", row)
-            cid = self._insert("customer", row)
-            self._insert("owner_history", {"customer_id": cid, "owner_id": owner_id, "from_date": now,
-                                           "reason": "新建客户"})
-        return cid
+            fresh = [r for r in rows if r["code"] is None]
+            for r, c in zip(fresh, self.next_codes("customer", len(fresh))):
+                r["code"] = c
+            ids = self._insert_many("customer", rows, checked=True)
+            self._insert_many("owner_history", [  # values that need no check: ids just written
+                {"customer_id": cid, "owner_id": r["owner_id"], "from_date": r["created_at"], "to_date": None,
+                 "reason": "新建客户"} for cid, r in zip(ids, rows)], checked=True)
+        return ids
 
     def _check_assignable(self, owner_id: int) -> None:
         """A 一般人员 assigns records only to themselves; a 主管 within their department tree."""

@@ -67,6 +67,14 @@ class LeadsMixin(CRMBase):
             >>> crm.store.get("lead", lead)["status"], result.customer_id, result.opportunity_id
             ('已转化', 1, 1)
         """
+        row = self._prepare_lead(name, source=source, owner=owner, company=company, mobile=mobile, email=email,
+                                 **fields)
+        return self._write_leads([row])[0]
+
+    def _prepare_lead(self, name: str, *, source: str | None = None, owner: int | str | None = None,
+                      company: str | None = None, mobile: str | None = None, email: str | None = None,
+                      **fields: Any) -> dict[str, Any]:
+        """Every check of :meth:`create_lead`; returns the row ready to write (without its code)."""
         self._require("lead", "create")
         owner_id = self.user_id if owner is None else self._employee_id(owner)
         if owner_id is not None:
@@ -75,9 +83,17 @@ class LeadsMixin(CRMBase):
                                        source=source if source is not None else self.dictionary_default("source")))
         if values.get("mobile") is None and values.get("email") is None:
             raise RequiredFieldError(field="mobile", value=mobile, label="手机", allowed="手机号或电子邮件至少填写一项")
+        clean = self.store.validate("lead", {**values, "code": "XS", "owner_id": owner_id, "status": "新建",
+                                             "created_at": self.now})
+        clean["code"] = None
+        return clean
+
+    def _write_leads(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Write rows of :meth:`_prepare_lead` (codes and audit); returns their ids."""
         with self.store.transaction():
-            return self._insert("lead", {**values, "code": self.next_code("lead"), "owner_id": owner_id,
-                                         "status": "新建", "created_at": self.now})
+            for r, code in zip(rows, self.next_codes("lead", len(rows))):
+                r["code"] = code
+            return self._insert_many("lead", rows, checked=True)
 
     @atomic
     def update_lead(self, lead_id: int, **fields: Any) -> None:

@@ -386,15 +386,20 @@ class SalesMixin(CRMBase):
     # -- money ------------------------------------------------------------------------------
 
     def order_balance(self, order_id: int) -> dict[str, float]:
-        """Total, returned, paid, invoiced and outstanding amounts of an order."""
+        """Total, returned, paid, refunded, invoiced and outstanding amounts of an order.
+
+        outstanding = total − returned − paid + refunded (never below 0: a return that leaves
+        the customer in credit books a refund, see :meth:`return_goods`).
+        """
         self._check_row("sales_order", order_id, "read", field="order_id")
         order = self.store.get("sales_order", order_id)
         paid = self.store.read("payment", where={"order_id": order_id})["amount"].sum()
         invoiced = self.store.read("invoice", where={"order_id": order_id})["amount"].sum()
         returned = self.store.read("sales_return", where={"order_id": order_id})["amount"].sum()
+        refunded = self.store.read("refund", where={"order_id": order_id})["amount"].sum()
         total = float(order["total_amount"])
-        return {"total": total, "returned": money(returned), "paid": money(paid), "invoiced": money(invoiced),
-                "outstanding": money(total - returned - paid)}
+        return {"total": total, "returned": money(returned), "paid": money(paid), "refunded": money(refunded),
+                "invoiced": money(invoiced), "outstanding": money(total - returned - paid + refunded)}
 
     @atomic
     def add_payment_plan(self, order_id: int, instalments: Iterable[tuple[Any, float]]) -> list[int]:
@@ -472,7 +477,12 @@ class SalesMixin(CRMBase):
     @atomic
     def return_goods(self, order_id: int, quantities: Mapping[int, float], reason: str, *,
                      return_date: dt.date | str | None = None) -> int:
-        """Take back shipped goods (``{order_line_id: quantity}``); stock goes back in. Returns the id."""
+        """Take back shipped goods (``{order_line_id: quantity}``); stock goes back in. Returns the id.
+
+        When the customer has already paid more than the order is worth after the return, a
+        ``refund`` (退款记录) of the difference is booked in the same transaction, so the
+        order's outstanding amount is 0, not negative.
+        """
         self._order(order_id)
         if reason is None or not str(reason).strip():
             raise RequiredFieldError(field="reason", value=reason, label="退货原因", allowed="简要说明退货原因")
@@ -493,6 +503,12 @@ class SalesMixin(CRMBase):
                                              "amount": amounts[line_id]})
                 self._move_stock(int(lines.loc[line_id, "product_id"]), q, "退货入库", move_date=return_date,
                                  order_line_id=line_id, return_id=rid)
+            credit = -self.order_balance(order_id)["outstanding"]
+            if credit > 0.005:  # paid more than the goods kept are worth: pay the difference back
+                code = self.store.get("sales_return", rid)["code"]
+                self._insert("refund", {"code": self.next_code("refund"), "order_id": order_id, "return_id": rid,
+                                        "refund_date": return_date, "amount": money(credit),
+                                        "reason": f"退货 {code} 后已收款超过应收金额，退还差额"})
         return rid
 
     def receivables(self) -> pd.DataFrame:

@@ -134,6 +134,8 @@ class Store:
             f"simcrm_store_{id(self)}", default=None
         )
         self._dict_cache: dict[str, Any] | None = None
+        #: ids known to exist while :meth:`lookup_cache` is on (foreign-key checks of a batch)
+        self._known_ids: dict[str, set[Any]] | None = None
         if create:
             self.create_schema()
 
@@ -340,6 +342,8 @@ class Store:
                 kind = self._lost_race(exc)
                 if kind is None:
                     raise
+                if kind == "unique key taken" and attempt >= 2:
+                    raise  # taken for good, not by a concurrent insert: the error stands
                 if attempt == ATTEMPTS:
                     if isinstance(exc, SimCRMError):
                         raise
@@ -360,7 +364,9 @@ class Store:
             return "database is locked"
         if code in ("40001", "40P01"):
             return "serialization failure" if code == "40001" else "deadlock"
-        if isinstance(cause, IntegrityError) and (code == "23505" or "unique constraint failed" in text):
+        if isinstance(cause, IntegrityError) and code == "23505":
+            # PostgreSQL: another transaction inserted the same key after our check; the rerun
+            # checks again and refuses it properly (SQLite writers cannot interleave)
             return "unique key taken"
         return None
 
@@ -389,6 +395,23 @@ class Store:
             if conn is None:
                 raise RuntimeError("advisory_lock needs an open write transaction")
             conn.execute(select(func.pg_advisory_xact_lock(int(key), int(sub))))
+
+    @contextlib.contextmanager
+    def lookup_cache(self) -> Iterator[None]:
+        """Remember, while the block runs, which referenced ids exist (batched validation).
+
+        Meant for one write transaction that checks many rows (an import chunk): rows are
+        not deleted from under it (SQLite serialises writers; on PostgreSQL the foreign keys
+        still refuse a vanished parent).
+        """
+        if self._known_ids is not None:
+            yield
+            return
+        self._known_ids = {}
+        try:
+            yield
+        finally:
+            self._known_ids = None
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[Connection]:
@@ -542,8 +565,13 @@ class Store:
             if fk.column.table.name == "dictionary":
                 continue
             target = fk.column.table
+            known = self._known_ids.setdefault(target.name, set()) if self._known_ids is not None else None
+            if known is not None and value in known:
+                continue
             with (contextlib.nullcontext(conn) if conn is not None else self._reader()) as cx:
                 found = cx.execute(select(target.c.id).where(target.c.id == value)).first()
+            if found is not None and known is not None:
+                known.add(value)
             if found is None:
                 raise NotFoundError(field=c.name, value=value, label=label,
                                     allowed=f"已存在的{schema.table_label(target.name)}编号")
@@ -579,6 +607,8 @@ class Store:
                 # one round trip per batch, ids read back in insertion order
                 result = conn.execute(insert(t).returning(t.c.id, sort_by_parameter_order=True), prepared)
                 ids.extend(int(x) for x in result.scalars().all())
+            if self._known_ids is not None:
+                self._known_ids.setdefault(table, set()).update(ids)
         if table == "dictionary":
             self._dict_cache = None
         return ids[0] if single else ids
@@ -606,6 +636,7 @@ class Store:
         for c in t.columns:
             if not c.unique:
                 continue
+            values: list[Any] = []
             seen: set[Any] = set()
             for r in rows:
                 v = r.get(c.name)
@@ -615,10 +646,15 @@ class Store:
                     raise DuplicateError(field=c.name, value=v, label=c.info.get("label"), table=table,
                                          allowed="每条记录唯一的值")
                 seen.add(v)
-                q = select(t.c.id).where(c == v)
+                values.append(v)
+            for start in range(0, len(values), 500):  # one query per 500 values, not one per row
+                part = values[start:start + 500]
+                q = select(c).where(c.in_(part) if len(part) > 1 else c == part[0])
                 if exclude_id is not None:
                     q = q.where(t.c.id != exclude_id)
-                if conn.execute(q).first() is not None:
+                taken = set(conn.execute(q).scalars())
+                if taken:
+                    v = next(x for x in part if x in taken)
                     raise DuplicateError(field=c.name, value=v, label=c.info.get("label"),
                                          allowed="每条记录唯一的值")
 

@@ -137,9 +137,9 @@ class _DuplicateIndex:
         if isinstance(r["email"], str):
             self.by_email.setdefault(r["email"].lower(), []).append(r)
 
-    def add(self, values: dict[str, Any]) -> None:
+    def add(self, values: dict[str, Any], row: int | None = None) -> None:
         self._put({"id": None, "code": None, "name": values.get("name"), "kind": values.get("kind", "企业"),
-                   "phone": values.get("phone"), "email": values.get("email")})
+                   "phone": values.get("phone"), "email": values.get("email"), "row": row})
 
     def find(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> list[dict[str, Any]]:
         hits: list[dict[str, Any]] = []
@@ -224,7 +224,7 @@ class CustomersMixin(CRMBase):
                  and normalise_name(first["name"]) == normalise_name(values["name"])
                  else "phone" if values.get("phone") and first["phone"] == values["phone"] else "email")
         shown = "；".join(f"{r['code']} {r['name']}（编号 {r['id']}）" if r["id"] is not None
-                         else f"{r['name']}（本次导入的前面几行中）" for r in dup)
+                         else f"{r['name']}（本次导入第 {r.get('row') or '?'} 行）" for r in dup)
         raise DuplicateError(field=field, value=values.get(field), label=schema.column_label("customer", field),
                              table="customer", reason=f"已有客户：{shown}",
                              allowed="与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True")
@@ -293,7 +293,8 @@ class CustomersMixin(CRMBase):
         clean = self.store.validate("customer", {**row, "code": code or "KH"})
         clean["code"] = None if code is None else clean["code"]
         if self._memo is not None and ("duplicate_index",) in self._memo:
-            self._memo[("duplicate_index",)].add(values)  # later rows of the same batch see this one
+            # later rows of the same batch see this one
+            self._memo[("duplicate_index",)].add(values, self._memo.get(("import_row",)))
         return clean
 
     def _write_customers(self, rows: list[dict[str, Any]]) -> list[int]:

@@ -158,6 +158,7 @@ class ImportingMixin(CRMBase):
             taken = 0
             for n, values in part:
                 taken += 1
+                self._memo[("import_row",)] = n
                 try:
                     good.append((n, prepare(dict(values))))
                 except SimCRMError as err:

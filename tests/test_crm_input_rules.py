@@ -143,3 +143,29 @@ def test_exports_neutralise_formulas(world, tmp_path, suffix):
         assert value not in names and "'" + value in names
     assert not any(str(x).startswith(("=", "+", "-", "@")) for x in names + addresses)
     assert "北京星辰科技有限公司" in names  # ordinary text unchanged
+
+
+def test_import_on_both_databases(any_store):
+    """The chunked import (batched writes, savepoints) on SQLite and PostgreSQL alike."""
+    import datetime as dt
+
+    from simcrm.crm import CRM
+
+    admin = CRM.system(any_store, now=dt.datetime(2025, 7, 1, 9, 0))
+    admin.setup_demo_org()
+    rep = admin.as_user("rep1")
+    rows = pd.DataFrame({"客户名称": ["甲贸易有限公司", "乙贸易有限公司", "甲贸易股份有限公司", "丙贸易有限公司"],
+                         "省份": ["北京", "北京", "北京", "火星"], "城市": ["北京市"] * 4,
+                         "电话": ["010-62345601", "010-62345602", "", "010-62345604"]})
+    report = rep.import_customers(rows)
+    assert report["accepted"].tolist() == [True, True, False, False]
+    assert report["field"].tolist()[2:] == ["name", "province"]
+    customers = any_store.read("customer")
+    assert sorted(customers["name"]) == ["乙贸易有限公司", "甲贸易有限公司"]
+    assert customers["code"].is_unique
+    assert any_store.count("owner_history") == 2
+    assert any_store.count("audit_log", table_name="customer", action="新建") == 2
+    leads = pd.DataFrame({"联系人姓名": ["赵", "钱"], "手机": ["13900000001", "123"], "线索评分": ["80", "5"]})
+    report = rep.import_leads(leads)
+    assert report["accepted"].tolist() == [True, False]
+    assert any_store.read("lead")["score"].tolist() == [80]

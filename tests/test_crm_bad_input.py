@@ -3,6 +3,12 @@ and leaves every row of every table as it was — on SQLite and on PostgreSQL.""
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -196,10 +202,56 @@ CASES = [
     ("list-unknown-table", lambda w: w.as_rep1.list("salary"), V, "table"),
     ("act-as-left", lambda w: CRM(w.store, "rep4"), P, "user"),
     ("act-as-unknown", lambda w: CRM(w.store, "nobody"), N, "user"),
+    # -- issue 17: still accepted before; (…, exact first line of the message) -------------------------
+    ("cust-nan-limit-create", lambda w: w.as_rep1.create_customer("甲公司", province="北京", city="北京市",
+                                                                    credit_limit=float("nan")), V, "credit_limit",
+     "信用额度（credit_limit）[customer]的值 nan 无效：NaN（缺失值）不是数字。允许：数字；要清空该字段请传 None"),
+    ("cust-nan-limit-update", lambda w: w.admin.update_customer(w.c1, credit_limit=np.float64("nan")), V,
+     "credit_limit",
+     "信用额度（credit_limit）[customer]的值 np.float64(nan) 无效：NaN（缺失值）不是数字。允许：数字；要清空该字段请传 None"),
+    ("cust-hot-yes", lambda w: w.as_rep1.create_customer("甲公司", province="北京", city="北京市", hot="yes"), V, "hot",
+     "热点客户（hot）[customer]的值 'yes' 无效。允许：True 或 False（是/否）"),
+    ("cust-hot-false-text", lambda w: w.admin.update_customer(w.c1, hot="False"), V, "hot",
+     "热点客户（hot）[customer]的值 'False' 无效。允许：True 或 False（是/否）"),
+    ("cust-nul-byte", lambda w: w.as_rep1.update_customer(w.c1, address="北京\x00海淀"), V, "address",
+     "地址（address）[customer]的值 '北京\\x00海淀' 无效：文本中有 NUL 字符。允许：不含 NUL 字符（\\x00）的文本"),
+    ("complaint-huge-note", lambda w: w.as_rep1.advance_complaint(w.cp1, "已分派", department_id=w.team1,
+                                                                   handling_notes="很" * 10_000_001),
+     V, "handling_notes",
+     f"处理过程（handling_notes）的值 '{'很' * 40}…（共 10000001 个字符）' 无效：共 10000001 个字符。允许：不超过 10000 个字符"),
+    ("list-unknown-column", lambda w: w.as_rep1.list("customer", where={"colour": "红"}), U, "where", None),
+    ("pay-aborted", lambda w: w.as_rep1.record_payment(w.order_aborted, 10), S, "status",
+     "执行状态（status）[sales_order]的值 '意外中止' 不能变更为该状态：已意外中止的合同/订单不能回款。允许：执行中、结束"),
+    ("invoice-aborted", lambda w: w.as_rep1.issue_invoice(w.order_aborted, 10), S, "status",
+     "执行状态（status）[sales_order]的值 '意外中止' 不能变更为该状态：已意外中止的合同/订单不能开票。允许：执行中、结束"),
+    ("import-ragged-row", lambda w: w.as_rep1.import_customers(_RAGGED), ImportFileError, "row",
+     "行号（row）的值 3 无法导入：第 3 行有 5 个单元格，列会错位；请检查多余或缺少的逗号。允许：每行 4 个单元格（与表头相同）"),
+    ("import-nul-file", lambda w: w.as_rep1.import_customers(_NUL_FILE), ImportFileError, "source", None),
 ]
 
+_FILES = Path(tempfile.mkdtemp(prefix="simcrm-bad-input-"))
+atexit.register(shutil.rmtree, _FILES, True)
+_RAGGED = _FILES / "ragged.csv"
+_RAGGED.write_text("客户名称,省份,城市,电话\n甲公司,北京,北京市,010-62345670\n乙公司,北京,北京市,010,62345671\n",
+                   encoding="utf-8")
+_NUL_FILE = _FILES / "nul.csv"
+_NUL_FILE.write_text("客户名称,省份,城市\n甲\x00公司,北京,北京市\n", encoding="utf-8")
 
-def _check(world, op, expected, field) -> None:
+
+def _world(store):
+    """The shared small world plus an order approved and then aborted (意外中止)."""
+    w = small_world(store)
+    w.order_aborted = w.as_rep1.create_order(w.c1, [{"product_id": w.toner, "quantity": 1}])
+    w.as_mgr1.approve_order(w.order_aborted)
+    w.as_rep1.abort_order(w.order_aborted)
+    return w
+
+
+def _params(case):
+    return case[1], case[2], case[3], case[4] if len(case) > 4 else None
+
+
+def _check(world, op, expected, field, exact=None) -> None:
     before = world.store.snapshot()
     with pytest.raises(SimCRMError) as info:
         op(world)
@@ -212,6 +264,8 @@ def _check(world, op, expected, field) -> None:
     # a missing required field says "必填" instead of listing values
     assert err.allowed or isinstance(err, RequiredFieldError), f"no 'allowed' in {message}"
     assert not message.isascii(), "the message should be Chinese"
+    if exact is not None:
+        assert message.split("\n")[0] == exact
     assert snapshot_equal(before, world.store.snapshot()) == []
 
 
@@ -220,13 +274,13 @@ def sqlite_world():
     from simcrm.store import Store
 
     store = Store()
-    yield small_world(store)
+    yield _world(store)
     store.close()
 
 
-@pytest.mark.parametrize("op, expected, field", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_changes_nothing_sqlite(sqlite_world, op, expected, field):
-    _check(sqlite_world, op, expected, field)
+@pytest.mark.parametrize("op, expected, field, exact", [_params(c) for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_changes_nothing_sqlite(sqlite_world, op, expected, field, exact):
+    _check(sqlite_world, op, expected, field, exact)
 
 
 @pytest.mark.postgres
@@ -235,11 +289,12 @@ def test_bad_input_changes_nothing_postgresql(pg_url):
 
     store = Store(pg_url)
     try:
-        world = small_world(store)
+        world = _world(store)
         failures = []
-        for case_id, op, expected, field in CASES:
+        for case in CASES:
+            case_id = case[0]
             try:
-                _check(world, op, expected, field)
+                _check(world, *_params(case))
             except AssertionError as exc:  # collect them all, report at once
                 failures.append(f"{case_id}: {exc}")
         assert failures == []

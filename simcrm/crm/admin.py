@@ -12,12 +12,13 @@ from sqlalchemy import select
 
 from .. import reference
 from ..errors import ConstraintError, DuplicateError, NotFoundError, ValidationError
-from .base import CRMBase, locale, tbl
+from .base import CRMBase, atomic, locale, tbl
 
 
 class AdminMixin(CRMBase):
     # -- departments ---------------------------------------------------------------------
 
+    @atomic
     def add_department(self, name: str, parent: int | None = None, *, code: str | None = None) -> int:
         """Add a department under ``parent`` (``None``: a top-level department); returns its id.
 
@@ -54,12 +55,14 @@ class AdminMixin(CRMBase):
                                  reason=f"同一上级部门下已有该部门（编号 {int(same.iloc[0]['id'])}）",
                                  allowed="同一上级部门下不重名的部门名称")
 
+    @atomic
     def rename_department(self, department_id: int, name: str) -> None:
         """Give a department a new name."""
         self._require("system", "update")
         self._row("department", department_id, field="department_id")
         self._update("department", department_id, {"name": name})
 
+    @atomic
     def move_department(self, department_id: int, parent: int | None) -> None:
         """Move a department under another one; refuses moves that would make a cycle."""
         self._require("system", "update")
@@ -72,6 +75,7 @@ class AdminMixin(CRMBase):
                                       reason="部门不能移到自己或自己的下级部门之下（会形成循环）")
         self._update("department", department_id, {"parent_id": parent})
 
+    @atomic
     def set_department_manager(self, department_id: int, manager: int | str) -> None:
         """Make an active employee the manager of a department."""
         self._require("system", "update")
@@ -79,6 +83,7 @@ class AdminMixin(CRMBase):
         self._update("department", department_id, {"manager_id": self._employee_id(manager, field="manager_id",
                                                                                     label="部门负责人")})
 
+    @atomic
     def setup_demo_org(self, *, hire_date: dt.date | str = "2024-01-02") -> dict[str, int]:
         """Build a small firm to practise on: departments, three roles, five employees.
 
@@ -106,6 +111,7 @@ class AdminMixin(CRMBase):
 
     # -- employees ----------------------------------------------------------------------
 
+    @atomic
     def hire(self, name: str, login: str, department: int, role: int | str, *,
              hire_date: dt.date | str | None = None, gender: str | None = None, title: str | None = None,
              mobile: str | None = None, email: str | None = None, code: str | None = None) -> int:
@@ -131,6 +137,7 @@ class AdminMixin(CRMBase):
                 "title": title, "mobile": mobile, "email": email, "hire_date": hire_date or self.today,
                 "status": "正常"})
 
+    @atomic
     def leave(self, employee: int | str, leave_date: dt.date | str | None = None) -> None:
         """Record that an employee left (status 离职, leave date).
 
@@ -145,6 +152,7 @@ class AdminMixin(CRMBase):
         leave_date = leave_date or self.today
         self._update("employee", emp["id"], {"status": "离职", "leave_date": leave_date}, action="状态变更")
 
+    @atomic
     def change_role(self, employee: int | str, role: int | str) -> None:
         """Give an employee another role (and so its role type, rights and data scope)."""
         self._require("system", "update")
@@ -153,6 +161,7 @@ class AdminMixin(CRMBase):
         self._update("employee", emp["id"], {"role_id": role_id,
                                              "role_type": self.store.get("role", role_id)["role_type"]})
 
+    @atomic
     def transfer_employee(self, employee: int | str, department: int) -> None:
         """Move an employee to another department."""
         self._require("system", "update")
@@ -174,6 +183,7 @@ class AdminMixin(CRMBase):
                                 allowed=self.store.dictionary_values(list_name, include_disabled=True))
         return dict(row)
 
+    @atomic
     def add_dictionary_value(self, list_name: str, value: str, *, default: bool = False) -> int:
         """Add a value to a user-extendable list (e.g. a new 客户来源); returns its id."""
         self._require("system", "create")
@@ -192,6 +202,7 @@ class AdminMixin(CRMBase):
         self.store.invalidate_dictionary_cache()
         return new_id
 
+    @atomic
     def disable_dictionary_value(self, list_name: str, value: str) -> None:
         """Stop offering a value (existing records keep it); the default cannot be disabled."""
         self._require("system", "update")
@@ -202,12 +213,14 @@ class AdminMixin(CRMBase):
         self._update("dictionary", row["id"], {"in_use": False})
         self.store.invalidate_dictionary_cache()
 
+    @atomic
     def enable_dictionary_value(self, list_name: str, value: str) -> None:
         """Offer a disabled value again."""
         self._require("system", "update")
         self._update("dictionary", self._dict_row(list_name, value)["id"], {"in_use": True})
         self.store.invalidate_dictionary_cache()
 
+    @atomic
     def set_dictionary_default(self, list_name: str, value: str) -> None:
         """Make ``value`` the one default of its list (in use; the previous default is cleared)."""
         self._require("system", "update")
@@ -225,8 +238,11 @@ class AdminMixin(CRMBase):
 
     def dictionary_default(self, list_name: str) -> str | None:
         """The default value of a list."""
-        d = self.store.read("dictionary", where={"list_name": list_name, "is_default": True})
-        return None if d.empty else str(d["value"].iloc[0])
+        def look() -> str | None:
+            d = self.store.read("dictionary", where={"list_name": list_name, "is_default": True})
+            return None if d.empty else str(d["value"].iloc[0])
+
+        return self._remember(("dictionary_default", list_name), look)
 
 
 __all__ = ["AdminMixin"]

@@ -2,15 +2,23 @@
 
 Not student-facing: students use :class:`simcrm.crm.CRM`. Every operation of every mixin
 follows the same three steps: resolve and check the inputs (ids, rights, data scope, formats,
-business rules), then write inside one :meth:`Store.transaction`, writing ``audit_log`` rows
-for what changed. Any error inside the transaction rolls everything back.
+business rules), then write, writing ``audit_log`` rows for what changed. An operation that
+writes is decorated with :func:`atomic`: all three steps run in ONE write transaction, so two
+users at once can never both pass the same check (SQLite: ``BEGIN IMMEDIATE`` serialises
+writers; PostgreSQL: :meth:`CRMBase._row` locks the rows it reads with ``FOR NO KEY UPDATE``, a
+concurrent writer of the same row waits and then sees the committed state). Any error inside
+the transaction rolls everything back; a transaction that lost a race is run again
+(:meth:`simcrm.store.Store.atomic`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import math
-from collections.abc import Callable, Iterable, Mapping
+import numbers
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
@@ -38,7 +46,7 @@ TABLE_MODULE: dict[str, str] = {
     "quote": "quote", "quote_line": "quote",
     "sales_order": "order", "order_line": "order", "shipment": "order", "sales_return": "order",
     "return_line": "order",
-    "payment_plan": "finance", "payment": "finance", "invoice": "finance",
+    "payment_plan": "finance", "payment": "finance", "invoice": "finance", "refund": "finance",
     "activity": "activity", "care": "care",
     "sla_policy": "service", "service_request": "service", "return_visit": "service",
     "complaint": "complaint", "complaint_history": "complaint", "survey": "complaint",
@@ -55,6 +63,7 @@ PARENT: dict[str, tuple[str, str]] = {
     "shipment": ("order_id", "sales_order"), "payment_plan": ("order_id", "sales_order"),
     "payment": ("order_id", "sales_order"), "invoice": ("order_id", "sales_order"),
     "sales_return": ("order_id", "sales_order"), "return_line": ("return_id", "sales_return"),
+    "refund": ("order_id", "sales_order"),
     "activity": ("customer_id", "customer"), "care": ("customer_id", "customer"),
     "service_request": ("customer_id", "customer"), "complaint": ("customer_id", "customer"),
     "complaint_history": ("complaint_id", "complaint"), "return_visit": ("customer_id", "customer"),
@@ -62,6 +71,19 @@ PARENT: dict[str, tuple[str, str]] = {
 }
 
 ACTIONS = {"create": "新建", "read": "查看", "update": "修改", "delete": "删除"}
+
+
+def atomic(method: Callable) -> Callable:
+    """Run a CRM operation — its reads, checks, writes and audit rows — as one transaction.
+
+    See :meth:`simcrm.store.Store.atomic` (joins an outer transaction; retries lost races).
+    """
+
+    @functools.wraps(method)
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        return self.store.atomic(method, self, *args, **kwargs)
+
+    return run
 
 
 def tbl(name: str):
@@ -87,6 +109,8 @@ class CRMBase:
     """Shared state and helpers of :class:`~simcrm.crm.CRM` (see there for the public API)."""
 
     store: Store
+    #: lookups remembered while a batch (an import chunk) runs in one transaction, else None
+    _memo: dict[Any, Any] | None = None
 
     def __init__(self, store: Store, user: int | str | None = None, *,
                  now: Callable[[], dt.datetime] | dt.datetime | dt.date | None = None,
@@ -161,9 +185,12 @@ class CRMBase:
         t = tbl("employee")
         if isinstance(ref, bool) or ref is None or not isinstance(ref, (int, str)):
             raise NotFoundError(field=field, value=ref, label=label, allowed="员工编号（整数）或登录名")
-        with self.store._reader() as conn:
-            q = select(t).where(t.c.id == ref) if isinstance(ref, int) else select(t).where(t.c.login == ref)
-            row = conn.execute(q).mappings().first()
+        def look() -> Any:
+            with self.store._reader() as conn:
+                q = select(t).where(t.c.id == ref) if isinstance(ref, int) else select(t).where(t.c.login == ref)
+                return conn.execute(q).mappings().first()
+
+        row = self._remember(("employee", type(ref).__name__, ref), look)
         if row is None:
             raise NotFoundError(field=field, value=ref, label=label, allowed="已存在的员工编号或登录名")
         if active and row["status"] != "正常":
@@ -182,7 +209,9 @@ class CRMBase:
             raise NotFoundError(field=field, value=row_id, label=label, allowed=f"已存在的{label}（整数）")
         t = tbl(table)
         with self.store._reader() as conn:
-            row = conn.execute(select(t).where(t.c.id == int(row_id))).mappings().first()
+            # inside a write: locked until commit (PostgreSQL), so the checks made on this row
+            # still hold when the operation writes
+            row = conn.execute(self.store.locked(select(t).where(t.c.id == int(row_id)))).mappings().first()
         if row is None:
             raise NotFoundError(field=field, value=row_id, label=label, allowed=f"已存在的{label}")
         out = dict(row)
@@ -200,15 +229,19 @@ class CRMBase:
     def _role(self) -> dict[str, Any] | None:
         if self.is_system:
             return None
-        return dict(self.store.get("role", self._user["role_id"]))
+        return dict(self._remember(("role",), lambda: self.store.get("role", self._user["role_id"])))
 
     def _rights(self, module: str) -> dict[str, bool]:
         if self.is_system:
             return {a: True for a in ACTIONS}
         t = tbl("role_right")
-        with self.store._reader() as conn:
-            row = conn.execute(select(t).where(t.c.role_id == self._user["role_id"], t.c.module == module)
-                               ).mappings().first()
+
+        def look() -> Any:
+            with self.store._reader() as conn:
+                return conn.execute(select(t).where(t.c.role_id == self._user["role_id"], t.c.module == module)
+                                    ).mappings().first()
+
+        row = self._remember(("rights", module), look)
         if row is None:
             return {a: False for a in ACTIONS}
         return {a: bool(row[f"can_{a}"]) for a in ACTIONS}
@@ -238,6 +271,9 @@ class CRMBase:
         """Employees whose records the acting user may see (``None``: everyone)."""
         if self.is_system:
             return None
+        return self._remember(("scope_owners",), self._scope_owner_ids_now)
+
+    def _scope_owner_ids_now(self) -> set[int] | None:
         scope = self._role()["data_scope"]
         if scope == "全部":
             return None
@@ -355,6 +391,34 @@ class CRMBase:
             frame = frame.rename(columns=schema.labels(table))
         return frame
 
+    # -- batches ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Remember rights, scope, employees, defaults and checked ids while the block runs.
+
+        For many rows checked and written inside ONE write transaction (an import chunk): what
+        these lookups read cannot change before the transaction ends on SQLite (writers are
+        serialised) and hardly on PostgreSQL, where the database constraints stay the last
+        line of defence. Nothing is remembered past the block.
+        """
+        if self._memo is not None:
+            yield
+            return
+        self._memo = {}
+        try:
+            with self.store.lookup_cache():
+                yield
+        finally:
+            self._memo = None
+
+    def _remember(self, key: Any, compute: Callable[[], Any]) -> Any:
+        if self._memo is None:
+            return compute()
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
     # -- audited writes --------------------------------------------------------------------------
 
     def _audit(self, conn, action: str, table: str, row_id: int | None, field: str | None = None,
@@ -369,6 +433,26 @@ class CRMBase:
             row_id = int(self.store.insert(table, dict(values)))
             self._audit(conn, "新建", table, row_id, None, None, _summary(table, values))
         return row_id
+
+    def _insert_many(self, table: str, rows: list[dict[str, Any]], *, checked: bool = False) -> list[int]:
+        """Insert rows in one statement, with one 新建 audit row each; returns their ids.
+
+        ``checked=True``: the rows come from :meth:`Store.validate` already (database values);
+        only their unique keys are checked again, together.
+        """
+        if not rows:
+            return []
+        with self.store.transaction() as conn:
+            if checked:
+                self.store._check_unique(table, rows, conn)
+            ids = self.store.insert(table, rows if len(rows) > 1 else rows[0], validate=not checked)
+            ids = ids if isinstance(ids, list) else [ids]
+            now = self.now
+            conn.execute(insert(tbl("audit_log")), [
+                {"at": now, "employee_id": self.user_id, "action": "新建", "table_name": table, "row_id": i,
+                 "field": None, "old_value": None, "new_value": _text(_summary(table, r))}
+                for i, r in zip(ids, rows)])
+        return ids
 
     def _update(self, table: str, row_id: int, values: Mapping[str, Any], *, action: str = "修改") -> dict[str, Any]:
         """Validate and update one row, one audit row per changed field; returns the old values."""
@@ -409,11 +493,37 @@ def check_transition(machine: str, current: str, new: str, *, field: str = "stat
             reason=f"当前状态为“{current}”，不能变为“{new}”")
 
 
+@functools.cache
 def locale():
     """The locale validators and masks of simcrm's firm (zh_CN), from :mod:`simcrm.locales`."""
     from ..locales import get_locale
 
     return get_locale("zh_CN")
+
+
+def is_number(value: Any) -> bool:
+    """A finite real number: ``int``, ``float`` or a NumPy/pandas scalar (what a student computes
+    with pandas), not a bool, NaN or infinity."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or type(value).__name__ == "bool_":
+        return False
+    try:
+        return math.isfinite(value)
+    except (TypeError, OverflowError):  # pragma: no cover - exotic Real types
+        return False
+
+
+def is_integer(value: Any) -> bool:
+    """A whole number given as ``int`` or a NumPy integer (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def refuse_nan(table: str, values: Mapping[str, Any]) -> None:
+    """NaN given for a field is refused, not silently stored as empty (``None`` clears a field)."""
+    for key, value in values.items():
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and value != value:
+            raise ValidationError(field=key, value=value, label=schema.column_label(table, key) if key in tbl(table).c
+                                  else None, table=table, reason="NaN（缺失值）不是数字",
+                                  allowed="数字；要清空该字段请传 None")
 
 
 def _is_int_like(value: Any) -> bool:
@@ -432,4 +542,4 @@ def _summary(table: str, values: Mapping[str, Any]) -> str:
     return schema.table_label(table)
 
 
-__all__ = ["CRMBase", "check_transition", "money", "TABLE_MODULE", "PARENT", "SimCRMError"]
+__all__ = ["CRMBase", "atomic", "check_transition", "is_integer", "is_number", "refuse_nan", "money", "TABLE_MODULE", "PARENT", "SimCRMError"]

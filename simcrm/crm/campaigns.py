@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DuplicateError, RequiredFieldError, ValidationError
-from .base import CRMBase, money
+from .base import CRMBase, atomic, is_number, money
 
 
 class CampaignsMixin(CRMBase):
+    @atomic
     def create_campaign(self, name: str, campaign_type: str, *, start_date: dt.date | str | None = None,
                         end_date: dt.date | str | None = None, cost_per_contact: float = 0.0,
                         budget: float = 0.0, channel: str | None = None) -> int:
@@ -47,6 +48,7 @@ class CampaignsMixin(CRMBase):
             return int(emp["id"].iloc[0])
         raise RequiredFieldError(field="owner_id", value=None, label="负责人", allowed="先录用至少一名员工")
 
+    @atomic
     def set_campaign_targets(self, campaign_id: int, customer_ids: Iterable[int], *, control_share: float = 0.2,
                              seed: int = 0) -> pd.DataFrame:
         """Choose the target list of a planned campaign and draw a random control group.
@@ -90,7 +92,7 @@ class CampaignsMixin(CRMBase):
             raise DuplicateError(field="customer_ids", value=dup, label="目标客户", allowed="不重复的客户编号")
         for cid in ids:
             self._check_customer(cid, "read", field="customer_ids")
-        if isinstance(control_share, bool) or not isinstance(control_share, (int, float)) or not 0 <= control_share < 1:
+        if not is_number(control_share) or not 0 <= control_share < 1:
             raise ValidationError(field="control_share", value=control_share, label="对照组比例", allowed="0 ≤ 比例 < 1")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ValidationError(field="seed", value=seed, label="随机种子", allowed="整数")
@@ -112,16 +114,19 @@ class CampaignsMixin(CRMBase):
             self._update("campaign", campaign_id, {"control_share": float(control_share), "seed": int(seed)})
         return pd.DataFrame(rows, columns=["customer_id", "group_name"])
 
+    @atomic
     def start_campaign(self, campaign_id: int) -> None:
         """计划 → 执行中."""
         self._require("campaign", "update")
         self._transition("campaign", self._row("campaign", campaign_id, field="campaign_id"), "campaign_status", "执行中")
 
+    @atomic
     def end_campaign(self, campaign_id: int) -> None:
         """执行中 → 结束."""
         self._require("campaign", "update")
         self._transition("campaign", self._row("campaign", campaign_id, field="campaign_id"), "campaign_status", "结束")
 
+    @atomic
     def record_campaign_response(self, campaign_id: int, customer_id: int, *, responded: bool = True,
                                  contacted_at: dt.datetime | str | None = None) -> None:
         """Record that a target was contacted and whether they responded (running campaigns)."""

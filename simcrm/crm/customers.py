@@ -31,7 +31,8 @@ from ..errors import (
     ValidationError,
 )
 from ..store import schema
-from .base import CRMBase, check_transition, locale, tbl
+from ..store.store import ADVISORY_CUSTOMER_KEYS
+from .base import CRMBase, atomic, check_transition, is_number, locale, refuse_nan, tbl
 
 #: customer fields a user may set with create/update (the rest are managed by operations)
 CUSTOMER_FIELDS = ("name", "kind", "industry", "size", "source", "province", "city", "address", "phone",
@@ -112,6 +113,47 @@ def normalise_phone(value: Any, *, field: str = "phone", label: str = "电话") 
                                   reason=landline_error.reason) from None
 
 
+class _DuplicateIndex:
+    """The keys of the duplicate rule of every customer not deleted, read once.
+
+    A company's name identifies it; a person's does not (同名同姓很常见): people match on phone
+    or e-mail only. Rows checked in the same batch are added with :meth:`add`.
+    """
+
+    def __init__(self, store: Any):
+        c = store.read("customer", columns=["id", "code", "name", "kind", "phone", "email", "deleted"])
+        c = c[~c["deleted"]]
+        self.by_name: dict[str, list[dict[str, Any]]] = {}
+        self.by_phone: dict[str, list[dict[str, Any]]] = {}
+        self.by_email: dict[str, list[dict[str, Any]]] = {}
+        for r in c.drop(columns=["deleted"]).to_dict("records"):
+            self._put({**r, "id": int(r["id"])})
+
+    def _put(self, r: dict[str, Any]) -> None:
+        if r["kind"] == "企业" and isinstance(r["name"], str):
+            self.by_name.setdefault(normalise_name(r["name"]), []).append(r)
+        if isinstance(r["phone"], str):
+            self.by_phone.setdefault(r["phone"], []).append(r)
+        if isinstance(r["email"], str):
+            self.by_email.setdefault(r["email"].lower(), []).append(r)
+
+    def add(self, values: dict[str, Any], row: int | None = None) -> None:
+        self._put({"id": None, "code": None, "name": values.get("name"), "kind": values.get("kind", "企业"),
+                   "phone": values.get("phone"), "email": values.get("email"), "row": row})
+
+    def find(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> list[dict[str, Any]]:
+        hits: list[dict[str, Any]] = []
+        if values.get("name") and values.get("kind", "企业") != "个人":
+            hits += self.by_name.get(normalise_name(values["name"]), [])
+        if values.get("phone"):
+            hits += self.by_phone.get(values["phone"], [])
+        if values.get("email"):
+            hits += self.by_email.get(str(values["email"]).lower(), [])
+        skip = set(exclude)
+        unique = {id(r): r for r in hits if r["id"] not in skip}
+        return sorted(unique.values(), key=lambda r: (r["id"] is None, r["id"] or 0))
+
+
 class CustomersMixin(CRMBase):
     # -- validation ------------------------------------------------------------------------
 
@@ -122,7 +164,18 @@ class CustomersMixin(CRMBase):
             if key not in CUSTOMER_FIELDS:
                 raise UnknownValueError(field=key, value=values[key], label="字段名", table="customer",
                                         allowed=CUSTOMER_FIELDS, reason="不是可直接修改的客户字段")
+        refuse_nan("customer", values)
         out = dict(values)
+        if "hot" in out:
+            hot = out["hot"]
+            if isinstance(hot, bool) or type(hot).__name__ == "bool_":
+                out["hot"] = bool(hot)
+            else:  # "yes", "False", 1 … are not flags: bool("False") would be True
+                raise ValidationError(field="hot", value=hot, label="热点客户", table="customer",
+                                      allowed="True 或 False（是/否）")
+        if "credit_limit" in out and out["credit_limit"] is not None and not is_number(out["credit_limit"]):
+            raise ValidationError(field="credit_limit", value=out["credit_limit"], label="信用额度", table="customer",
+                                  allowed="不小于 0 的数字；要清空该字段请传 None")
         for key in ("phone", "email", "id_number", "credit_code", "address"):
             if key in out and _missing(out[key]):
                 out[key] = None
@@ -154,35 +207,31 @@ class CustomersMixin(CRMBase):
             out["name"] = unicodedata.normalize("NFKC", out["name"]).strip() if kind == "企业" else out["name"].strip()
         return out
 
-    def _duplicates_of(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> pd.DataFrame:
-        c = self.store.read("customer", columns=["id", "code", "name", "kind", "phone", "email", "owner_id", "deleted"])
-        c = c[~c["deleted"] & ~c["id"].isin(list(exclude))]
-        hit = pd.Series(False, index=c.index)
-        # a company's name identifies it; a person's does not (同名同姓很常见): people match on
-        # phone or e-mail only
-        if values.get("name") and values.get("kind", "企业") != "个人":
-            hit |= (c["kind"] == "企业") & (c["name"].map(normalise_name) == normalise_name(values["name"]))
-        if values.get("phone"):
-            hit |= c["phone"] == values["phone"]
-        if values.get("email"):
-            hit |= c["email"].str.lower() == str(values["email"]).lower()
-        return c[hit]
+    def _duplicates_of(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> list[dict[str, Any]]:
+        index = self._remember(("duplicate_index",), lambda: _DuplicateIndex(self.store))
+        return index.find(values, exclude)
 
     def _refuse_duplicates(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> None:
+        # no row stands for "this name is taken": writers of customer names, phones and e-mails
+        # take one advisory lock (PostgreSQL; SQLite writers are serialised anyway) and check
+        # after it, so two users creating the same company at once cannot both pass
+        self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS)
         dup = self._duplicates_of(values, exclude)
-        if dup.empty:
+        if not dup:
             return
-        first = dup.iloc[0]
+        first = dup[0]
         field = ("name" if values.get("name") and values.get("kind", "企业") != "个人"
                  and normalise_name(first["name"]) == normalise_name(values["name"])
                  else "phone" if values.get("phone") and first["phone"] == values["phone"] else "email")
-        shown = "；".join(f"{r.code} {r.name}（编号 {r.id}）" for r in dup.itertuples())
+        shown = "；".join(f"{r['code']} {r['name']}（编号 {r['id']}）" if r["id"] is not None
+                         else f"{r['name']}（本次导入第 {r.get('row') or '?'} 行）" for r in dup)
         raise DuplicateError(field=field, value=values.get(field), label=schema.column_label("customer", field),
                              table="customer", reason=f"已有客户：{shown}",
                              allowed="与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True")
 
     # -- customers ---------------------------------------------------------------------------
 
+    @atomic
     def create_customer(self, name: str, kind: str = "企业", *, source: str | None = None,
                         province: str | None = None, city: str | None = None, owner: int | str | None = None,
                         allow_duplicate: bool = False, lifecycle: str = "潜在", code: str | None = None,
@@ -218,6 +267,15 @@ class CustomersMixin(CRMBase):
             simcrm.errors.DuplicateError: 客户名称（name）[customer]的值 '星辰科技股份有限公司' 与已有记录重复：已有客户：KH2025070001 星辰科技有限公司（编号 1）。允许：与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True
             [en] duplicate value '星辰科技股份有限公司' for field 'name'; allowed: 与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True
         """
+        row = self._prepare_customer(name, kind, source=source, province=province, city=city, owner=owner,
+                                     allow_duplicate=allow_duplicate, lifecycle=lifecycle, code=code, **fields)
+        return self._write_customers([row])[0]
+
+    def _prepare_customer(self, name: str, kind: str = "企业", *, source: str | None = None,
+                          province: str | None = None, city: str | None = None, owner: int | str | None = None,
+                          allow_duplicate: bool = False, lifecycle: str = "潜在", code: str | None = None,
+                          **fields: Any) -> dict[str, Any]:
+        """Every check of :meth:`create_customer`; returns the row ready to write (code may be None)."""
         self._require("customer", "create")
         owner_id = self.user_id if owner is None else self._employee_id(owner)
         if owner_id is None:
@@ -229,16 +287,27 @@ class CustomersMixin(CRMBase):
                                        "city": city, **fields})
         if not allow_duplicate:
             self._refuse_duplicates(values)
-        now = self.now
+        row = {**values, "code": code, "owner_id": owner_id, "lifecycle": lifecycle, "lifecycle_date": self.today,
+               "created_at": self.now, "created_by": self.user_id, "hot": values.get("hot", False),
+               "deleted": False}
+        clean = self.store.validate("customer", {**row, "code": code or "KH"})
+        clean["code"] = None if code is None else clean["code"]
+        if self._memo is not None and ("duplicate_index",) in self._memo:
+            # later rows of the same batch see this one
+            self._memo[("duplicate_index",)].add(values, self._memo.get(("import_row",)))
+        return clean
+
+    def _write_customers(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Write rows of :meth:`_prepare_customer` (codes, owner history, audit); returns ids."""
         with self.store.transaction():
-            row = {**values, "code": code or self.next_code("customer"), "owner_id": owner_id,
-                   "lifecycle": lifecycle, "lifecycle_date": self.today, "created_at": now,
-                   "created_by": self.user_id, "hot": bool(values.get("hot", False)), "deleted": False}
-            self.store.validate("customer", row)
-            cid = self._insert("customer", row)
-            self._insert("owner_history", {"customer_id": cid, "owner_id": owner_id, "from_date": now,
-                                           "reason": "新建客户"})
-        return cid
+            fresh = [r for r in rows if r["code"] is None]
+            for r, c in zip(fresh, self.next_codes("customer", len(fresh))):
+                r["code"] = c
+            ids = self._insert_many("customer", rows, checked=True)
+            self._insert_many("owner_history", [  # values that need no check: ids just written
+                {"customer_id": cid, "owner_id": r["owner_id"], "from_date": r["created_at"], "to_date": None,
+                 "reason": "新建客户"} for cid, r in zip(ids, rows)], checked=True)
+        return ids
 
     def _check_assignable(self, owner_id: int) -> None:
         """A 一般人员 assigns records only to themselves; a 主管 within their department tree."""
@@ -253,8 +322,13 @@ class CustomersMixin(CRMBase):
                                         allowed="本人数据范围内的员工",
                                         reason=f"{self._who()} 不能把记录指派给 {emp['name']}（不在其数据范围内）")
 
-    def update_customer(self, customer_id: int, **fields: Any) -> None:
-        """Change customer fields (not owner, code or lifecycle: those have their own operations)."""
+    @atomic
+    def update_customer(self, customer_id: int, *, allow_duplicate: bool = False, **fields: Any) -> None:
+        """Change customer fields (not owner, code or lifecycle: those have their own operations).
+
+        A new name, phone or e-mail that another customer already has is refused (as in
+        :meth:`create_customer`) unless ``allow_duplicate=True``.
+        """
         current = self._check_customer(customer_id, "update")
         current = {k: current[k] for k in CUSTOMER_FIELDS}
         for k in schema.dictionary_columns("customer"):
@@ -262,10 +336,11 @@ class CustomersMixin(CRMBase):
                 current[k] = self.store.dictionary_value(current[k])
         values = self._clean_customer(dict(fields), current=current)
         dup_keys = {k: values[k] for k in ("name", "phone", "email") if k in values and values[k] != current.get(k)}
-        if dup_keys and not fields.get("allow_duplicate"):
+        if dup_keys and not allow_duplicate:
             self._refuse_duplicates({**dup_keys, "kind": values.get("kind", current.get("kind"))}, exclude=[customer_id])
         self._update("customer", customer_id, values)
 
+    @atomic
     def set_lifecycle(self, customer_id: int, lifecycle: str, *, reason: str | None = None,
                       date: dt.date | str | None = None) -> None:
         """Move a customer's lifecycle (潜在 → 签约 → 重复购买, any → 失效 with a 流失原因)."""
@@ -281,6 +356,7 @@ class CustomersMixin(CRMBase):
             values["lost_reason"] = None
         self._update("customer", customer_id, values, action="状态变更")
 
+    @atomic
     def apply_churn_rule(self, as_of: dt.date | str | None = None) -> list[int]:
         """The CRM's churn rule: a customer who used to buy and has not ordered for 180 days
         (``reference.OBSERVABLE["churned"]``) is set to 失效 with reason 180天未下单.
@@ -307,6 +383,7 @@ class CustomersMixin(CRMBase):
         """The customers the acting user may see (not deleted), as a DataFrame."""
         return self.list("customer", labels=labels)
 
+    @atomic
     def transfer_customer(self, customer_id: int, new_owner: int | str, *, reason: str | None = None) -> None:
         """Hand a customer to another (active) employee; the owner history keeps both periods."""
         cust = self._check_customer(customer_id, "update")
@@ -324,6 +401,7 @@ class CustomersMixin(CRMBase):
             self._insert("owner_history", {"customer_id": customer_id, "owner_id": owner_id, "from_date": now,
                                            "reason": reason or "转移负责人"})
 
+    @atomic
     def share_customer(self, customer_id: int, employee: int | str) -> int:
         """Let a colleague see and work on a customer (customer_share); returns the share id."""
         cust = self._check_customer(customer_id, "update")
@@ -337,6 +415,7 @@ class CustomersMixin(CRMBase):
         return self._insert("customer_share", {"customer_id": customer_id, "employee_id": emp_id,
                                                "shared_at": self.now, "shared_by": self.user_id})
 
+    @atomic
     def unshare_customer(self, customer_id: int, employee: int | str) -> None:
         """Stop sharing a customer with a colleague."""
         self._check_customer(customer_id, "update")
@@ -350,6 +429,7 @@ class CustomersMixin(CRMBase):
             conn.execute(delete(t).where(t.c.id == sid))
             self._audit(conn, "删除", "customer_share", sid, "employee_id", emp_id, None)
 
+    @atomic
     def delete_customer(self, customer_id: int) -> None:
         """Mark a customer deleted (kept for history; needs the 删除 right)."""
         self._check_customer(customer_id, "delete")
@@ -406,6 +486,7 @@ class CustomersMixin(CRMBase):
         })
         return out.reset_index(drop=True)
 
+    @atomic
     def merge_customers(self, keep_id: int, merge_ids: int | Iterable[int]) -> dict[str, int]:
         """Merge duplicate customers into ``keep_id`` without losing any related record.
 
@@ -474,6 +555,7 @@ class CustomersMixin(CRMBase):
 
     def _clean_contact(self, values: dict[str, Any]) -> dict[str, Any]:
         loc = locale()
+        refuse_nan("contact", values)
         for key in values:
             if key not in CONTACT_FIELDS:
                 raise UnknownValueError(field=key, value=values[key], label="字段名", table="contact",
@@ -495,6 +577,7 @@ class CustomersMixin(CRMBase):
                                       allowed=f"1900-01-01 至 {self.today.isoformat()} 之间的日期")
         return out
 
+    @atomic
     def add_contact(self, customer_id: int, name: str, *, primary: bool | None = None, **fields: Any) -> int:
         """Add a contact person to a customer; returns the contact id.
 
@@ -522,11 +605,13 @@ class CustomersMixin(CRMBase):
                     self._update("contact", cid, {"status": "联系人"}, action="状态变更")
             return self._insert("contact", row)
 
+    @atomic
     def update_contact(self, contact_id: int, **fields: Any) -> None:
         """Change a contact's fields."""
         self._check_row("contact", contact_id, "update", field="contact_id")
         self._update("contact", contact_id, self._clean_contact(dict(fields)))
 
+    @atomic
     def set_contact_status(self, contact_id: int, status: str) -> None:
         """主联系人 / 联系人 / 离职 along the contact state machine (one 主联系人 per customer)."""
         row = self._check_row("contact", contact_id, "update", field="contact_id")

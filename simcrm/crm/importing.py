@@ -2,9 +2,12 @@
 
 Headers may be the schema's Chinese labels (``客户名称``) or the field names (``name``); an
 unknown header or a missing required one is an :class:`~simcrm.errors.ImportFileError`
-naming it. Every data row is checked with the same rules as a single create; accepted rows are
-written in one transaction (each row inside a savepoint, so a bad row never leaves half of
-itself behind), rejected rows are explained in the report.
+naming it. Every data row is checked with the same rules as a single create; rejected rows are explained
+in the report. Rows are checked and written in chunks of :data:`IMPORT_CHUNK`, each chunk in
+one transaction (the checks inside it, so they still hold when the rows are written), so a
+colleague's edit waits for one chunk, not for the whole import; a crash keeps the chunks
+already written. A chunk's good rows are written together (a bad one never leaves half of
+itself behind).
 
 Row numbers in the report are those a spreadsheet shows: the header is row 1, the first data
 row is row 2 (also for a DataFrame, whose n-th row is reported as row n + 2).
@@ -12,7 +15,11 @@ row is row 2 (also for a DataFrame, whose n-th row is reported as row n + 2).
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -46,14 +53,38 @@ def _read(source: Any) -> pd.DataFrame:
         if suffix in (".csv", ".txt"):
             for encoding in ("utf-8-sig", "gb18030"):
                 try:
-                    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+                    text = path.read_text(encoding=encoding)
                 except UnicodeDecodeError:
                     continue
+                return _csv_frame(text, str(source))
     except (ValueError, OSError) as exc:
         raise ImportFileError(field="source", value=str(source), label="导入文件", allowed="CSV（UTF-8 或 GBK）或 .xlsx 文件",
                               reason=str(exc)) from exc
     raise ImportFileError(field="source", value=str(source), label="导入文件", allowed="CSV（UTF-8 或 GBK）或 .xlsx 文件",
                           reason="无法识别的文件类型或编码")
+
+
+def _csv_frame(text: str, shown: str) -> pd.DataFrame:
+    """A CSV text as a frame of strings; a row with more or fewer cells than the header is an
+    error naming the row (pandas would shift it into the wrong columns or pad it silently)."""
+    if "\x00" in text:
+        raise ImportFileError(field="source", value=shown, label="导入文件", allowed="不含 NUL 字符的文本文件",
+                              reason="文件中有 NUL 字符（\\x00），可能不是 CSV 文件或已损坏")
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+    except csv.Error as exc:
+        raise ImportFileError(field="source", value=shown, label="导入文件", allowed="CSV（UTF-8 或 GBK）文件",
+                              reason=str(exc)) from exc
+    if not rows:
+        raise ImportFileError(field="source", value=shown, label="导入文件", allowed="有表头行的 CSV 文件",
+                              reason="文件是空的")
+    header, body = rows[0], rows[1:]
+    for n, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ImportFileError(field="row", value=n, label="行号", table=None,
+                                  allowed=f"每行 {len(header)} 个单元格（与表头相同）",
+                                  reason=f"第 {n} 行有 {len(row)} 个单元格，列会错位；请检查多余或缺少的逗号")
+    return pd.DataFrame(body, columns=header, dtype="str")
 
 
 def _headers(frame: pd.DataFrame, table: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> pd.DataFrame:
@@ -78,33 +109,82 @@ def _headers(frame: pd.DataFrame, table: str, allowed: tuple[str, ...], required
     return frame
 
 
+#: at most this many rows are checked and written per transaction …
+IMPORT_CHUNK = 500
+#: … and a chunk ends after this many seconds, so a colleague's write waits about that long
+CHUNK_SECONDS = 0.25
+#: pause between two chunks: a writer waiting for the SQLite lock gets a chance to take it
+CHUNK_PAUSE = 0.05
+
+
 class ImportingMixin(CRMBase):
-    def _import(self, frame: pd.DataFrame, create: Callable[[dict[str, Any]], int]) -> pd.DataFrame:
-        report = []
-        with self.store.transaction() as conn:
-            for n, (_, record) in enumerate(frame.iterrows()):
-                values = {k: (None if (v is None or (isinstance(v, float) and pd.isna(v)) or
-                                       (isinstance(v, str) and not v.strip())) else v)
-                          for k, v in record.items()}
-                values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
-                try:
-                    with conn.begin_nested():
-                        new_id = create(values)
-                    report.append({"row": n + 2, "accepted": True, "id": new_id, "field": None, "value": None,
-                                   "reason": None})
-                except (SimCRMError, IntegrityError) as exc:
-                    err = self.store._translate(exc) if isinstance(exc, IntegrityError) else exc
-                    self.store.invalidate_dictionary_cache()
-                    report.append({"row": n + 2, "accepted": False, "id": None, "field": err.field,
-                                   "value": None if err.value is None else str(err.value),
-                                   "reason": str(err).split("\n")[0]})
-        out = pd.DataFrame(report, columns=REPORT_COLUMNS)
+    def _import(self, frame: pd.DataFrame, prepare: Callable[[dict[str, Any]], dict[str, Any]],
+                write: Callable[[list[dict[str, Any]]], list[int]]) -> pd.DataFrame:
+        records = []
+        for n, record in enumerate(frame.to_dict("records")):
+            values = {k: (None if (v is None or (isinstance(v, float) and pd.isna(v)) or
+                                   (isinstance(v, str) and not v.strip())) else v)
+                      for k, v in record.items()}
+            records.append((n + 2, {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}))
+        report: dict[int, dict[str, Any]] = {}
+        todo = records
+        while todo:
+            if len(todo) < len(records) and self.store.dialect == "sqlite":
+                time.sleep(CHUNK_PAUSE)
+            done = self.store.atomic(self._import_chunk, todo[:IMPORT_CHUNK], prepare, write, report)
+            todo = todo[done:]
+        out = pd.DataFrame([report[n] for n, _ in records], columns=REPORT_COLUMNS)
         out["row"] = out["row"].astype("int64")
         out["accepted"] = out["accepted"].astype(bool)
         out["id"] = out["id"].astype("Int64")
         for c in ("field", "value", "reason"):
             out[c] = out[c].astype("str")
         return out
+
+    def _import_chunk(self, part: list[tuple[int, dict[str, Any]]], prepare: Callable, write: Callable,
+                      report: dict[int, dict[str, Any]]) -> int:
+        """Check rows of ``part`` and write the good ones, in ONE transaction; returns how many.
+
+        The checks are those of a single create, made inside the transaction that writes (so
+        they hold when the rows are written); lookups are remembered for the chunk
+        (:meth:`_batch`) and the good rows are written together. Should the database still
+        refuse the batch, the rows are written one by one, each in a savepoint, so a bad row
+        never leaves half of itself behind.
+        """
+        conn = self.store._active.get()
+        started = time.perf_counter()
+        with self._batch():
+            good = []
+            taken = 0
+            for n, values in part:
+                taken += 1
+                self._memo[("import_row",)] = n
+                try:
+                    good.append((n, prepare(dict(values))))
+                except SimCRMError as err:
+                    report[n] = _rejected(n, err)
+                if time.perf_counter() - started > CHUNK_SECONDS:
+                    break
+            if not good:
+                return taken
+            try:
+                with conn.begin_nested():
+                    ids = write([dict(row) for _, row in good])
+            except (SimCRMError, IntegrityError):
+                ids = None
+            if ids is not None:
+                for (n, _), new_id in zip(good, ids):
+                    report[n] = {"row": n, "accepted": True, "id": new_id, "field": None, "value": None, "reason": None}
+                return taken
+            for n, row in good:
+                try:
+                    with conn.begin_nested():
+                        new_id = write([dict(row)])[0]
+                    report[n] = {"row": n, "accepted": True, "id": new_id, "field": None, "value": None,
+                                 "reason": None}
+                except (SimCRMError, IntegrityError) as exc:
+                    report[n] = _rejected(n, self.store._translate(exc) if isinstance(exc, IntegrityError) else exc)
+        return taken
 
     def import_customers(self, source: str | os.PathLike | pd.DataFrame, *, allow_duplicate: bool = False,
                          owner: int | str | None = None) -> pd.DataFrame:
@@ -143,9 +223,9 @@ class ImportingMixin(CRMBase):
                 values["credit_limit"] = _number(values["credit_limit"], "credit_limit", "信用额度")
             kind = values.pop("kind", None) or "企业"
             name = values.pop("name", None)
-            return self.create_customer(name, kind, owner=row_owner, allow_duplicate=allow_duplicate, **values)
+            return self._prepare_customer(name, kind, owner=row_owner, allow_duplicate=allow_duplicate, **values)
 
-        return self._import(frame, create)
+        return self._import(frame, create, self._write_customers)
 
     def import_leads(self, source: str | os.PathLike | pd.DataFrame, *, owner: int | str | None = None) -> pd.DataFrame:
         """Import leads; returns the row-by-row report (columns as :meth:`import_customers`).
@@ -162,9 +242,14 @@ class ImportingMixin(CRMBase):
             if values.get("score") is not None:
                 values["score"] = _number(values["score"], "score", "线索评分", integer=True)
             name = values.pop("name", None)
-            return self.create_lead(name, owner=row_owner, **values)
+            return self._prepare_lead(name, owner=row_owner, **values)
 
-        return self._import(frame, create)
+        return self._import(frame, create, self._write_leads)
+
+
+def _rejected(n: int, err: SimCRMError) -> dict[str, Any]:
+    return {"row": n, "accepted": False, "id": None, "field": err.field,
+            "value": None if err.value is None else str(err.value), "reason": str(err).split("\n")[0]}
 
 
 def _number(value: Any, field: str, label: str, *, integer: bool = False) -> float | int:
@@ -174,6 +259,9 @@ def _number(value: Any, field: str, label: str, *, integer: bool = False) -> flo
         number = float(str(value).replace(",", ""))
     except ValueError:
         raise ValidationError(field=field, value=value, label=label, allowed="整数" if integer else "数字") from None
+    if not math.isfinite(number):  # "nan", "inf", "1e400" parse as floats but are no amounts
+        raise ValidationError(field=field, value=value, label=label,
+                              allowed="有限的整数" if integer else "有限的数字", reason="不是有限的数")
     if integer:
         if number != int(number):
             raise ValidationError(field=field, value=value, label=label, allowed="整数")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RequiredFieldError, UnknownValueError, ValidationError
-from .base import CRMBase, check_transition, locale
+from .base import CRMBase, atomic, check_transition, is_integer, locale, refuse_nan
 from .customers import _missing, check_region
 
 LEAD_FIELDS = ("name", "company", "title", "mobile", "email", "province", "city", "source", "score")
@@ -29,6 +29,7 @@ class LeadsMixin(CRMBase):
             if key not in LEAD_FIELDS:
                 raise UnknownValueError(field=key, value=values[key], label="字段名", table="lead",
                                         allowed=LEAD_FIELDS, reason="不是可直接修改的线索字段")
+        refuse_nan("lead", values)
         out = dict(values)
         for key in ("mobile", "email", "province", "city", "company"):
             if key in out and _missing(out[key]):
@@ -45,6 +46,7 @@ class LeadsMixin(CRMBase):
             out["province"], out["city"] = check_region(out["province"], out["city"])
         return out
 
+    @atomic
     def create_lead(self, name: str, *, source: str | None = None, owner: int | str | None = None,
                     company: str | None = None, mobile: str | None = None, email: str | None = None,
                     **fields: Any) -> int:
@@ -65,6 +67,14 @@ class LeadsMixin(CRMBase):
             >>> crm.store.get("lead", lead)["status"], result.customer_id, result.opportunity_id
             ('已转化', 1, 1)
         """
+        row = self._prepare_lead(name, source=source, owner=owner, company=company, mobile=mobile, email=email,
+                                 **fields)
+        return self._write_leads([row])[0]
+
+    def _prepare_lead(self, name: str, *, source: str | None = None, owner: int | str | None = None,
+                      company: str | None = None, mobile: str | None = None, email: str | None = None,
+                      **fields: Any) -> dict[str, Any]:
+        """Every check of :meth:`create_lead`; returns the row ready to write (without its code)."""
         self._require("lead", "create")
         owner_id = self.user_id if owner is None else self._employee_id(owner)
         if owner_id is not None:
@@ -73,10 +83,19 @@ class LeadsMixin(CRMBase):
                                        source=source if source is not None else self.dictionary_default("source")))
         if values.get("mobile") is None and values.get("email") is None:
             raise RequiredFieldError(field="mobile", value=mobile, label="手机", allowed="手机号或电子邮件至少填写一项")
-        with self.store.transaction():
-            return self._insert("lead", {**values, "code": self.next_code("lead"), "owner_id": owner_id,
-                                         "status": "新建", "created_at": self.now})
+        clean = self.store.validate("lead", {**values, "code": "XS", "owner_id": owner_id, "status": "新建",
+                                             "created_at": self.now})
+        clean["code"] = None
+        return clean
 
+    def _write_leads(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Write rows of :meth:`_prepare_lead` (codes and audit); returns their ids."""
+        with self.store.transaction():
+            for r, code in zip(rows, self.next_codes("lead", len(rows))):
+                r["code"] = code
+            return self._insert_many("lead", rows, checked=True)
+
+    @atomic
     def update_lead(self, lead_id: int, **fields: Any) -> None:
         """Change a lead's fields (while 新建 or 跟进中)."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
@@ -90,14 +109,16 @@ class LeadsMixin(CRMBase):
             raise StateTransitionError(field="status", value=row["status"], label="线索状态", table="lead",
                                        allowed=("新建", "跟进中"), reason="已转化或无效的线索不能再修改")
 
+    @atomic
     def score_lead(self, lead_id: int, score: int) -> None:
         """Give a lead a score from 0 to 100."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
         self._open_lead(row)
-        if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 100:
+        if not is_integer(score) or not 0 <= score <= 100:
             raise ValidationError(field="score", value=score, label="线索评分", allowed="0–100 的整数")
         self._update("lead", lead_id, {"score": score})
 
+    @atomic
     def assign_lead(self, lead_id: int, owner: int | str) -> None:
         """Give a lead to an (active) employee."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
@@ -106,12 +127,14 @@ class LeadsMixin(CRMBase):
         self._check_assignable(owner_id)
         self._update("lead", lead_id, {"owner_id": owner_id})
 
+    @atomic
     def qualify_lead(self, lead_id: int) -> None:
         """Start following up a lead: 新建 → 跟进中."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
         check_transition("lead_status", row["status"], "跟进中", table="lead")
         self._update("lead", lead_id, {"status": "跟进中"}, action="状态变更")
 
+    @atomic
     def invalidate_lead(self, lead_id: int, reason: str) -> None:
         """Mark a lead 无效 with a reason from the 线索无效原因 dictionary."""
         row = self._check_row("lead", lead_id, "update", field="lead_id")
@@ -121,6 +144,7 @@ class LeadsMixin(CRMBase):
                                      allowed=self.store.dictionary_values("lead_invalid_reason"))
         self._update("lead", lead_id, {"status": "无效", "invalid_reason": reason}, action="状态变更")
 
+    @atomic
     def convert_lead(self, lead_id: int, *, customer_id: int | None = None, kind: str | None = None,
                      province: str | None = None, city: str | None = None, opportunity: bool = True,
                      opportunity_name: str | None = None, amount: float = 0.0, stage: str | None = None,

@@ -11,20 +11,21 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 
 from ..errors import ValidationError
-from .base import CRMBase, tbl
+from .base import CRMBase, atomic, tbl
 
 #: entity → (prefix, date format, width) used when no rule has been set yet
 DEFAULT_RULES: dict[str, tuple[str, str | None, int]] = {
     "customer": ("KH", "%Y%m", 4), "lead": ("XS", "%Y%m", 4), "opportunity": ("SJ", "%Y%m", 4),
     "quote": ("BJ", "%Y%m", 4), "合同": ("HT", "%Y%m", 4), "订单": ("DD", "%Y%m", 4),
     "shipment": ("CK", "%Y%m", 4), "payment": ("HK", "%Y%m", 4), "invoice": ("FP", "%Y%m", 6),
-    "sales_return": ("TH", "%Y%m", 4), "service_request": ("FW", "%Y%m", 4),
+    "sales_return": ("TH", "%Y%m", 4), "refund": ("TK", "%Y%m", 4), "service_request": ("FW", "%Y%m", 4),
     "complaint": ("TS", "%Y%m", 4), "campaign": ("HD", "%Y", 3), "department": ("BM", None, 3),
     "employee": ("YG", None, 4), "product": ("CP", None, 5), "product_category": ("LB", None, 3),
 }
 
 
 class NumberingMixin(CRMBase):
+    @atomic
     def set_numbering_rule(self, entity: str, prefix: str, *, date_format: str | None = "%Y%m",
                            width: int = 4, next_value: int | None = None) -> int:
         """Create or change the numbering rule of ``entity`` (administrators).
@@ -71,6 +72,12 @@ class NumberingMixin(CRMBase):
 
     def next_code(self, entity: str) -> str:
         """Take the next code of ``entity`` (inside the caller's transaction when there is one)."""
+        return self.next_codes(entity, 1)[0]
+
+    def next_codes(self, entity: str, n: int) -> list[str]:
+        """Take the next ``n`` codes of ``entity`` at once (a batch of imported rows)."""
+        if n <= 0:
+            return []
         t = tbl("numbering_rule")
         with self.store.transaction() as conn:
             q = select(t).where(t.c.entity == entity)
@@ -83,6 +90,6 @@ class NumberingMixin(CRMBase):
                                               next_value=1))
                 row = conn.execute(q).mappings().first()
             serial = int(row["next_value"])
-            conn.execute(update(t).where(t.c.id == row["id"]).values(next_value=serial + 1))
+            conn.execute(update(t).where(t.c.id == row["id"]).values(next_value=serial + n))
         date_part = self.today.strftime(row["date_format"]) if row["date_format"] else ""
-        return f"{row['prefix']}{date_part}{serial:0{int(row['width'])}d}"
+        return [f"{row['prefix']}{date_part}{k:0{int(row['width'])}d}" for k in range(serial, serial + n)]

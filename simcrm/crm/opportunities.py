@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from .. import reference
 from ..errors import RequiredFieldError, StateTransitionError, UnknownValueError, ValidationError
-from .base import CRMBase, check_transition, money, tbl
+from .base import CRMBase, atomic, check_transition, is_number, money, tbl
 
 CLOSED = ("成功", "失败", "失效")
 _UNSET = object()
@@ -55,12 +55,13 @@ def _check_stage(stage: Any) -> str:
 
 
 def _check_pct(pct: Any) -> float:
-    if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0 <= pct <= 100 or pct != pct:
+    if not is_number(pct) or not 0 <= pct <= 100 or pct != pct:
         raise ValidationError(field="probability_override", value=pct, label="手工概率(%)", allowed="0–100 的数字")
     return float(pct)
 
 
 class OpportunitiesMixin(CRMBase):
+    @atomic
     def create_opportunity(self, customer_id: int, name: str, *, amount: float = 0.0, stage: str | None = None,
                            owner: int | str | None = None, contact_id: int | None = None,
                            expected_close=None, source: str | None = None,
@@ -102,7 +103,7 @@ class OpportunitiesMixin(CRMBase):
             if contact["customer_id"] != customer_id:
                 raise ValidationError(field="contact_id", value=contact_id, label="联系人",
                                       allowed=f"客户 {customer_id} 的联系人")
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0 or amount != amount:
+        if not is_number(amount) or amount < 0 or amount != amount:
             raise ValidationError(field="amount", value=amount, label="预计金额", allowed="不小于 0 的数字")
         override = None if probability_override is None else _check_pct(probability_override)
         now = self.now
@@ -163,6 +164,7 @@ class OpportunitiesMixin(CRMBase):
     def _opp(self, opportunity_id: int) -> dict[str, Any]:
         return self._check_row("opportunity", opportunity_id, "update", field="opportunity_id")
 
+    @atomic
     def advance_opportunity(self, opportunity_id: int, stage: str) -> None:
         """Move a 跟踪 opportunity to another stage (forward or back); clears a manual override."""
         row = self._opp(opportunity_id)
@@ -172,15 +174,18 @@ class OpportunitiesMixin(CRMBase):
                                   allowed=[s for s in reference.STAGES if s != stage], reason="已经处于该阶段")
         self._apply_opportunity(row, stage=stage)
 
+    @atomic
     def set_probability_override(self, opportunity_id: int, pct: float | None) -> None:
         """Set (or with ``None`` clear) a manual win probability of a 跟踪 opportunity."""
         row = self._opp(opportunity_id)
         self._apply_opportunity(row, override=None if pct is None else _check_pct(pct))
 
+    @atomic
     def clear_probability_override(self, opportunity_id: int) -> None:
         """Go back to the stage's probability."""
         self.set_probability_override(opportunity_id, None)
 
+    @atomic
     def update_opportunity(self, opportunity_id: int, *, name: str | None = None, amount: float | None = None,
                            expected_close=None, contact_id: int | None = None) -> None:
         """Change an open opportunity's name, amount, expected close date or contact."""
@@ -189,7 +194,7 @@ class OpportunitiesMixin(CRMBase):
         if name is not None:
             values["name"] = name
         if amount is not None:
-            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+            if not is_number(amount) or amount < 0:
                 raise ValidationError(field="amount", value=amount, label="预计金额", allowed="不小于 0 的数字")
             values["amount"] = money(amount)
         if expected_close is not None:
@@ -201,6 +206,7 @@ class OpportunitiesMixin(CRMBase):
             values["contact_id"] = contact_id
         self._apply_opportunity(row, extra=values)
 
+    @atomic
     def bulk_update_opportunities(self, ids: Iterable[int], *, stage: str | None = None,
                                   probability_override: Any = _UNSET, status: str | None = None) -> int:
         """Change many opportunities at once, all or nothing, through the same rule.
@@ -228,10 +234,12 @@ class OpportunitiesMixin(CRMBase):
                 self._apply_opportunity(row, stage=stage, status=status, override=probability_override)
         return len(ids)
 
+    @atomic
     def win_opportunity(self, opportunity_id: int) -> None:
         """Close as 成功 (probability 100)."""
         self._apply_opportunity(self._opp(opportunity_id), status="成功")
 
+    @atomic
     def lose_opportunity(self, opportunity_id: int, reason: str) -> None:
         """Close as 失败 (probability 0) with the reason it was lost."""
         row = self._opp(opportunity_id)
@@ -240,20 +248,24 @@ class OpportunitiesMixin(CRMBase):
                                      allowed="简要说明，如“价格高于竞争对手”")
         self._apply_opportunity(row, status="失败", extra={"lost_reason": reason})
 
+    @atomic
     def shelve_opportunity(self, opportunity_id: int) -> None:
         """Put a 跟踪 opportunity on hold (搁置)."""
         self._apply_opportunity(self._opp(opportunity_id), status="搁置")
 
+    @atomic
     def resume_opportunity(self, opportunity_id: int) -> None:
         """Take a 搁置 opportunity back to 跟踪."""
         self._apply_opportunity(self._opp(opportunity_id), status="跟踪")
 
+    @atomic
     def expire_opportunity(self, opportunity_id: int) -> None:
         """Close as 失效 (the customer went silent; probability keeps its last value)."""
         self._apply_opportunity(self._opp(opportunity_id), status="失效")
 
     # -- quotas ----------------------------------------------------------------------------
 
+    @atomic
     def set_quota(self, employee: int | str, period: str, amount: float) -> int:
         """Set a rep's sales quota for a period (``"2025Q3"``, ``"2025-07"`` or ``"2025"``)."""
         self._require("opportunity", "update")
@@ -261,7 +273,7 @@ class OpportunitiesMixin(CRMBase):
         emp_id = self._employee_id(employee, field="employee_id", label="销售人员")
         if not isinstance(period, str) or not re.fullmatch(r"\d{4}(Q[1-4]|-(0[1-9]|1[0-2]))?", period):
             raise ValidationError(field="period", value=period, label="期间", allowed="如 2025Q3、2025-07 或 2025")
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+        if not is_number(amount) or amount < 0:
             raise ValidationError(field="amount", value=amount, label="指标金额", allowed="不小于 0 的数字")
         t = tbl("quota")
         with self.store.transaction() as conn:

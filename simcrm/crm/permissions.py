@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from .. import reference
 from ..errors import UnknownValueError, ValidationError
-from .base import ACTIONS, CRMBase, tbl
+from .base import ACTIONS, CRMBase, atomic, tbl
 
 _ALL = {"create": True, "read": True, "update": True, "delete": True}
 _WORK = {"create": True, "read": True, "update": True, "delete": False}
@@ -46,6 +46,7 @@ def default_rights(role_type: str) -> dict[str, dict[str, bool]]:
 
 
 class PermissionsMixin(CRMBase):
+    @atomic
     def add_role(self, name: str, role_type: str, data_scope: str, *,
                  rights: Mapping[str, Mapping[str, bool]] | None = None, description: str | None = None) -> int:
         """Create a role with its data scope and module rights (defaults by role type).
@@ -94,6 +95,7 @@ class PermissionsMixin(CRMBase):
                                     allowed=list(self.store.read("role")["name"]))
         return int(found["id"])
 
+    @atomic
     def set_role_rights(self, role: int | str, module: str, **rights: bool) -> None:
         """Change a role's rights on one module, e.g. ``set_role_rights("销售代表", "customer", delete=True)``."""
         self._require("system", "update")
@@ -108,6 +110,7 @@ class PermissionsMixin(CRMBase):
             else:
                 self._update("role_right", row["id"], values)
 
+    @atomic
     def set_data_scope(self, role: int | str, data_scope: str) -> None:
         """Change a role's data scope (本人 / 本部门 / 全部)."""
         self._require("system", "update")

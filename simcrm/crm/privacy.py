@@ -12,6 +12,11 @@ each role type sees masked in :meth:`PrivacyMixin.export_customers`:
 The system administrator exports like 老板. Masks come from :mod:`simcrm.locales`
 (``138****1234``). Every export writes an ``export_log`` row (who, when, how many rows, which
 fields were masked, purpose) and an audit row (action 导出).
+
+A text cell that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return — e.g. an imported customer named ``=cmd|' /C calc'!A0``) is
+written to the CSV/Excel file with a leading apostrophe (:func:`neutralise_formulas`), so
+Excel and WPS show it as text instead of running it; the returned DataFrame keeps the values.
 """
 
 from __future__ import annotations
@@ -33,6 +38,25 @@ MASKING = MappingProxyType({
     "主管": frozenset({"id_number"}),
     "一般人员": frozenset({"mobile", "id_number", "email", "address"}),
 })
+
+
+#: first characters that make a spreadsheet treat a cell as a formula (CSV/formula injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells starting like a formula get a leading apostrophe.
+
+    >>> neutralise_formulas(pd.DataFrame({"name": ["=1+1", "星辰", "-2"], "n": [-1, 2, 3]})).values.tolist()
+    [["'=1+1", -1], ['星辰', 2], ["'-2", 3]]
+    """
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype.kind in "biufcmM":  # numbers, flags and dates are never formulas
+            continue
+        out[column] = values.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
+    return out
 
 
 class PrivacyMixin(CRMBase):
@@ -83,9 +107,9 @@ class PrivacyMixin(CRMBase):
             if path is not None:
                 target = Path(path)
                 if target.suffix.lower() == ".csv":
-                    out.to_csv(target, index=False, encoding="utf-8-sig")
+                    neutralise_formulas(out).to_csv(target, index=False, encoding="utf-8-sig")
                 elif target.suffix.lower() == ".xlsx":
-                    out.to_excel(target, index=False)
+                    neutralise_formulas(out).to_excel(target, index=False)
                 else:
                     raise ValidationError(field="path", value=str(path), label="导出文件", allowed=".csv 或 .xlsx 文件")
         return out

@@ -8,19 +8,20 @@ from typing import Any
 import pandas as pd
 
 from ..errors import UnknownValueError, ValidationError
-from .base import CRMBase, check_transition, money
+from .base import CRMBase, atomic, check_transition, is_number, money, refuse_nan
 
 PRODUCT_FIELDS = ("name", "model", "category_id", "unit", "price", "cost", "stock_lower", "stock_upper",
                   "warranty_months", "launched_on")
 
 
 def _positive(value: Any, field: str, label: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
+    if not is_number(value) or not value > 0 or value != value:
         raise ValidationError(field=field, value=value, label=label, allowed="大于 0 的数字")
     return float(value)
 
 
 class ProductsMixin(CRMBase):
+    @atomic
     def add_category(self, name: str, parent: int | None = None, *, code: str | None = None) -> int:
         """Add a product category under ``parent``; returns its id."""
         self._require("product", "create")
@@ -30,6 +31,7 @@ class ProductsMixin(CRMBase):
             return self._insert("product_category", {"code": code or self.next_code("product_category"),
                                                      "name": name, "parent_id": parent})
 
+    @atomic
     def create_product(self, name: str, category_id: int, *, price: float, cost: float, unit: str | None = None,
                        stock: float = 0, code: str | None = None, **fields: Any) -> int:
         """Create a product (status 正常); an opening stock is booked as a stock move 入库.
@@ -54,7 +56,7 @@ class ProductsMixin(CRMBase):
         self._row("product_category", category_id, field="category_id")
         values = self._clean_product(dict(fields, name=name, category_id=category_id, price=price, cost=cost,
                                           unit=unit or self.dictionary_default("product_unit")))
-        if isinstance(stock, bool) or not isinstance(stock, (int, float)) or stock < 0:
+        if not is_number(stock) or stock < 0:
             raise ValidationError(field="stock", value=stock, label="库存数量", allowed="不小于 0 的数字")
         with self.store.transaction():
             pid = self._insert("product", {**values, "code": code or self.next_code("product"),
@@ -69,9 +71,10 @@ class ProductsMixin(CRMBase):
             if key not in PRODUCT_FIELDS:
                 raise UnknownValueError(field=key, value=values[key], label="字段名", table="product",
                                         allowed=PRODUCT_FIELDS, reason="不是可直接修改的产品字段")
+        refuse_nan("product", values)
         out = dict(values)
         for key in ("price", "cost"):
-            if key in out and (isinstance(out[key], bool) or not isinstance(out[key], (int, float)) or out[key] < 0):
+            if key in out and (not is_number(out[key]) or out[key] < 0):
                 raise ValidationError(field=key, value=out[key], label="标准售价" if key == "price" else "成本价",
                                       allowed="不小于 0 的数字")
             if key in out:
@@ -85,16 +88,19 @@ class ProductsMixin(CRMBase):
         self.store.validate("product", out, partial=True)
         return out
 
+    @atomic
     def update_product(self, product_id: int, **fields: Any) -> None:
         """Change product fields (price, cost, limits, warranty …; stock only through stock moves)."""
         self._require("product", "update")
         current = self._row("product", product_id, field="product_id")
         self._update("product", product_id, self._clean_product(fields, current))
 
+    @atomic
     def discontinue_product(self, product_id: int) -> None:
         """停售: the product can no longer be quoted or ordered."""
         self._set_product_status(product_id, "停售")
 
+    @atomic
     def reactivate_product(self, product_id: int) -> None:
         """Back from 停售 to 正常."""
         self._set_product_status(product_id, "正常")
@@ -121,12 +127,14 @@ class ProductsMixin(CRMBase):
                                                "shipment_id": shipment_id, "order_line_id": order_line_id,
                                                "return_id": return_id})
 
+    @atomic
     def stock_in(self, product_id: int, quantity: float, *, move_date: dt.date | str | None = None,
                  note: str | None = None) -> int:
         """Receive goods into stock; returns the stock move id."""
         self._require("product", "update")
         return self._move_stock(product_id, _positive(quantity, "quantity", "数量"), "入库", move_date=move_date, note=note)
 
+    @atomic
     def stock_out(self, product_id: int, quantity: float, *, move_date: dt.date | str | None = None,
                   note: str | None = None) -> int:
         """Take goods out of stock (not for orders: use :meth:`ship_order`); refuses negative stock."""
@@ -138,10 +146,11 @@ class ProductsMixin(CRMBase):
                                   reason=f"库存只有 {row['stock']}，出库后会变成负数")
         return self._move_stock(product_id, -qty, "出库", move_date=move_date, note=note)
 
+    @atomic
     def adjust_stock(self, product_id: int, counted: float, *, note: str | None = None) -> int | None:
         """Stock-take (盘点调整): set the stock to the counted quantity; returns the move id."""
         self._require("product", "update")
-        if isinstance(counted, bool) or not isinstance(counted, (int, float)) or counted < 0:
+        if not is_number(counted) or counted < 0:
             raise ValidationError(field="counted", value=counted, label="盘点数量", allowed="不小于 0 的数字")
         row = self._row("product", product_id, field="product_id")
         diff = float(counted) - float(row["stock"])

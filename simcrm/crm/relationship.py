@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import reference
 from ..errors import RequiredFieldError, UnknownValueError, ValidationError
-from .base import CRMBase
+from .base import CRMBase, atomic
 
 
 class RelationshipMixin(CRMBase):
@@ -15,6 +15,7 @@ class RelationshipMixin(CRMBase):
         if contact_id is not None and self._row("contact", contact_id, field="contact_id")["customer_id"] != customer_id:
             raise ValidationError(field="contact_id", value=contact_id, label="联系人", allowed=f"客户 {customer_id} 的联系人")
 
+    @atomic
     def log_activity(self, customer_id: int, subject: str, *, channel: str = "电话", kind: str = "记录",
                      at: dt.datetime | str | None = None, contact_id: int | None = None, outcome: str | None = None,
                      opportunity_id: int | None = None, campaign_id: int | None = None) -> int:
@@ -49,11 +50,13 @@ class RelationshipMixin(CRMBase):
                                          "outcome": outcome, "opportunity_id": opportunity_id,
                                          "campaign_id": campaign_id})
 
+    @atomic
     def complete_activity(self, activity_id: int, outcome: str | None = None) -> None:
         """A planned activity (日程 / 待办) took place: it becomes a 记录 with its outcome."""
         row = self._check_row("activity", activity_id, "update", field="activity_id")
         self._transition("activity", row, "activity_kind", "记录", field="kind", extra={"outcome": outcome})
 
+    @atomic
     def plan_care(self, customer_id: int, care_type: str, subject: str, planned_date: dt.date | str, *,
                   contact_id: int | None = None, channel: str | None = None, employee: int | str | None = None,
                   campaign_id: int | None = None) -> int:
@@ -73,6 +76,7 @@ class RelationshipMixin(CRMBase):
                                      "care_type": care_type, "channel": channel, "subject": subject,
                                      "planned_date": planned_date, "campaign_id": campaign_id})
 
+    @atomic
     def complete_care(self, care_id: int, done_date: dt.date | str | None = None, feedback: str | None = None,
                       satisfaction: int | None = None) -> None:
         """Record that a planned care action was done, with the customer's feedback (1–5)."""
@@ -98,6 +102,7 @@ class RelationshipMixin(CRMBase):
         care = self.list("care")
         return care[care["done_date"].isna() & (care["planned_date"].dt.date <= until)].reset_index(drop=True)
 
+    @atomic
     def record_survey(self, customer_id: int, overall: int, *, survey_date: dt.date | str | None = None,
                       expectation: dict[str, float] | None = None, perception: dict[str, float] | None = None,
                       would_recommend: bool | None = None, comment: str | None = None) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RequiredFieldError, StateTransitionError, ValidationError
-from .base import CRMBase, check_transition, money
+from .base import CRMBase, atomic, check_transition, is_number, money
 
 TOLERANCE = 0.01
 
@@ -39,7 +39,7 @@ def line_amount(quantity: float, unit_price: float, discount: float = 0.0, tax_r
 
 def _num(value: Any, field: str, label: str, *, low: float = 0.0, high: float | None = None,
          strict: bool = False) -> float:
-    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
+    bad = not is_number(value) or value != value
     if not bad:
         bad = value <= low if strict else value < low
         bad = bad or (high is not None and value > high)
@@ -87,6 +87,7 @@ class SalesMixin(CRMBase):
 
     # -- quotes ----------------------------------------------------------------------------
 
+    @atomic
     def create_quote(self, customer_id: int, lines: Iterable[Mapping[str, Any]], *,
                      opportunity_id: int | None = None, quote_date: dt.date | str | None = None,
                      valid_until: dt.date | str | None = None) -> int:
@@ -159,6 +160,7 @@ class SalesMixin(CRMBase):
             self._insert(line_table, {parent_field: parent_id, **line, **(extra or {})})
         return money(sum(x["amount"] for x in lines))
 
+    @atomic
     def update_quote_lines(self, quote_id: int, lines: Iterable[Mapping[str, Any]]) -> None:
         """Replace the lines of a 草稿 quote (and its total). Sent or closed quotes are frozen."""
         quote = self._quote(quote_id)
@@ -170,6 +172,7 @@ class SalesMixin(CRMBase):
             total = self._replace_lines(conn, "quote_line", "quote_id", quote_id, clean)
             self._update("quote", quote_id, {"total_amount": total})
 
+    @atomic
     def update_order_lines(self, order_id: int, lines: Iterable[Mapping[str, Any]]) -> None:
         """Replace the lines of an order still 待审 and 未出库, without a payment plan yet."""
         order = self._order(order_id)
@@ -184,14 +187,17 @@ class SalesMixin(CRMBase):
             total = self._replace_lines(conn, "order_line", "order_id", order_id, clean, {"shipped_quantity": 0.0})
             self._update("sales_order", order_id, {"total_amount": total})
 
+    @atomic
     def send_quote(self, quote_id: int) -> None:
         """草稿 → 已发送."""
         self._transition("quote", self._quote(quote_id), "quote_status", "已发送")
 
+    @atomic
     def expire_quote(self, quote_id: int) -> None:
         """已发送 → 失效."""
         self._transition("quote", self._quote(quote_id), "quote_status", "失效")
 
+    @atomic
     def convert_quote_to_order(self, quote_id: int, kind: str = "订单", *, order_date: dt.date | str | None = None,
                                end_date: dt.date | str | None = None, payment_terms: str | None = None,
                                contact_id: int | None = None) -> int:
@@ -216,6 +222,7 @@ class SalesMixin(CRMBase):
 
     # -- orders ---------------------------------------------------------------------------
 
+    @atomic
     def create_order(self, customer_id: int, lines: Iterable[Mapping[str, Any]], kind: str = "订单", *,
                      order_date: dt.date | str | None = None, end_date: dt.date | str | None = None,
                      payment_terms: str | None = None, contact_id: int | None = None,
@@ -259,6 +266,7 @@ class SalesMixin(CRMBase):
             self._require(module, "update")
         return row
 
+    @atomic
     def approve_order(self, order_id: int, approve: bool = True) -> None:
         """Approve (同意) or reject (否决) a 待审 order — 主管 and 老板 only.
 
@@ -285,13 +293,20 @@ class SalesMixin(CRMBase):
                 self._update("customer", cust["id"], {"lifecycle": "重复购买", "lifecycle_date": order["order_date"],
                                                       "lost_reason": None}, action="状态变更")
 
+    @atomic
     def finish_order(self, order_id: int) -> None:
         """执行中 → 结束."""
         self._transition("sales_order", self._order(order_id), "order_status", "结束")
 
+    @atomic
     def abort_order(self, order_id: int) -> None:
         """执行中 → 意外中止."""
         self._transition("sales_order", self._order(order_id), "order_status", "意外中止")
+
+    def _not_aborted(self, order: dict[str, Any], what: str) -> None:
+        if order["status"] == "意外中止":
+            raise StateTransitionError(field="status", value=order["status"], label="执行状态", table="sales_order",
+                                       allowed=("执行中", "结束"), reason=f"已意外中止的合同/订单不能{what}")
 
     def _running(self, order: dict[str, Any], what: str) -> None:
         if order["approval"] != "同意":
@@ -321,6 +336,7 @@ class SalesMixin(CRMBase):
             out[int(line_id)] = q
         return out
 
+    @atomic
     def ship_order(self, order_id: int, quantities: Mapping[int, float] | None = None, *,
                    ship_date: dt.date | str | None = None) -> int:
         """Ship goods of an approved order (all that remains when ``quantities`` is None).
@@ -370,16 +386,22 @@ class SalesMixin(CRMBase):
     # -- money ------------------------------------------------------------------------------
 
     def order_balance(self, order_id: int) -> dict[str, float]:
-        """Total, returned, paid, invoiced and outstanding amounts of an order."""
+        """Total, returned, paid, refunded, invoiced and outstanding amounts of an order.
+
+        outstanding = total − returned − paid + refunded (never below 0: a return that leaves
+        the customer in credit books a refund, see :meth:`return_goods`).
+        """
         self._check_row("sales_order", order_id, "read", field="order_id")
         order = self.store.get("sales_order", order_id)
         paid = self.store.read("payment", where={"order_id": order_id})["amount"].sum()
         invoiced = self.store.read("invoice", where={"order_id": order_id})["amount"].sum()
         returned = self.store.read("sales_return", where={"order_id": order_id})["amount"].sum()
+        refunded = self.store.read("refund", where={"order_id": order_id})["amount"].sum()
         total = float(order["total_amount"])
-        return {"total": total, "returned": money(returned), "paid": money(paid), "invoiced": money(invoiced),
-                "outstanding": money(total - returned - paid)}
+        return {"total": total, "returned": money(returned), "paid": money(paid), "refunded": money(refunded),
+                "invoiced": money(invoiced), "outstanding": money(total - returned - paid + refunded)}
 
+    @atomic
     def add_payment_plan(self, order_id: int, instalments: Iterable[tuple[Any, float]]) -> list[int]:
         """Plan payment in instalments ``[(due_date, amount), …]`` adding up to the order total.
 
@@ -410,6 +432,7 @@ class SalesMixin(CRMBase):
         with self.store.transaction():
             return [self._insert("payment_plan", r) for r in rows]
 
+    @atomic
     def record_payment(self, order_id: int, amount: float, *, paid_date: dt.date | str | None = None,
                        plan_id: int | None = None, method: str | None = None) -> int:
         """Record money received for an order (partial payments allowed; never more than outstanding)."""
@@ -417,6 +440,7 @@ class SalesMixin(CRMBase):
         if order["approval"] != "同意":
             raise StateTransitionError(field="approval", value=order["approval"], label="审批状态",
                                        table="sales_order", allowed=("同意",), reason="未审批通过的合同/订单不能回款")
+        self._not_aborted(order, "回款")
         amount = _num(amount, "amount", "回款金额", strict=True)
         outstanding = self.order_balance(order_id)["outstanding"]
         if amount > outstanding + 0.005:
@@ -428,6 +452,7 @@ class SalesMixin(CRMBase):
                                             "plan_id": plan_id, "paid_date": paid_date or self.today,
                                             "amount": money(amount), "method": method})
 
+    @atomic
     def issue_invoice(self, order_id: int, amount: float, *, invoice_date: dt.date | str | None = None,
                       invoice_no: str | None = None) -> int:
         """Issue an invoice (total invoiced never above the order total); returns its id."""
@@ -435,6 +460,7 @@ class SalesMixin(CRMBase):
         if order["approval"] != "同意":
             raise StateTransitionError(field="approval", value=order["approval"], label="审批状态",
                                        table="sales_order", allowed=("同意",), reason="未审批通过的合同/订单不能开票")
+        self._not_aborted(order, "开票")
         amount = _num(amount, "amount", "开票金额", strict=True)
         balance = self.order_balance(order_id)
         room = money(balance["total"] - balance["invoiced"])
@@ -448,9 +474,15 @@ class SalesMixin(CRMBase):
                                             "invoice_date": invoice_date or self.today, "amount": money(amount),
                                             "tax_amount": money(amount * tax_share)})
 
+    @atomic
     def return_goods(self, order_id: int, quantities: Mapping[int, float], reason: str, *,
                      return_date: dt.date | str | None = None) -> int:
-        """Take back shipped goods (``{order_line_id: quantity}``); stock goes back in. Returns the id."""
+        """Take back shipped goods (``{order_line_id: quantity}``); stock goes back in. Returns the id.
+
+        When the customer has already paid more than the order is worth after the return, a
+        ``refund`` (退款记录) of the difference is booked in the same transaction, so the
+        order's outstanding amount is 0, not negative.
+        """
         self._order(order_id)
         if reason is None or not str(reason).strip():
             raise RequiredFieldError(field="reason", value=reason, label="退货原因", allowed="简要说明退货原因")
@@ -471,6 +503,12 @@ class SalesMixin(CRMBase):
                                              "amount": amounts[line_id]})
                 self._move_stock(int(lines.loc[line_id, "product_id"]), q, "退货入库", move_date=return_date,
                                  order_line_id=line_id, return_id=rid)
+            credit = -self.order_balance(order_id)["outstanding"]
+            if credit > 0.005:  # paid more than the goods kept are worth: pay the difference back
+                code = self.store.get("sales_return", rid)["code"]
+                self._insert("refund", {"code": self.next_code("refund"), "order_id": order_id, "return_id": rid,
+                                        "refund_date": return_date, "amount": money(credit),
+                                        "reason": f"退货 {code} 后已收款超过应收金额，退还差额"})
         return rid
 
     def receivables(self) -> pd.DataFrame:

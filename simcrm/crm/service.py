@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from .. import reference
 from ..errors import RequiredFieldError, StateTransitionError, UnknownValueError, ValidationError
-from .base import CRMBase, check_transition, tbl
+from .base import CRMBase, atomic, check_transition, tbl
 
 #: urgency → (first-response hours, resolution hours)
 DEFAULT_SLA: dict[str, tuple[float, float]] = {"非常紧急": (2, 24), "紧急": (4, 48), "一般": (24, 120)}
@@ -39,6 +39,7 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 class ServiceMixin(CRMBase):
     # -- SLA --------------------------------------------------------------------------------
 
+    @atomic
     def set_sla_policy(self, urgency: str, first_response_hours: float, resolution_hours: float) -> int:
         """Set the SLA targets of an urgency (first response, resolution, in hours)."""
         self._require("service", "update")
@@ -70,6 +71,7 @@ class ServiceMixin(CRMBase):
 
     # -- service requests ------------------------------------------------------------------------
 
+    @atomic
     def open_service_request(self, customer_id: int, description: str, *, urgency: str = "一般",
                              product_id: int | None = None, order_id: int | None = None,
                              contact_id: int | None = None, assignee: int | str | None = None,
@@ -132,6 +134,7 @@ class ServiceMixin(CRMBase):
                                        reason=f"当前状态为“{row['status']}”，这一操作只适用于“{expected}”的服务请求")
         return row
 
+    @atomic
     def respond_service_request(self, request_id: int, *, at: dt.datetime | str | None = None,
                                 assignee: int | str | None = None) -> None:
         """First response: 新建 → 处理中 (records the first-response time)."""
@@ -143,6 +146,7 @@ class ServiceMixin(CRMBase):
             extra["assignee_id"] = self.user_id
         self._transition("service_request", row, "service_status", "处理中", extra=extra)
 
+    @atomic
     def resolve_service_request(self, request_id: int, *, at: dt.datetime | str | None = None,
                                 satisfaction: int | None = None) -> None:
         """处理中 → 已解决 (records the resolution time)."""
@@ -150,11 +154,13 @@ class ServiceMixin(CRMBase):
         self._transition("service_request", row, "service_status", "已解决",
                          extra={"resolved_at": at or self.now, "satisfaction": satisfaction})
 
+    @atomic
     def reopen_service_request(self, request_id: int) -> None:
         """已解决 → 处理中 (the problem came back; the resolution time is cleared)."""
         row = self._sr(request_id, "已解决", "处理中")
         self._transition("service_request", row, "service_status", "处理中", extra={"resolved_at": None})
 
+    @atomic
     def close_service_request(self, request_id: int, *, at: dt.datetime | str | None = None) -> None:
         """已解决 → 已关闭."""
         row = self._sr(request_id)
@@ -189,6 +195,7 @@ class ServiceMixin(CRMBase):
 
     # -- complaints ------------------------------------------------------------------------------
 
+    @atomic
     def record_complaint(self, customer_id: int, description: str, *, category: str | None = None,
                          urgency: str = "一般", channel: str | None = None, contact_id: int | None = None,
                          order_id: int | None = None, product_id: int | None = None,
@@ -215,6 +222,7 @@ class ServiceMixin(CRMBase):
                                                "employee_id": self.user_id, "note": "受理投诉"})
         return cid
 
+    @atomic
     def advance_complaint(self, complaint_id: int, status: str, *, note: str | None = None, **fields: Any) -> None:
         """Move a complaint one step along its state machine, recording what was done.
 
@@ -256,6 +264,7 @@ class ServiceMixin(CRMBase):
             self._insert("complaint_history", {"complaint_id": complaint_id, "status": status, "at": at,
                                                "employee_id": self.user_id, "note": note})
 
+    @atomic
     def record_return_visit(self, customer_id: int, *, complaint_id: int | None = None,
                             service_request_id: int | None = None, satisfaction: int | None = None,
                             notes: str | None = None, channel: str | None = None, confirmed: bool = True,

@@ -287,6 +287,9 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
         today: the world's "today" (never the real clock).
         locale: identities' locale (``"zh_CN"``).
         db: ``None`` (in-memory SQLite), a file path, a SQLAlchemy URL, or a :class:`Store`.
+            A file path must not exist yet (:class:`~simcrm.store.WorldFileError`); the world is
+            built in a temporary file and moved there only when complete
+            (:meth:`Store.build_file`), so an interrupted run never leaves a partial world.
         progress: ``True`` for a tqdm bar over the simulated weeks, or a callable wrapping
             an iterable.
         validate: check every generated row against the schema before writing (the tests do;
@@ -303,6 +306,12 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
     from . import cache as _cache
 
     p = _params(customers, start, today, params)
+    if isinstance(db, (str, os.PathLike)) and "://" not in str(db) and str(db) != ":memory:":
+        # a world file appears complete or not at all: built beside the target, then renamed
+        with Store.build_file(db) as building:
+            built = generate(seed, customers, start, today, locale, building, progress, validate, cache, **params)
+            state = built._state()
+        return World(seed, p, Store(db), locale, _state=state)
     store = db if isinstance(db, Store) else Store(db)
     use_cache = (cache is not False and _cache.cache_dir() is not None and store.dialect == "sqlite"
                  and store.count("customer") == 0 and store.count("department") == 0)

@@ -520,6 +520,19 @@ tbl(
     col("amount", MONEY, "金额", required=True, min=0),
 )
 
+tbl(
+    "refund", "退款记录",
+    pk(),
+    col("code", CODE, "退款单号", required=True, unique=True),
+    col("order_id", Integer, "合同/订单", fk="sales_order.id", required=True),
+    col("return_id", Integer, "退货单", fk="sales_return.id"),
+    col("refund_date", Date, "退款日期", required=True),
+    col("amount", MONEY, "退款金额", required=True, min=0),
+    col("reason", TEXT, "退款原因"),
+    doc="Money paid back to the customer: a return after the order was (over)paid leaves the "
+        "customer in credit; the refund brings the order's outstanding amount back to 0.",
+)
+
 # --- relationship: activities, care, service, complaints, surveys ------------------------
 
 tbl(

@@ -23,7 +23,10 @@ import contextvars
 import datetime as dt
 import math
 import os
+import random
 import re
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,16 +44,18 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from .. import reference
 from ..errors import (
     ConstraintError,
+    SimCRMError,
     DuplicateError,
     NotFoundError,
     RequiredFieldError,
@@ -59,9 +64,42 @@ from ..errors import (
 )
 from . import schema
 
-__all__ = ["Store", "snapshot_equal"]
+__all__ = ["Store", "BusyError", "WorldFileError", "check_file", "snapshot_equal"]
 
 _MISSING = object()
+
+#: how long one SQLite connection waits for another writer's lock before "database is locked"
+BUSY_TIMEOUT_S = 20
+#: how often :meth:`Store.atomic` runs an operation whose transaction lost a race (lock
+#: timeout, deadlock, serialization failure, a unique key taken at the same moment)
+ATTEMPTS = 5
+#: the most characters a free-text (``Text``) field takes; ``String(n)`` fields take ``n``
+TEXT_LIMIT = 10_000
+#: PostgreSQL transaction-level advisory locks (first key of the two-int form)
+ADVISORY_SCHEMA = 0x5C_0001
+ADVISORY_CUSTOMER_KEYS = 0x5C_0002
+
+
+#: SQLite ``PRAGMA application_id`` of every simcrm database file ("SIMC")
+APPLICATION_ID = 0x53494D43
+#: SQLite ``PRAGMA user_version`` of a world file while :meth:`Store.build_file` builds it
+BUILDING = 0x5349_0001
+#: existing SQLite files up to this size are integrity-checked (``PRAGMA quick_check``) on open
+CHECK_LIMIT_BYTES = 64 * 2**20
+
+
+class WorldFileError(SimCRMError):
+    """A database file that is not a complete, undamaged simcrm world (世界文件不可用)."""
+
+    problem_zh = "不可用"
+    problem_en = "unusable world file"
+
+
+class BusyError(SimCRMError):
+    """The database stayed locked by another user (数据库忙)."""
+
+    problem_zh = "暂时无法写入"
+    problem_en = "database busy"
 
 
 def _is_missing(value: Any) -> bool:
@@ -87,12 +125,17 @@ class Store:
 
     def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True, echo: bool = False):
         self.url = self._normalise_url(url)
+        path = self.path
+        if path is not None and path.exists() and path.stat().st_size > 0:
+            check_file(path)
         self.engine: Engine = self._make_engine(self.url, echo)
         self.dialect = self.engine.dialect.name
         self._active: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
             f"simcrm_store_{id(self)}", default=None
         )
         self._dict_cache: dict[str, Any] | None = None
+        #: ids known to exist while :meth:`lookup_cache` is on (foreign-key checks of a batch)
+        self._known_ids: dict[str, set[Any]] | None = None
         if create:
             self.create_schema()
 
@@ -109,11 +152,64 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
 
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file of this store (``None`` in memory or on a server)."""
+        if not self.url.startswith("sqlite:///") or self.url in ("sqlite:///:memory:",):
+            return None
+        return Path(self.url[len("sqlite:///"):])
+
+    @classmethod
+    @contextlib.contextmanager
+    def build_file(cls, path: str | os.PathLike, *, overwrite: bool = False) -> Iterator["Store"]:
+        """Build a SQLite world file that appears complete or not at all.
+
+        Yields a :class:`Store` on a temporary file beside ``path``, marked as being built
+        (``PRAGMA user_version``). When the block ends without an error the file is made
+        self-contained (WAL folded in), marked complete, flushed to disk and moved onto
+        ``path`` in one atomic rename; on an error — or a crash, ``kill -9``, a full disk —
+        ``path`` is untouched (an existing file stays as it was) and the temporary file is
+        removed (after a crash it is left as ``.<name>.building-<pid>``, never at ``path``).
+
+        An existing ``path`` is refused with :class:`WorldFileError` unless ``overwrite=True``.
+        """
+        target = Path(path).expanduser().resolve()
+        if target.exists() and target.stat().st_size > 0 and not overwrite:
+            raise WorldFileError(field="path", value=str(target), label="世界文件",
+                                 allowed="一个尚不存在的文件路径；要替换旧世界请先删除它（或传 overwrite=True）",
+                                 reason="文件已存在，不会覆盖")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
+        for leftover in (tmp, *_sidecars(tmp)):
+            leftover.unlink(missing_ok=True)
+        store = cls(tmp)
+        try:
+            with store.engine.begin() as conn:
+                conn.exec_driver_sql(f"PRAGMA user_version = {BUILDING}")
+            yield store
+            store.close()
+            con = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                con.execute("PRAGMA journal_mode = DELETE")  # fold the WAL into the one file
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                con.execute("PRAGMA user_version = 0")
+            finally:
+                con.close()
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        except BaseException:
+            store.close()
+            for leftover in (tmp, *_sidecars(tmp)):
+                leftover.unlink(missing_ok=True)
+            raise
+
     @staticmethod
     def _make_engine(url: str, echo: bool) -> Engine:
         if url.startswith("sqlite"):
             memory = url in ("sqlite://", "sqlite:///:memory:")
-            kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 60}}
+            kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}}
             if memory:
                 kwargs["poolclass"] = StaticPool
             engine = create_engine(url, echo=echo, **kwargs)
@@ -124,7 +220,7 @@ class Store:
                 dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA foreign_keys = ON")
-                cur.execute("PRAGMA busy_timeout = 60000")
+                cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
                 if not memory:
                     cur.execute("PRAGMA journal_mode = WAL")
                     cur.execute("PRAGMA synchronous = NORMAL")
@@ -139,9 +235,29 @@ class Store:
         return create_engine(url, echo=echo, pool_pre_ping=True)
 
     def create_schema(self) -> None:
-        """Create every missing table and load the default dictionaries into an empty store."""
-        schema.metadata.create_all(self.engine)
-        if self.count("dictionary") == 0:
+        """Create every missing table and load the default dictionaries into an empty store.
+
+        Done in one write transaction (PostgreSQL: under an advisory lock), so two processes
+        opening the same new database at once neither clash nor load the dictionaries twice.
+        """
+        try:
+            with self._reader() as conn:
+                names = set(inspect(conn).get_table_names())
+                ready = names >= set(schema.TABLES) and int(conn.execute(
+                    select(func.count()).select_from(schema.metadata.tables["dictionary"])).scalar_one()) > 0
+        except DBAPIError:
+            ready = False
+        if not ready:
+            self.atomic(self._create_schema)
+
+    def _create_schema(self) -> None:
+        with self.transaction() as conn:
+            self.advisory_lock(ADVISORY_SCHEMA)
+            schema.metadata.create_all(conn)
+            if int(conn.execute(select(func.count()).select_from(schema.metadata.tables["dictionary"])).scalar_one()):
+                return
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
             rows = []
             for list_name, spec in reference.DICTIONARIES.items():
                 for order, value in enumerate(spec["values"]):
@@ -154,8 +270,7 @@ class Store:
                             "sort_order": order,
                         }
                     )
-            with self.transaction() as conn:
-                conn.execute(insert(schema.metadata.tables["dictionary"]), rows)
+            conn.execute(insert(schema.metadata.tables["dictionary"]), rows)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -168,8 +283,7 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        shown = self.engine.url.render_as_string(hide_password=True)
-        return f"Store({shown!r})"
+        return f"Store({self._shown_url()!r})"
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -201,6 +315,103 @@ class Store:
             self._active.reset(token)
             conn.info.pop("simcrm_write", None)
             conn.close()
+
+    def in_write(self) -> bool:
+        """Whether the calling code runs inside :meth:`transaction`."""
+        return self._active.get() is not None
+
+    def atomic(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` as one write transaction, again if it lost a race.
+
+        Everything ``fn`` reads, checks and writes happens inside that transaction: SQLite
+        writers hold the database lock from ``BEGIN IMMEDIATE``; on PostgreSQL the rows an
+        operation changes are locked when read (:meth:`locked`). A transaction that lost a
+        race — SQLite still locked after the busy timeout, a PostgreSQL deadlock or
+        serialization failure, a unique key inserted by another user at the same moment — is
+        rolled back and run again, at most :data:`ATTEMPTS` times in all; the rerun sees the
+        other user's committed work and so gives the same answer as if it had come second.
+        Inside an outer transaction ``fn`` simply joins it (the outermost call retries).
+        """
+        if self.in_write():
+            return fn(*args, **kwargs)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self.transaction():
+                    return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - filtered just below
+                kind = self._lost_race(exc)
+                if kind is None:
+                    raise
+                if kind == "unique key taken" and attempt >= 2:
+                    raise  # taken for good, not by a concurrent insert: the error stands
+                if attempt == ATTEMPTS:
+                    if isinstance(exc, SimCRMError):
+                        raise
+                    raise BusyError(field="database", value=self._shown_url(), label="数据库",
+                                    allowed="稍后重试，或关闭长时间占用数据库的其他程序",
+                                    reason=f"另一个用户正在写入（{kind}），已重试 {ATTEMPTS} 次") from exc
+                time.sleep(min(2.0, 0.02 * 2 ** attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _lost_race(self, exc: BaseException) -> str | None:
+        """Why a transaction failed only because another one ran at the same time (else None)."""
+        cause = exc.__cause__ if isinstance(exc, SimCRMError) else exc
+        if not isinstance(cause, DBAPIError):
+            return None
+        code = getattr(cause.orig, "sqlstate", None)
+        text = str(cause.orig).lower()
+        if isinstance(cause, OperationalError) and ("database is locked" in text or "database is busy" in text):
+            return "database is locked"
+        if code in ("40001", "40P01"):
+            return "serialization failure" if code == "40001" else "deadlock"
+        if isinstance(cause, IntegrityError) and code == "23505":
+            # PostgreSQL: another transaction inserted the same key after our check; the rerun
+            # checks again and refuses it properly (SQLite writers cannot interleave)
+            return "unique key taken"
+        return None
+
+    def _shown_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def locked(self, query: Any) -> Any:
+        """``query`` locking the rows it reads while a write transaction is open.
+
+        PostgreSQL: ``SELECT … FOR NO KEY UPDATE`` (a concurrent writer of the same row waits
+        for this transaction, then reads the committed result); SQLite ignores the clause, its
+        writers are serialised by ``BEGIN IMMEDIATE``.
+        """
+        if self.in_write() and self.dialect == "postgresql":
+            return query.with_for_update(key_share=True)
+        return query
+
+    def advisory_lock(self, key: int, sub: int = 0) -> None:
+        """Hold a PostgreSQL advisory lock until the current write transaction ends.
+
+        Serialises writers of something no single row stands for (e.g. "is this company name
+        taken?"). A no-op on SQLite, whose writers are serialised anyway.
+        """
+        if self.dialect == "postgresql":
+            conn = self._active.get()
+            if conn is None:
+                raise RuntimeError("advisory_lock needs an open write transaction")
+            conn.execute(select(func.pg_advisory_xact_lock(int(key), int(sub))))
+
+    @contextlib.contextmanager
+    def lookup_cache(self) -> Iterator[None]:
+        """Remember, while the block runs, which referenced ids exist (batched validation).
+
+        Meant for one write transaction that checks many rows (an import chunk): rows are
+        not deleted from under it (SQLite serialises writers; on PostgreSQL the foreign keys
+        still refuse a vanished parent).
+        """
+        if self._known_ids is not None:
+            yield
+            return
+        self._known_ids = {}
+        try:
+            yield
+        finally:
+            self._known_ids = None
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[Connection]:
@@ -338,10 +549,13 @@ class Store:
         elif isinstance(ctype, (String, Text)):
             if not isinstance(value, str):
                 raise ValidationError(field=c.name, value=value, label=label, allowed="文本")
+            if "\x00" in value:
+                raise ValidationError(field=c.name, value=_shorten(value), label=label, table=table,
+                                      allowed="不含 NUL 字符（\\x00）的文本", reason="文本中有 NUL 字符")
             value = value.strip()
-            length = getattr(ctype, "length", None)
+            length = getattr(ctype, "length", None) or TEXT_LIMIT
             if length and len(value) > length:
-                raise ValidationError(field=c.name, value=value, label=label,
+                raise ValidationError(field=c.name, value=_shorten(value), label=label,
                                       allowed=f"不超过 {length} 个字符", reason=f"共 {len(value)} 个字符")
         if "min" in info and value < info["min"]:
             raise ValidationError(field=c.name, value=value, label=label, allowed=f"不小于 {info['min']}")
@@ -351,8 +565,13 @@ class Store:
             if fk.column.table.name == "dictionary":
                 continue
             target = fk.column.table
+            known = self._known_ids.setdefault(target.name, set()) if self._known_ids is not None else None
+            if known is not None and value in known:
+                continue
             with (contextlib.nullcontext(conn) if conn is not None else self._reader()) as cx:
                 found = cx.execute(select(target.c.id).where(target.c.id == value)).first()
+            if found is not None and known is not None:
+                known.add(value)
             if found is None:
                 raise NotFoundError(field=c.name, value=value, label=label,
                                     allowed=f"已存在的{schema.table_label(target.name)}编号")
@@ -367,6 +586,11 @@ class Store:
         ``validate=False`` skips the per-row Python checks (bulk writers that validated with
         the vectorised validators); the database constraints still apply.
         """
+        if not isinstance(rows, Mapping):
+            rows = list(rows)  # read once: a rerun after a lost race must see the same rows
+        return self.atomic(self._insert_rows, table, rows, validate)
+
+    def _insert_rows(self, table: str, rows: Any, validate: bool) -> int | list[int]:
         single = isinstance(rows, Mapping)
         batch = [rows] if single else list(rows)
         t = schema.metadata.tables[table]
@@ -383,6 +607,8 @@ class Store:
                 # one round trip per batch, ids read back in insertion order
                 result = conn.execute(insert(t).returning(t.c.id, sort_by_parameter_order=True), prepared)
                 ids.extend(int(x) for x in result.scalars().all())
+            if self._known_ids is not None:
+                self._known_ids.setdefault(table, set()).update(ids)
         if table == "dictionary":
             self._dict_cache = None
         return ids[0] if single else ids
@@ -410,6 +636,7 @@ class Store:
         for c in t.columns:
             if not c.unique:
                 continue
+            values: list[Any] = []
             seen: set[Any] = set()
             for r in rows:
                 v = r.get(c.name)
@@ -419,18 +646,28 @@ class Store:
                     raise DuplicateError(field=c.name, value=v, label=c.info.get("label"), table=table,
                                          allowed="每条记录唯一的值")
                 seen.add(v)
-                q = select(t.c.id).where(c == v)
+                values.append(v)
+            for start in range(0, len(values), 500):  # one query per 500 values, not one per row
+                part = values[start:start + 500]
+                q = select(c).where(c.in_(part) if len(part) > 1 else c == part[0])
                 if exclude_id is not None:
                     q = q.where(t.c.id != exclude_id)
-                if conn.execute(q).first() is not None:
+                taken = set(conn.execute(q).scalars())
+                if taken:
+                    v = next(x for x in part if x in taken)
                     raise DuplicateError(field=c.name, value=v, label=c.info.get("label"),
                                          allowed="每条记录唯一的值")
 
     def update(self, table: str, row_id: int, values: Mapping[str, Any], *, validate: bool = True) -> dict[str, Any]:
         """Change fields of one row; returns the old values of the changed fields."""
+        return self.atomic(self._update_row, table, row_id, values, validate)
+
+    def _update_row(self, table: str, row_id: int, values: Mapping[str, Any], validate: bool) -> dict[str, Any]:
         t = schema.metadata.tables[table]
         with self.transaction() as conn:
-            old = conn.execute(select(t).where(t.c.id == row_id)).mappings().first()
+            # the row is locked from here: a concurrent edit waits, so the returned old values
+            # are the previous edit's new ones (an unbroken audit chain)
+            old = conn.execute(self.locked(select(t).where(t.c.id == row_id))).mappings().first()
             if old is None:
                 raise NotFoundError(field="id", value=row_id, label=f"{schema.table_label(table)}编号",
                                     allowed=f"已存在的{schema.table_label(table)}编号")
@@ -462,7 +699,8 @@ class Store:
 
     def count(self, table: str, **where: Any) -> int:
         """Number of rows of ``table`` (optionally where ``column == value`` for each keyword)."""
-        t = schema.metadata.tables[table]
+        t = self._table(table)
+        self._check_columns(t, where)
         q = select(func.count()).select_from(t)
         for k, v in where.items():
             q = q.where(t.c[k] == v)
@@ -483,7 +721,11 @@ class Store:
         values are allowed), amounts ``float64``, text ``str``, dates and times
         ``datetime64``, flags ``bool``.
         """
-        t = schema.metadata.tables[table]
+        t = self._table(table)
+        if columns is not None:
+            columns = list(columns)
+            self._check_columns(t, columns, what="columns")
+        self._check_columns(t, where or {})
         cols = [t.c[c] for c in columns] if columns is not None else list(t.columns)
         q = select(*cols)
         for k, v in (where or {}).items():
@@ -504,6 +746,20 @@ class Store:
         if labels:
             frame = frame.rename(columns={c.name: c.info.get("label", c.name) for c in cols})
         return frame
+
+    @staticmethod
+    def _table(table: Any) -> Any:
+        t = schema.metadata.tables.get(table) if isinstance(table, str) else None
+        if t is None:
+            raise UnknownValueError(field="table", value=table, label="数据表", allowed=schema.TABLES)
+        return t
+
+    @staticmethod
+    def _check_columns(t: Any, names: Iterable[Any], *, what: str = "where") -> None:
+        for name in names:
+            if not isinstance(name, str) or name not in t.c:
+                raise UnknownValueError(field=what, value=name, label="字段名", table=t.name,
+                                        allowed=[c.name for c in t.columns], reason=f"{t.name} 表没有这个字段")
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table, read with :meth:`read`."""
@@ -553,6 +809,76 @@ class Store:
             return ConstraintError(field=field, value=params.get(field, "?"),
                                    allowed="引用已存在的记录（外键）", reason=msg)
         return ConstraintError(field="?", value="?", reason=msg)
+
+
+def _sidecars(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def check_file(path: str | os.PathLike) -> None:
+    """Refuse a file that is not a complete, undamaged simcrm database (:class:`WorldFileError`).
+
+    Checks the SQLite header, the simcrm marks (``application_id``; not left half-built by an
+    interrupted :meth:`Store.build_file`), that it holds simcrm's tables rather than another
+    program's, and — for files up to :data:`CHECK_LIMIT_BYTES` — every page
+    (``PRAGMA quick_check``), so a damaged file fails here with one clear message instead of
+    later with a raw ``database disk image is malformed``.
+    """
+    path = Path(path)
+    todo = f"请重新生成世界（simcrm generate --out 新文件名），或从备份恢复 {path.name}"
+
+    def refuse(reason: str, allowed: str = todo) -> WorldFileError:
+        return WorldFileError(field="path", value=str(path), label="世界文件", reason=reason, allowed=allowed)
+
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head != b"SQLite format 3\x00":
+        raise refuse("不是 SQLite 数据库文件（文件头不对），可能不是 simcrm 世界文件，或已损坏",
+                     "simcrm 生成的世界文件（.sqlite）；" + todo)
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:  # pragma: no cover - unreadable file
+        raise refuse(f"无法打开：{exc}") from exc
+    try:
+        app_id = con.execute("PRAGMA application_id").fetchone()[0]
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        problems = []
+        if path.stat().st_size <= CHECK_LIMIT_BYTES:
+            problems = [r[0] for r in con.execute("PRAGMA quick_check(5)")]
+    except sqlite3.DatabaseError as exc:
+        raise refuse(f"文件已损坏（SQLite：{exc}）") from exc
+    finally:
+        con.close()
+    if problems and problems != ["ok"]:
+        raise refuse(f"文件已损坏（SQLite 检查发现：{problems[0]}）")
+    if app_id not in (0, APPLICATION_ID):
+        raise refuse(f"这是另一个程序的 SQLite 数据库（application_id = {app_id:#x}），不是 simcrm 世界文件",
+                     "simcrm 生成的世界文件；换一个文件名")
+    if version == BUILDING:
+        raise refuse("这个世界文件没有生成完（生成过程被中断），内容不完整", todo)
+    if names and not names & set(schema.TABLES):
+        shown = "、".join(sorted(names)[:5])
+        raise refuse(f"其中没有 simcrm 的数据表（有：{shown}），不是 simcrm 世界文件",
+                     "simcrm 生成的世界文件；换一个文件名")
+
+
+def _shorten(value: str, keep: int = 40) -> str:
+    """A long text as shown in an error message (its start and its length)."""
+    return value if len(value) <= keep else f"{value[:keep]}…（共 {len(value)} 个字符）"
 
 
 def _field_of_check(table: str, ck_name: str) -> str | None:

@@ -167,8 +167,8 @@ class ListView(Screen):
         term = self.search.value.strip()
         if term:
             text_cols = [c for c in t.columns if isinstance(c.type, (String, Text))]
-            like = f"%{term}%"
-            conditions.append(or_(*[c.like(like) for c in text_cols]))
+            # the term is text, not a pattern: % and _ match themselves
+            conditions.append(or_(*[c.contains(term, autoescape=True) for c in text_cols]))
         dicts = schema.dictionary_columns(self.table)
         for col, widget in self.filter_widgets.items():
             if widget.value is None:

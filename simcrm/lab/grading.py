@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -38,11 +39,14 @@ import pandas as pd
 from .course import (
     CODE_STUB,
     DEFAULT_CELL_TIMEOUT,
+    PRIVATE_DIR,
     REPAIR_DIR,
     TEXT_STUB,
     _course,
     assignment_notebooks,
     collect,
+    course_config,
+    course_settings,
     create_course,
     export_grades,
     feedback,
@@ -113,9 +117,51 @@ def _prepare_submission(course: Path, assignment: str, student: str, notebooks: 
             _make_writable(sub)
 
 
+#: characters of output kept per cell in the autograded notebook (and so in the feedback)
+OUTPUT_CAP = 100_000
+
+
+def _output_size(out: dict) -> int:
+    if out.get("output_type") == "stream":
+        return len(out.get("text", ""))
+    if out.get("output_type") == "error":
+        return sum(len(t) for t in out.get("traceback", []))
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in out.get("data", {}).values())
+
+
+def cap_outputs(nb: Any, cap: int = OUTPUT_CAP) -> list[tuple[int, int]]:
+    """Cut every code cell's outputs to ``cap`` characters in all; ``[(cell index, size before)]``."""
+    cut = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        outs = cell.get("outputs", [])
+        total = sum(_output_size(o) for o in outs)
+        if total <= cap:
+            continue
+        kept, left = [], cap
+        for out in outs:
+            size = _output_size(out)
+            if size <= left:
+                kept.append(out)
+                left -= size
+            elif out.get("output_type") == "stream" and left > 0:
+                out["text"] = out["text"][:left]
+                kept.append(out)
+                left = 0
+            elif out.get("output_type") == "error":
+                out["traceback"] = [t[:2000] for t in out.get("traceback", [])[-5:]]
+                kept.append(out)
+        kept.append(nbformat.v4.new_output("stream", name="stderr",
+                                           text=f"\n……（输出共 {total:,} 个字符，超过 {cap:,}，评分时已截断）\n"))
+        cell.outputs = kept
+        cut.append((i, total))
+    return cut
+
+
 def _scan_autograded(course: Path, assignment: str, student: str, notebooks: list[str],
                      report: Report, timeout: int) -> None:
-    """Find cells nbgrader interrupted (timeouts) or that died with the kernel."""
+    """Find cells nbgrader interrupted (timeouts) or that died with the kernel; cap huge outputs."""
     for name in notebooks:
         path = course / "autograded" / student / assignment / f"{name}.ipynb"
         if not path.exists():
@@ -123,6 +169,15 @@ def _scan_autograded(course: Path, assignment: str, student: str, notebooks: lis
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             nb = nbformat.read(str(path), as_version=4)
+        cut = cap_outputs(nb)
+        if cut:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                nbformat.write(nb, str(path))
+            for i, total in cut:
+                where = nb.cells[i].get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"第 {i + 1} 个单元格"
+                report.add("output_truncated", where,
+                           f"{where} 的输出有 {total:,} 个字符，超过上限 {OUTPUT_CAP:,}，已截断（评分不受影响）。")
         for i, cell in enumerate(nb.cells):
             for out in cell.get("outputs", []):
                 if out.get("output_type") != "error":
@@ -202,20 +257,197 @@ def _disable_crashing_cells(course: Path, assignment: str, student: str, noteboo
     return disabled
 
 
-def autograde_student(api: Any, course: Path, assignment: str, student: str, notebooks: list[str],
-                      timeout: int) -> Report:
-    """Repair and autograde one student's submission; every failure ends up in the report."""
-    report = Report(path=str(course / "submitted" / student / assignment))
+# --- the referee of a submission: the grade is what it received and judged ----------------------
+
+_GRADE_CALL = re.compile(r"""\.grade\(\s*["']([\w.\-]+)["']""")
+
+
+def referee_cells(course: Path, assignment: str, notebooks: list[str]) -> dict[str, dict[str, tuple[list[str], float]]]:
+    """Per notebook, the autograded test cells whose hidden tests hand answers to the referee:
+    ``{notebook: {grade_id: ([question keys], points)}}``, read from the teacher's source
+    notebooks (never from the submission)."""
+    out: dict[str, dict[str, tuple[list[str], float]]] = {}
+    for name in notebooks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.read(str(course / "source" / assignment / f"{name}.ipynb"), as_version=4)
+        cells: dict[str, tuple[list[str], float]] = {}
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+                continue
+            keys = list(dict.fromkeys(_GRADE_CALL.findall(cell.source)))
+            if keys:
+                cells[meta["grade_id"]] = (keys, float(meta.get("points") or 0))
+        if cells:
+            out[name] = cells
+    return out
+
+
+def private_question_modules(course: Path) -> list[str]:
+    """The course's private question modules (``simcrm_private/*.py``): loaded by the referee only."""
+    folder = course / PRIVATE_DIR
+    return [str(p) for p in sorted(folder.glob("*.py"))] if folder.is_dir() else []
+
+
+class SubmissionReferee:
+    """The referee process of one submission, started by the pipeline (see :mod:`simcrm.lab.referee`).
+
+    The student's identity, the world seed (from the course salt) and the world size come from
+    here; the process runs with ``python -I`` in an empty folder, away from the submission.
+    """
+
+    def __init__(self, course: Path, student: str, chapters: list[str], log: Path) -> None:
+        import secrets
+        import subprocess
+
+        from .identity import world_seed
+        from .referee import referee_command
+
+        settings = course_settings(course)
+        self.key = secrets.token_bytes(32)
+        self.seed = world_seed(student, settings["salt"], autograde=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="simcrm-referee-run-")
+        env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_FROM_KERNEL and k != "SIMCRM_REFEREE"}
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w", encoding="utf-8") as err:
+            self.proc = subprocess.Popen(referee_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                         text=True, encoding="utf-8", cwd=self._tmp.name, env=env)
+        init = {"mode": "serve", "student": student, "seed": self.seed, "customers": settings.get("customers"),
+                "private": private_question_modules(course), "key": self.key.hex(), "chapters": chapters}
+        self.proc.stdin.write(json.dumps(init, ensure_ascii=False) + "\n")
+        self.proc.stdin.flush()
+        ready = json.loads(self.proc.stdout.readline() or "{}")
+        self.address = ready.get("address")
+        self.error = ready.get("error") or (None if self.address else "评分进程没有启动")
+
+    def finish(self) -> list[dict[str, Any]] | None:
+        """The verified record (``None`` when the process died or the record was not authentic)."""
+        from .referee import verify_record
+
+        try:
+            self.proc.stdin.write("record\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+            record = verify_record(json.loads(line), self.key) if line else None
+        except (OSError, ValueError):
+            record = None
+        finally:
+            self.close()
+        return record
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except Exception:  # noqa: BLE001 - it must not outlive the submission
+                self.proc.kill()
+                self.proc.wait()
+        self._tmp.cleanup()
+
+
+#: variables the student's kernel must not see during autograde
+_HIDDEN_FROM_KERNEL = ("SIMCRM_COURSE_SALT", "SIMCRM_STUDENT")
+
+
+class _KernelEnv:
+    """While nbgrader runs a submission: the kernel finds the referee, never the salt."""
+
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+
+    def __enter__(self) -> None:
+        self.saved = {k: os.environ.get(k) for k in (*_HIDDEN_FROM_KERNEL, "SIMCRM_REFEREE")}
+        for k in _HIDDEN_FROM_KERNEL:
+            os.environ.pop(k, None)
+        if self.address:
+            os.environ["SIMCRM_REFEREE"] = self.address
+        else:
+            os.environ.pop("SIMCRM_REFEREE", None)
+
+    def __exit__(self, *exc: Any) -> None:
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run_nbgrader(api: Any, course: Path, assignment: str, student: str,
+                  backed: dict[str, dict[str, tuple[list[str], float]]], report: Report
+                  ) -> tuple[dict, list[dict[str, Any]] | None, str | None]:
+    """One nbgrader autograde of a submission, with a fresh referee when the assignment uses one."""
+    referee = None
+    if backed:
+        chapters = sorted({k.split(".", 1)[0] for cells in backed.values() for keys, _ in cells.values() for k in keys})
+        referee = SubmissionReferee(course, student, chapters, course / REPAIR_DIR / assignment / student / "referee.log")
     try:
-        _prepare_submission(course, assignment, student, notebooks, report)
-        with nbgrader_env(), warnings.catch_warnings():
+        with _KernelEnv(referee.address if referee else None), nbgrader_env(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = api.autograde(assignment, student)
+    finally:
+        record = referee.finish() if referee else None
+    return result, record, (referee.error if referee else None)
+
+
+def _apply_record(course: Path, assignment: str, student: str,
+                  backed: dict[str, dict[str, tuple[list[str], float]]], record: list[dict[str, Any]] | None,
+                  referee_error: str | None, report: Report) -> None:
+    """Set each referee-backed test's score from the referee's record, and report what never arrived."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    got = {e["question"]: e for e in (record or [])}
+    keep = course / REPAIR_DIR / assignment / student
+    (keep / "referee.json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    if record is None:
+        why = f"（{referee_error}）" if referee_error else ""
+        report.add("referee_failed", None, f"评分进程没有返回可信的记录{why}：由评分进程决定的测试全部按 0 分计，请人工查看。")
+    missing: list[str] = []
+    wrong: list[str] = []
+    repeated = sorted(q for q, e in got.items() if e.get("received", 1) > 1)
+    cfg = course_config(course)
+    with nbgrader_env(), warnings.catch_warnings(), Gradebook(cfg.CourseDirectory.db_url) as gb:
+        warnings.simplefilter("ignore")
+        for notebook, cells in backed.items():
+            for gid, (keys, points) in cells.items():
+                entries = [got.get(k) for k in keys]
+                ok = record is not None and all(e is not None and e["ok"] for e in entries)
+                if record is not None:
+                    missing += [f"{gid}（{k}）" for k, e in zip(keys, entries) if e is None]
+                    wrong += [f"{gid}：{e['hint']}" for e in entries if e is not None and not e["ok"] and e["hint"]]
+                try:
+                    grade = gb.find_grade(gid, notebook, assignment, student)
+                except MissingEntry:
+                    continue
+                grade.auto_score = points if ok else 0.0
+        gb.db.commit()
+    if missing:
+        report.add("answer_not_submitted", None,
+                   f"答案未提交给评分进程：{'、'.join(missing)}。这些测试按 0 分计"
+                   "（测试单元格在提交答案前出错，或答案代码改动了评分调用）。")
+    if repeated:
+        report.add("answer_resubmitted", None,
+                   f"同一题向评分进程提交了多次：{'、'.join(repeated)}；按第一次提交的答案评分。")
+    report.verdicts = wrong
+
+
+def autograde_student(api: Any, course: Path, assignment: str, student: str, notebooks: list[str],
+                      timeout: int) -> Report:
+    """Repair and autograde one student's submission; every failure ends up in the report.
+
+    Tests whose hidden part hands answers to the referee (``lab.grade("key", …)``) are scored
+    from the referee's own record, not from whether the cell raised (see :class:`SubmissionReferee`).
+    """
+    report = Report(path=str(course / "submitted" / student / assignment))
+    keep = course / REPAIR_DIR / assignment / student
+    try:
+        backed = referee_cells(course, assignment, notebooks)
+        _prepare_submission(course, assignment, student, notebooks, report)
+        result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
         if not result.get("success") and _disable_crashing_cells(course, assignment, student, notebooks,
                                                                  report, timeout):
-            with nbgrader_env(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = api.autograde(assignment, student)
+            result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
         if not result.get("success"):
             error = (result.get("error") or result.get("log") or "").strip().splitlines()
             last = next((line for line in reversed(error) if "Error" in line), error[-1] if error else "未知错误")
@@ -224,13 +456,13 @@ def autograde_student(api: Any, course: Path, assignment: str, student: str, not
                        fatal=True)
         else:
             _scan_autograded(course, assignment, student, notebooks, report, timeout)
+            if backed:
+                _apply_record(course, assignment, student, backed, record, referee_error, report)
     except Exception as exc:  # noqa: BLE001 - one student's failure must never stop the batch
         report.add("autograde_failed", None,
                    f"评分过程出错（{type(exc).__name__}: {exc}）；按 0 分计，请人工查看。", fatal=True)
-        keep = course / REPAIR_DIR / assignment / student
         keep.mkdir(parents=True, exist_ok=True)
         (keep / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-    keep = course / REPAIR_DIR / assignment / student
     keep.mkdir(parents=True, exist_ok=True)
     (keep / "report.json").write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     return report
@@ -262,6 +494,8 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
     overrides = {"Execute.timeout": int(timeout)} if timeout else {}
     api = open_api(course, **overrides)
     cell_timeout = int(timeout or api.config.Execute.get("timeout", DEFAULT_CELL_TIMEOUT))
+    if referee_cells(course, assignment, notebooks):
+        course_settings(course)  # no salt → a clear error now, never the public default
     submitted = course / "submitted"
     if students is None:
         students = sorted(p.parent.name for p in submitted.glob(f"*/{assignment}") if p.is_dir()) if submitted.exists() else []

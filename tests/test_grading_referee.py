@@ -211,7 +211,8 @@ def test_honest_and_blank(graded):
 def test_cheats_score_no_more_than_blank(graded, student):
     t = graded["table"]
     assert t.loc[student, "auto_score"] <= t.loc["blank", "auto_score"], (student, t.loc[student, "problems"])
-    assert "answer_not_submitted" in t.loc[student, "kinds"], t.loc[student, "problems"]
+    if student != "forge_files":  # the others kept their answers from the referee: reported as such
+        assert "answer_not_submitted" in t.loc[student, "kinds"], t.loc[student, "problems"]
 
 
 @pytest.mark.parametrize("student", ["class_patch", "class_patch_added", "module_patch", "fake_referee",

@@ -41,6 +41,7 @@ from .course import (
     DEFAULT_CELL_TIMEOUT,
     PRIVATE_DIR,
     REPAIR_DIR,
+    SETTINGS_FILE,
     TEXT_STUB,
     _course,
     assignment_notebooks,
@@ -344,6 +345,11 @@ class SubmissionReferee:
             except Exception:  # noqa: BLE001 - it must not outlive the submission
                 self.proc.kill()
                 self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
         self._tmp.cleanup()
 
 
@@ -391,7 +397,7 @@ def _run_nbgrader(api: Any, course: Path, assignment: str, student: str,
     return result, record, (referee.error if referee else None)
 
 
-def _apply_record(course: Path, assignment: str, student: str,
+def _apply_record(db_url: str, course: Path, assignment: str, student: str,
                   backed: dict[str, dict[str, tuple[list[str], float]]], record: list[dict[str, Any]] | None,
                   referee_error: str | None, report: Report) -> None:
     """Set each referee-backed test's score from the referee's record, and report what never arrived."""
@@ -406,8 +412,7 @@ def _apply_record(course: Path, assignment: str, student: str,
     missing: list[str] = []
     wrong: list[str] = []
     repeated = sorted(q for q, e in got.items() if e.get("received", 1) > 1)
-    cfg = course_config(course)
-    with nbgrader_env(), warnings.catch_warnings(), Gradebook(cfg.CourseDirectory.db_url) as gb:
+    with nbgrader_env(), warnings.catch_warnings(), Gradebook(db_url) as gb:
         warnings.simplefilter("ignore")
         for notebook, cells in backed.items():
             for gid, (keys, points) in cells.items():
@@ -457,7 +462,7 @@ def autograde_student(api: Any, course: Path, assignment: str, student: str, not
         else:
             _scan_autograded(course, assignment, student, notebooks, report, timeout)
             if backed:
-                _apply_record(course, assignment, student, backed, record, referee_error, report)
+                _apply_record(api.coursedir.db_url, course, assignment, student, backed, record, referee_error, report)
     except Exception as exc:  # noqa: BLE001 - one student's failure must never stop the batch
         report.add("autograde_failed", None,
                    f"评分过程出错（{type(exc).__name__}: {exc}）；按 0 分计，请人工查看。", fatal=True)
@@ -468,21 +473,156 @@ def autograde_student(api: Any, course: Path, assignment: str, student: str, not
     return report
 
 
+# --- the batch: parallel workers, one gradebook writer, resumable ----------------------------------
+
+BATCH_FILE = "batch.json"
+
+
+def fingerprint(course: Path, assignment: str, student: str, notebooks: list[str]) -> str:
+    """What a submission's grade depends on: the file as submitted, the assignment (source and
+    release), the course's private questions and settings, and simcrm's version."""
+    import hashlib
+
+    import simcrm
+
+    h = hashlib.sha256(f"simcrm {simcrm.__version__}\n".encode())
+    keep = course / REPAIR_DIR / assignment / student / "original"
+    sub = course / "submitted" / student / assignment
+    files: list[Path] = []
+    for name in notebooks:
+        orig = keep / f"{name}.ipynb"
+        files.append(orig if orig.exists() else sub / f"{name}.ipynb")
+        files += [course / "source" / assignment / f"{name}.ipynb", course / "release" / assignment / f"{name}.ipynb"]
+    if sub.is_dir():
+        files += sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix != ".ipynb")
+    files += [Path(p) for p in private_question_modules(course)]
+    files += [course / SETTINGS_FILE, course / "nbgrader_config.py"]
+    for f in files:
+        h.update(str(f.relative_to(course) if f.is_relative_to(course) else f).encode())
+        h.update(f.read_bytes() if f.exists() else b"<missing>")
+    return h.hexdigest()
+
+
+def _done_path(course: Path, assignment: str, student: str) -> Path:
+    return course / REPAIR_DIR / assignment / student / "done.json"
+
+
+def _is_done(course: Path, assignment: str, student: str, notebooks: list[str]) -> bool:
+    path = _done_path(course, assignment, student)
+    if not path.exists() or not (course / REPAIR_DIR / assignment / student / "report.json").exists():
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint(
+            course, assignment, student, notebooks)
+    except (OSError, ValueError):
+        return False
+
+
+def _mark_done(course: Path, assignment: str, student: str, notebooks: list[str]) -> None:
+    path = _done_path(course, assignment, student)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint(course, assignment, student, notebooks)}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _load_report_file(course: Path, assignment: str, student: str) -> Report:
+    path = course / REPAIR_DIR / assignment / student / "report.json"
+    return Report.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+# worker processes (``--jobs``): each grades into its own copy of the gradebook; the parent merges
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(course: str, folder: str, timeout: int | None) -> None:
+    import signal
+    import sqlite3
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    db_copy = Path(folder) / f"gradebook-{os.getpid()}.db"
+    with sqlite3.connect(Path(course) / "gradebook.db") as src, sqlite3.connect(db_copy) as dst:
+        src.backup(dst)  # a consistent copy, even while the parent merges another student
+    src.close()
+    dst.close()
+    overrides: dict[str, Any] = {"CourseDirectory.db_url": f"sqlite:///{db_copy}"}
+    if timeout:
+        overrides["Execute.timeout"] = int(timeout)
+    _WORKER.update(course=Path(course), db=str(db_copy), api=open_api(course, **overrides))
+
+
+def _worker_grade(assignment: str, student: str, notebooks: list[str], cell_timeout: int) -> tuple[str, str]:
+    report = autograde_student(_WORKER["api"], _WORKER["course"], assignment, student, notebooks, cell_timeout)
+    return json.dumps(report.to_dict(), ensure_ascii=False), _WORKER["db"]
+
+
+def _merge_submission(db_from: str, db_to: str, assignment: str, student: str) -> None:
+    """Copy one student's graded submission from a worker's gradebook into the course's (the one writer)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with nbgrader_env(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Gradebook(f"sqlite:///{db_from}") as src:
+            try:
+                sub = src.find_submission(assignment, student)
+            except MissingEntry:
+                return
+            timestamp = sub.timestamp
+            notebooks = []
+            for nb in sub.notebooks:
+                grades = {g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades}
+                comments = {c.name: c.auto_comment for c in nb.comments}
+                notebooks.append((nb.name, nb.flagged, nb.late_submission_penalty, grades, comments))
+        with Gradebook(db_to) as dst:
+            try:
+                dst.find_student(student)
+            except MissingEntry:
+                dst.add_student(student)
+            dst.update_or_create_submission(assignment, student, timestamp=timestamp)
+            for name, flagged, penalty, grades, comments in notebooks:
+                target = dst.find_submission_notebook(name, assignment, student)
+                target.flagged = flagged
+                target.late_submission_penalty = penalty
+                for g in target.grades:
+                    if g.name in grades:
+                        g.auto_score, g.needs_manual_grade = grades[g.name]
+                for c in target.comments:
+                    if c.name in comments:
+                        c.auto_comment = comments[c.name]
+            dst.db.commit()
+
+
+def _default_jobs() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
 def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | None = None,
-              progress: bool = True, timeout: int | None = None) -> pd.DataFrame:
+              progress: bool = True, timeout: int | None = None, jobs: int | None = 1,
+              changed: bool = False) -> pd.DataFrame:
     """Repair and autograde every submission of an assignment; a damaged one never stops the batch.
 
     Args:
         course_dir: the course directory (see :func:`create_course`).
         assignment: the assignment name, e.g. ``"ch04_customers"``.
         students: only these student ids (default: everyone in ``submitted/``).
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (with an ETA).
         timeout: seconds per cell (default: the course's ``Execute.timeout``).
+        jobs: submissions graded at once, each in its own worker process with its own copy of
+            the gradebook; this process alone writes the course's gradebook (``None``: the
+            number of cores).
+        changed: grade only submissions whose file, assignment or course settings changed since
+            they were last graded.
+
+    A batch is resumable: each graded submission is recorded (``simcrm_repair/<作业>/<学号>/
+    done.json``) after its grades are in the gradebook, and an interrupted batch
+    (``batch.json`` left behind by Ctrl-C or a crash) continues where it stopped when the same
+    command runs again.
 
     Returns:
-        One row per student graded: ``student``, ``name``, ``score``, ``max_score``,
-        ``auto_score``, ``auto_max_score``, ``needs_manual_grade``, ``problems`` (Chinese,
-        one line), ``kinds`` (the problem keys) and ``fatal`` (nothing could be graded).
+        One row per student: ``student``, ``name``, ``score``, ``max_score``, ``auto_score``,
+        ``auto_max_score``, ``needs_manual_grade``, ``problems`` (Chinese, one line), ``kinds``
+        (the problem keys), ``fatal`` (nothing could be graded) and ``skipped`` (unchanged,
+        not run again).
     """
     from tqdm.auto import tqdm
 
@@ -499,15 +639,75 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
     submitted = course / "submitted"
     if students is None:
         students = sorted(p.parent.name for p in submitted.glob(f"*/{assignment}") if p.is_dir()) if submitted.exists() else []
-    reports: dict[str, Report] = {}
-    for student in tqdm(students, desc=f"自动评分 {assignment}", unit="份", disable=not progress):
-        reports[student] = autograde_student(api, course, assignment, student, notebooks, cell_timeout)
+    batch = course / REPAIR_DIR / assignment / BATCH_FILE
+    resuming = False
+    if batch.exists():
+        try:
+            resuming = sorted(json.loads(batch.read_text(encoding="utf-8")).get("students", [])) == sorted(students)
+        except ValueError:
+            resuming = False
+    skip = {s for s in students if (changed or resuming) and _is_done(course, assignment, s, notebooks)}
+    todo = [s for s in students if s not in skip]
+    batch.parent.mkdir(parents=True, exist_ok=True)
+    batch.write_text(json.dumps({"students": students}, ensure_ascii=False), encoding="utf-8")
+    reports: dict[str, Report] = {s: _load_report_file(course, assignment, s) for s in skip}
+    jobs = _default_jobs() if jobs is None else max(1, int(jobs))
+    bar = tqdm(total=len(todo), desc=f"自动评分 {assignment}", unit="份", disable=not progress)
+    try:
+        if jobs == 1 or len(todo) <= 1:
+            for student in todo:
+                reports[student] = autograde_student(api, course, assignment, student, notebooks, cell_timeout)
+                _mark_done(course, assignment, student, notebooks)
+                bar.update(1)
+        else:
+            _autograde_parallel(course, assignment, todo, notebooks, cell_timeout, timeout, min(jobs, len(todo)),
+                                reports, bar)
+    finally:
+        bar.close()
+    batch.unlink(missing_ok=True)  # the whole batch is done: the next run starts afresh
     table = grade_table(course, assignment)
     table = table[table["student"].isin(students)].set_index("student").reindex(students).reset_index()
     table["kinds"] = [reports[s].kinds() for s in students]
     table["fatal"] = [reports[s].fatal for s in students]
     table["problems"] = [reports[s].one_line_zh() for s in students]
+    table["skipped"] = [s in skip for s in students]
     return table.drop(columns=["assignment", "submitted"])
+
+
+def _autograde_parallel(course: Path, assignment: str, todo: list[str], notebooks: list[str], cell_timeout: int,
+                        timeout: int | None, jobs: int, reports: dict[str, Report], bar: Any) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    main_db = course_config(course).CourseDirectory.db_url
+    with tempfile.TemporaryDirectory(prefix="simcrm-jobs-") as tmp:
+        pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                   initargs=(str(course), tmp, timeout))
+        try:
+            futures = {pool.submit(_worker_grade, assignment, s, notebooks, cell_timeout): s for s in todo}
+            for future in as_completed(futures):
+                student = futures[future]
+                try:
+                    report_json, db = future.result()
+                    report = Report.from_dict(json.loads(report_json))
+                    _merge_submission(db, main_db, assignment, student)
+                except Exception as exc:  # noqa: BLE001 - a dead worker costs one student, reported
+                    report = Report(path=str(course / "submitted" / student / assignment))
+                    report.add("autograde_failed", None,
+                               f"评分进程出错（{type(exc).__name__}: {exc}）；按 0 分计，请人工查看。", fatal=True)
+                    keep = course / REPAIR_DIR / assignment / student
+                    keep.mkdir(parents=True, exist_ok=True)
+                    (keep / "report.json").write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1),
+                                                      encoding="utf-8")
+                else:
+                    _mark_done(course, assignment, student, notebooks)
+                reports[student] = report
+                bar.update(1)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
 
 # --- the committed student versions -----------------------------------------------------------

@@ -256,6 +256,15 @@ class Referee:
 
     def _setup(self) -> None:
         if not self._private_done:
+            if self._private:
+                # the public chapters first, so that a private definition replaces a public one
+                import importlib
+                import pkgutil
+
+                from . import chapters
+
+                for info in pkgutil.iter_modules(chapters.__path__):
+                    importlib.import_module(f"{chapters.__name__}.{info.name}")
             _load_private(self._private)
             self._private_done = True
 

@@ -289,3 +289,27 @@ def test_autograde_refuses_a_course_without_salt(graded, tmp_path):
     with pytest.raises(ConfigError) as info:
         grading.autograde(course, NAME, students=["correct"], progress=False)
     assert "salt" in str(info.value)
+
+
+def test_autograde_without_salt_is_an_error_not_the_public_default(monkeypatch):
+    from simcrm.errors import ConfigError
+    from simcrm.lab.identity import DEFAULT_SALT, world_seed
+
+    monkeypatch.delenv("SIMCRM_COURSE_SALT", raising=False)
+    with pytest.raises(ConfigError) as info:
+        world_seed("2024001", autograde=True)
+    assert "SIMCRM_COURSE_SALT" in str(info.value)
+    assert world_seed("2024001") == world_seed("2024001", DEFAULT_SALT)  # self-study: the public default
+
+
+def test_a_63_bit_seed_gives_the_same_world_in_two_builds(tmp_path, monkeypatch):
+    from simcrm.lab.identity import world_seed
+    from simcrm.sim import generate
+
+    monkeypatch.setenv("SIMCRM_CACHE", "0")
+    seed = world_seed("2024001", "term")
+    assert seed >= 2**32
+    a = generate(seed=seed, customers=60, start="2024-01-01", today="2024-03-31", db=str(tmp_path / "a.sqlite"))
+    b = generate(seed=seed, customers=60, start="2024-01-01", today="2024-03-31", db=str(tmp_path / "b.sqlite"))
+    for table in ("customer", "sales_order", "campaign"):
+        assert a.store.read(table).equals(b.store.read(table)), table

@@ -318,7 +318,7 @@ class SubmissionReferee:
                 "private": private_question_modules(course), "key": self.key.hex(), "chapters": chapters}
         self.proc.stdin.write(json.dumps(init, ensure_ascii=False) + "\n")
         self.proc.stdin.flush()
-        ready = json.loads(self.proc.stdout.readline() or "{}")
+        ready = json.loads(self._readline(REFEREE_START_TIMEOUT) or "{}")
         self.address = ready.get("address")
         self.error = ready.get("error") or (None if self.address else "评分进程没有启动")
 
@@ -329,13 +329,27 @@ class SubmissionReferee:
         try:
             self.proc.stdin.write("record\n")
             self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
+            line = self._readline(REFEREE_START_TIMEOUT)
             record = verify_record(json.loads(line), self.key) if line else None
         except (OSError, ValueError):
             record = None
         finally:
             self.close()
         return record
+
+    def _readline(self, timeout: float) -> str:
+        """One line from the referee, or ``""`` when it says nothing for ``timeout`` seconds."""
+        import threading
+
+        box: list[str] = []
+        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            self.proc.kill()
+            reader.join(5)
+            return ""
+        return box[0] if box else ""
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -352,6 +366,9 @@ class SubmissionReferee:
                 pass
         self._tmp.cleanup()
 
+
+#: seconds the referee may take to build a world or to hand over its record
+REFEREE_START_TIMEOUT = 900
 
 #: variables the student's kernel must not see during autograde
 _HIDDEN_FROM_KERNEL = ("SIMCRM_COURSE_SALT", "SIMCRM_STUDENT")

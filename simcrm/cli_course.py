@@ -99,6 +99,26 @@ def roster_cmd(course_dir: Path, roster: Path) -> None:
     click.echo(f"已导入 {len(table)} 名学生。")
 
 
+@course.command("worlds")
+@_course_option
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+def worlds_cmd(course_dir: Path, out_dir: Path) -> None:
+    """为名单中每位学生写出“世界文件”（学号和世界种子，不含课程盐值）。
+
+    Writes <out_dir>/<学号>/simcrm_world.json for every student of the roster: the student's
+    world seed without the course salt. Put it next to the released notebook or in the
+    student's hub home (~/.simcrm/simcrm_world.json).
+
+    \b
+    Example:
+        simcrm course worlds --course ./course ./世界文件
+    """
+    from .lab.course import world_tickets
+
+    files = world_tickets(course_dir, out_dir)
+    click.echo(f"已写出 {len(files)} 位学生的世界文件，在 {out_dir}/<学号>/simcrm_world.json。")
+
+
 @course.command("release")
 @_course_option
 @click.argument("assignment")

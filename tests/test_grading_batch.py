@@ -114,3 +114,27 @@ def test_an_interrupted_batch_continues_where_it_stopped(course, monkeypatch):
     assert _gradebook_scores(course_dir) == EXPECTED
     assert "（未变化，沿用上次结果）" in result.output
     assert not (course_dir / "simcrm_repair" / "mini" / grading.BATCH_FILE).exists()
+
+
+def test_students_get_their_world_without_the_salt(tmp_path, monkeypatch):
+    """`simcrm course worlds` writes each student's seed; start() uses it, no salt in sight."""
+    import pandas as pd
+
+    from simcrm.lab import start
+    from simcrm.lab.identity import world_seed
+
+    course_dir = grading.create_course(tmp_path / "course")
+    pd.DataFrame({"学号": ["0301", "0302"], "姓名": ["甲", "乙"]}).to_csv(tmp_path / "r.csv", index=False)
+    grading.import_roster(course_dir, tmp_path / "r.csv")
+    result = CliRunner().invoke(course_cli, ["worlds", "--course", str(course_dir), str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    salt = grading.course_settings(course_dir)["salt"]
+    ticket = tmp_path / "w" / "0302" / "simcrm_world.json"
+    assert salt not in ticket.read_text(encoding="utf-8")
+    for var in ("SIMCRM_COURSE_SALT", "SIMCRM_STUDENT", "JUPYTERHUB_USER", "NBGRADER_EXECUTION", "SIMCRM_REFEREE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SIMCRM_WORLD", str(ticket))
+    lab = start("ch04", quiet=True, customers=300)
+    assert lab.student.id == "0302" and lab.student.source == "ticket"
+    assert lab.seed == world_seed("0302", salt) != world_seed("0302")
+    assert "教师发放的世界文件" in lab.banner()

@@ -50,6 +50,7 @@ __all__ = [
     "create_course",
     "course_config",
     "course_settings",
+    "world_tickets",
     "open_api",
     "import_roster",
     "release",
@@ -411,6 +412,35 @@ def import_roster(course_dir: str | Path, path: str | Path) -> pd.DataFrame:
         for row in roster.itertuples(index=False):
             gb.update_or_create_student(row[0], last_name=row[1], first_name="", email=row[2] or None)
     return roster[["学号", "姓名"]]
+
+
+def world_tickets(course_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write each student's world ticket, ``<out_dir>/<学号>/simcrm_world.json``.
+
+    A ticket holds the student id and their world seed (from the course salt), so students
+    work in their own world without the salt. Put it next to the released notebooks, in the
+    student's hub home (``~/.simcrm/simcrm_world.json``) or name it in ``$SIMCRM_WORLD``.
+    """
+    import json
+
+    from nbgrader.api import Gradebook
+
+    from .identity import world_seed
+
+    course = _course(course_dir)
+    salt = course_settings(course)["salt"]
+    cfg = course_config(course)
+    out = Path(out_dir)
+    written = []
+    with nbgrader_env(), warnings.catch_warnings(), Gradebook(cfg.CourseDirectory.db_url) as gb:
+        warnings.simplefilter("ignore")
+        ids = sorted(st.id for st in gb.students)
+    for sid in ids:
+        path = out / sid / "simcrm_world.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"student": sid, "seed": world_seed(sid, salt)}) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
 
 
 # --- release -----------------------------------------------------------------------------------

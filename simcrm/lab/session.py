@@ -312,7 +312,7 @@ def _call_autograde_referee(request: dict[str, Any]) -> dict[str, Any]:
         raise AssertionError(f"无法连接评分进程（{type(exc).__name__}）：答案未提交给评分进程") from None
 
 
-_SOURCE_ZH = {"autograde": "自动评分目录", "jupyterhub": "JupyterHub 用户", "explicit": "start() 参数",
+_SOURCE_ZH = {"ticket": "教师发放的世界文件", "autograde": "自动评分目录", "jupyterhub": "JupyterHub 用户", "explicit": "start() 参数",
               "env": "环境变量 SIMCRM_STUDENT", "default": "默认"}
 
 
@@ -334,8 +334,36 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
         who = Student(hello.get("student"), "autograde")
         return Lab(chapter, who, int(hello["seed"]), customers=hello.get("customers"), quiet=quiet)
     who = resolve_student(student)
+    ticket = world_ticket() if who.source != "autograde" and salt is None else None
+    if ticket is not None and who.id in (None, ticket["student"]):
+        # the teacher handed this student their world (``simcrm course worlds``): no salt needed
+        return Lab(chapter, Student(ticket["student"], "ticket"), ticket["seed"], customers=customers, quiet=quiet)
     seed = world_seed(who.id, salt, autograde=who.source == "autograde")
     return Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet)
+
+
+#: where a student's world ticket is looked for (``simcrm course worlds`` writes them)
+TICKET_NAME = "simcrm_world.json"
+
+
+def world_ticket() -> dict[str, Any] | None:
+    """The student's world ticket: ``$SIMCRM_WORLD``, else ``simcrm_world.json`` in the notebook's
+    folder, else ``~/.simcrm/simcrm_world.json``; ``None`` when there is none.
+
+    A ticket names the student and the seed of their world, so a student works in their own
+    world without ever seeing the course salt (which would let them build anyone's world).
+    """
+    candidates = [os.environ.get("SIMCRM_WORLD"), Path.cwd() / TICKET_NAME, Path.home() / ".simcrm" / TICKET_NAME]
+    for path in candidates:
+        if not path or not Path(path).is_file():
+            continue
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return {"student": str(data["student"]), "seed": int(data["seed"])}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(field=str(path), value=f"{type(exc).__name__}: {exc}", label="世界文件",
+                              allowed='{"student": "学号", "seed": 整数}（由教师用 simcrm course worlds 生成）') from exc
+    return None
 
 
 def _cleanup(path: Path) -> None:

@@ -1,17 +1,21 @@
-"""Benchmark the grading pipeline on a class of 30 submissions of the fixture assignment.
+"""Benchmark the grading pipeline against plain nbgrader, fairly.
 
-Grades the same 30 submissions (two thirds correct, one third with a wrong answer) twice, in
-two copies of one course:
+Grades the same class of submissions in fresh copies of one course:
 
-1. ``simcrm.lab.grading.autograde`` — repair, then nbgrader's API, one student at a time;
-2. plain ``nbgrader autograde mini --force`` — nbgrader's command line, one call for the class.
+* ``simcrm`` — :func:`simcrm.lab.grading.autograde` (repair, a referee per submission, scores
+  from the referee's record), with 1 worker and with ``--jobs`` workers;
+* ``plain`` — plain ``nbgrader autograde <assignment> --force`` (nbgrader's command line, one
+  call for the class; hidden tests then run the referee from the kernel, as a self-learner would).
 
-Prints wall time and seconds per submission for each, and checks that both give the same
-scores. Run: ``python benchmarks/bench_autograde.py [n_students] [--lab ch04_customers]``.
+Fair: every run starts with its own **empty world cache** (``SIMCRM_CACHE_DIR``) and its own
+copy of the course; the order of the sides alternates from round to round; the figures are
+**medians** over the rounds. Both sides must give the same scores. Prints seconds per
+submission for each side, the ratio, and the speed-up of the workers.
+
+Run: ``python benchmarks/bench_autograde.py [n_students] [--lab ch04_customers] [--rounds 2] [--jobs 2]``.
 
 With ``--lab`` the class is a real chapter lab from ``solutions/``: every student gets their own
-world (the id comes from the autograde directory), two thirds hand in the solution, one third
-a wrong answer to the lab's last judgement question.
+world, two thirds hand in the solution, one third a wrong answer to the lab's last question.
 """
 
 from __future__ import annotations
@@ -113,27 +117,66 @@ def cli_scores(course: Path, assignment: str = "mini") -> dict[str, float]:
         return {s.student.id: float(s.code_score) for s in gb.assignment_submissions(assignment)}
 
 
-def main(n: int = 30, lab: str | None = None) -> None:
-    assignment = lab or "mini"
-    course, twin, expected = make_lab_class(lab, n) if lab else make_class(n)
+def _fresh(template: Path, name: str) -> tuple[Path, Path]:
+    """A copy of the course and an empty world cache of its own."""
+    course = _TMP / "runs" / name
+    if course.exists():
+        shutil.rmtree(course)
+    shutil.copytree(template, course)
+    cache = _TMP / "caches" / name
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    return course, cache
 
+
+def run_simcrm(template: Path, assignment: str, expected: dict[str, float], jobs: int, name: str) -> float:
+    course, cache = _fresh(template, name)
+    os.environ["SIMCRM_CACHE_DIR"] = str(cache)
     t0 = time.perf_counter()
-    table = grading.autograde(course, assignment, progress=False)
-    ours = time.perf_counter() - t0
+    table = grading.autograde(course, assignment, progress=False, jobs=jobs)
+    took = time.perf_counter() - t0
     got = dict(zip(table["student"], table["auto_score"]))
     assert got == expected, {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
+    return took
 
+
+def run_plain(template: Path, assignment: str, expected: dict[str, float], name: str) -> float:
+    course, cache = _fresh(template, name)
+    env = dict(os.environ, SIMCRM_CACHE_DIR=str(cache),
+               SIMCRM_COURSE_SALT=grading.course_settings(course)["salt"])
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], cwd=twin, check=True,
-                   capture_output=True)
-    cli = time.perf_counter() - t0
-    assert cli_scores(twin, assignment) == expected
+    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], cwd=course, check=True,
+                   capture_output=True, env=env)
+    took = time.perf_counter() - t0
+    assert cli_scores(course, assignment) == expected
+    return took
 
+
+def main(n: int = 30, lab: str | None = None, rounds: int = 2, jobs: int = 2) -> None:
+    from statistics import median
+
+    assignment = lab or "mini"
+    template, _twin, expected = make_lab_class(lab, n) if lab else make_class(n)
+    times: dict[str, list[float]] = {"simcrm 1 worker": [], f"simcrm {jobs} workers": [], "plain nbgrader": []}
+    for r in range(rounds):
+        sides = [("simcrm 1 worker", lambda k: run_simcrm(template, assignment, expected, 1, k)),
+                 (f"simcrm {jobs} workers", lambda k: run_simcrm(template, assignment, expected, jobs, k)),
+                 ("plain nbgrader", lambda k: run_plain(template, assignment, expected, k))]
+        if r % 2:
+            sides.reverse()
+        for label, run in sides:
+            took = run(f"r{r}-{label.replace(' ', '_')}")
+            times[label].append(took)
+            print(f"  round {r + 1}: {label:18s} {took:7.1f} s = {took / n:6.2f} s/submission", flush=True)
     where = f"solutions/{lab}" if lab else "tests/data/nb/mini"
-    print(f"class of {n} submissions of {where} ({sum(v == max(expected.values()) for v in expected.values())} correct)")
-    print(f"  simcrm autograde (repair + NbGraderAPI): {ours:6.1f} s  = {ours / n:.2f} s/submission")
-    print(f"  nbgrader autograde CLI (one call)      : {cli:6.1f} s  = {cli / n:.2f} s/submission")
-    print(f"  ratio simcrm / CLI: {ours / cli:.2f}; both give the same scores")
+    print(f"class of {n} submissions of {where} ({sum(v == max(expected.values()) for v in expected.values())} "
+          f"correct), {rounds} rounds, alternating order, empty world cache per run; medians:")
+    med = {k: median(v) for k, v in times.items()}
+    for label, t in med.items():
+        print(f"  {label:18s}: {t:7.1f} s = {t / n:6.2f} s/submission; a class of 100: {t / n * 100 / 60:5.1f} min")
+    one, many, plain = med["simcrm 1 worker"], med[f"simcrm {jobs} workers"], med["plain nbgrader"]
+    print(f"  simcrm 1 worker / plain: {one / plain:.2f};  simcrm {jobs} workers / plain: {many / plain:.2f};  "
+          f"speed-up of {jobs} workers: {one / many:.2f}x; same scores on every run")
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
@@ -143,5 +186,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=30, help="students in the class")
     parser.add_argument("--lab", default=None, help="a chapter lab of solutions/, e.g. ch04_customers")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds (each side once per round, order alternating)")
+    parser.add_argument("--jobs", type=int, default=2, help="workers of the parallel simcrm run")
     args = parser.parse_args()
-    main(args.n, args.lab)
+    main(args.n, args.lab, args.rounds, args.jobs)

@@ -77,6 +77,7 @@ def create_cmd(course_dir: Path, solutions_dir: Path | None, course_id: str, exc
                          assignments=list(assignments) or None)
     names = sorted(p.name for p in (path / "source").iterdir() if p.is_dir())
     click.echo(f"课程目录：{path}")
+    click.echo("课程盐值在 simcrm_course.json 中（每门课随机生成；不要发给学生，自动评分靠它确定每位学生的世界）。")
     click.echo(f"作业（{len(names)}）：{'、'.join(names) or '无'}")
 
 
@@ -96,6 +97,26 @@ def roster_cmd(course_dir: Path, roster: Path) -> None:
 
     table = import_roster(course_dir, roster)
     click.echo(f"已导入 {len(table)} 名学生。")
+
+
+@course.command("worlds")
+@_course_option
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+def worlds_cmd(course_dir: Path, out_dir: Path) -> None:
+    """为名单中每位学生写出“世界文件”（学号和世界种子，不含课程盐值）。
+
+    Writes <out_dir>/<学号>/simcrm_world.json for every student of the roster: the student's
+    world seed without the course salt. Put it next to the released notebook or in the
+    student's hub home (~/.simcrm/simcrm_world.json).
+
+    \b
+    Example:
+        simcrm course worlds --course ./course ./世界文件
+    """
+    from .lab.course import world_tickets
+
+    files = world_tickets(course_dir, out_dir)
+    click.echo(f"已写出 {len(files)} 位学生的世界文件，在 {out_dir}/<学号>/simcrm_world.json。")
 
 
 @course.command("release")
@@ -146,28 +167,41 @@ def collect_cmd(course_dir: Path, assignment: str, source: Path) -> None:
 @click.option("--student", "students", multiple=True, help="只评这些学生（可重复）。")
 @click.option("--timeout", type=int, default=None, help="每个单元格最多运行的秒数（默认取课程配置）。")
 @click.option("--quiet", is_flag=True, help="不显示进度条。")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="同时评分的提交数（默认：CPU 核数）。成绩库只由主进程写入。")
+@click.option("--changed", is_flag=True, help="只评提交文件、作业或课程设置有变化的提交（未变的沿用上次结果）。")
 def autograde_cmd(course_dir: Path, assignment: str, students: tuple[str, ...], timeout: int | None,
-                  quiet: bool) -> None:
-    """自动评分：逐个修复并评分提交；损坏或卡死的提交会被报告，绝不中断整批评分。
+                  quiet: bool, jobs: int | None, changed: bool) -> None:
+    """自动评分：修复并评分提交（可并行）；损坏或卡死的提交会被报告，绝不中断整批评分。
 
-    Repairs and autogrades every submission; a damaged or hanging one is reported and never
-    stops the batch.
+    Repairs and autogrades every submission, several at once (--jobs, default: the number of
+    cores); a damaged or hanging one is reported and never stops the batch. Scores of tests
+    whose hidden part hands answers to the referee come from the referee's own record. An
+    interrupted batch (Ctrl-C, crash) continues where it stopped when run again; --changed
+    grades only what changed since the last run.
 
     \b
     Example:
         simcrm course autograde --course ./course ch04_customers
+        simcrm course autograde --course ./course ch04_customers --jobs 2 --changed
         simcrm course autograde --course ./course ch04_customers --student 2023001 --timeout 30
     """
     from .lab.grading import autograde
 
-    table = autograde(course_dir, assignment, students=list(students) or None, progress=not quiet,
-                      timeout=timeout)
+    try:
+        table = autograde(course_dir, assignment, students=list(students) or None, progress=not quiet,
+                          timeout=timeout, jobs=jobs, changed=changed)
+    except KeyboardInterrupt:
+        raise click.ClickException("已中断：已评完的提交都已保存；再次运行同一命令会从中断处继续。") from None
     for row in table.itertuples():
-        click.echo(f"{row.student}\t{row.name}\t{row.score:g}/{row.max_score:g}")
+        note = "（未变化，沿用上次结果）" if row.skipped else ""
+        click.echo(f"{row.student}\t{row.name}\t{row.score:g}/{row.max_score:g}{note}")
         if row.problems:
             click.echo(f"\t问题：{row.problems}")
     damaged = int((table["problems"] != "").sum())
-    click.echo(f"共 {len(table)} 份，其中 {damaged} 份有问题（见上）。需要人工评分的题目请在 Formgrader 中评阅。")
+    skipped = int(table["skipped"].sum())
+    click.echo(f"共 {len(table)} 份（重新评分 {len(table) - skipped} 份），其中 {damaged} 份有问题（见上）。"
+               "需要人工评分的题目请在 Formgrader 中评阅。")
 
 
 @course.command("feedback")
@@ -193,9 +227,10 @@ def feedback_cmd(course_dir: Path, assignment: str) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--assignment", default=None, help="只导出这个作业。")
 def export_cmd(course_dir: Path, path: Path, assignment: str | None) -> None:
-    """导出成绩：CSV（Excel 可直接打开）和 .xlsx，列为 学号、姓名、作业、得分、满分、问题。
+    """导出成绩：.xlsx（主文件，学号为文本）和给 Excel 打开的 CSV，列为 学号、姓名、作业、得分、满分、问题。
 
-    Exports the grade sheet as CSV (UTF-8 with BOM) and .xlsx.
+    Exports the grade sheet as .xlsx (学号 as text) and as a CSV for Excel (UTF-8 with BOM,
+    学号 written ="0123" so Excel keeps the leading zeros).
 
     \b
     Example:

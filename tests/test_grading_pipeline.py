@@ -43,6 +43,7 @@ CLASS = {
     "2023010": ("cleared_metadata", 10, ["metadata_cleared"]),
     "2023011": ("infinite_loop", 6, ["cell_timeout"]),
     "2023012": ("kernel_crash", 6, ["kernel_died"]),
+    "2023013": ("huge_output", 10, ["output_truncated"]),
 }
 NAMES = {sid: f"学生{i:02d}" for i, sid in enumerate(CLASS, 1)}
 ABSENT = "0099"  # in the roster, submitted nothing; leading zero must survive
@@ -59,6 +60,8 @@ def _submission(kind: str, release):
         return subs.answered(release, q2=subs.WRONG_Q2)
     if kind == "kernel_crash":
         return subs.answered(release, q1="import os\nos._exit(1)")
+    if kind == "huge_output":  # 5,000,000 characters printed by a correct answer
+        return subs.answered(release, q1=subs.solutions()["q1_answer"] + "\nprint('x' * 5_000_000)")
     return getattr(subs, kind)(release)
 
 
@@ -159,18 +162,35 @@ def test_regrading_repairs_the_original_again(graded):
     assert again.loc["2023005", "fatal"]
 
 
+def test_huge_output_is_capped_and_reported(graded):
+    path = graded["course"] / "autograded" / "2023013" / "mini" / "mini.ipynb"
+    assert path.stat().st_size < 3 * grading.OUTPUT_CAP
+    assert "已截断" in graded["table"].loc["2023013", "problems"]
+    assert "5,000,0" in graded["table"].loc["2023013", "problems"]
+
+
 def test_feedback_and_export(graded):
     files = grading.feedback(graded["course"], "mini")
     assert len(files) == len(CLASS)
     assert "满意度" in files[0].read_text(encoding="utf-8")
+    html = {f.parent.parent.name: f.read_text(encoding="utf-8") for f in files}
+    # the student's feedback says what was wrong with the file and what was repaired
+    assert "无法按笔记本评分" in html["2023005"] and "不是有效的 JSON" in html["2023005"]
+    assert "测试单元格被删除" in html["2023008"] and "已从发布版本恢复" in html["2023008"]
+    assert "评分说明" not in html["2023001"]
+    assert len(html["2023013"]) < 3 * grading.OUTPUT_CAP
 
     sheet = grading.export_grades(graded["course"], graded["base"] / "out" / "成绩.csv")
     csv = graded["base"] / "out" / "成绩.csv"
     assert csv.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel needs the BOM to show Chinese
+    text = csv.read_text(encoding="utf-8-sig")
+    assert f'"=""{ABSENT}"""' in text  # ="0099": Excel shows the text 0099, never the number 99
     back = pd.read_csv(csv, dtype=str, encoding="utf-8-sig")
     assert list(back.columns) == ["学号", "姓名", "作业", "得分", "满分", "问题"]
     assert len(back) == len(CLASS) + 1
-    rows = back.set_index("学号")
+    assert set(back["学号"].str.fullmatch(r'="\w+"')) == {True}
+    # the .xlsx is the primary file: 学号 stored as text, read back with its zeros by pandas
+    rows = pd.read_excel(graded["base"] / "out" / "成绩.xlsx", dtype={"学号": str}).set_index("学号")
     assert rows.loc[ABSENT, "问题"] == "[未提交]" and float(rows.loc[ABSENT, "得分"]) == 0
     assert rows.loc["2023001", "姓名"] == NAMES["2023001"] and float(rows.loc["2023001", "得分"]) == 10
     assert "JSON" in rows.loc["2023005", "问题"]
@@ -180,6 +200,31 @@ def test_feedback_and_export(graded):
     values = list(ws.values)
     assert values[0] == ("学号", "姓名", "作业", "得分", "满分", "问题")
     assert (ABSENT, "缺交同学") in {v[:2] for v in values[1:]}
+    assert all(isinstance(v[0], str) for v in values[1:])
+
+
+def test_xlsx_roster_with_numeric_ids_keeps_zeros_or_names_the_rows(tmp_path):
+    course = grading.create_course(tmp_path / "course")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["学号", "姓名"])
+    for i, (number, fmt) in enumerate([(230101001, "0000000000"), (230101002, "0000000000"),
+                                       (230101003, "General"), ("0230101004", "@")]):
+        ws.append([number, f"学生{i}"])
+        ws.cell(row=i + 2, column=1).number_format = fmt
+    wb.save(tmp_path / "名单.xlsx")
+    roster = grading.import_roster(course, tmp_path / "名单.xlsx")
+    assert list(roster["学号"]) == ["0230101001", "0230101002", "230101003", "0230101004"]
+
+    ws.cell(row=3, column=1).number_format = '"23"0000000'  # a format this cannot reproduce exactly
+    ws.append([230101005, "学生5"])
+    ws.cell(row=6, column=1).number_format = "0.00"
+    wb.save(tmp_path / "名单2.xlsx")
+    from simcrm.errors import ImportFileError
+
+    with pytest.raises(ImportFileError) as info:
+        grading.import_roster(course, tmp_path / "名单2.xlsx")
+    assert "第 3、6 行" in str(info.value) and "文本" in str(info.value)
 
 
 def test_cli_export_and_help(graded):

@@ -17,8 +17,37 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
-from scipy.special import betaln, gammaln, hyp2f1
+
+# scipy (≈1.5 s to import) is loaded on the first fit, not with simcrm: every lab kernel imports
+# simcrm.analytics, few of them fit a model
+
+
+def _special(name: str):
+    import scipy.special
+
+    return getattr(scipy.special, name)
+
+
+def betaln(*args):
+    return _special("betaln")(*args)
+
+
+def gammaln(*args):
+    return _special("gammaln")(*args)
+
+
+def hyp2f1(*args):
+    return _special("hyp2f1")(*args)
+
+
+class _LazyOptimize:
+    def __getattr__(self, name: str):
+        from scipy import optimize as _optimize
+
+        return getattr(_optimize, name)
+
+
+optimize = _LazyOptimize()
 
 from simcrm.errors import ConfigError
 

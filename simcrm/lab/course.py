@@ -49,6 +49,8 @@ __all__ = [
     "DEFAULT_CELL_TIMEOUT",
     "create_course",
     "course_config",
+    "course_settings",
+    "world_tickets",
     "open_api",
     "import_roster",
     "release",
@@ -68,6 +70,10 @@ TEXT_STUB = "在此作答"
 DEFAULT_CELL_TIMEOUT = 60
 
 REPAIR_DIR = "simcrm_repair"
+#: the course's own settings (salt, world size): ``simcrm_course.json``, never given to students
+SETTINGS_FILE = "simcrm_course.json"
+#: private question definitions and hidden tests that only the referee loads (``*.py``)
+PRIVATE_DIR = "simcrm_private"
 
 _CONFIG_TEMPLATE = '''\
 # nbgrader 课程配置 — 由 `simcrm course create` 生成，可以手工修改。
@@ -183,9 +189,46 @@ def create_course(course_dir: str | Path, solutions_dir: str | Path | None = Non
                 shutil.rmtree(dest)
             shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc"))
     (course / "source").mkdir(exist_ok=True)
+    settings = course / SETTINGS_FILE
+    if not settings.exists():
+        import json
+        import secrets
+
+        settings.write_text(json.dumps({"salt": secrets.token_hex(16), "customers": None}, indent=1) + "\n",
+                            encoding="utf-8")
+        try:
+            settings.chmod(0o600)
+        except OSError:  # pragma: no cover - file systems without modes
+            pass
     if not (course / "gradebook.db").exists():
         (course / "gradebook.db").write_bytes(_blank_gradebook())
     return course
+
+
+def course_settings(course_dir: str | Path) -> dict[str, Any]:
+    """The course's ``simcrm_course.json``: ``salt`` (random, made by :func:`create_course`) and
+    ``customers`` (world size, ``None`` = each chapter's). A course without a salt is an error:
+    autograde never falls back to the public default salt."""
+    import json
+
+    course = _course(course_dir)
+    path = course / SETTINGS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        data = {}
+    except ValueError as exc:
+        raise ConfigError(field=SETTINGS_FILE, value=str(exc), label="课程设置文件",
+                          allowed="有效的 JSON，如 {\"salt\": \"…\"}") from exc
+    salt = data.get("salt")
+    if not isinstance(salt, str) or not salt.strip():
+        raise ConfigError(field=f"{SETTINGS_FILE}: salt", value=repr(salt), label="课程盐值",
+                          allowed="非空文本；运行 simcrm course create 生成（不能用公开的默认值）")
+    customers = data.get("customers")
+    if customers is not None and (not isinstance(customers, int) or customers < 50):
+        raise ConfigError(field=f"{SETTINGS_FILE}: customers", value=repr(customers), label="客户数",
+                          allowed="null（按章节默认）或不小于 50 的整数")
+    return {"salt": salt, "customers": customers}
 
 
 def course_config(course_dir: str | Path, **overrides: Any):
@@ -243,10 +286,61 @@ _NAME_COLUMNS = ("姓名", "name", "学生姓名", "full_name")
 _EMAIL_COLUMNS = ("邮箱", "email", "电子邮件", "e-mail")
 
 
+def _cell_text(cell: Any) -> tuple[str, bool]:
+    """An Excel cell as the text Excel shows; ``(text, sure)`` — ``sure`` is False for a number
+    whose display format this cannot reproduce exactly (so a 学号 could silently change)."""
+    value = cell.value
+    if value is None:
+        return "", True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value), True
+    fmt = str(cell.number_format or "General")
+    if isinstance(value, float):
+        if not value.is_integer():
+            return repr(value), fmt == "General"
+        value = int(value)
+    if fmt in ("General", "0", "@"):
+        return str(value), True
+    if re.fullmatch(r"0+", fmt):  # e.g. "0000000000": Excel pads with zeros to the width
+        return str(value).zfill(len(fmt)), True
+    return str(value), False
+
+
+def _read_xlsx(path: Path) -> tuple[pd.DataFrame, dict[str, list[int]]]:
+    """The first sheet as text, as Excel displays it; per column, the rows whose numbers have a
+    display format that cannot be reproduced (row numbers as Excel shows them)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        rows = list(wb.worksheets[0].iter_rows())
+    finally:
+        wb.close()
+    if not rows:
+        return pd.DataFrame(), {}
+    header = [str(c.value).strip() if c.value is not None else f"列{i + 1}" for i, c in enumerate(rows[0])]
+    data, unsure = [], {h: [] for h in header}
+    for r, row in enumerate(rows[1:], start=2):
+        texts = []
+        for h, c in zip(header, row):
+            text, sure = _cell_text(c)
+            if not sure:
+                unsure[h].append(r)
+            texts.append(text)
+        texts += [""] * (len(header) - len(texts))
+        if any(texts):
+            data.append(texts)
+    return pd.DataFrame(data, columns=header, dtype=str), {h: v for h, v in unsure.items() if v}
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
-        if suffix in (".xlsx", ".xlsm", ".xls"):
+        if suffix in (".xlsx", ".xlsm"):
+            table, unsure = _read_xlsx(path)
+            table.attrs["unsure"] = unsure
+            return table
+        if suffix == ".xls":
             return pd.read_excel(path, dtype=str)
         last: Exception | None = None
         for encoding in ("utf-8-sig", "gb18030"):
@@ -291,6 +385,14 @@ def import_roster(course_dir: str | Path, path: str | Path) -> pd.DataFrame:
             "需要 学号 和 姓名，或 id 和 name）",
             message_en=f"roster {path.name} lacks a {missing} column (need 学号/姓名 or id/name)",
         )
+    unsure = table.attrs.get("unsure", {}).get(id_col)
+    if unsure:
+        rows = "、".join(str(r) for r in unsure[:10])
+        raise ImportFileError(
+            f"名单 {path.name} 第 {rows} 行的学号是数字，并带有无法准确还原的显示格式（可能丢失开头的 0）："
+            "请在 Excel 中把学号列设置为“文本”格式并重新输入，或另存为 CSV 后再导入。",
+            message_en=f"roster {path.name}: student ids in rows {rows} are numbers with a display format "
+                       "that cannot be reproduced; store them as text")
     email_col = _pick(list(table.columns), _EMAIL_COLUMNS)
     roster = pd.DataFrame({
         "学号": table[id_col].fillna("").astype(str).str.strip(),
@@ -310,6 +412,35 @@ def import_roster(course_dir: str | Path, path: str | Path) -> pd.DataFrame:
         for row in roster.itertuples(index=False):
             gb.update_or_create_student(row[0], last_name=row[1], first_name="", email=row[2] or None)
     return roster[["学号", "姓名"]]
+
+
+def world_tickets(course_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write each student's world ticket, ``<out_dir>/<学号>/simcrm_world.json``.
+
+    A ticket holds the student id and their world seed (from the course salt), so students
+    work in their own world without the salt. Put it next to the released notebooks, in the
+    student's hub home (``~/.simcrm/simcrm_world.json``) or name it in ``$SIMCRM_WORLD``.
+    """
+    import json
+
+    from nbgrader.api import Gradebook
+
+    from .identity import world_seed
+
+    course = _course(course_dir)
+    salt = course_settings(course)["salt"]
+    cfg = course_config(course)
+    out = Path(out_dir)
+    written = []
+    with nbgrader_env(), warnings.catch_warnings(), Gradebook(cfg.CourseDirectory.db_url) as gb:
+        warnings.simplefilter("ignore")
+        ids = sorted(st.id for st in gb.students)
+    for sid in ids:
+        path = out / sid / "simcrm_world.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"student": sid, "seed": world_seed(sid, salt)}) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
 
 
 # --- release -----------------------------------------------------------------------------------
@@ -485,12 +616,53 @@ def feedback(course_dir: str | Path, assignment: str, *, to_exchange: bool | Non
     """Generate HTML feedback (``feedback/<student>/<assignment>/*.html``) and release it to
     the exchange when one works. Returns the feedback files."""
     course = _course(course_dir)
+    _explain_in_feedback(course, assignment)
     api = open_api(course)
     with nbgrader_env():
         _check(api.generate_feedback(assignment), f"生成作业 {assignment} 的反馈", f"generate_feedback {assignment}")
         if to_exchange is not False and sys.platform != "win32" and not api.exchange_missing:
             _check(api.release_feedback(assignment), f"发布作业 {assignment} 的反馈", f"release_feedback {assignment}")
     return sorted((course / "feedback").glob(f"*/{assignment}/*.html"))
+
+
+FEEDBACK_CELL_ID = "simcrm-feedback"
+
+
+def feedback_text(report: Report) -> str:
+    """What the student's feedback says about their file: what was wrong, what was repaired,
+    and the referee's hints for wrong answers (Markdown, Chinese)."""
+    lines = ["## 评分说明（自动生成）", ""]
+    if report.fatal:
+        lines.append("**你提交的文件无法按笔记本评分**，以空白作业代替评分（自动评分部分 0 分）。原因：")
+    elif report.problems:
+        lines.append("评分前发现并处理了以下问题：")
+    for p in report.problems:
+        lines.append(f"- **{KINDS_ZH.get(p.kind, p.kind)}**{f'（{p.cell}）' if p.cell else ''}：{p.detail_zh}")
+    if report.verdicts:
+        lines += ["", "评分进程对答错的题给出的提示："]
+        lines += [f"- {v}" for v in report.verdicts]
+    if not report.problems and not report.verdicts:
+        lines.append("提交的文件完好，没有需要说明的问题。")
+    return "\n".join(lines)
+
+
+def _explain_in_feedback(course: Path, assignment: str) -> None:
+    """Put the repair/grading report at the top of each autograded notebook (so in the feedback)."""
+    for folder in sorted((course / "autograded").glob(f"*/{assignment}")):
+        report = _load_report(course, assignment, folder.parent.name)
+        if report is None or (not report.problems and not report.verdicts):
+            continue
+        for path in sorted(folder.glob("*.ipynb")):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import nbformat
+
+                nb = nbformat.read(str(path), as_version=4)
+                nb.cells = [c for c in nb.cells if c.get("id") != FEEDBACK_CELL_ID]
+                cell = nbformat.v4.new_markdown_cell(feedback_text(report))
+                cell["id"] = FEEDBACK_CELL_ID
+                nb.cells.insert(0, cell)
+                nbformat.write(nb, str(path))
 
 
 def _load_report(course: Path, assignment: str, student: str) -> Report | None:
@@ -542,9 +714,11 @@ def grade_table(course_dir: str | Path, assignment: str | None = None) -> pd.Dat
 
 
 def export_grades(course_dir: str | Path, path: str | Path, assignment: str | None = None) -> pd.DataFrame:
-    """Write the grade sheet as CSV (UTF-8 with BOM, so Excel shows the Chinese) and as .xlsx.
+    """Write the grade sheet as .xlsx (the primary file: 学号 stored as text) and as a CSV for
+    Excel (UTF-8 with BOM, 学号 written ``="0123"`` so that Excel keeps the leading zeros).
 
     ``path``'s suffix is replaced: ``grades.csv`` writes ``grades.csv`` and ``grades.xlsx``.
+    Programs should read the .xlsx: ``pd.read_excel("grades.xlsx", dtype={"学号": str})``.
     Columns: 学号, 姓名, 作业, 得分, 满分, 问题 (problems found in the submission, or 未提交).
 
     Returns:
@@ -561,7 +735,10 @@ def export_grades(course_dir: str | Path, path: str | Path, assignment: str | No
     }).sort_values(["作业", "学号"], kind="stable").reset_index(drop=True)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.to_csv(path.with_suffix(".csv"), index=False, encoding="utf-8-sig")
+    # the CSV for Excel: 学号 written as ="0123", which Excel shows as the text 0123 (a plain 0123
+    # would be read as the number 123); programs should read the .xlsx (see the teacher guide)
+    excel_csv = sheet.assign(学号=['="' + s.replace('"', '""') + '"' for s in sheet["学号"]])
+    excel_csv.to_csv(path.with_suffix(".csv"), index=False, encoding="utf-8-sig")
     with pd.ExcelWriter(path.with_suffix(".xlsx"), engine="openpyxl") as writer:
         sheet.to_excel(writer, index=False, sheet_name="成绩")
         ws = writer.sheets["成绩"]

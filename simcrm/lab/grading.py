@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -38,11 +39,15 @@ import pandas as pd
 from .course import (
     CODE_STUB,
     DEFAULT_CELL_TIMEOUT,
+    PRIVATE_DIR,
     REPAIR_DIR,
+    SETTINGS_FILE,
     TEXT_STUB,
     _course,
     assignment_notebooks,
     collect,
+    course_config,
+    course_settings,
     create_course,
     export_grades,
     feedback,
@@ -113,9 +118,51 @@ def _prepare_submission(course: Path, assignment: str, student: str, notebooks: 
             _make_writable(sub)
 
 
+#: characters of output kept per cell in the autograded notebook (and so in the feedback)
+OUTPUT_CAP = 100_000
+
+
+def _output_size(out: dict) -> int:
+    if out.get("output_type") == "stream":
+        return len(out.get("text", ""))
+    if out.get("output_type") == "error":
+        return sum(len(t) for t in out.get("traceback", []))
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in out.get("data", {}).values())
+
+
+def cap_outputs(nb: Any, cap: int = OUTPUT_CAP) -> list[tuple[int, int]]:
+    """Cut every code cell's outputs to ``cap`` characters in all; ``[(cell index, size before)]``."""
+    cut = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        outs = cell.get("outputs", [])
+        total = sum(_output_size(o) for o in outs)
+        if total <= cap:
+            continue
+        kept, left = [], cap
+        for out in outs:
+            size = _output_size(out)
+            if size <= left:
+                kept.append(out)
+                left -= size
+            elif out.get("output_type") == "stream" and left > 0:
+                out["text"] = out["text"][:left]
+                kept.append(out)
+                left = 0
+            elif out.get("output_type") == "error":
+                out["traceback"] = [t[:2000] for t in out.get("traceback", [])[-5:]]
+                kept.append(out)
+        kept.append(nbformat.v4.new_output("stream", name="stderr",
+                                           text=f"\n……（输出共 {total:,} 个字符，超过 {cap:,}，评分时已截断）\n"))
+        cell.outputs = kept
+        cut.append((i, total))
+    return cut
+
+
 def _scan_autograded(course: Path, assignment: str, student: str, notebooks: list[str],
                      report: Report, timeout: int) -> None:
-    """Find cells nbgrader interrupted (timeouts) or that died with the kernel."""
+    """Find cells nbgrader interrupted (timeouts) or that died with the kernel; cap huge outputs."""
     for name in notebooks:
         path = course / "autograded" / student / assignment / f"{name}.ipynb"
         if not path.exists():
@@ -123,6 +170,15 @@ def _scan_autograded(course: Path, assignment: str, student: str, notebooks: lis
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             nb = nbformat.read(str(path), as_version=4)
+        cut = cap_outputs(nb)
+        if cut:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                nbformat.write(nb, str(path))
+            for i, total in cut:
+                where = nb.cells[i].get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"第 {i + 1} 个单元格"
+                report.add("output_truncated", where,
+                           f"{where} 的输出有 {total:,} 个字符，超过上限 {OUTPUT_CAP:,}，已截断（评分不受影响）。")
         for i, cell in enumerate(nb.cells):
             for out in cell.get("outputs", []):
                 if out.get("output_type") != "error":
@@ -202,20 +258,218 @@ def _disable_crashing_cells(course: Path, assignment: str, student: str, noteboo
     return disabled
 
 
-def autograde_student(api: Any, course: Path, assignment: str, student: str, notebooks: list[str],
-                      timeout: int) -> Report:
-    """Repair and autograde one student's submission; every failure ends up in the report."""
-    report = Report(path=str(course / "submitted" / student / assignment))
+# --- the referee of a submission: the grade is what it received and judged ----------------------
+
+_GRADE_CALL = re.compile(r"""\.grade\(\s*["']([\w.\-]+)["']""")
+
+
+def referee_cells(course: Path, assignment: str, notebooks: list[str]) -> dict[str, dict[str, tuple[list[str], float]]]:
+    """Per notebook, the autograded test cells whose hidden tests hand answers to the referee:
+    ``{notebook: {grade_id: ([question keys], points)}}``, read from the teacher's source
+    notebooks (never from the submission)."""
+    out: dict[str, dict[str, tuple[list[str], float]]] = {}
+    for name in notebooks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.read(str(course / "source" / assignment / f"{name}.ipynb"), as_version=4)
+        cells: dict[str, tuple[list[str], float]] = {}
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+                continue
+            keys = list(dict.fromkeys(_GRADE_CALL.findall(cell.source)))
+            if keys:
+                cells[meta["grade_id"]] = (keys, float(meta.get("points") or 0))
+        if cells:
+            out[name] = cells
+    return out
+
+
+def private_question_modules(course: Path) -> list[str]:
+    """The course's private question modules (``simcrm_private/*.py``): loaded by the referee only."""
+    folder = course / PRIVATE_DIR
+    return [str(p) for p in sorted(folder.glob("*.py"))] if folder.is_dir() else []
+
+
+class SubmissionReferee:
+    """The referee process of one submission, started by the pipeline (see :mod:`simcrm.lab.referee`).
+
+    The student's identity, the world seed (from the course salt) and the world size come from
+    here; the process runs with ``python -I`` in an empty folder, away from the submission.
+    """
+
+    def __init__(self, course: Path, student: str, chapters: list[str], log: Path) -> None:
+        import secrets
+        import subprocess
+
+        from .identity import world_seed
+        from .referee import referee_command
+
+        settings = course_settings(course)
+        self.key = secrets.token_bytes(32)
+        self.seed = world_seed(student, settings["salt"], autograde=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="simcrm-referee-run-")
+        env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_FROM_KERNEL and k != "SIMCRM_REFEREE"}
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w", encoding="utf-8") as err:
+            self.proc = subprocess.Popen(referee_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                         text=True, encoding="utf-8", cwd=self._tmp.name, env=env)
+        init = {"mode": "serve", "student": student, "seed": self.seed, "customers": settings.get("customers"),
+                "private": private_question_modules(course), "key": self.key.hex(), "chapters": chapters}
+        self.proc.stdin.write(json.dumps(init, ensure_ascii=False) + "\n")
+        self.proc.stdin.flush()
+        ready = json.loads(self._readline(REFEREE_START_TIMEOUT) or "{}")
+        self.address = ready.get("address")
+        self.error = ready.get("error") or (None if self.address else "评分进程没有启动")
+
+    def finish(self) -> list[dict[str, Any]] | None:
+        """The verified record (``None`` when the process died or the record was not authentic)."""
+        from .referee import verify_record
+
+        try:
+            self.proc.stdin.write("record\n")
+            self.proc.stdin.flush()
+            line = self._readline(REFEREE_START_TIMEOUT)
+            record = verify_record(json.loads(line), self.key) if line else None
+        except (OSError, ValueError):
+            record = None
+        finally:
+            self.close()
+        return record
+
+    def _readline(self, timeout: float) -> str:
+        """One line from the referee, or ``""`` when it says nothing for ``timeout`` seconds."""
+        import threading
+
+        box: list[str] = []
+        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            self.proc.kill()
+            reader.join(5)
+            return ""
+        return box[0] if box else ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except Exception:  # noqa: BLE001 - it must not outlive the submission
+                self.proc.kill()
+                self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        self._tmp.cleanup()
+
+
+#: seconds the referee may take to build a world or to hand over its record
+REFEREE_START_TIMEOUT = 900
+
+#: variables the student's kernel must not see during autograde
+_HIDDEN_FROM_KERNEL = ("SIMCRM_COURSE_SALT", "SIMCRM_STUDENT")
+
+
+class _KernelEnv:
+    """While nbgrader runs a submission: the kernel finds the referee, never the salt."""
+
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+
+    def __enter__(self) -> None:
+        self.saved = {k: os.environ.get(k) for k in (*_HIDDEN_FROM_KERNEL, "SIMCRM_REFEREE")}
+        for k in _HIDDEN_FROM_KERNEL:
+            os.environ.pop(k, None)
+        if self.address:
+            os.environ["SIMCRM_REFEREE"] = self.address
+        else:
+            os.environ.pop("SIMCRM_REFEREE", None)
+
+    def __exit__(self, *exc: Any) -> None:
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run_nbgrader(api: Any, course: Path, assignment: str, student: str,
+                  backed: dict[str, dict[str, tuple[list[str], float]]], report: Report
+                  ) -> tuple[dict, list[dict[str, Any]] | None, str | None]:
+    """One nbgrader autograde of a submission, with a fresh referee when the assignment uses one."""
+    referee = None
+    if backed:
+        chapters = sorted({k.split(".", 1)[0] for cells in backed.values() for keys, _ in cells.values() for k in keys})
+        referee = SubmissionReferee(course, student, chapters, course / REPAIR_DIR / assignment / student / "referee.log")
     try:
-        _prepare_submission(course, assignment, student, notebooks, report)
-        with nbgrader_env(), warnings.catch_warnings():
+        with _KernelEnv(referee.address if referee else None), nbgrader_env(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = api.autograde(assignment, student)
+    finally:
+        record = referee.finish() if referee else None
+    return result, record, (referee.error if referee else None)
+
+
+def _apply_record(db_url: str, course: Path, assignment: str, student: str,
+                  backed: dict[str, dict[str, tuple[list[str], float]]], record: list[dict[str, Any]] | None,
+                  referee_error: str | None, report: Report) -> None:
+    """Set each referee-backed test's score from the referee's record, and report what never arrived."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    got = {e["question"]: e for e in (record or [])}
+    keep = course / REPAIR_DIR / assignment / student
+    (keep / "referee.json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    if record is None:
+        why = f"（{referee_error}）" if referee_error else ""
+        report.add("referee_failed", None, f"评分进程没有返回可信的记录{why}：由评分进程决定的测试全部按 0 分计，请人工查看。")
+    missing: list[str] = []
+    wrong: list[str] = []
+    repeated = sorted(q for q, e in got.items() if e.get("received", 1) > 1)
+    with nbgrader_env(), warnings.catch_warnings(), Gradebook(db_url) as gb:
+        warnings.simplefilter("ignore")
+        for notebook, cells in backed.items():
+            for gid, (keys, points) in cells.items():
+                entries = [got.get(k) for k in keys]
+                ok = record is not None and all(e is not None and e["ok"] for e in entries)
+                if record is not None:
+                    missing += [f"{gid}（{k}）" for k, e in zip(keys, entries) if e is None]
+                    wrong += [f"{gid}：{e['hint']}" for e in entries if e is not None and not e["ok"] and e["hint"]]
+                try:
+                    grade = gb.find_grade(gid, notebook, assignment, student)
+                except MissingEntry:
+                    continue
+                grade.auto_score = points if ok else 0.0
+        gb.db.commit()
+    if missing:
+        report.add("answer_not_submitted", None,
+                   f"答案未提交给评分进程：{'、'.join(missing)}。这些测试按 0 分计"
+                   "（测试单元格在提交答案前出错，或答案代码改动了评分调用）。")
+    if repeated:
+        report.add("answer_resubmitted", None,
+                   f"同一题向评分进程提交了多次：{'、'.join(repeated)}；按第一次提交的答案评分。")
+    report.verdicts = wrong
+
+
+def autograde_student(api: Any, course: Path, assignment: str, student: str, notebooks: list[str],
+                      timeout: int) -> Report:
+    """Repair and autograde one student's submission; every failure ends up in the report.
+
+    Tests whose hidden part hands answers to the referee (``lab.grade("key", …)``) are scored
+    from the referee's own record, not from whether the cell raised (see :class:`SubmissionReferee`).
+    """
+    report = Report(path=str(course / "submitted" / student / assignment))
+    keep = course / REPAIR_DIR / assignment / student
+    try:
+        backed = referee_cells(course, assignment, notebooks)
+        _prepare_submission(course, assignment, student, notebooks, report)
+        result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
         if not result.get("success") and _disable_crashing_cells(course, assignment, student, notebooks,
                                                                  report, timeout):
-            with nbgrader_env(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = api.autograde(assignment, student)
+            result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
         if not result.get("success"):
             error = (result.get("error") or result.get("log") or "").strip().splitlines()
             last = next((line for line in reversed(error) if "Error" in line), error[-1] if error else "未知错误")
@@ -224,33 +478,168 @@ def autograde_student(api: Any, course: Path, assignment: str, student: str, not
                        fatal=True)
         else:
             _scan_autograded(course, assignment, student, notebooks, report, timeout)
+            if backed:
+                _apply_record(api.coursedir.db_url, course, assignment, student, backed, record, referee_error, report)
     except Exception as exc:  # noqa: BLE001 - one student's failure must never stop the batch
         report.add("autograde_failed", None,
                    f"评分过程出错（{type(exc).__name__}: {exc}）；按 0 分计，请人工查看。", fatal=True)
-        keep = course / REPAIR_DIR / assignment / student
         keep.mkdir(parents=True, exist_ok=True)
         (keep / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-    keep = course / REPAIR_DIR / assignment / student
     keep.mkdir(parents=True, exist_ok=True)
     (keep / "report.json").write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     return report
 
 
+# --- the batch: parallel workers, one gradebook writer, resumable ----------------------------------
+
+BATCH_FILE = "batch.json"
+
+
+def fingerprint(course: Path, assignment: str, student: str, notebooks: list[str]) -> str:
+    """What a submission's grade depends on: the file as submitted, the assignment (source and
+    release), the course's private questions and settings, and simcrm's version."""
+    import hashlib
+
+    import simcrm
+
+    h = hashlib.sha256(f"simcrm {simcrm.__version__}\n".encode())
+    keep = course / REPAIR_DIR / assignment / student / "original"
+    sub = course / "submitted" / student / assignment
+    files: list[Path] = []
+    for name in notebooks:
+        orig = keep / f"{name}.ipynb"
+        files.append(orig if orig.exists() else sub / f"{name}.ipynb")
+        files += [course / "source" / assignment / f"{name}.ipynb", course / "release" / assignment / f"{name}.ipynb"]
+    if sub.is_dir():
+        files += sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix != ".ipynb")
+    files += [Path(p) for p in private_question_modules(course)]
+    files += [course / SETTINGS_FILE, course / "nbgrader_config.py"]
+    for f in files:
+        h.update(str(f.relative_to(course) if f.is_relative_to(course) else f).encode())
+        h.update(f.read_bytes() if f.exists() else b"<missing>")
+    return h.hexdigest()
+
+
+def _done_path(course: Path, assignment: str, student: str) -> Path:
+    return course / REPAIR_DIR / assignment / student / "done.json"
+
+
+def _is_done(course: Path, assignment: str, student: str, notebooks: list[str]) -> bool:
+    path = _done_path(course, assignment, student)
+    if not path.exists() or not (course / REPAIR_DIR / assignment / student / "report.json").exists():
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint(
+            course, assignment, student, notebooks)
+    except (OSError, ValueError):
+        return False
+
+
+def _mark_done(course: Path, assignment: str, student: str, notebooks: list[str]) -> None:
+    path = _done_path(course, assignment, student)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint(course, assignment, student, notebooks)}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _load_report_file(course: Path, assignment: str, student: str) -> Report:
+    path = course / REPAIR_DIR / assignment / student / "report.json"
+    return Report.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+# worker processes (``--jobs``): each grades into its own copy of the gradebook; the parent merges
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(course: str, folder: str, timeout: int | None) -> None:
+    import signal
+    import sqlite3
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    db_copy = Path(folder) / f"gradebook-{os.getpid()}.db"
+    with sqlite3.connect(Path(course) / "gradebook.db") as src, sqlite3.connect(db_copy) as dst:
+        src.backup(dst)  # a consistent copy, even while the parent merges another student
+    src.close()
+    dst.close()
+    overrides: dict[str, Any] = {"CourseDirectory.db_url": f"sqlite:///{db_copy}"}
+    if timeout:
+        overrides["Execute.timeout"] = int(timeout)
+    _WORKER.update(course=Path(course), db=str(db_copy), api=open_api(course, **overrides))
+
+
+def _worker_grade(assignment: str, student: str, notebooks: list[str], cell_timeout: int) -> tuple[str, str]:
+    report = autograde_student(_WORKER["api"], _WORKER["course"], assignment, student, notebooks, cell_timeout)
+    return json.dumps(report.to_dict(), ensure_ascii=False), _WORKER["db"]
+
+
+def _merge_submission(db_from: str, db_to: str, assignment: str, student: str) -> None:
+    """Copy one student's graded submission from a worker's gradebook into the course's (the one writer)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with nbgrader_env(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Gradebook(f"sqlite:///{db_from}") as src:
+            try:
+                sub = src.find_submission(assignment, student)
+            except MissingEntry:
+                return
+            timestamp = sub.timestamp
+            notebooks = []
+            for nb in sub.notebooks:
+                grades = {g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades}
+                comments = {c.name: c.auto_comment for c in nb.comments}
+                notebooks.append((nb.name, nb.flagged, nb.late_submission_penalty, grades, comments))
+        with Gradebook(db_to) as dst:
+            try:
+                dst.find_student(student)
+            except MissingEntry:
+                dst.add_student(student)
+            dst.update_or_create_submission(assignment, student, timestamp=timestamp)
+            for name, flagged, penalty, grades, comments in notebooks:
+                target = dst.find_submission_notebook(name, assignment, student)
+                target.flagged = flagged
+                target.late_submission_penalty = penalty
+                for g in target.grades:
+                    if g.name in grades:
+                        g.auto_score, g.needs_manual_grade = grades[g.name]
+                for c in target.comments:
+                    if c.name in comments:
+                        c.auto_comment = comments[c.name]
+            dst.db.commit()
+
+
+def _default_jobs() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
 def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | None = None,
-              progress: bool = True, timeout: int | None = None) -> pd.DataFrame:
+              progress: bool = True, timeout: int | None = None, jobs: int | None = 1,
+              changed: bool = False) -> pd.DataFrame:
     """Repair and autograde every submission of an assignment; a damaged one never stops the batch.
 
     Args:
         course_dir: the course directory (see :func:`create_course`).
         assignment: the assignment name, e.g. ``"ch04_customers"``.
         students: only these student ids (default: everyone in ``submitted/``).
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (with an ETA).
         timeout: seconds per cell (default: the course's ``Execute.timeout``).
+        jobs: submissions graded at once, each in its own worker process with its own copy of
+            the gradebook; this process alone writes the course's gradebook (``None``: the
+            number of cores).
+        changed: grade only submissions whose file, assignment or course settings changed since
+            they were last graded.
+
+    A batch is resumable: each graded submission is recorded (``simcrm_repair/<作业>/<学号>/
+    done.json``) after its grades are in the gradebook, and an interrupted batch
+    (``batch.json`` left behind by Ctrl-C or a crash) continues where it stopped when the same
+    command runs again.
 
     Returns:
-        One row per student graded: ``student``, ``name``, ``score``, ``max_score``,
-        ``auto_score``, ``auto_max_score``, ``needs_manual_grade``, ``problems`` (Chinese,
-        one line), ``kinds`` (the problem keys) and ``fatal`` (nothing could be graded).
+        One row per student: ``student``, ``name``, ``score``, ``max_score``, ``auto_score``,
+        ``auto_max_score``, ``needs_manual_grade``, ``problems`` (Chinese, one line), ``kinds``
+        (the problem keys), ``fatal`` (nothing could be graded) and ``skipped`` (unchanged,
+        not run again).
     """
     from tqdm.auto import tqdm
 
@@ -262,18 +651,80 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
     overrides = {"Execute.timeout": int(timeout)} if timeout else {}
     api = open_api(course, **overrides)
     cell_timeout = int(timeout or api.config.Execute.get("timeout", DEFAULT_CELL_TIMEOUT))
+    if referee_cells(course, assignment, notebooks):
+        course_settings(course)  # no salt → a clear error now, never the public default
     submitted = course / "submitted"
     if students is None:
         students = sorted(p.parent.name for p in submitted.glob(f"*/{assignment}") if p.is_dir()) if submitted.exists() else []
-    reports: dict[str, Report] = {}
-    for student in tqdm(students, desc=f"自动评分 {assignment}", unit="份", disable=not progress):
-        reports[student] = autograde_student(api, course, assignment, student, notebooks, cell_timeout)
+    batch = course / REPAIR_DIR / assignment / BATCH_FILE
+    resuming = False
+    if batch.exists():
+        try:
+            resuming = sorted(json.loads(batch.read_text(encoding="utf-8")).get("students", [])) == sorted(students)
+        except ValueError:
+            resuming = False
+    skip = {s for s in students if (changed or resuming) and _is_done(course, assignment, s, notebooks)}
+    todo = [s for s in students if s not in skip]
+    batch.parent.mkdir(parents=True, exist_ok=True)
+    batch.write_text(json.dumps({"students": students}, ensure_ascii=False), encoding="utf-8")
+    reports: dict[str, Report] = {s: _load_report_file(course, assignment, s) for s in skip}
+    jobs = _default_jobs() if jobs is None else max(1, int(jobs))
+    bar = tqdm(total=len(todo), desc=f"自动评分 {assignment}", unit="份", disable=not progress)
+    try:
+        if jobs == 1 or len(todo) <= 1:
+            for student in todo:
+                reports[student] = autograde_student(api, course, assignment, student, notebooks, cell_timeout)
+                _mark_done(course, assignment, student, notebooks)
+                bar.update(1)
+        else:
+            _autograde_parallel(course, assignment, todo, notebooks, cell_timeout, timeout, min(jobs, len(todo)),
+                                reports, bar)
+    finally:
+        bar.close()
+    batch.unlink(missing_ok=True)  # the whole batch is done: the next run starts afresh
     table = grade_table(course, assignment)
     table = table[table["student"].isin(students)].set_index("student").reindex(students).reset_index()
     table["kinds"] = [reports[s].kinds() for s in students]
     table["fatal"] = [reports[s].fatal for s in students]
     table["problems"] = [reports[s].one_line_zh() for s in students]
+    table["skipped"] = [s in skip for s in students]
     return table.drop(columns=["assignment", "submitted"])
+
+
+def _autograde_parallel(course: Path, assignment: str, todo: list[str], notebooks: list[str], cell_timeout: int,
+                        timeout: int | None, jobs: int, reports: dict[str, Report], bar: Any) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    main_db = course_config(course).CourseDirectory.db_url
+    with tempfile.TemporaryDirectory(prefix="simcrm-jobs-") as tmp:
+        pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                   initargs=(str(course), tmp, timeout))
+        try:
+            futures = {pool.submit(_worker_grade, assignment, s, notebooks, cell_timeout): s for s in todo}
+            for future in as_completed(futures):
+                student = futures[future]
+                try:
+                    report_json, db = future.result()
+                    report = Report.from_dict(json.loads(report_json))
+                    _merge_submission(db, main_db, assignment, student)
+                except Exception as exc:  # noqa: BLE001 - a dead worker costs one student, reported
+                    report = Report(path=str(course / "submitted" / student / assignment))
+                    report.add("autograde_failed", None,
+                               f"评分进程出错（{type(exc).__name__}: {exc}）；按 0 分计，请人工查看。", fatal=True)
+                    keep = course / REPAIR_DIR / assignment / student
+                    keep.mkdir(parents=True, exist_ok=True)
+                    (keep / "report.json").write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1),
+                                                      encoding="utf-8")
+                else:
+                    _mark_done(course, assignment, student, notebooks)
+                reports[student] = report
+                bar.update(1)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
 
 # --- the committed student versions -----------------------------------------------------------

@@ -99,13 +99,23 @@ def resolve_student(explicit: str | None = None, *, environ: Mapping[str, str] |
     return Student(None, "default")
 
 
-def world_seed(student_id: str | None, salt: str | None = None) -> int:
-    """The world seed of a student: a hash of the course salt and the id (default world: 2026).
+def world_seed(student_id: str | None, salt: str | None = None, *, autograde: bool = False) -> int:
+    """The world seed of a student: a 63-bit hash of the course salt and the id (default world: 2026).
 
-    The salt is ``salt``, else ``$SIMCRM_COURSE_SALT``, else :data:`DEFAULT_SALT`.
+    The salt is ``salt``, else ``$SIMCRM_COURSE_SALT``, else :data:`DEFAULT_SALT` — except during
+    autograde (``autograde=True``), where a missing salt is an error rather than the public
+    default: a graded course has its own salt (``simcrm course create`` makes one). 63 bits keep
+    the seed a signed 64-bit integer (it is stored in the world's tables).
     """
     if student_id is None:
         return DEFAULT_SEED
-    salt = salt if salt is not None else os.environ.get("SIMCRM_COURSE_SALT", DEFAULT_SALT)
+    if salt is None:
+        salt = os.environ.get("SIMCRM_COURSE_SALT") or None
+    if salt is None:
+        if autograde:
+            raise ConfigError(field="SIMCRM_COURSE_SALT", value="（未设置）", label="课程盐值",
+                              allowed="课程目录中 simcrm_course.json 的 salt（由 simcrm course create 生成），"
+                                      "自动评分时不能使用公开的默认值")
+        salt = DEFAULT_SALT
     digest = hashlib.sha256(f"{salt}\x00{student_id}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big")
+    return int.from_bytes(digest[:8], "big") >> 1

@@ -1,91 +1,495 @@
-"""The hidden grader's other half: a separate Python process the notebook cannot alter.
+"""The hidden grader: a separate Python process that decides the grade and keeps its own record.
 
-``python -m simcrm.lab.referee`` reads JSON requests, one per line, on stdin and answers each
-with one JSON line ``{"ok": bool, "hint": str, "details": [...]}`` on stdout. A lab session
-starts one referee on its first hidden check and keeps it for the rest of the notebook, so the
-imports and the world are paid for once.
+The student's kernel cannot be trusted with a grade: anything in it — the ``lab`` object, its
+class, simcrm's functions, ``subprocess`` — can be replaced by the notebook. So the hidden tests
+only *hand the answer over*; the referee computes the reference on its own copy of the
+student's world, compares, and keeps a record of what it received and judged.
 
-The referee resolves the student's identity itself — during nbgrader autograde from its
-working directory alone — and builds that student's world afresh from the seed. The
-reference answer is computed here and compared here; the notebook only hands over its
-answer (a pickle file) and the path of its database (for operations).
+Two ways to run it:
+
+* **autograde** (:class:`RefereeServer`, started by :func:`simcrm.lab.grading.autograde_student`,
+  one per submission): the pipeline starts it with ``python -I`` in an empty folder (the
+  notebook's folder and environment are not on its path), tells it on stdin who the student is
+  (id, world seed, world size, private question modules), and it listens on a socket whose
+  address the kernel finds in ``SIMCRM_REFEREE``. The kernel may ask who it is (``hello``) and
+  hand over answers (``grade``); the reply only says the answer was received — never whether it
+  was right, so a notebook cannot search for the right answer. When the notebook has run, the
+  pipeline asks for the record on stdin and reads it from stdout, authenticated with a key it
+  gave the referee on stdin; the score of every referee-backed test comes from that record.
+  The **first** answer received for a question is the one graded (later ones are recorded and
+  reported).
+* **local** (a self-learner's or the teacher's own run: :meth:`simcrm.lab.session.Lab.grade`):
+  the same process answers each request with its verdict on stdout.
+
+Answers travel as data (:func:`encode_answer` / :func:`decode_answer`: JSON with tagged
+tables, dates, sets and tuples), never as pickles: nothing the kernel sends can run code here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import json
-import pickle
+import math
+import os
+import socket
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
 
+__all__ = ["encode_answer", "decode_answer", "Referee", "RefereeServer", "referee_command", "MAX_ANSWER_BYTES"]
+
+#: largest answer accepted (bytes of JSON)
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
+# --- answers as data ------------------------------------------------------------------------------
+
+
+class AnswerTypeError(TypeError):
+    """An answer that cannot travel to the referee as data."""
+
+
+def _scalar(x: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if x is None or isinstance(x, (bool, str)):
+        return x
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return x
+    if isinstance(x, np.generic):
+        return _scalar(x.item())
+    if x is pd.NaT or (isinstance(x, float) and math.isnan(x)):
+        return None
+    if isinstance(x, pd.Timestamp):
+        return {"__t": "ts", "v": x.isoformat()}
+    if isinstance(x, dt.datetime):
+        return {"__t": "ts", "v": x.isoformat()}
+    if isinstance(x, dt.date):
+        return {"__t": "date", "v": x.isoformat()}
+    if isinstance(x, (pd.Timedelta, dt.timedelta)):
+        return {"__t": "td", "v": pd.Timedelta(x).value}
+    if x is pd.NA:
+        return None
+    raise AnswerTypeError(type(x).__name__)
+
+
+def _frame(df: Any) -> dict[str, Any]:
+    index = df.index
+    names = [n for n in index.names]
+    cols = list(df.columns)
+    data = []
+    for c in cols:
+        s = df[c]
+        data.append([encode_answer(v) for v in s.astype(object).tolist()])
+    if len(names) == 1:
+        idx = [[encode_answer(v) for v in index.astype(object).tolist()]]
+        idx_dtypes = [str(index.dtype)]
+    else:
+        idx = [[encode_answer(v) for v in index.get_level_values(i).astype(object).tolist()] for i in range(len(names))]
+        idx_dtypes = [str(index.get_level_values(i).dtype) for i in range(len(names))]
+    return {"columns": [encode_answer(c) for c in cols], "dtypes": [str(df[c].dtype) for c in cols],
+            "data": data, "index": idx, "index_names": [encode_answer(n) for n in names],
+            "index_dtypes": idx_dtypes}
+
+
+def encode_answer(obj: Any) -> Any:
+    """An answer as JSON-ready data: numbers, text, lists, dicts, tables (DataFrame/Series),
+    dates, sets and tuples. Anything else raises :class:`AnswerTypeError` (a ``TypeError``)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame):
+        if obj.columns.duplicated().any():
+            raise AnswerTypeError("DataFrame（列名重复）")
+        return {"__t": "frame", "v": _frame(obj)}
+    if isinstance(obj, pd.Series):
+        return {"__t": "series", "name": encode_answer(obj.name), "v": _frame(obj.to_frame("__v"))}
+    if isinstance(obj, pd.Index):
+        return {"__t": "list", "v": [encode_answer(v) for v in obj.tolist()]}
+    if isinstance(obj, np.ndarray):
+        return [encode_answer(v) for v in obj.tolist()]
+    if isinstance(obj, list):
+        return [encode_answer(v) for v in obj]
+    if isinstance(obj, tuple):
+        return {"__t": "tuple", "v": [encode_answer(v) for v in obj]}
+    if isinstance(obj, (set, frozenset)):
+        return {"__t": "set", "v": [encode_answer(v) for v in obj]}
+    if isinstance(obj, dict):
+        return {"__t": "dict", "v": [[encode_answer(k), encode_answer(v)] for k, v in obj.items()]}
+    return _scalar(obj)
+
+
+def _restore_column(values: list[Any], dtype: str) -> Any:
+    import pandas as pd
+
+    s = pd.Series(values, dtype=object)
+    try:
+        if dtype.startswith("datetime64"):
+            return pd.to_datetime(s).astype(dtype) if "tz" not in dtype else pd.to_datetime(s)
+        if dtype == "category":
+            return s.astype("category")
+        if dtype == "object":
+            return s
+        if dtype == "str":
+            return s.astype("str")
+        return s.astype(dtype)
+    except (TypeError, ValueError):
+        return s.infer_objects()
+
+
+def _unframe(v: dict[str, Any]) -> Any:
+    import pandas as pd
+
+    cols = [decode_answer(c) for c in v["columns"]]
+    data = {i: _restore_column([decode_answer(x) for x in col], dtype)
+            for i, (col, dtype) in enumerate(zip(v["data"], v["dtypes"]))}
+    levels = [_restore_column([decode_answer(x) for x in lv], dtype)
+              for lv, dtype in zip(v["index"], v["index_dtypes"])]
+    names = [decode_answer(n) for n in v["index_names"]]
+    if len(levels) == 1:
+        index = pd.Index(levels[0], name=names[0])
+    else:
+        index = pd.MultiIndex.from_arrays(levels, names=names)
+    frame = pd.DataFrame(index=index)
+    for i, col in data.items():
+        col.index = index
+        frame[i] = col
+    frame.columns = pd.Index(cols) if cols else frame.columns
+    return frame
+
+
+def decode_answer(obj: Any) -> Any:
+    """The inverse of :func:`encode_answer` (plain data in, plain data and tables out)."""
+    import pandas as pd
+
+    if isinstance(obj, list):
+        return [decode_answer(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    tag = obj.get("__t")
+    v = obj.get("v")
+    if tag == "frame":
+        return _unframe(v)
+    if tag == "series":
+        frame = _unframe(v)
+        return frame["__v"].rename(decode_answer(obj.get("name")))
+    if tag == "list":
+        return [decode_answer(x) for x in v]
+    if tag == "tuple":
+        return tuple(decode_answer(x) for x in v)
+    if tag == "set":
+        return {decode_answer(x) for x in v}
+    if tag == "dict":
+        return {_hashable(decode_answer(k)): decode_answer(x) for k, x in v}
+    if tag == "ts":
+        return pd.Timestamp(v)
+    if tag == "date":
+        return dt.date.fromisoformat(v)
+    if tag == "td":
+        return pd.Timedelta(int(v))
+    raise ValueError(f"unknown answer tag {tag!r}")
+
+
+def _hashable(x: Any) -> Any:
+    return tuple(x) if isinstance(x, list) else x
+
+
+# --- the referee -----------------------------------------------------------------------------------
+
+
+def _load_private(modules: list[str]) -> None:
+    """Import the course's private question modules (files), which may replace public questions."""
+    import importlib.util
+
+    for i, path in enumerate(modules):
+        spec = importlib.util.spec_from_file_location(f"simcrm_private_questions_{i}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import private questions from {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+
+
+class _ReadOnce:
+    """A world's pristine store whose tables are read once (it never changes): ``read`` returns
+    a copy of the first read; everything else goes to the store."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._reads: dict[str, Any] = {}
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        k = json.dumps([args, sorted(kwargs.items())], default=str)
+        if k not in self._reads:
+            self._reads[k] = self._store.read(*args, **kwargs)
+        return self._reads[k].copy()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
 
 class Referee:
-    """Builds one student's world once and grades answers against it."""
+    """Builds one student's world once and grades answers against it.
 
-    def __init__(self) -> None:
+    Args:
+        student: the student id (``None``: the default world).
+        seed: the world seed (decided by whoever started the referee, never by the notebook).
+        customers: the world size (``None``: the chapter's).
+        private: paths of private question modules to import (course directory, teacher only).
+    """
+
+    def __init__(self, student: str | None, seed: int, customers: int | None = None,
+                 private: list[str] | None = None) -> None:
+        self.student = student
+        self.seed = int(seed)
+        self.customers = customers
         self._tmp = tempfile.TemporaryDirectory(prefix="simcrm-referee-")
-        self._worlds: dict[tuple, Any] = {}
+        self._worlds: dict[str, Any] = {}
+        self._private_done = False
+        self._private = list(private or [])
 
-    def _world(self, chapter: str, seed: int, customers: int | None) -> tuple[Any, dict[str, Any]]:
-        from .session import _chapter_module, build_world
+    def _setup(self) -> None:
+        if not self._private_done:
+            if self._private:
+                # the public chapters first, so that a private definition replaces a public one
+                import importlib
+                import pkgutil
 
-        key = (chapter, seed, customers)
-        if key not in self._worlds:
-            folder = Path(self._tmp.name) / f"{chapter}-{seed}-{customers}"
+                from . import chapters
+
+                for info in pkgutil.iter_modules(chapters.__path__):
+                    importlib.import_module(f"{chapters.__name__}.{info.name}")
+            _load_private(self._private)
+            self._private_done = True
+
+    def _context(self, chapter: str) -> Any:
+        """The chapter's world, built once for the referee's life; its pristine tables are read once."""
+        from .session import CHAPTER_ROLES, _chapter_module, build_world, pick_employee
+
+        if chapter not in self._worlds:
+            folder = Path(self._tmp.name) / chapter
             folder.mkdir(parents=True, exist_ok=True)
-            world = build_world(seed, chapter, folder, customers)
+            world = build_world(self.seed, chapter, folder, self.customers)
             builder = getattr(_chapter_module(chapter), "build_files", None)
             files = builder(world, folder) if builder is not None else {}
-            self._worlds[key] = (world, files)
-        return self._worlds[key]
+            pristine = _ReadOnce(world.store)
+            self._worlds[chapter] = (world, pristine, files, pick_employee(world.store, CHAPTER_ROLES[chapter]))
+        return self._worlds[chapter]
 
-    def grade(self, request: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, chapter: str) -> None:
+        """Build the chapter's world now (before the notebook starts)."""
+        self._setup()
+        from .session import CHAPTER_TITLES
+
+        if chapter in CHAPTER_TITLES:
+            self._context(chapter)
+
+    def judge(self, question: str, answer: Any, store_path: str | None) -> dict[str, Any]:
+        """Grade one answer; ``{"ok", "hint", "details"}``."""
         from ..store import Store
-        from .identity import resolve_student, world_seed
-        from .questions import Context, evaluate
-        from .session import CHAPTER_ROLES, pick_employee
+        from .questions import Context, evaluate, get_question
 
-        explicit = request.get("student") if request.get("source") == "explicit" else None
-        who = resolve_student(explicit)
-        seed = world_seed(who.id, request.get("salt"))
-        chapter = request["chapter"]
-        with open(request["answer"], "rb") as fh:
-            answer = pickle.load(fh)
-        world, files = self._world(chapter, seed, request.get("customers"))
-        student_store = Store(request["store"], create=False)
+        self._setup()
+        q = get_question(question)
+        chapter = question.split(".", 1)[0]
+        world, pristine, files, me = self._context(chapter)
+        student_store = None
+        if store_path and Path(store_path).is_file():
+            student_store = Store(store_path, create=False)
+        elif q.kind == "operation":
+            return {"ok": False, "hint": "评分进程找不到你的数据库（是否删除或移动了实训文件？）", "details": []}
         try:
-            ctx = Context(pristine=world.store, store=student_store, world=world,
-                          me=pick_employee(world.store, CHAPTER_ROLES[chapter]), files=files, chapter=chapter)
-            result = evaluate(request["question"], ctx, answer)
+            ctx = Context(pristine=pristine, store=student_store if student_store is not None else pristine,
+                          world=world, me=me, files=files, chapter=chapter)
+            result = evaluate(question, ctx, answer)
         finally:
-            student_store.close()
-        return {"ok": result.ok, "hint": result.hint, "details": result.details[:5]}
+            if student_store is not None:
+                student_store.close()
+        return {"ok": bool(result.ok), "hint": result.hint, "details": list(result.details[:5])}
 
     def close(self) -> None:
-        for world, _files in self._worlds.values():
-            world.store.close()
+        for world, *_ in self._worlds.values():
+            try:
+                world.store.close()
+            except Exception:  # noqa: BLE001 - closing at exit
+                pass
         self._tmp.cleanup()
 
 
-def main() -> int:
-    r = Referee()
+def _error_verdict(exc: BaseException) -> dict[str, Any]:
+    return {"ok": False, "error": True, "hint": f"评分程序出错（referee error）：{type(exc).__name__}: {exc}",
+            "details": traceback.format_exc().splitlines()[-5:]}
+
+
+def _judge_request(referee: Referee, request: dict[str, Any]) -> dict[str, Any]:
+    answer = decode_answer(request.get("answer"))
+    return referee.judge(str(request["question"]), answer, request.get("store"))
+
+
+# --- autograde: a server with its own record ---------------------------------------------------------
+
+
+class RefereeServer:
+    """The referee of one submission during autograde: answers come on a socket, the record goes
+    to the pipeline on stdout (see the module docstring)."""
+
+    def __init__(self, referee: Referee, key: bytes) -> None:
+        self.referee = referee
+        self.key = key
+        self.record: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        self.dir = tempfile.mkdtemp(prefix="simcrm-ref-")
+        os.chmod(self.dir, 0o700)
+        if hasattr(socket, "AF_UNIX"):
+            self.address = os.path.join(self.dir, "s")
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(self.address)
+        else:  # pragma: no cover - Windows without AF_UNIX
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.bind(("127.0.0.1", 0))
+            self.address = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.sock.listen(8)
+
+    def serve_forever(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as rfile, conn.makefile("wb") as wfile:
+            while True:
+                line = rfile.readline(MAX_ANSWER_BYTES + 1)
+                if not line:
+                    return
+                if len(line) > MAX_ANSWER_BYTES:
+                    reply = {"error": True, "hint": "答案太大，评分进程拒收。"}
+                    wfile.write((json.dumps(reply, ensure_ascii=False) + "\n").encode())
+                    wfile.flush()
+                    return
+                try:
+                    reply = self._answer(json.loads(line))
+                except Exception as exc:  # noqa: BLE001 - bad request: say so, keep serving
+                    reply = {"error": True, "hint": f"评分进程无法读取请求：{type(exc).__name__}"}
+                wfile.write((json.dumps(reply, ensure_ascii=False) + "\n").encode())
+                wfile.flush()
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "hello":
+            return {"student": self.referee.student, "seed": self.referee.seed,
+                    "customers": self.referee.customers, "mode": "autograde"}
+        if op != "grade":
+            return {"error": True, "hint": f"unknown op {op!r}"}
+        question = str(request.get("question", ""))[:200]
+        with self.lock:
+            entry = self.record.get(question)
+            if entry is not None:
+                entry["received"] += 1
+                return {"received": True, "repeat": True}
+            try:
+                verdict = _judge_request(self.referee, request)
+            except Exception as exc:  # noqa: BLE001 - recorded as a failed answer, with the reason
+                verdict = _error_verdict(exc)
+            self.record[question] = {"question": question, "ok": bool(verdict.get("ok")),
+                                     "hint": str(verdict.get("hint", ""))[:500],
+                                     "error": bool(verdict.get("error")), "received": 1}
+        return {"received": True}
+
+    def signed_record(self) -> dict[str, Any]:
+        with self.lock:
+            body = json.dumps(sorted(self.record.values(), key=lambda e: e["question"]), ensure_ascii=False,
+                              sort_keys=True)
+        return {"record": body, "mac": hmac.new(self.key, body.encode("utf-8"), hashlib.sha256).hexdigest()}
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        finally:
+            self.referee.close()
+            try:
+                os.unlink(self.address)
+            except OSError:
+                pass
+            try:
+                os.rmdir(self.dir)
+            except OSError:
+                pass
+
+
+def verify_record(reply: dict[str, Any], key: bytes) -> list[dict[str, Any]]:
+    """The record from a referee's final line, after checking its MAC (``ValueError`` if forged)."""
+    body = reply.get("record")
+    mac = reply.get("mac")
+    if not isinstance(body, str) or not isinstance(mac, str):
+        raise ValueError("no record")
+    want = hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, mac):
+        raise ValueError("record MAC mismatch")
+    return json.loads(body)
+
+
+def serve(init: dict[str, Any]) -> int:
+    """Autograde mode: stdin gave ``init``; print the address, serve, print the record on request."""
+    referee = Referee(init.get("student"), int(init["seed"]), init.get("customers"), init.get("private"))
+    server = RefereeServer(referee, bytes.fromhex(init["key"]))
+    try:
+        for chapter in init.get("chapters", []):
+            referee.prepare(chapter)
+        ready = {"address": server.address}
+    except Exception as exc:  # noqa: BLE001 - the pipeline reports it
+        ready = {"address": server.address, "error": f"{type(exc).__name__}: {exc}"}
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(json.dumps(ready, ensure_ascii=False), flush=True)
+    try:
+        for line in sys.stdin:
+            if line.strip() == "record":
+                print(json.dumps(server.signed_record(), ensure_ascii=False), flush=True)
+                break
+    finally:
+        server.close()
+    return 0
+
+
+def local(init: dict[str, Any]) -> int:
+    """Local mode: one verdict line per request line."""
+    referee = Referee(init.get("student"), int(init["seed"]), init.get("customers"), init.get("private"))
     try:
         for line in sys.stdin:
             if not line.strip():
                 continue
             try:
-                verdict = r.grade(json.loads(line))
+                verdict = _judge_request(referee, json.loads(line))
             except Exception as exc:  # noqa: BLE001 - reported to the notebook, not swallowed
-                verdict = {"ok": False, "error": True,
-                           "hint": f"评分程序出错（referee error）：{type(exc).__name__}: {exc}",
-                           "details": traceback.format_exc().splitlines()[-5:]}
+                verdict = _error_verdict(exc)
             print(json.dumps(verdict, ensure_ascii=False), flush=True)
     finally:
-        r.close()
+        referee.close()
     return 0
+
+
+def main() -> int:
+    """Read the first stdin line (who the student is, from whoever started this process) and run."""
+    first = sys.stdin.readline()
+    init = json.loads(first)
+    return serve(init) if init.get("mode") == "serve" else local(init)
+
+
+def referee_command() -> list[str]:
+    """The command that starts a referee isolated from the caller's folder and environment:
+    ``python -I`` (no current directory, no ``PYTHON*`` variables, no user site) with this
+    installation of simcrm put first on ``sys.path`` explicitly."""
+    root = str(Path(__file__).resolve().parent.parent.parent)
+    code = f"import sys; sys.path.insert(0, {root!r}); from simcrm.lab.referee import main; raise SystemExit(main())"
+    return [sys.executable, "-I", "-c", code]
 
 
 if __name__ == "__main__":

@@ -89,31 +89,50 @@ KINDS_ZH: dict[str, str] = {
     "kernel_died": "内核崩溃",
     "autograde_failed": "自动评分失败",
     "not_submitted": "未提交",
+    "answer_not_submitted": "答案未提交给评分进程",
+    "answer_resubmitted": "重复提交答案",
+    "referee_failed": "评分进程出错",
+    "output_truncated": "输出过长已截断",
 }
 
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
-#: code in a student's cell that reaches for the grading machinery. Hidden checks already run
-#: in a separate process (simcrm.lab.referee), so these cannot change a grade computed there;
-#: the report tells the teacher where a student tried.
+#: code in a student's cell that reaches for the grading machinery. Grades of referee-backed
+#: tests come from the referee's own record (simcrm.lab.referee), so these cannot change them;
+#: the report tells the teacher where a student tried. Every code cell the student can write is
+#: scanned: answer cells and cells the student added.
 _TAMPERING = [
-    (re.compile(r"^\s*(lab|simcrm(\.\w+)*)\.(check|grade|evaluate|compare|referee|_\w*)\s*=", re.M),
-     "重新定义了评分函数"),
-    (re.compile(r"\b(sys\.modules|builtins|__builtins__|importlib\.reload)\b"), "修改了 Python 的模块或内置函数"),
-    (re.compile(r"\bsubprocess\b|\bos\.(system|popen|exec\w*|environ\s*\[)"), "调用了系统命令或修改了环境变量"),
-    (re.compile(r"\b(setattr|monkeypatch|mock\.patch)\b"), "动态替换了对象的属性"),
-    (re.compile(r"NBGRADER_EXECUTION|autograded|SIMCRM_(STUDENT|COURSE_SALT)"), "试图改变评分时的学生身份"),
+    (re.compile(r"\.\s*(check|grade|evaluate|compare|referee|_ask_referee|_\w+)\s*=(?!=)"
+                r"|\b(type\s*\(\s*lab\s*\)|__class__|__dict__|__globals__|__code__)"),
+     "重新定义了评分函数或实验对象的类"),
+    (re.compile(r"\b(sys\.modules|builtins|__builtins__|importlib|__import__|ctypes|gc\.get_objects)\b"),
+     "修改了 Python 的模块或内置函数"),
+    (re.compile(r"\bsubprocess\b|\bos\.(system|popen|exec\w*|spawn\w*|fork|kill|environ\s*\[|putenv|unsetenv)"
+                r"|\bos\.environ\.(update|pop|setdefault|clear)|\bsocket\b|/proc/"),
+     "调用了系统命令、进程、网络或修改了环境变量"),
+    (re.compile(r"\b(setattr|delattr|monkeypatch|mock\.patch|unittest\.mock)\b"), "动态替换了对象的属性"),
+    (re.compile(r"NBGRADER_EXECUTION|autograded|SIMCRM_(STUDENT|COURSE_SALT|REFEREE)|simcrm_course|simcrm_private"
+                r"|simcrm_repair|gradebook|\breferee\b|JUPYTERHUB_USER"),
+     "试图改变评分时的学生身份或读取课程设置"),
+    (re.compile(r"simcrm\.lab\.(questions|chapters|referee|grading|course|checks)|\bget_question\b|\bQUESTIONS\b"
+                r"|from\s+simcrm\.lab\s+import\s+[^\n]*\b(questions|chapters|referee)\b|\bevaluate\s*\("),
+     "调用了评分程序内部的参考答案"),
+    (re.compile(r"\b(pickle|marshal|dill|cloudpickle|__reduce\w*__)\b"), "使用了 pickle 等可执行代码的序列化"),
 ]
 
 
 def _scan_tampering(nb: NotebookNode, report: Report) -> None:
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or not _is_solution(cell):
+        if cell.cell_type != "code":
             continue
+        meta = _meta(cell) or {}
+        if (meta.get("grade") or meta.get("locked")) and not meta.get("solution"):
+            continue  # a test or locked cell: restored from the release
         found = [why for pattern, why in _TAMPERING if pattern.search(cell.source)]
         if found:
+            what = "答题代码" if meta.get("solution") else "学生添加的单元格"
             report.add("suspected_tampering", _gid(cell) or _where(cell, index),
-                       "答题代码" + "、".join(dict.fromkeys(found)) + "。隐藏测试在独立进程中重新计算，"
+                       what + "、".join(dict.fromkeys(found)) + "。由评分进程决定的测试以它自己的记录为准，"
                        "不受影响；请教师查看该单元格。")
 
 
@@ -145,6 +164,8 @@ class Report:
 
     path: str | None = None
     problems: list[Problem] = field(default_factory=list)
+    #: the referee's hints for wrong answers (``"grade_id：hint"``), for the student's feedback
+    verdicts: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -177,11 +198,12 @@ class Report:
         return "；".join(str(p) for p in self.problems)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "problems": [asdict(p) for p in self.problems]}
+        return {"path": self.path, "problems": [asdict(p) for p in self.problems], "verdicts": list(self.verdicts)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Report":
-        return cls(path=data.get("path"), problems=[Problem(**p) for p in data.get("problems", [])])
+        return cls(path=data.get("path"), problems=[Problem(**p) for p in data.get("problems", [])],
+                   verdicts=list(data.get("verdicts", [])))
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -7,10 +7,17 @@ when set, else in the platform's cache folder (``$XDG_CACHE_HOME/simcrm`` or
 ``~/.cache/simcrm``; ``%LOCALAPPDATA%\\simcrm`` on Windows). ``SIMCRM_CACHE=0`` (or an empty
 ``SIMCRM_CACHE_DIR``) turns it off.
 
-Each entry is ``<key>.sqlite`` (the store, copied with SQLite's online backup) and
-``<key>.pkl`` (the model's latent state and what was written, for :meth:`World.step`). Files
-are written under temporary names and renamed into place, so a reader never sees half an
-entry, and two processes building the same world at once both succeed.
+Each entry is ``<key>.sqlite`` (the store, copied with SQLite's online backup),
+``<key>.pkl`` (the model's latent state and what was written, for :meth:`World.step`) and
+``<key>.sha256`` (the content hashes of both, keyed with a secret of this user). Files are
+written under temporary names and renamed into place, so a reader never sees half an entry,
+and two processes building the same world at once both succeed.
+
+The state is a pickle, and unpickling runs code: an entry is only read when the folder and the
+files belong to the current user and nobody else may write them (POSIX), and when their content
+hashes match the manifest, which is keyed with ``.key`` — a random secret readable by this user
+only. An entry planted by someone else (a shared ``SIMCRM_CACHE_DIR`` on a teaching server) is
+a miss, never loaded.
 
     >>> key("a") == key("a") and key("a") != key("b")
     True
@@ -19,7 +26,10 @@ entry, and two processes building the same world at once both succeed.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
+import secrets
+import stat
 import pickle
 import sqlite3
 import tempfile
@@ -76,15 +86,66 @@ def key(ident: str) -> str:
     return hashlib.sha256(f"{ident}|{_code_hash()}".encode()).hexdigest()[:32]
 
 
+def _private(path: Path) -> bool:
+    """True when ``path`` belongs to this user and no one else may write it (always on Windows)."""
+    if os.name == "nt" or not hasattr(os, "getuid"):
+        return True
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return (st.st_uid == os.getuid() and not stat.S_ISLNK(st.st_mode)
+            and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _secret(d: Path, create: bool) -> bytes | None:
+    """This user's cache secret (``d/.key``, mode 0600), made on first use."""
+    path = d / ".key"
+    if not path.exists() and create:
+        fd, tmp = tempfile.mkstemp(prefix=".key.", dir=d)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)  # never replace a key another process made first
+        except FileExistsError:
+            pass
+        finally:
+            os.remove(tmp)
+    if not path.exists() or not _private(path):
+        return None
+    if os.name != "nt" and path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    return path.read_bytes()
+
+
+def _digest(secret: bytes, *files: Path) -> str:
+    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    for f in files:
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                mac.update(block)
+        mac.update(b"\x00")
+    return mac.hexdigest()
+
+
 def load(k: str, raw_target: sqlite3.Connection) -> dict[str, Any] | None:
-    """Copy entry ``k`` into the SQLite connection ``raw_target``; its state, or ``None`` (miss)."""
+    """Copy entry ``k`` into the SQLite connection ``raw_target``; its state, or ``None`` (miss).
+
+    Only a verified entry is read (see the module docstring).
+    """
     d = cache_dir()
     if d is None:
         return None
-    db, state = d / f"{k}.sqlite", d / f"{k}.pkl"
-    if not (db.exists() and state.exists()):
+    db, state, manifest = d / f"{k}.sqlite", d / f"{k}.pkl", d / f"{k}.sha256"
+    if not (db.exists() and state.exists() and manifest.exists()):
+        return None
+    if not all(_private(p) for p in (d, db, state, manifest)):
         return None
     try:
+        secret = _secret(d, create=False)
+        if secret is None or not hmac.compare_digest(manifest.read_text().strip(), _digest(secret, db, state)):
+            return None
         with open(state, "rb") as fh:
             data = pickle.load(fh)
         src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -103,7 +164,10 @@ def save(k: str, raw_source: sqlite3.Connection, state: dict[str, Any]) -> None:
     if d is None:
         return
     try:
-        d.mkdir(parents=True, exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secret = _secret(d, create=True) if _private(d) else None
+        if secret is None:
+            return  # a folder others may write: never leave a pickle there
         fd, tmp_db = tempfile.mkstemp(prefix=f".{k}.", suffix=".sqlite", dir=d)
         os.close(fd)
         dst = sqlite3.connect(tmp_db)
@@ -115,9 +179,15 @@ def save(k: str, raw_source: sqlite3.Connection, state: dict[str, Any]) -> None:
         fd, tmp_pkl = tempfile.mkstemp(prefix=f".{k}.", suffix=".pkl", dir=d)
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        fd, tmp_sum = tempfile.mkstemp(prefix=f".{k}.", suffix=".sha256", dir=d)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(_digest(secret, Path(tmp_db), Path(tmp_pkl)))
+        for tmp in (tmp_db, tmp_pkl, tmp_sum):
+            os.chmod(tmp, 0o600)
         os.replace(tmp_db, d / f"{k}.sqlite")
         os.replace(tmp_pkl, d / f"{k}.pkl")
+        os.replace(tmp_sum, d / f"{k}.sha256")
     except OSError:  # a read-only or full disk: the cache is an optimisation only
-        for p in (locals().get("tmp_db"), locals().get("tmp_pkl")):
+        for p in (locals().get("tmp_db"), locals().get("tmp_pkl"), locals().get("tmp_sum")):
             if p and os.path.exists(p):
                 os.remove(p)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UnknownValueError
-from .checks import CheckResult
+from .checks import CheckFailed, CheckResult, install_notebook_errors
 from .identity import Student, resolve_student, world_seed
 from .questions import Context, evaluate, get_question
 
@@ -159,14 +159,18 @@ class Lab:
             self._pristine = Store(self.dir / "pristine.sqlite", create=False)
         return self._pristine
 
-    def reset(self) -> "Lab":
-        """Throw away every change and start again from the world as generated."""
+    def reset(self) -> None:
+        """Throw away every change and start again from the world as generated.
+
+        Prints what it did (and returns nothing, so a notebook shows no ``<Lab …>`` line). To
+        redo one exercise only, use :meth:`undo`.
+        """
         self.store.close()
         if self._pristine is not None:
             self._pristine.close()
         self._build()  # the referee keeps its own copy of the world as generated: nothing to redo
-        print(f"已重置：{self.firm['name']} 的数据恢复为初始状态（今天 {self.today}）。")
-        return self
+        print(f"已重置：{self.firm['name']} 的全部数据恢复为初始状态（今天 {self.today}），"
+              "你在本实训中做的所有操作都已撤销。请从第一个练习重新运行。")
 
     def banner(self) -> str:
         who = f"学号 {self.student.id}" if self.student.id else "默认世界（自学模式）"
@@ -202,13 +206,14 @@ class Lab:
     def check(self, key: str, answer: Any) -> None:
         """The visible check: compare with the reference on your world and explain a mistake.
 
-        Prints ``✔ 正确`` or raises ``AssertionError`` with the hint. It returns nothing on
+        Prints ``✔ 正确`` or raises :class:`~simcrm.lab.checks.CheckFailed` (an
+        ``AssertionError`` a notebook shows as one short Chinese message). It returns nothing on
         purpose: nbgrader reads a grade cell's displayed value as partial credit.
         """
         result = evaluate(key, self.context(), answer)
-        print(f"{key}: {result.message()}")
         if not result.ok:
-            raise AssertionError(f"{key}: {result.hint}")
+            raise CheckFailed(key, result)
+        print(f"{key}: {result.message()}")
 
     def grade(self, key: str, answer: Any) -> None:
         """The hidden check: recompute the reference in a separate process and compare.
@@ -278,6 +283,7 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
         customers: world size (default: the chapter's, usually 2,000).
         salt: the course salt (default ``$SIMCRM_COURSE_SALT``), set by the teacher.
     """
+    install_notebook_errors()  # a blank exercise's NameError / NotImplementedError in Chinese
     who = resolve_student(student)
     seed = world_seed(who.id, salt)
     return Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet)

@@ -23,7 +23,7 @@ from ._base import Screen, api_call, frame_html
 __all__ = ["LeadImport", "DuplicateGroup", "REPORT_LABELS"]
 
 REPORT_LABELS = {"row": "行号", "accepted": "已导入", "id": "线索编号", "field": "字段", "value": "值", "reason": "原因"}
-DUPLICATE_LABELS = {"customer_id": "客户编号", "code": "客户编码", "name": "客户名称", "phone": "电话", "email": "电子邮箱",
+DUPLICATE_LABELS = {"customer_id": "客户编号", "code": "客户编码", "name": "客户名称", "phone": "电话", "email": "电子邮件",
                     "owner_id": "负责人", "matched_on": "相同字段"}
 _MATCH_ZH = {"name": "名称", "phone": "电话", "email": "邮箱"}
 

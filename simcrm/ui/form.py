@@ -87,7 +87,7 @@ class RecordForm(Screen):
             label = w.HTML(f"{html.escape(column.info.get('label', name))}{star}", layout=w.Layout(width="140px"))
             rows.append(w.HBox([label, w.VBox([widget, self.errors[name]])]))
         self.save_button = w.Button(description="保存", button_style="primary", icon="save")
-        self.save_button.on_click(lambda _b: self.save())
+        self.save_button.on_click(self.guard(lambda _b: self.save()))
         heading = w.HTML(f"<h4>{html.escape(title or '新建' + schema.table_label(table))}</h4>")
         self.widget = w.VBox([heading, *rows, self.save_button, self.status, self.code])
         if values:

@@ -34,6 +34,7 @@ import os
 from typing import Any
 
 __all__ = [
+    "add_hint",
     "debug",
     "short_message",
     "wants_traceback",
@@ -100,6 +101,28 @@ def wants_traceback() -> bool:
 def wants_english() -> bool:
     """Whether the user chose English error lines too (``SIMCRM_LANG=en``)."""
     return os.environ.get("SIMCRM_LANG", "").strip().lower().startswith("en")
+
+
+_HINTS: list[Any] = []
+
+
+def add_hint(provider: Any) -> None:
+    """Register ``provider(exc) -> str | None``: a line added under an error in a notebook
+    (a lab session explains how to redo an exercise after a duplicate, for instance)."""
+    if provider not in _HINTS:
+        _HINTS.append(provider)
+
+
+def _hints(exc: BaseException) -> list[str]:
+    out = []
+    for provider in _HINTS:
+        try:
+            line = provider(exc)
+        except Exception:  # noqa: BLE001 - a hint must never hide the error itself
+            line = None
+        if line:
+            out.append(line)
+    return out
 
 
 _HOW_TO_SEE_ALL = "（需要完整的错误追踪：先运行 simcrm.debug(True)，再重新运行本单元格）"
@@ -209,7 +232,7 @@ class SimCRMError(Exception):
         text = self.message_zh
         if wants_english() and self.message_en:
             text += f"\n[en] {self.message_en}"
-        return short_message(self.title_zh, text, footer=True)
+        return short_message(self.title_zh, text, details=_hints(self), footer=True)
 
 
 class ValidationError(SimCRMError, ValueError):

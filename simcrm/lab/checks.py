@@ -81,9 +81,10 @@ class CheckFailed(AssertionError):
         ['  · 如第 3 行']
     """
 
-    def __init__(self, key: str, result: CheckResult) -> None:
+    def __init__(self, key: str, result: CheckResult, *, redo: bool = False) -> None:
         self.key = key
         self.result = result
+        self.redo = redo
         super().__init__(f"{key}: {result.hint}")
 
     def _render_traceback_(self) -> list[str]:
@@ -91,7 +92,11 @@ class CheckFailed(AssertionError):
 
         if wants_traceback():
             return full_traceback(self)
-        return short_message(f"检查未通过（{self.key}）", self.result.hint, details=self.result.details[:5])
+        details = self.result.details[:5]
+        if self.redo:  # an operation: the database already holds the attempt
+            details = [*details, f"要重做本练习：先运行 lab.undo(\"{self.key}\") 撤销它写入的数据，"
+                                 "再改正并重新运行上面的答案单元格（其他练习的数据不受影响）。"]
+        return short_message(f"检查未通过（{self.key}）", self.result.hint, details=details)
 
 
 # --- how a notebook shows the errors a student meets before any check runs --------------------

@@ -10,6 +10,8 @@ serve it), so autograde — which re-executes the notebook — sees exactly what
 * ``lab.grade(key, answer)`` — the hidden check: the reference answer is recomputed in a
   separate Python process on a freshly built copy of the same world, so nothing the
   notebook does to this kernel (redefining functions, patching simcrm) can change it;
+* ``lab.undo(key)`` — take back what one operation exercise wrote (to redo it after a wrong or
+  partial attempt; other exercises keep their data, see :mod:`simcrm.lab.undo`);
 * ``lab.reset()`` — a fresh copy of the world, as generated.
 """
 
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UnknownValueError
+from ..errors import add_hint as _add_hint
 from .checks import CheckFailed, CheckResult, install_notebook_errors
 from .identity import Student, resolve_student, world_seed
 from .questions import Context, evaluate, get_question
@@ -149,6 +152,9 @@ class Lab:
             files = builder(self.world, self.dir)
         self.files = types.SimpleNamespace(**files)
         self._pristine = None
+        from .undo import Journal
+
+        self.journal = Journal(self.store)  # which writes belong to which exercise (lab.undo)
 
     @property
     def pristine(self) -> Any:
@@ -210,10 +216,26 @@ class Lab:
         ``AssertionError`` a notebook shows as one short Chinese message). It returns nothing on
         purpose: nbgrader reads a grade cell's displayed value as partial credit.
         """
+        operation = get_question(key).kind == "operation"
+        if operation:  # only operations write: calculation checks leave pending writes pending
+            self.journal.checked(key)
         result = evaluate(key, self.context(), answer)
         if not result.ok:
-            raise CheckFailed(key, result)
+            raise CheckFailed(key, result, redo=operation)
         print(f"{key}: {result.message()}")
+
+    def undo(self, key: str) -> Any:
+        """Take back what operation exercise ``key`` wrote, to redo it; other exercises keep theirs.
+
+        The writes since the previous check cell belong to the exercise whose check runs next,
+        and writes not yet checked belong to the exercise undone (see :mod:`simcrm.lab.undo`).
+        Prints what was taken back.
+        """
+        from .undo import check_key
+
+        check_key(key)
+        report = self.journal.undo(key)
+        print(report)
 
     def grade(self, key: str, answer: Any) -> None:
         """The hidden check: recompute the reference in a separate process and compare.
@@ -286,7 +308,32 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
     install_notebook_errors()  # a blank exercise's NameError / NotImplementedError in Chinese
     who = resolve_student(student)
     seed = world_seed(who.id, salt)
-    return Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet)
+    lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet)
+    _redo_hint.lab = lab
+    return lab
+
+
+def _redo_hint(exc: Any) -> str | None:
+    """For a DuplicateError on a record this session created: how to redo the exercise."""
+    import re
+
+    from ..errors import DuplicateError
+
+    lab = getattr(_redo_hint, "lab", None)
+    if lab is None or not isinstance(exc, DuplicateError) or exc.table != "customer":
+        return None
+    for cid in re.findall(r"编号 (\d+)", exc.reason or ""):
+        owner = lab.journal.owner_of("customer", int(cid))
+        if owner is None:
+            continue
+        key = owner if not owner.startswith("（") else "题号"
+        return (f"客户 #{cid} 是你在本次实训中刚创建的（重复运行了单元格？）。不要用 allow_duplicate=True："
+                f"运行 lab.undo(\"{key}\") 撤销这个练习的操作，再重新运行答案单元格。")
+    return None
+
+
+_redo_hint.lab = None
+_add_hint(_redo_hint)
 
 
 def _cleanup(path: Path) -> None:

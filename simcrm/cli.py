@@ -20,12 +20,62 @@ from .errors import SimCRMError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+#: the smallest world the simulation builds reliably (smaller firms lack a week of every kind)
+MIN_CUSTOMERS = 50
+MAX_SEED = 2**32 - 1
+
+
+class Misuse(click.ClickException):
+    """A wrong command line: one Chinese line naming the option and what is allowed; exit 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"错误：{self.message}", err=True)
+
+
+class Failed(click.ClickException):
+    """A :class:`SimCRMError` reaching the command line: its message on one line; exit 1."""
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"错误：{self.message}", err=True)
+
+
+_TYPE_ZH = {"integer": "整数", "float": "数字", "boolean": "是或否", "path": "路径", "directory": "文件夹",
+            "file": "文件"}
+
+
+def _misuse_of(exc: click.UsageError) -> Misuse:
+    """Click's own (English) usage errors, said in Chinese on one line."""
+    ctx = exc.ctx
+    usage = f"simcrm {ctx.info_name} -h" if ctx is not None and ctx.parent is not None else "simcrm -h"
+    if isinstance(exc, click.NoSuchOption):
+        return Misuse(f"没有选项 {exc.option_name}；可用的选项见 {usage}")
+    if isinstance(exc, click.MissingParameter):
+        name = exc.param.opts[0] if exc.param is not None and getattr(exc.param, "opts", None) else "参数"
+        return Misuse(f"缺少 {name}；见 {usage}")
+    if isinstance(exc, click.BadParameter):
+        name = exc.param.opts[0] if exc.param is not None and getattr(exc.param, "opts", None) else "参数"
+        kind = getattr(getattr(exc.param, "type", None), "name", "")
+        allowed = _TYPE_ZH.get(kind, kind or "见帮助")
+        return Misuse(f"{name} 的值无效：应为{allowed}（见 {usage}）")
+    if "No such command" in exc.message:
+        return Misuse(f"没有这个命令：{exc.message.split('No such command', 1)[1].strip(' .')}；可用的命令见 simcrm -h")
+    if "Got unexpected extra argument" in exc.message:
+        return Misuse(f"多余的参数：{exc.message.split('argument', 1)[1].strip(' ()s')}；见 {usage}")
+    return Misuse(f"命令用法不对（{exc.message}）；见 {usage}")
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except SimCRMError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise Failed(exc.short()) from exc
+        except Misuse:
+            raise
+        except click.UsageError as exc:
+            raise _misuse_of(exc) from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -78,9 +128,11 @@ def info(list_name: str | None) -> None:
 
 
 @main.command()
-@click.option("--seed", type=int, default=2026, show_default=True, help="随机种子：同一种子生成完全相同的世界。")
-@click.option("--customers", type=int, default=2000, show_default=True, help="客户数量。")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="SQLite 文件路径。")
+@click.option("--seed", type=int, default=2026, show_default=True,
+              help=f"随机种子（0–{MAX_SEED} 的整数）：同一种子生成完全相同的世界。")
+@click.option("--customers", type=int, default=2000, show_default=True, help=f"客户数量（至少 {MIN_CUSTOMERS}）。")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="SQLite 文件路径（必填，除非用 --db）；文件已存在时不覆盖。")
 @click.option("--db", default=None, help="任意 SQLAlchemy URL（如 PostgreSQL），代替 --out。")
 @click.option("--locale", default="zh_CN", show_default=True, help="Faker 区域设置。")
 @click.option("--progress/--no-progress", default=True, help="长时间运行时显示进度条。")
@@ -94,54 +146,93 @@ def generate(seed: int, customers: int, out: str | None, db: str | None, locale:
         simcrm generate --seed 7 --customers 500 --out world.sqlite
         simcrm generate --seed 7 --db postgresql+psycopg://crm@127.0.0.1/crm
     """
-    try:
-        from .sim import generate as _generate
-    except ImportError as exc:  # the simulation module arrives with its own issue
-        raise click.ClickException(f"模拟模块不可用: {exc}") from exc
     if out and db:
-        raise click.UsageError("--out 与 --db 只能选一个 (choose one of --out and --db)")
-    target = db or out or "world.sqlite"
-    world = _generate(seed=seed, customers=customers, db=target, locale=locale, progress=progress)
+        raise Misuse("--out 与 --db 只能选一个：--out 写 SQLite 文件，--db 写任意 SQLAlchemy 数据库")
+    if not out and not db:
+        raise Misuse("缺少 --out：请指定要写入的 SQLite 文件，如 --out world.sqlite（或用 --db 指定数据库地址）")
+    if customers < MIN_CUSTOMERS:
+        raise Misuse(f"--customers 的值 {customers} 太小：客户数量至少 {MIN_CUSTOMERS}")
+    if not 0 <= seed <= MAX_SEED:
+        raise Misuse(f"--seed 的值 {seed} 无效：应为 0–{MAX_SEED} 的整数")
+    from .locales import available_locales
+
+    if locale not in available_locales():
+        raise Misuse(f"--locale 的值 {locale!r} 不可用：可选 {'、'.join(available_locales())}")
+    if out:
+        _check_out(Path(out))
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .sim import generate as _generate
+
+    target = db or out
+    try:
+        world = _generate(seed=seed, customers=customers, db=target, locale=locale, progress=progress)
+    except SQLAlchemyError as exc:
+        option = "--db" if db else "--out"
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise Misuse(f"{option} 的数据库 {target} 无法写入（{reason}）：请检查地址、权限或磁盘空间") from exc
     counts = {name: world.store.count(name) for name in ("customer", "sales_order", "activity", "complaint")}
     click.echo(f"已生成: {world.firm['name'] if isinstance(world.firm, dict) else world.firm} → {target}")
     click.echo("  " + "，".join(f"{k} {v}" for k, v in counts.items()))
 
 
+def _check_out(path: Path) -> None:
+    """``--out`` must be a new file in an existing folder the user may write to."""
+    if path.is_dir():
+        raise Misuse(f"--out 的值 {path} 是一个文件夹：请给出文件名，如 {path / 'world.sqlite'}")
+    if path.exists():
+        raise Misuse(f"--out 的文件 {path} 已存在：为免覆盖已有数据，请换一个文件名或先删除它")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise Misuse(f"--out 的文件夹 {parent} 不存在：请先建立它，或换一个路径")
+    if not os.access(parent, os.W_OK):
+        raise Misuse(f"--out 的文件夹 {parent} 不可写：请换一个你有写权限的路径")
+
+
 @main.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
-              help="实训笔记本所在目录（默认：仓库的 labs/）。")
+              help="你的实训文件夹（默认：$SIMCRM_LABS_DIR 或 ~/simcrm-labs）。首次运行时把实训复制进去，以后不覆盖。")
 @click.option("--no-browser", is_flag=True, help="不自动打开浏览器。")
 @click.option("--port", type=int, default=None, help="JupyterLab 端口。")
-def lab(directory: str | None, no_browser: bool, port: int | None) -> None:
-    """在 JupyterLab 中打开实训笔记本。
+@click.option("--prepare-only", is_flag=True, help="只准备实训文件夹（复制实训、写入学生端配置），不启动 JupyterLab。")
+def lab(directory: str | None, no_browser: bool, port: int | None, prepare_only: bool) -> None:
+    """在 JupyterLab 中打开你的实训（在自己的实训文件夹中的副本上作答）。
 
-    Opens the lab notebooks in JupyterLab.
+    Opens the labs in JupyterLab, on the student's own copies (never the git checkout): the
+    first run copies them into the lab folder; an updated lab arrives beside the old copy.
+    The session has Chinese menus and only the student's nbgrader tools.
 
     \b
     Example:
         simcrm lab
-        simcrm lab --dir labs --no-browser --port 8899
+        simcrm lab --dir ~/我的实训 --no-browser --port 8899
     """
-    target = Path(directory) if directory else REPO_ROOT / "labs"
-    if not target.is_dir():
-        raise click.ClickException(f"找不到实训目录 {target}（labs directory not found）")
-    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={target}"]
-    if no_browser:
-        cmd.append("--no-browser")
-    if port:
-        cmd.append(f"--port={port}")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
+    from .lab.workspace import default_folder, jupyter_command, jupyter_env, prepare
+
+    source = REPO_ROOT / "labs"
+    if not source.is_dir():
+        raise click.ClickException(f"找不到随 simcrm 提供的实训目录 {source}")
+    folder = Path(directory).expanduser() if directory else default_folder()
+    try:
+        done = prepare(source, folder)
+    except OSError as exc:
+        raise Misuse(f"--dir：无法在 {folder} 中建立实训文件夹（{exc.strerror or exc}）；"
+                               "请换一个你有写权限的文件夹") from exc
+    click.echo(done.summary())
+    if prepare_only:
+        return
     click.echo("正在启动 JupyterLab … 按 Ctrl+C 退出。")
-    env = dict(os.environ)
-    raise SystemExit(subprocess.call(cmd, env=env))
+    raise SystemExit(subprocess.call(jupyter_command(folder, no_browser=no_browser, port=port),
+                                     env=jupyter_env(folder), cwd=folder))
 
 
 @main.command()
 def doctor() -> None:
-    """检查本机环境：Python 版本、依赖、中文字体、PostgreSQL。
+    """检查本机环境：Python 版本、依赖（含 JupyterLab 中文语言包）、PostgreSQL。
 
-    Checks this machine: Python version, dependencies, PostgreSQL binaries.
+    Checks this machine: Python version, dependencies (including the JupyterLab Chinese
+    language pack), PostgreSQL binaries. No font check is needed: charts are drawn by the
+    browser with its own Chinese fonts.
 
     \b
     Example:
@@ -156,6 +247,14 @@ def doctor() -> None:
         except ImportError:
             ok = False
             click.echo(f"  {mod}: 未安装")
+    try:
+        from importlib.metadata import version
+
+        click.echo(f"  jupyterlab-language-pack-zh-CN {version('jupyterlab-language-pack-zh-CN')}（JupyterLab 中文界面）")
+    except Exception:  # noqa: BLE001 - PackageNotFoundError
+        ok = False
+        click.echo("  jupyterlab-language-pack-zh-CN: 未安装（JupyterLab 菜单将是英文）")
+    click.echo("中文字体：不需要检查——图表由浏览器用它自带的中文字体绘制。")
     pg = shutil.which("pg_ctl") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))), None)
     click.echo(f"PostgreSQL 服务器: {pg or '未安装（只影响共享世界和 PostgreSQL 测试）'}")
     if not ok:

@@ -247,7 +247,7 @@ def test_record_form_shows_field_error(jupyter_lab, browser, request):
     except Exception:
         page.screenshot(path=str(jupyter_lab["root"] / "failure.png"))
         raise
-    page.wait_for_selector("text=部门名称（name）的值 None 缺失（必填字段）")
+    page.wait_for_selector("text=部门名称（name）不能为空（必填）")
     page.wait_for_selector("text=记录尚未保存")
     _screenshot(page, request, "record_form")
     _finish(page, jupyter_lab)
@@ -311,7 +311,7 @@ def test_gallery_of_other_screens(jupyter_lab, browser, request):
         _fail_shot(page, jupyter_lab, "gallery")
         raise
     assert page.locator("text=登录为").count() >= 1
-    assert page.locator("text=客户名称（name）的值 None 缺失（必填字段）").count() == 1
+    assert page.locator("text=客户名称（name）不能为空（必填）").count() == 1
     assert page.locator("text=发现 1 组疑似重复客户").count() == 1
     assert page.locator("button:has-text('开始处理 → 处理中')").count() == 1
     assert page.locator("text=组织结构").count() >= 1

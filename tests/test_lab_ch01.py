@@ -166,7 +166,7 @@ def test_care_correct_passes_and_duplicate_fails(fresh):
     assert evaluate("ch01.care", fresh.context(), None).ok
     _plan(fresh, target)
     result = evaluate("ch01.care", fresh.context(), None)
-    assert not result.ok and "lab.reset()" in result.hint
+    assert not result.ok and 'lab.undo("ch01.care")' in result.hint
 
 
 def test_care_wrong_customer_date_or_type(fresh):

@@ -114,7 +114,7 @@ def test_department_twice(ctx):
     ids = _build_org(crm, ctx)
     crm.add_department("西南销售组", parent=ids["ka"])
     r = evaluate("ch02.org", ctx, None)
-    assert not r.ok and "lab.reset()" in r.hint
+    assert not r.ok and 'lab.undo("ch02.org")' in r.hint
 
 
 def test_handover_ignoring_regions(ctx):

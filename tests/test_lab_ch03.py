@@ -302,7 +302,7 @@ def test_operations_correct_then_wrong(lab):
     first = ch03.reorder_table(lab.pristine).iloc[0]
     lab.crm.stock_in(int(first["product_id"]), float(first["order_qty"]), note="补货")
     hint = evaluate("ch03.restock", lab.context(), None).hint
-    assert "lab.reset()" in hint and "2 次" in hint
+    assert 'lab.undo("ch03.restock")' in hint and "2 次" in hint
     # a wrong price
     lab.crm.update_product(ids[1], price=499)
     assert "price" in evaluate("ch03.products", lab.context(), None).hint

@@ -47,6 +47,64 @@ def test_visible_check_hints_and_raises(lab, capsys):
     assert "不能把所有行都算作重复" in str(info.value)
 
 
+def test_reset_says_what_it_did_and_returns_nothing(lab, capsys):
+    assert lab.reset() is None
+    out = capsys.readouterr().out
+    assert "已重置" in out and lab.firm["name"] in out
+
+
+def _run(cells: list[str], tmp_path) -> list[list[dict]]:
+    """Execute ``cells`` in a real kernel; the outputs of each cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    return [c.outputs for c in nb.cells]
+
+
+def _error_text(outputs: list[dict]) -> str:
+    errors = [o for o in outputs if o.get("output_type") == "error"]
+    assert len(errors) == 1, outputs  # the cell is reported as failed (nbgrader counts it)
+    return "\n".join(errors[0]["traceback"])
+
+
+def test_a_notebook_shows_short_chinese_errors(tmp_path):
+    """In a real kernel: simcrm's errors, failed checks and blank exercises are one short Chinese
+    message, the cell still fails; ``simcrm.debug(True)`` brings the full traceback back."""
+    outputs = _run([
+        "from simcrm.lab import start\nlab = start('ch04', student='s_errors', customers=300, quiet=True)",
+        # exercise 1.2's deliberate mistake: one digit missing
+        "lab.crm.create_customer('林晓', kind='个人', source='客户介绍', province='浙江省', city='宁波市',"
+        " phone='1380057123')",
+        "lab.check('ch04.dup_rows', dup_rows)",                      # the answer cell never ran
+        "# 在此编写代码\nraise NotImplementedError()",                # an answer stub
+        "lab.check('ch04.dup_rows', list(range(1, 91)))",           # a wrong answer
+        "lab.reset()",
+        "x = undefined_in_my_own_code + 1",                          # a student's own bug
+        "import simcrm\nsimcrm.debug(True)\nlab.crm.create_customer('林晓', kind='个人', phone='1380057123')",
+    ], tmp_path)
+    assert not any(o.get("output_type") == "error" for o in outputs[0])
+    mistake = _error_text(outputs[1])
+    assert "电话" in mistake and "1380057123" in mistake
+    assert "Traceback" not in mistake and "[en]" not in mistake and "customers.py" not in mistake
+    assert len(mistake.splitlines()) <= 3
+    blank = _error_text(outputs[2])
+    assert "还没有作答：请先在上面的单元格中计算 dup_rows" in blank and "Traceback" not in blank
+    stub = _error_text(outputs[3])
+    assert "还没有作答" in stub and "Traceback" not in stub
+    wrong = _error_text(outputs[4])
+    assert "检查未通过" in wrong and "不能把所有行都算作重复" in wrong
+    assert "Traceback" not in wrong and "session.py" not in wrong
+    assert wrong.count("不能把所有行都算作重复") == 1  # not printed and then repeated
+    shown = "".join(o.get("text", "") for o in outputs[5]) + str([o.get("data") for o in outputs[5]])
+    assert "已重置" in shown and "<simcrm" not in shown
+    own_bug = _error_text(outputs[6])  # real bugs keep the traceback (line numbers matter)
+    assert "undefined_in_my_own_code" in own_bug and "Traceback" in own_bug
+    verbose = _error_text(outputs[7])
+    assert "Traceback" in verbose and "1380057123" in verbose
+
+
 def test_hidden_grade_cannot_be_patched_from_the_kernel(tmp_path):
     """A notebook that replaces the checker and the analytics still fails the hidden check."""
     cheat = "\n".join([

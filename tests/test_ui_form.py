@@ -49,6 +49,52 @@ def test_invalid_form_shows_error_next_to_field_and_writes_nothing(world):
                               "phone='0755-86001234')")
 
 
+def test_one_save_shows_every_bad_field_at_once(world):
+    """Three wrong fields, one click: three messages, each next to its own field, nothing written."""
+    store = world.store
+    form = screen("form", world.as_rep1, table="customer")
+    before = store.snapshot()
+    form.set(name="", province="广东", city="深圳市", phone="12345", email="zhangsan#163.com")
+    form.save_button.click()
+    assert "客户名称（name）不能为空" in form.errors["name"].value
+    assert "值 None" not in form.errors["name"].value
+    assert "12345" in form.errors["phone"].value
+    assert "zhangsan#163.com" in form.errors["email"].value
+    assert "3 个字段" in form.message
+    assert snapshot_equal(before, store.snapshot()) == []
+    # a city of another province is caught before the write too
+    form.set(name="深圳华南贸易有限公司", phone="0755-86001234", email="", city="杭州市")
+    form.save_button.click()
+    assert "杭州市" in form.errors["city"].value and form.errors["phone"].value == ""
+    assert snapshot_equal(before, store.snapshot()) == []
+
+
+def test_label_and_message_use_the_same_word(world):
+    """The form's label of a field is the word its error message uses (电子邮件, not 电子邮箱)."""
+    from simcrm.store import schema
+
+    for table, field, bad in (("customer", "email", "a@@b"), ("contact", "mobile", "139"),
+                              ("customer", "phone", "12"), ("customer", "id_number", "123")):
+        form = entity_form(world.admin, table)
+        form.set(**{field: bad})
+        form.check()
+        label = schema.column_label(table, field)
+        message = form.errors[field].value
+        assert f"{label}（{field}）" in message, (label, message)
+    assert "电子邮箱" not in form.errors.get("email", form.errors["name"]).value
+
+
+def test_a_long_message_wraps_under_its_input(world):
+    form = entity_form(world.as_rep1, "customer")
+    form.set(phone="12")
+    form.check()
+    row = next(r for r in form.widget.children if isinstance(r, w.HBox) and form.inputs["phone"] in
+               getattr(r.children[1], "children", ()))
+    column = row.children[1]
+    assert isinstance(column, w.VBox) and list(column.children) == [form.inputs["phone"], form.errors["phone"]]
+    assert "white-space:normal" in form.errors["phone"].value and len(form.errors["phone"].value) > 100
+
+
 def test_form_saves_through_the_matching_operation(world):
     rep = world.as_rep1
     contact = entity_form(rep, "contact")

@@ -96,3 +96,27 @@ def test_rep_only_sees_duplicates_in_scope(store):
     world.as_rep2.create_customer("上海远航物流", province="上海", city="上海市", allow_duplicate=True)
     assert LeadImport(world.as_rep1).groups == []
     assert len(LeadImport(world.as_rep2).groups) == 1
+
+
+def test_a_rep_sees_look_alikes_of_their_customers_outside_their_scope(store):
+    """A rep's duplicate groups include customers of colleagues that look like the rep's own,
+    masked (no name, phone or e-mail) and announced as outside the rep's data scope."""
+    from crm_fixtures import small_world
+    from simcrm.ui import screen
+
+    world = small_world(store)
+    # rep1 enters a customer rep2 already has (same phone): rep1 cannot see rep2's customer
+    twin = world.as_rep1.create_customer("远航物流（上海）", province="上海", city="上海市", phone="021-52345678",
+                                         allow_duplicate=True)
+    assert world.as_rep1.duplicate_report().empty  # the rep's own report compares only what they see
+    view = screen("lead_import", world.as_rep1)
+    assert len(view.groups) == 1
+    group = view.duplicates
+    assert set(group["customer_id"]) == {twin, world.c3}
+    other = group.set_index("customer_id").loc[world.c3]
+    assert other["name"] == "（无权查看）" and other["phone"] == "（无权查看）"
+    assert "上海远航物流有限公司" not in view.dup_box.children[0].children[0].value
+    assert "不在你的数据范围内" in view.dup_summary.value
+    # the boss sees the same group unmasked
+    boss = screen("lead_import", world.as_boss)
+    assert "上海远航物流有限公司" in " ".join(boss.duplicates["name"])

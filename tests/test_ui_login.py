@@ -55,3 +55,22 @@ def test_factory_names(world):
                             "order_flow", "service_desk", "care", "dashboard", "login"}
     with pytest.raises(ValueError, match="没有名为"):
         screen("nope", world.admin)
+
+
+def test_a_forbidden_menu_entry_says_so_in_the_app(world):
+    """A rep without the service right clicking 服务台 sees 无权查看 in the app, not nothing."""
+    from simcrm.ui import Blocked
+
+    world.admin.set_role_rights("销售代表", "service", read=False)
+    app = CRMApp(world.as_rep1)
+    app.menu.value = "服务台"
+    assert isinstance(app.current, Blocked) and app.current.widget in app.area.children
+    shown = app.current.widget.children[0].value
+    assert "无权查看" in shown and "服务" in shown and "[en]" not in shown
+    assert "无权查看" in app.message
+    # the boss may: the same entry opens the screen
+    app.login("boss")
+    assert type(app.current).__name__ == "ServiceDesk" and app.message == ""
+    # lab.screen(...) of a forbidden screen returns the same message instead of raising
+    blocked = screen("service_desk", world.as_rep1)
+    assert isinstance(blocked, Blocked) and blocked.title == "无权查看"

@@ -124,3 +124,37 @@ def test_quote_to_order_to_payment(world):
     assert flow.last_call == f"crm.issue_invoice({order}, {total!r})".replace(".0)", ")")
     flow.finish_button.click()
     assert flow.state["order"] == "结束"
+
+
+def test_a_rep_without_finance_rights_sees_own_receivables_and_hidden_marks(world):
+    """The role of ch01/ch04 has no right on 回款开票 and 投诉管理: the dashboard opens anyway,
+    shows the rep's own figures and marks what is hidden instead of raising."""
+    world.admin.set_role_rights("销售代表", "finance", read=False)
+    world.admin.set_role_rights("销售代表", "complaint", read=False)
+    rep = world.as_rep1
+    assert not rep.can("finance") and not rep.can("complaint")
+    world.clock.advance(days=60)
+    dash = screen("dashboard", rep)
+    assert isinstance(dash, Dashboard)
+    assert dash.values["open_complaints"] is None and "无权查看" in dash.hidden["open_complaints"]
+    assert "投诉管理" in dash.hidden["open_complaints"]
+    assert "无权查看" in dash.tiles.value and "仅本人负责的订单" in dash.tiles.value
+    # the rep's own receivables: order 1 (rep1's) = 25,000 net, half due after 30 days, 5,000 paid
+    assert dash.values["overdue_receivables"] == pytest.approx((10 * 2000 * 0.95 + 20 * 300) / 2 - 5000)
+    assert dash.values["customers"] == len(rep.customers())
+    orders = world.store.read("sales_order")
+    mine = orders[orders["customer_id"].isin(rep.customers()["id"]) & (orders["approval"] == "同意")
+                  & (orders["status"] != "意外中止")]
+    assert dash.values["revenue"] == pytest.approx(mine["total_amount"].sum())
+    # rep2 owns no order: nothing overdue of theirs, although the firm has overdue receivables
+    assert screen("dashboard", world.as_rep2).values["overdue_receivables"] == 0
+    assert "无权查看" in dash.message or "无权查看" in dash.tiles.value
+
+
+def test_a_failing_button_shows_its_message_in_the_screen(world):
+    """An error in a click handler is shown in the screen's status line (not JupyterLab's log)."""
+    flow = OrderFlow(world.as_rep2)
+    flow.order_id = world.order1  # rep1's order: outside rep2's data scope
+    flow.approve_button.click()
+    assert flow.status.value and "b3261e" in flow.status.value and flow.message.strip()
+    assert "[en]" not in flow.message

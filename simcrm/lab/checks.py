@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CheckResult", "compare"]
+__all__ = ["CheckResult", "CheckFailed", "compare", "install_notebook_errors"]
 
 _UNIT_RATIOS = [
     (7.0, "数值是正确答案的 7 倍：{what} 应按周计算，你的结果似乎按天计算。"),
@@ -68,6 +68,117 @@ class CheckResult:
 
     def __repr__(self) -> str:
         return self.message()
+
+
+class CheckFailed(AssertionError):
+    """A failed check: an ``AssertionError`` (nbgrader sees the cell fail) that a notebook shows
+    as one short Chinese message — the hint and its details, no traceback.
+
+        >>> err = CheckFailed("ch04.dup_rows", CheckResult(False, "漏了 2 行。", ["如第 3 行"]))
+        >>> str(err)
+        'ch04.dup_rows: 漏了 2 行。'
+        >>> err._render_traceback_()[1:]
+        ['  · 如第 3 行']
+    """
+
+    def __init__(self, key: str, result: CheckResult, *, redo: bool = False) -> None:
+        self.key = key
+        self.result = result
+        self.redo = redo
+        super().__init__(f"{key}: {result.hint}")
+
+    def _render_traceback_(self) -> list[str]:
+        from ..errors import full_traceback, short_message, wants_traceback
+
+        if wants_traceback():
+            return full_traceback(self)
+        details = self.result.details[:5]
+        if self.redo:  # an operation: the database already holds the attempt
+            details = [*details, f"要重做本练习：先运行 lab.undo(\"{self.key}\") 撤销它写入的数据，"
+                                 "再改正并重新运行上面的答案单元格（其他练习的数据不受影响）。"]
+        return short_message(f"检查未通过（{self.key}）", self.result.hint, details=details)
+
+
+# --- how a notebook shows the errors a student meets before any check runs --------------------
+
+#: what an unanswered exercise's stub raises (nbgrader's release writes it: see simcrm.lab.course)
+UNANSWERED = "还没有作答：请删除这一行，在此编写代码，然后运行本单元格"
+
+
+def _failing_line(tb: Any) -> tuple[str, str]:
+    """The file and source line where a traceback ends (the innermost frame)."""
+    import linecache
+
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "", ""
+    filename = tb.tb_frame.f_code.co_filename
+    return filename, linecache.getline(filename, tb.tb_lineno).strip()
+
+
+def _is_cell(shell: Any, filename: str) -> bool:
+    """Whether ``filename`` is a notebook cell's code (not a library file)."""
+    if filename.startswith("<ipython-input"):
+        return True
+    names = getattr(getattr(shell, "compile", None), "_filename_map", None)
+    return bool(names) and filename in names
+
+
+def explain_cell_error(shell: Any, etype: type, value: BaseException, tb: Any) -> list[str] | None:
+    """The short Chinese message for a blank exercise's error, or ``None`` for a real bug.
+
+    * ``NameError`` in a check cell (``lab.check(key, name)`` before the answer ran):
+      "还没有作答：请先在上面的单元格中计算 name";
+    * ``NameError: lab``: the set-up cell has not run (e.g. after a kernel restart);
+    * ``NotImplementedError`` raised by an answer stub in a cell.
+    """
+    from ..errors import short_message
+
+    filename, line = _failing_line(tb)
+    if not _is_cell(shell, filename):
+        return None
+    if isinstance(value, NameError):
+        name = getattr(value, "name", None) or ""
+        if name == "lab":
+            return short_message("还没有打开实训", "请先运行最上面的 lab = start(...) 单元格"
+                                 "（重启内核后要从头运行）")
+        if ".check(" in line or ".grade(" in line:
+            return short_message("", f"还没有作答：请先在上面的单元格中计算 {name}，再运行本检查单元格")
+        return None
+    if isinstance(value, NotImplementedError) and "NotImplementedError" in line:
+        return short_message("", UNANSWERED)
+    return None
+
+
+def _handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None) -> list[str]:
+    from ..errors import wants_traceback
+
+    stb = None if wants_traceback() else explain_cell_error(shell, etype, value, tb)
+    if stb is None:  # a real bug: IPython's usual traceback
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+    else:  # IPython ignores a custom handler's return value: show it the way showtraceback would
+        shell._showtraceback(etype, value, stb)
+    return []
+
+
+def install_notebook_errors(shell: Any = None) -> bool:
+    """Make IPython explain a blank exercise's ``NameError`` / ``NotImplementedError`` in Chinese.
+
+    Called by :func:`simcrm.lab.start`. Other errors keep IPython's usual traceback; simcrm's own
+    errors and failed checks render themselves (``_render_traceback_``). Returns whether a
+    handler was installed (``False`` outside IPython).
+    """
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    shell.set_custom_exc((NameError, NotImplementedError), _handler)
+    return True
 
 
 def _is_number(x: Any) -> bool:

@@ -10,6 +10,8 @@ serve it), so autograde — which re-executes the notebook — sees exactly what
 * ``lab.grade(key, answer)`` — the hidden check: the reference answer is recomputed in a
   separate Python process on a freshly built copy of the same world, so nothing the
   notebook does to this kernel (redefining functions, patching simcrm) can change it;
+* ``lab.undo(key)`` — take back what one operation exercise wrote (to redo it after a wrong or
+  partial attempt; other exercises keep their data, see :mod:`simcrm.lab.undo`);
 * ``lab.reset()`` — a fresh copy of the world, as generated.
 """
 
@@ -29,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UnknownValueError
-from .checks import CheckResult
+from ..errors import add_hint as _add_hint
+from .checks import CheckFailed, CheckResult, install_notebook_errors
 from .identity import Student, resolve_student, world_seed
 from .questions import Context, evaluate, get_question
 
@@ -148,6 +151,9 @@ class Lab:
             files = builder(self.world, self.dir)
         self.files = types.SimpleNamespace(**files)
         self._pristine = None
+        from .undo import Journal
+
+        self.journal = Journal(self.store)  # which writes belong to which exercise (lab.undo)
 
     @property
     def pristine(self) -> Any:
@@ -158,14 +164,18 @@ class Lab:
             self._pristine = Store(self.dir / "pristine.sqlite", create=False)
         return self._pristine
 
-    def reset(self) -> "Lab":
-        """Throw away every change and start again from the world as generated."""
+    def reset(self) -> None:
+        """Throw away every change and start again from the world as generated.
+
+        Prints what it did (and returns nothing, so a notebook shows no ``<Lab …>`` line). To
+        redo one exercise only, use :meth:`undo`.
+        """
         self.store.close()
         if self._pristine is not None:
             self._pristine.close()
         self._build()  # the referee keeps its own copy of the world as generated: nothing to redo
-        print(f"已重置：{self.firm['name']} 的数据恢复为初始状态（今天 {self.today}）。")
-        return self
+        print(f"已重置：{self.firm['name']} 的全部数据恢复为初始状态（今天 {self.today}），"
+              "你在本实训中做的所有操作都已撤销。请从第一个练习重新运行。")
 
     def banner(self) -> str:
         who = f"学号 {self.student.id}" if self.student.id else "默认世界（自学模式）"
@@ -201,16 +211,33 @@ class Lab:
     def check(self, key: str, answer: Any) -> None:
         """The visible check: compare with the reference on your world and explain a mistake.
 
-        Prints ``✔ 正确`` or raises ``AssertionError`` with the hint. It returns nothing on
+        Prints ``✔ 正确`` or raises :class:`~simcrm.lab.checks.CheckFailed` (an
+        ``AssertionError`` a notebook shows as one short Chinese message). It returns nothing on
         purpose: nbgrader reads a grade cell's displayed value as partial credit.
         """
+        operation = get_question(key).kind == "operation"
+        if operation:  # only operations write: calculation checks leave pending writes pending
+            self.journal.checked(key)
         if _autograde_referee() is not None:  # autograde: the referee decides; skip the visible reference
             print(f"{key}: 自动评分中，结果以评分进程为准。")
             return
         result = evaluate(key, self.context(), answer)
-        print(f"{key}: {result.message()}")
         if not result.ok:
-            raise AssertionError(f"{key}: {result.hint}")
+            raise CheckFailed(key, result, redo=operation)
+        print(f"{key}: {result.message()}")
+
+    def undo(self, key: str) -> Any:
+        """Take back what operation exercise ``key`` wrote, to redo it; other exercises keep theirs.
+
+        The writes since the previous check cell belong to the exercise whose check runs next,
+        and writes not yet checked belong to the exercise undone (see :mod:`simcrm.lab.undo`).
+        Prints what was taken back.
+        """
+        from .undo import check_key
+
+        check_key(key)
+        report = self.journal.undo(key)
+        print(report)
 
     def grade(self, key: str, answer: Any) -> None:
         """The hidden check: hand the answer to the referee, a separate process that decides.
@@ -327,19 +354,47 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
         customers: world size (default: the chapter's, usually 2,000).
         salt: the course salt (default ``$SIMCRM_COURSE_SALT``), set by the teacher.
     """
+    install_notebook_errors()  # a blank exercise's NameError / NotImplementedError in Chinese
     if _autograde_referee() is not None:
         # simcrm's autograde: who the student is and which world is theirs come from the grading
         # pipeline (through its referee), whatever this notebook passes or sets
         hello = _call_autograde_referee({"op": "hello"})
         who = Student(hello.get("student"), "autograde")
-        return Lab(chapter, who, int(hello["seed"]), customers=hello.get("customers"), quiet=quiet)
-    who = resolve_student(student)
-    ticket = world_ticket() if who.source != "autograde" and salt is None else None
-    if ticket is not None and who.id in (None, ticket["student"]):
-        # the teacher handed this student their world (``simcrm course worlds``): no salt needed
-        return Lab(chapter, Student(ticket["student"], "ticket"), ticket["seed"], customers=customers, quiet=quiet)
-    seed = world_seed(who.id, salt, autograde=who.source == "autograde")
-    return Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet)
+        lab = Lab(chapter, who, int(hello["seed"]), customers=hello.get("customers"), quiet=quiet)
+    else:
+        who = resolve_student(student)
+        ticket = world_ticket() if who.source != "autograde" and salt is None else None
+        if ticket is not None and who.id in (None, ticket["student"]):
+            # the teacher handed this student their world (``simcrm course worlds``): no salt needed
+            lab = Lab(chapter, Student(ticket["student"], "ticket"), ticket["seed"], customers=customers, quiet=quiet)
+        else:
+            seed = world_seed(who.id, salt, autograde=who.source == "autograde")
+            lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet)
+    _redo_hint.lab = lab
+    return lab
+
+
+def _redo_hint(exc: Any) -> str | None:
+    """For a DuplicateError on a record this session created: how to redo the exercise."""
+    import re
+
+    from ..errors import DuplicateError
+
+    lab = getattr(_redo_hint, "lab", None)
+    if lab is None or not isinstance(exc, DuplicateError) or exc.table != "customer":
+        return None
+    for cid in re.findall(r"编号 (\d+)", exc.reason or ""):
+        owner = lab.journal.owner_of("customer", int(cid))
+        if owner is None:
+            continue
+        key = owner if not owner.startswith("（") else "题号"
+        return (f"客户 #{cid} 是你在本次实训中刚创建的（重复运行了单元格？）。不要用 allow_duplicate=True："
+                f"运行 lab.undo(\"{key}\") 撤销这个练习的操作，再重新运行答案单元格。")
+    return None
+
+
+_redo_hint.lab = None
+_add_hint(_redo_hint)
 
 
 #: where a student's world ticket is looked for (``simcrm course worlds`` writes them)

@@ -42,10 +42,10 @@ def text_of(value: Any, field: str, label: str) -> str:
 
     >>> text_of(" 123 ", "x", "某字段")
     '123'
-    >>> text_of(None, "mobile", "手机号码")
+    >>> text_of(None, "mobile", "手机")
     Traceback (most recent call last):
     ...
-    simcrm.errors.RequiredFieldError: 手机号码（mobile）的值 None 缺失（必填字段）
+    simcrm.errors.RequiredFieldError: 手机（mobile）不能为空（必填）
     [en] missing required value None for field 'mobile'
     """
     if is_missing(value):

@@ -4,7 +4,8 @@ Every screen is a :class:`Screen` with a ``widget`` to display, its inputs and b
 attributes (tests and curious students can drive them from code), and ``last_call`` — the
 equivalent ``simcrm`` call of the last action, shown under the screen with “显示代码”.
 Screens take a CRM acting as the logged-in employee, so they show and allow what that role
-and data scope allow. :func:`screen` opens one by name:
+and data scope allow; a screen the role may not open shows “无权查看” and why (a :class:`Blocked`
+screen) instead of raising. :func:`screen` opens one by name:
 
     >>> import datetime as dt
     >>> from simcrm.store import Store
@@ -25,11 +26,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._base import Screen, api_call
+from ..errors import SimCRMError
+from ._base import Blocked, Screen, api_call
 from .form import RecordForm
 from .listview import ListView
 
-__all__ = ["Screen", "ListView", "RecordForm", "screen", "SCREENS", "ALIASES", "api_call"]
+__all__ = ["Screen", "Blocked", "ListView", "RecordForm", "screen", "SCREENS", "ALIASES", "api_call"]
 
 #: factory name → (module, class, what it is)
 SCREENS: dict[str, tuple[str, str, str]] = {
@@ -100,12 +102,15 @@ def screen(name: str, crm_or_world: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("table", "customer")
         kwargs.setdefault("columns", ["code", "name", "kind", "industry", "source", "province", "city", "phone",
                                       "level", "lifecycle", "owner_id"])
-    if key in ("list", "customers"):
-        table = kwargs.pop("table", "customer")
-        return factory(crm, table, **kwargs)
-    if key == "form":
-        table = kwargs.pop("table", "customer")
-        return factory(crm, table, **kwargs)
-    if key == "record":
-        return factory(crm, kwargs.pop("table"), kwargs.pop("row_id"), **kwargs)
-    return factory(crm, **kwargs)
+    try:
+        if key in ("list", "customers"):
+            table = kwargs.pop("table", "customer")
+            return factory(crm, table, **kwargs)
+        if key == "form":
+            table = kwargs.pop("table", "customer")
+            return factory(crm, table, **kwargs)
+        if key == "record":
+            return factory(crm, kwargs.pop("table"), kwargs.pop("row_id"), **kwargs)
+        return factory(crm, **kwargs)
+    except SimCRMError as exc:  # e.g. a rep opening the service desk: the screen says 无权查看
+        return Blocked(key, exc)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import SimCRMError
 
-__all__ = ["Screen", "api_call", "frame_html", "figure_output", "set_figure"]
+__all__ = ["Screen", "Blocked", "api_call", "error_text", "frame_html", "figure_output", "set_figure"]
 
 ERROR_COLOUR = "#b3261e"
 OK_COLOUR = "#1e6b33"
@@ -100,6 +100,16 @@ def set_figure(out: w.Output, fig: Any, *, responsive: bool = True) -> None:
                     "data": {"application/vnd.plotly.v1+json": spec, "text/plain": f"<plotly 图表：{title}>"}},)
 
 
+def error_text(exc: SimCRMError) -> str:
+    """What a screen shows of an error: the Chinese message (English too when chosen)."""
+    from ..errors import wants_english
+
+    text = exc.message_zh
+    if wants_english() and exc.message_en:
+        text += f"\n[en] {exc.message_en}"
+    return text
+
+
 class Screen:
     """Base of the simcrm screens: ``widget`` is the ipywidgets tree shown in the notebook.
 
@@ -140,6 +150,28 @@ class Screen:
             self.calls.append(call)
         self._render_code()
 
+    def guard(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler`` for a button or input, showing its failure in this screen's status line.
+
+        Without it an exception in a widget callback goes to JupyterLab's hidden log console and
+        the click seems to do nothing. simcrm's errors show their Chinese message; anything else
+        shows its type and text. ``simcrm.debug(True)`` lets them propagate (for developers).
+        """
+        from ..errors import wants_traceback
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            except SimCRMError as exc:
+                self.say(error_text(exc), error=True)
+            except Exception as exc:  # noqa: BLE001 - shown in the screen, not lost in a log
+                if wants_traceback():
+                    raise
+                self.say(f"操作没有完成（程序错误 {type(exc).__name__}：{exc}）", error=True)
+            return None
+
+        return guarded
+
     def run(self, call: str, action: Callable[[], Any], done: str | None = None) -> Any:
         """Run a CRM operation; show its call, and its error in the status line if it fails.
 
@@ -150,7 +182,7 @@ class Screen:
         try:
             result = action()
         except SimCRMError as exc:
-            self.say(str(exc), error=True)
+            self.say(error_text(exc), error=True)
             return None
         self.say(done or "操作成功。")
         return result
@@ -165,3 +197,24 @@ class Screen:
         from IPython.display import display
 
         display(self.widget)
+
+
+class Blocked(Screen):
+    """What a screen the user may not open shows instead: “无权查看” and why.
+
+    Attributes:
+        name: the screen asked for; error: the :class:`SimCRMError` that stopped it.
+    """
+
+    def __init__(self, name: str, error: SimCRMError):
+        from ..errors import PermissionDeniedError
+
+        super().__init__()
+        self.name = name
+        self.error = error
+        self.title = "无权查看" if isinstance(error, PermissionDeniedError) else "无法打开"
+        body = html.escape(error_text(error)).replace("\n", "<br>")
+        self.widget = w.VBox([w.HTML(
+            f"<div style='border:1px solid #f0b4ae;background:#fdecea;color:{ERROR_COLOUR};padding:8px 12px;"
+            f"border-radius:4px;white-space:normal'><b>{self.title}</b>：{body}</div>")])
+        self.say(f"{self.title}：{error.message_zh}", error=True)

@@ -62,13 +62,13 @@ class AdminScreen(Screen):
         self.dept_name = w.Text(description="部门名称")
         self.dept_parent = w.Dropdown(description="上级部门")
         self.add_dept_button = w.Button(description="新增部门", icon="plus")
-        self.add_dept_button.on_click(lambda _b: self.add_department())
+        self.add_dept_button.on_click(self.guard(lambda _b: self.add_department()))
         self.employees = w.HTML()
         self.roles = w.HTML()
         self.role_picker = w.Dropdown(description="角色")
         self.scope_picker = w.Dropdown(options=list(reference.state_values("data_scope")), description="数据范围")
         self.scope_button = w.Button(description="设置数据范围")
-        self.scope_button.on_click(lambda _b: self.set_scope())
+        self.scope_button.on_click(self.guard(lambda _b: self.set_scope()))
         self.dict_list = w.Dropdown(options=[(f"{v['label']}（{k}）", k) for k, v in reference.DICTIONARIES.items()],
                                     description="字典", layout=w.Layout(width="360px"))
         self.dict_values = w.HTML()
@@ -76,10 +76,10 @@ class AdminScreen(Screen):
         self.add_value_button = w.Button(description="添加", icon="plus")
         self.disable_button = w.Button(description="停用")
         self.default_button = w.Button(description="设为默认")
-        self.add_value_button.on_click(lambda _b: self.dictionary("add_dictionary_value"))
-        self.disable_button.on_click(lambda _b: self.dictionary("disable_dictionary_value"))
-        self.default_button.on_click(lambda _b: self.dictionary("set_dictionary_default"))
-        self.dict_list.observe(lambda _c: self.refresh(), names="value")
+        self.add_value_button.on_click(self.guard(lambda _b: self.dictionary("add_dictionary_value")))
+        self.disable_button.on_click(self.guard(lambda _b: self.dictionary("disable_dictionary_value")))
+        self.default_button.on_click(self.guard(lambda _b: self.dictionary("set_dictionary_default")))
+        self.dict_list.observe(self.guard(lambda _c: self.refresh()), names="value")
         self.tabs = w.Tab(children=[
             w.VBox([self.tree, w.HBox([self.dept_name, self.dept_parent, self.add_dept_button])]),
             self.employees,

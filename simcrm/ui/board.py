@@ -37,10 +37,10 @@ class Card:
                                 disabled=stage_index == len(reference.STAGES) - 1)
         self.win = w.Button(description="赢单", button_style="success", layout=w.Layout(width="52px"))
         self.lose = w.Button(description="输单", button_style="danger", layout=w.Layout(width="52px"))
-        self.back.on_click(lambda _b: board.move(self.id, -1))
-        self.forward.on_click(lambda _b: board.move(self.id, +1))
-        self.win.on_click(lambda _b: board.win(self.id))
-        self.lose.on_click(lambda _b: board.lose(self.id))
+        self.back.on_click(board.guard(lambda _b: board.move(self.id, -1)))
+        self.forward.on_click(board.guard(lambda _b: board.move(self.id, +1)))
+        self.win.on_click(board.guard(lambda _b: board.win(self.id)))
+        self.lose.on_click(board.guard(lambda _b: board.lose(self.id)))
         self.widget = w.VBox([w.HTML(text), w.HBox([self.back, self.forward, self.win, self.lose])],
                              layout=w.Layout(border="1px solid #ccd", padding="4px", margin="2px 0"))
 
@@ -138,7 +138,7 @@ class FunnelChart(Screen):
                                                 ("到达数", "reached")], value=measure)
         self.chart = figure_output()
         self.table_html = w.HTML()
-        self.measure.observe(lambda _c: self.refresh(), names="value")
+        self.measure.observe(self.guard(lambda _c: self.refresh()), names="value")
         self.widget = w.VBox([w.HTML("<h4>销售漏斗</h4>"), self.measure, self.chart, self.table_html,
                               self.status, self.code])
         self.refresh()

@@ -32,13 +32,13 @@ class CarePlanner(Screen):
         super().__init__()
         self.crm = crm
         self.until = w.DatePicker(value=crm.today + dt.timedelta(days=days), description="截至")
-        self.until.observe(lambda _c: self.refresh(), names="value")
+        self.until.observe(self.guard(lambda _c: self.refresh()), names="value")
         self.table_html = w.HTML()
         self.picker = w.Dropdown(description="关怀事项", layout=w.Layout(width="460px"))
         self.feedback = w.Text(description="客户反馈", layout=w.Layout(width="460px"))
         self.satisfaction = w.Dropdown(options=[("", None)] + [(str(i), i) for i in range(1, 6)], description="满意度")
         self.done_button = w.Button(description="完成", button_style="success", icon="check")
-        self.done_button.on_click(lambda _b: self.complete())
+        self.done_button.on_click(self.guard(lambda _b: self.complete()))
         customers = crm.customers()
         self.plan_customer = w.Dropdown(options=[(f"{n}（{i}）", int(i)) for i, n in
                                                  zip(customers["id"], customers["name"])][:500], description="客户")
@@ -46,7 +46,7 @@ class CarePlanner(Screen):
         self.plan_subject = w.Text(description="主题")
         self.plan_date = w.DatePicker(value=crm.today + dt.timedelta(days=7), description="计划日期")
         self.plan_button = w.Button(description="新建关怀", icon="plus")
-        self.plan_button.on_click(lambda _b: self.plan())
+        self.plan_button.on_click(self.guard(lambda _b: self.plan()))
         self.widget = w.VBox([
             w.HTML("<h4>客户关怀计划</h4>"), self.until, self.table_html,
             w.HBox([self.picker, self.satisfaction]), w.HBox([self.feedback, self.done_button]),

@@ -81,11 +81,13 @@ class RecordForm(Screen):
             widget = self._widget_for(column)
             self.inputs[name] = widget
             self.errors[name] = w.HTML()
+            # the message goes under its input and wraps there, never pushing the input sideways
+            self.errors[name].layout = w.Layout(width="420px")
             star = "" if not self._is_required(column) else " <span style='color:#b3261e'>*</span>"
             label = w.HTML(f"{html.escape(column.info.get('label', name))}{star}", layout=w.Layout(width="140px"))
-            rows.append(w.HBox([label, widget, self.errors[name]]))
+            rows.append(w.HBox([label, w.VBox([widget, self.errors[name]])]))
         self.save_button = w.Button(description="保存", button_style="primary", icon="save")
-        self.save_button.on_click(lambda _b: self.save())
+        self.save_button.on_click(self.guard(lambda _b: self.save()))
         heading = w.HTML(f"<h4>{html.escape(title or '新建' + schema.table_label(table))}</h4>")
         self.widget = w.VBox([heading, *rows, self.save_button, self.status, self.code])
         if values:
@@ -171,11 +173,24 @@ class RecordForm(Screen):
         self.status.value = ""
 
     def _show_error(self, field: str | None, message: str) -> None:
-        first = message.split("\n")[0]
+        first = message.split("\n")[0]  # the Chinese line (the English one is for logs)
         if field in self.errors:
-            self.errors[field].value = f"<span style='color:#b3261e'>{html.escape(first)}</span>"
+            self.errors[field].value = (f"<div style='color:#b3261e;white-space:normal;overflow-wrap:anywhere;"
+                                        f"line-height:1.4;font-size:12px'>{html.escape(first)}</div>")
         else:
             self.say(first, error=True)
+
+    def _format_problem(self, name: str, value: Any) -> str | None:
+        """The locale's format rule for a mobile, phone, e-mail, ID or credit-code field, if any."""
+        check = _FORMAT_CHECKS.get(name)
+        if check is None or not isinstance(value, str):
+            return None
+        label = self._t.c[name].info.get("label", name)
+        try:
+            check(value, name, label)
+        except SimCRMError as exc:
+            return str(exc)
+        return None
 
     def check(self) -> dict[str, str]:
         """Check every field; show and return ``{field: message}`` for the bad ones."""
@@ -195,11 +210,32 @@ class RecordForm(Screen):
                 self.store.validate(self.table, {name: value}, partial=True)
             except SimCRMError as exc:
                 problems[name] = str(exc)
+                continue
+            problem = self._format_problem(name, value)
+            if problem:
+                problems[name] = problem
+        region = self._region_problem(vals, problems)
+        if region is not None:
+            problems[region[0]] = region[1]
         for name, message in problems.items():
             self._show_error(name, message)
         if problems:
             self.say(f"有 {len(problems)} 个字段需要修改，记录尚未保存。", error=True)
         return problems
+
+    def _region_problem(self, vals: dict[str, Any], problems: dict[str, str]) -> tuple[str, str] | None:
+        """Whether the city belongs to the province (both filled and otherwise valid)."""
+        if not {"province", "city"} <= set(vals) or vals["province"] is None or vals["city"] is None:
+            return None
+        if "province" in problems or "city" in problems:
+            return None
+        from ..crm.customers import check_region
+
+        try:
+            check_region(vals["province"], vals["city"])
+        except SimCRMError as exc:
+            return (exc.field if exc.field in ("province", "city") else "city"), str(exc)
+        return None
 
     def save(self) -> Any:
         """Validate and, when every field is valid, write through ``saver``; returns the id or ``None``."""
@@ -219,6 +255,43 @@ class RecordForm(Screen):
         if self.on_saved is not None:
             self.on_saved(new_id)
         return new_id
+
+
+def _mobile(value: str, field: str, label: str) -> Any:
+    from ..crm.base import locale
+
+    return locale().validate_mobile(value, field=field, label=label)
+
+
+def _email(value: str, field: str, label: str) -> Any:
+    from ..crm.base import locale
+
+    return locale().validate_email(value, field=field, label=label)
+
+
+def _phone(value: str, field: str, label: str) -> Any:
+    from ..crm.customers import normalise_phone
+
+    return normalise_phone(value, field=field, label=label)
+
+
+def _id_number(value: str, field: str, label: str) -> Any:
+    from ..crm.base import locale
+
+    return locale().validate_id_number(value, field=field, label=label)
+
+
+def _credit_code(value: str, field: str, label: str) -> Any:
+    from ..crm.base import locale
+
+    return locale().validate_credit_code(value, field=field, label=label)
+
+
+#: format rules checked field by field before saving, so one save shows every bad field at once
+#: (the CRM operation applies the same rules again when it writes)
+_FORMAT_CHECKS: dict[str, Callable[[str, str, str], Any]] = {
+    "mobile": _mobile, "email": _email, "phone": _phone, "id_number": _id_number, "credit_code": _credit_code,
+}
 
 
 class _Bad:

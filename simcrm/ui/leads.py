@@ -18,12 +18,12 @@ import ipywidgets as w
 import pandas as pd
 
 from ..errors import SimCRMError
-from ._base import Screen, api_call, frame_html
+from ._base import Screen, api_call, error_text, frame_html
 
 __all__ = ["LeadImport", "DuplicateGroup", "REPORT_LABELS"]
 
 REPORT_LABELS = {"row": "行号", "accepted": "已导入", "id": "线索编号", "field": "字段", "value": "值", "reason": "原因"}
-DUPLICATE_LABELS = {"customer_id": "客户编号", "code": "客户编码", "name": "客户名称", "phone": "电话", "email": "电子邮箱",
+DUPLICATE_LABELS = {"customer_id": "客户编号", "code": "客户编码", "name": "客户名称", "phone": "电话", "email": "电子邮件",
                     "owner_id": "负责人", "matched_on": "相同字段"}
 _MATCH_ZH = {"name": "名称", "phone": "电话", "email": "邮箱"}
 
@@ -36,8 +36,10 @@ class DuplicateGroup:
         self.customer_ids = [int(i) for i in rows["customer_id"]]
         self.keep = w.Dropdown(options=[(f"{r.name}（{r.customer_id}）", int(r.customer_id)) for r in rows.itertuples()],
                                value=self.customer_ids[0], description="保留", layout=w.Layout(width="360px"))
+        if "visible" in rows:
+            rows = rows.drop(columns="visible")
         self.merge_button = w.Button(description="合并", button_style="warning", icon="compress")
-        self.merge_button.on_click(lambda _b: screen.merge(self))
+        self.merge_button.on_click(screen.guard(lambda _b: screen.merge(self)))
         shown = rows.assign(matched_on=rows["matched_on"].map(
             lambda s: "、".join(_MATCH_ZH.get(x, x) for x in str(s).split("、"))))
         self.widget = w.VBox([w.HTML(f"<b>重复组 {number}</b>" + frame_html(shown.drop(columns="group").rename(
@@ -61,13 +63,13 @@ class LeadImport(Screen):
         self.groups: list[DuplicateGroup] = []
         self.upload = w.FileUpload(accept=".csv,.xlsx,.txt", multiple=False, description="选择文件")
         self.import_button = w.Button(description="导入", button_style="primary", icon="upload")
-        self.import_button.on_click(lambda _b: self.import_upload())
+        self.import_button.on_click(self.guard(lambda _b: self.import_upload()))
         self.report_summary = w.HTML()
         self.report_html = w.HTML()
         self.dup_summary = w.HTML()
         self.dup_box = w.VBox()
         self.refresh_button = w.Button(description="重新查重", icon="refresh")
-        self.refresh_button.on_click(lambda _b: self.find_duplicates())
+        self.refresh_button.on_click(self.guard(lambda _b: self.find_duplicates()))
         imp = w.VBox([w.HTML("上传线索文件（CSV：UTF-8 或 GBK；Excel .xlsx），表头可用中文字段名。"),
                       w.HBox([self.upload, self.import_button]), self.report_summary, self.report_html])
         dup = w.VBox([w.HBox([self.refresh_button, self.dup_summary]), self.dup_box])
@@ -119,14 +121,47 @@ class LeadImport(Screen):
         try:
             report = self.crm.duplicate_report()
         except SimCRMError as exc:
-            self.say(str(exc), error=True)
+            self.say(error_text(exc), error=True)
             report = pd.DataFrame(columns=["group", "customer_id"])
+        report, hidden = self._with_unseen_members(report)
         self.duplicates = report
         self.groups = [DuplicateGroup(self, int(g), rows) for g, rows in report.groupby("group", sort=True)]
         self.dup_box.children = [g.widget for g in self.groups]
-        self.dup_summary.value = (f"&nbsp;发现 {len(self.groups)} 组疑似重复客户（共 {len(report)} 个）。"
-                                  if self.groups else "&nbsp;没有发现疑似重复的客户。")
+        text = (f"&nbsp;发现 {len(self.groups)} 组疑似重复客户（共 {len(report)} 个）。"
+                if self.groups else "&nbsp;没有发现疑似重复的客户。")
+        if hidden:
+            text += (f"其中 {hidden} 个客户不在你的数据范围内（其他销售负责）：只显示编码和“相同字段”，"
+                     "你无权打开或合并它们，请交给主管处理。")
+        self.dup_summary.value = text
         return report
+
+    def _with_unseen_members(self, own: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """Groups that involve at least one customer the user may see, including look-alikes
+        outside the user's data scope (masked: code, owner and matching fields only).
+
+        A rep's own report only compares the rep's customers with each other, so a new customer
+        that duplicates a colleague's would go unnoticed; the data scope still hides who that
+        customer is. Returns the groups and how many members are masked.
+        """
+        crm = self.crm
+        if crm.is_system or crm._scope_owner_ids() is None:
+            return own, 0
+        from ..crm import CRM
+
+        everyone = CRM.system(crm.store, now=crm._now).duplicate_report()
+        if everyone.empty:
+            return own, 0
+        visible = set(int(i) for i in crm.customers()["id"])
+        touched = everyone.groupby("group")["customer_id"].transform(lambda ids: bool(set(ids) & visible))
+        groups = everyone[touched.astype(bool)].copy()
+        groups["group"] = groups["group"].rank(method="dense").astype(int)
+        unseen = ~groups["customer_id"].isin(visible)
+        for column in ("name", "phone", "email"):
+            if column in groups:
+                groups[column] = groups[column].astype(object)
+                groups.loc[unseen, column] = "（无权查看）"
+        groups = groups.assign(visible=~unseen)
+        return groups.reset_index(drop=True), int(unseen.sum())
 
     def merge(self, group: DuplicateGroup) -> Any:
         """Merge a group into its chosen “保留” customer (``crm.merge_customers``)."""

@@ -97,10 +97,10 @@ class ListView(Screen):
         self.page = pd.DataFrame()
 
         for widget in [self.search, self.sort_by, self.descending, *self.filter_widgets.values()]:
-            widget.observe(self._changed, names="value")
-        self.prev_button.on_click(lambda _b: self.go(self.page_number - 1))
-        self.next_button.on_click(lambda _b: self.go(self.page_number + 1))
-        self.open_button.on_click(self._open)
+            widget.observe(self.guard(self._changed), names="value")
+        self.prev_button.on_click(self.guard(lambda _b: self.go(self.page_number - 1)))
+        self.next_button.on_click(self.guard(lambda _b: self.go(self.page_number + 1)))
+        self.open_button.on_click(self.guard(self._open))
 
         header = w.HTML(f"<h4>{html.escape(title or self._table_label())}</h4>")
         self.widget = w.VBox([

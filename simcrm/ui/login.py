@@ -21,7 +21,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..crm import CRM
-from ._base import Screen
+from ._base import Blocked, Screen
 
 __all__ = ["LoginBar", "CRMApp", "APP_SCREENS"]
 
@@ -55,7 +55,7 @@ class LoginBar(Screen):
         self.scope_label = w.HTML()
         self.crm = crm if crm.user_id is not None or start is None else CRM(self.store, start, now=self._now)
         self._describe()
-        self.dropdown.observe(self._changed, names="value")
+        self.dropdown.observe(self.guard(self._changed), names="value")
         self.widget = w.VBox([w.HBox([self.dropdown, self.scope_label]), self.status, self.code])
 
     @property
@@ -114,11 +114,11 @@ class CRMApp(Screen):
         self.login_bar = LoginBar(_resolve_crm(crm_or_world), on_login=lambda _c: self.show())
         self.menu = w.ToggleButtons(options=list(APP_SCREENS), value=start,
                                     style={"button_width": "auto"})
-        self.menu.observe(lambda _c: self.show(), names="value")
+        self.menu.observe(self.guard(lambda _c: self.show()), names="value")
         self.area = w.VBox()
         self.current: Screen | None = None
         self.widget = w.VBox([w.HTML("<h3>simcrm 客户关系管理系统</h3>"), self.login_bar.widget, self.menu,
-                              self.area])
+                              self.status, self.area])
         self.show()
 
     @property
@@ -136,8 +136,11 @@ class CRMApp(Screen):
         from . import screen
 
         name = APP_SCREENS.get(label, label)
-        self.current = screen(name, self.crm, **kwargs)
+        self.say("")
+        self.current = screen(name, self.crm, **kwargs)  # a Blocked screen when the role may not open it
         self.area.children = [self.current.widget]
+        if isinstance(self.current, Blocked):
+            self.say(f"{label}：{self.current.title}", error=True)
         return self.current
 
     def show(self) -> Screen:

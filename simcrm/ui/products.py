@@ -31,7 +31,7 @@ class ProductCatalogue(Screen):
         self.crm = crm
         self.tree = w.HTML()
         self.category = w.Dropdown(description="类别")
-        self.category.observe(lambda _c: self._show(), names="value")
+        self.category.observe(self.guard(lambda _c: self._show()), names="value")
         self.table_html = w.HTML()
         self.alerts_html = w.HTML()
         self.widget = w.VBox([w.HTML("<h4>产品目录</h4>"),

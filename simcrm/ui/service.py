@@ -62,9 +62,9 @@ class ServiceDesk(Screen):
                                              description="满意度")
         self.visit_notes = w.Text(description="回访记录", layout=w.Layout(width="460px"))
         self.visit_button = w.Button(description="记录回访", icon="phone")
-        self.visit_button.on_click(lambda _b: self.record_visit())
-        self.request_picker.observe(lambda _c: self._show_request(), names="value")
-        self.complaint_picker.observe(lambda _c: self._show_complaint(), names="value")
+        self.visit_button.on_click(self.guard(lambda _b: self.record_visit()))
+        self.request_picker.observe(self.guard(lambda _c: self._show_request()), names="value")
+        self.complaint_picker.observe(self.guard(lambda _c: self._show_complaint()), names="value")
         requests = w.VBox([self.request_picker, self.request_info, self.request_box,
                            w.HTML("<b>SLA 时钟</b>（已用时间 / 目标，小时）"), self.sla_html])
         complaints = w.VBox([self.complaint_picker, self.complaint_info, self.note, self.department, self.solution,
@@ -131,7 +131,7 @@ class ServiceDesk(Screen):
             label = {"处理中": "开始处理" if row["status"] == "新建" else "重新打开", "已解决": "已解决",
                      "已关闭": "关闭"}[nxt]
             button = w.Button(description=f"{label} → {nxt}", button_style="info")
-            button.on_click(lambda _b, n=nxt: self.move_request(n))
+            button.on_click(self.guard(lambda _b, n=nxt: self.move_request(n)))
             self.request_buttons[nxt] = button
         self.request_box.children = list(self.request_buttons.values())
 
@@ -147,7 +147,7 @@ class ServiceDesk(Screen):
                                      f"方案：{row['solution'] if isinstance(row['solution'], str) else '（未定）'}")
         for nxt in reference.allowed_transitions("complaint_status", row["status"]):
             button = w.Button(description=f"→ {nxt}", button_style="info")
-            button.on_click(lambda _b, n=nxt: self.move_complaint(n))
+            button.on_click(self.guard(lambda _b, n=nxt: self.move_complaint(n)))
             self.complaint_buttons[nxt] = button
         self.complaint_box.children = list(self.complaint_buttons.values())
 

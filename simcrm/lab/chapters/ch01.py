@@ -143,7 +143,7 @@ def check_care(ctx: Any, _answer: Any) -> CheckResult:
         return CheckResult(False, "关怀计划安排给了别的客户：应安排给练习 1.1 找到的、你名下成交金额最高的客户。")
     if len(care) > 1:
         return CheckResult(False, f"新增了 {len(care)} 条关怀计划，应只有 1 条：是不是重复运行了单元格？"
-                                  "请运行 lab.reset() 后从任务一重做。")
+                                  "请运行 lab.undo(\"ch01.care\") 撤销后重做本练习。")
     c = here.iloc[0]
     if c["care_type"] != CARE_TYPE:
         return CheckResult(False, f"关怀类型是“{c['care_type']}”，应为“{CARE_TYPE}”。")

@@ -178,7 +178,7 @@ def check_departments(ctx: Any, _answer: Any) -> CheckResult:
                 return CheckResult(False, f"“{name}”不是本次新建的部门？请用 lab.crm.add_department(...) 新建。")
             return CheckResult(False, f"没有找到部门“{name}”：请用 lab.crm.add_department(\"{name}\", parent=上级部门编号) 新建。")
         if len(found) > 1:
-            return CheckResult(False, f"部门“{name}”被建了 {len(found)} 次（重复运行了单元格？）。请运行 lab.reset() 后从任务一重做。")
+            return CheckResult(False, f"部门“{name}”被建了 {len(found)} 次（重复运行了单元格？）。请运行 lab.undo(\"ch02.org\") 撤销后重做本练习。")
         parent_rows = dept[dept["name"] == parent]
         got_parent = found.iloc[0]["parent_id"]
         if pd.isna(got_parent) or int(got_parent) not in set(parent_rows["id"].astype(int)):
@@ -187,7 +187,7 @@ def check_departments(ctx: Any, _answer: Any) -> CheckResult:
                                       "先在 lab.table(\"department\") 里查到它。")
     extra = added[~added["name"].isin(list(NEW_DEPARTMENTS))]
     if len(extra):
-        return CheckResult(False, f"多建了部门“{extra.iloc[0]['name']}”：只新建题目要求的三个部门（如需重做请运行 lab.reset()）。")
+        return CheckResult(False, f"多建了部门“{extra.iloc[0]['name']}”：只新建题目要求的三个部门（如需重做请运行 lab.undo(\"ch02.org\")）。")
     return CheckResult(True)
 
 
@@ -201,7 +201,7 @@ def _check_hire(ctx: Any, name: str, spec: dict[str, str]) -> CheckResult | None
     if found.empty:
         return CheckResult(False, f"没有找到新员工“{name}”：请用 lab.crm.hire(\"{name}\", \"{spec['login']}\", 部门编号, \"{spec['role']}\", ...) 录入。")
     if len(found) > 1:
-        return CheckResult(False, f"员工“{name}”被录入了 {len(found)} 次。请运行 lab.reset() 后重做。")
+        return CheckResult(False, f"员工“{name}”被录入了 {len(found)} 次。请运行 lab.undo(\"题号\")（本题的题号）撤销后重做。")
     e = found.iloc[0]
     dept = ctx.store.read("department").set_index("id")["name"]
     roles = ctx.store.read("role").set_index("id")
@@ -256,7 +256,7 @@ def check_handover(ctx: Any, _answer: Any) -> CheckResult:
     pristine_left = set(ctx.pristine.read("employee").query("status == '离职'")["id"])
     wrong = others[(others["status"] == "离职") & ~others["id"].isin(pristine_left | {who["id"]})]
     if len(wrong):
-        return CheckResult(False, f"“{wrong.iloc[0]['name']}”也被办理了离职：只有一位销售代表离职。请运行 lab.reset() 后重做。")
+        return CheckResult(False, f"“{wrong.iloc[0]['name']}”也被办理了离职：只有一位销售代表离职。请运行 lab.undo(\"ch02.handover\") 撤销后重做。")
     plan = handover(ctx)
     cust = ctx.store.read("customer").set_index("id")
     rep = _employee_by_name(ctx, SOUTHWEST_REP)

@@ -152,7 +152,7 @@ def check_category(ctx: Any, _answer: Any) -> CheckResult:
         return CheckResult(False, f"数据库中没有新类别“{NEW_CATEGORY}”：请用 lab.crm.add_category(名称, parent=上级类别编号) 创建。")
     if len(mine) > 1:
         return CheckResult(False, f"类别“{NEW_CATEGORY}”被创建了 {len(mine)} 次（重复运行了单元格？）。"
-                                  "请运行 lab.reset() 后从任务一重新开始。")
+                                  "请运行 lab.undo(\"ch03.category\") 撤销后重做本练习。")
     parent = _category_id(ctx.pristine, PARENT_CATEGORY)
     got = mine.iloc[0]["parent_id"]
     if pd.isna(got):
@@ -195,7 +195,7 @@ def check_products(ctx: Any, _answer: Any) -> CheckResult:
             return CheckResult(False, f"没有找到新产品“{spec['name']}”（名称要与题目完全一致）。")
         if len(found) > 1:
             return CheckResult(False, f"产品“{spec['name']}”被创建了 {len(found)} 次（重复运行了单元格？）。"
-                                      "请运行 lab.reset() 后从任务一重新开始。")
+                                      "请运行 lab.undo(\"ch03.products\") 撤销后重做本练习。")
         row = found.iloc[0]
         if new_cat.empty or int(row["category_id"]) not in set(new_cat.astype(int)):
             return CheckResult(False, f"产品“{spec['name']}”应属于练习 1.1 新建的类别“{NEW_CATEGORY}”"
@@ -299,7 +299,7 @@ def check_restock(ctx: Any, _answer: Any) -> CheckResult:
     if (counts > 1).any():
         pid = int(counts[counts > 1].index[0])
         return CheckResult(False, f"产品 {pid} 入库了 {int(counts[pid])} 次（重复运行了入库单元格？）。"
-                                  "入库不能撤销：请运行 lab.reset() 后从任务一重新开始。")
+                                  "请运行 lab.undo(\"ch03.restock\") 撤销本练习的出入库后重做。")
     got = dict(zip(ins["product_id"].astype(int), ins["quantity"].astype(float)))
     extra = sorted(set(got) - set(want))
     if extra:
@@ -320,7 +320,7 @@ def check_restock(ctx: Any, _answer: Any) -> CheckResult:
     total = -float(outs["quantity"].sum())
     if len(outs) > 1 or not math.isclose(total, SAMPLE_QTY):
         return CheckResult(False, f"“{SAMPLE_PRODUCT}”共出库 {total:g} 台（{len(outs)} 次），应为一次出库 {SAMPLE_QTY:g} 台。"
-                                  "如果重复运行了单元格，请运行 lab.reset() 后重做。")
+                                  "如果重复运行了单元格，请运行 lab.undo(\"ch03.restock\") 撤销后重做。")
     other_out = moves[(moves["kind"] == "出库") & (moves["product_id"] != int(sample.iloc[0]["id"]))]
     if len(other_out):
         return CheckResult(False, "其他产品也有手工出库记录：只需为展厅领用样机。")

@@ -142,7 +142,7 @@ def check_new_customer(ctx: Any, _answer: Any) -> CheckResult:
     if found.empty:
         return CheckResult(False, f"数据库中没有找到新建的企业客户“{NEW_CUSTOMER['name']}”。请用 lab.crm.create_customer(...) 创建。")
     if len(found) > 1:
-        return CheckResult(False, f"“{NEW_CUSTOMER['name']}”被创建了 {len(found)} 次：重复运行了创建单元格？请执行 lab.reset() 后重做。")
+        return CheckResult(False, f"“{NEW_CUSTOMER['name']}”被创建了 {len(found)} 次：重复运行了创建单元格？请运行 lab.undo(\"ch04.new_customer\") 撤销后重做。")
     c = found.iloc[0]
     for field in ("kind", "industry", "source", "province", "city", "phone"):
         if str(c[field]) != NEW_CUSTOMER[field]:

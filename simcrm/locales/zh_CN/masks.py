@@ -6,7 +6,7 @@ field              rule                                         example
 手机号码            keep the first 3 and last 4 digits           ``138****1234``
 身份证号码          keep the first 6 (region) and last 4 —       ``110105********002X``
                    the birth date is hidden
-电子邮箱            first character + ``***`` + ``@domain``      ``z***@163.com``
+电子邮件            first character + ``***`` + ``@domain``      ``z***@163.com``
 地址               keep province and city, mask the rest         ``广东省广州市****``
 姓名               keep the surname (复姓 whole), one ``*`` per   ``张*``, ``张**``, ``欧阳*``
                    other character

@@ -14,7 +14,7 @@ field               accepted forms                         normalised
 ==================  =====================================  ==========================
 手机号码 mobile      ``+86 138-1234-1234``, ``13812341234``  ``13812341234``
 固定电话 landline    ``(020)87654321``, ``0755 2345678-12``  ``020-87654321``
-电子邮箱 email       ``ZhangSan@Example.COM``                ``ZhangSan@example.com``
+电子邮件 email       ``ZhangSan@Example.COM``                ``ZhangSan@example.com``
 身份证号码 id_number ``11010519491231002x``                  ``11010519491231002X``
 邮政编码 postcode    ``510000``                              ``510000``
 统一社会信用代码      ``91350100m000100y43``                  ``91350100M000100Y43``
@@ -64,10 +64,10 @@ __all__ = [
 
 #: field → Chinese label used in messages
 LABELS: dict[str, str] = {
-    "mobile": "手机号码",
+    "mobile": "手机",
     "landline": "固定电话",
-    "email": "电子邮箱",
-    "id_number": "身份证号码",
+    "email": "电子邮件",
+    "id_number": "身份证号",
     "postcode": "邮政编码",
     "credit_code": "统一社会信用代码",
 }
@@ -170,7 +170,7 @@ def validate_mobile(value: Any, *, field: str = "mobile", label: str | None = No
         value: the number as typed; ``+86``/``0086``/``86`` prefix, spaces and hyphens between
             the 3-4-4 groups are accepted.
         field: field name used in the error.
-        label: Chinese label used in the error (default ``手机号码``).
+        label: Chinese label used in the error (default ``手机``).
 
     Returns:
         The 11-digit number.
@@ -185,7 +185,7 @@ def validate_mobile(value: Any, *, field: str = "mobile", label: str | None = No
         >>> validate_mobile("1381234")
         Traceback (most recent call last):
         ...
-        simcrm.errors.ValidationError: 手机号码（mobile）的值 '1381234' 无效：应为 11 位数字，实际 7 位。允许：以 13–19 开头的 11 位数字，如 13812345678（可带 +86 前缀，可用空格或短横线分成 3-4-4 段）
+        simcrm.errors.ValidationError: 手机（mobile）的值 '1381234' 无效：应为 11 位数字，实际 7 位。允许：以 13–19 开头的 11 位数字，如 13812345678（可带 +86 前缀，可用空格或短横线分成 3-4-4 段）
         [en] invalid value '1381234' for field 'mobile'; allowed: 以 13–19 开头的 11 位数字，如 13812345678（可带 +86 前缀，可用空格或短横线分成 3-4-4 段）
     """
     label = _label(field, label, "mobile")
@@ -269,7 +269,7 @@ def _landline_problem(text: str) -> str:
 
 
 def validate_email(value: Any, *, field: str = "email", label: str | None = None) -> str:
-    """An e-mail address (电子邮箱); the domain is lower-cased, the user name kept as typed.
+    """An e-mail address (电子邮件); the domain is lower-cased, the user name kept as typed.
 
     Only ASCII addresses are accepted (internationalised addresses are rare in CRM data and
     usually a typing error).
@@ -277,7 +277,7 @@ def validate_email(value: Any, *, field: str = "email", label: str | None = None
     Args:
         value: the address.
         field: field name used in the error.
-        label: Chinese label used in the error (default ``电子邮箱``).
+        label: Chinese label used in the error (default ``电子邮件``).
 
     Returns:
         The address with a lower-case domain.
@@ -292,7 +292,7 @@ def validate_email(value: Any, *, field: str = "email", label: str | None = None
         >>> validate_email("zhangsan#163.com")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        simcrm.errors.ValidationError: 电子邮箱（email）的值 'zhangsan#163.com' 无效：缺少 @。允许：...
+        simcrm.errors.ValidationError: 电子邮件（email）的值 'zhangsan#163.com' 无效：缺少 @。允许：...
         ...
     """
     label = _label(field, label, "email")
@@ -381,7 +381,7 @@ def validate_id_number(
     Args:
         value: the number; a lower-case ``x`` is accepted.
         field: field name used in the error.
-        label: Chinese label used in the error (default ``身份证号码``).
+        label: Chinese label used in the error (default ``身份证号``).
         today: latest allowed birth date (default: today's date).
 
     Returns:
@@ -397,7 +397,7 @@ def validate_id_number(
         >>> validate_id_number("110105194912310021")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        simcrm.errors.ValidationError: 身份证号码（id_number）的值 '110105194912310021' 无效：校验码应为 X，实际为 1。允许：...
+        simcrm.errors.ValidationError: 身份证号（id_number）的值 '110105194912310021' 无效：校验码应为 X，实际为 1。允许：...
         ...
     """
     label = _label(field, label, "id_number")

@@ -258,7 +258,8 @@ def _diagnose_quadrant(ctx: Any, answer: Any, expected: Any) -> str | None:
     got = v["quadrant"].astype(str)
     lose = got.eq("放弃型")
     if lose.any() and e["quadrant"].eq("放弃型").sum() != lose.sum():
-        below = (e["current_value"] + e["potential_value"]) < 0
+        full = _quadrant(ctx).set_index("customer_id").reindex(e.index)
+        below = (full["current_value"] + full["potential_value"]) < 0
         if lose.sum() > below.sum():
             return ("放弃型不是“两项都低于中位数”：它是价值不足以弥补服务成本的客户，即当前价值 + 未来价值 < 0；"
                     "两项都低、但总价值不为负的客户是维持型。")
@@ -382,7 +383,11 @@ def check_levels(ctx: Any, _answer: Any) -> CheckResult:
         return CheckResult(False, f"{int(moved.sum())} 个没有成交的客户的等级也被改了：潜在客户不参与金字塔分级，保持原样。")
     audit = ctx.store.read("audit_log")
     audit = audit[(audit["table_name"] == "customer") & (audit["field"] == "level") & (audit["id"] > _max_audit(ctx))]
-    if audit.empty or not (audit["employee_id"] == int(ctx.me["id"])).all():
+    # the last change of each customer's level must be the student's own (lab.crm, not lab.admin)
+    last = audit.sort_values("id").drop_duplicates("row_id", keep="last")
+    changed = want.index[(before["level"].reindex(want.index).astype(object).fillna("") != want).to_numpy()]
+    last = last[last["row_id"].isin(changed)]
+    if last.empty or not (last["employee_id"].fillna(-1) == int(ctx.me["id"])).all():
         return CheckResult(False, "等级要以你自己的身份（lab.crm）写入，操作日志里才会记下是谁改的；不要用 lab.admin。")
     return CheckResult(True)
 

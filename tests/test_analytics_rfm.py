@@ -174,3 +174,54 @@ def test_segment_missing_column():
     with pytest.raises(ColumnError) as info:
         rfm_segment(pd.DataFrame({"r_score": [1], "f_score": [1]}))
     assert info.value.field == "m_score"
+
+
+def test_rfm_period_counts_f_and_m_inside_it_only():
+    """Hand-worked: as_of 2025-07-01, window 90 days = 2025-04-02 … 2025-06-30."""
+    tx = pd.DataFrame({
+        "customer_id": [1, 1, 1, 2, 2, 3],
+        "order_date": pd.to_datetime(["2024-01-10", "2025-04-01", "2025-04-02", "2024-05-05", "2024-06-01",
+                                      "2025-06-30"]),
+        "amount": [1000.0, 50.0, 20.0, 300.0, 300.0, 5.0],
+    })
+    out = rfm(tx, as_of="2025-07-01", bins=3, window_days=90).set_index("customer_id")
+    # customer 1: 04-01 is one day before the window; 04-02 is its first day
+    assert out.loc[1, "frequency"] == 1 and out.loc[1, "monetary"] == 20.0
+    # customer 2 bought only before the window: stays, with F = M = 0
+    assert out.loc[2, "frequency"] == 0 and out.loc[2, "monetary"] == 0.0
+    assert out.loc[3, "frequency"] == 1 and out.loc[3, "monetary"] == 5.0
+    # recency over all history: 2025-07-01 − last purchase
+    assert out["recency_days"].to_dict() == {1: 90, 2: 395, 3: 1}
+    # the same period given by its first day
+    by_start = rfm(tx, as_of="2025-07-01", bins=3, start="2025-04-02")
+    pd.testing.assert_frame_equal(by_start, out.reset_index())
+    # all history (the default) differs: customer 1 has 3 purchases worth 1070
+    whole = rfm(tx, as_of="2025-07-01", bins=3).set_index("customer_id")
+    assert whole.loc[1, "frequency"] == 3 and whole.loc[1, "monetary"] == 1070.0
+
+
+def test_rfm_period_zero_buyers_tie_whatever_the_row_order():
+    rng = np.random.default_rng(11)
+    n = 40
+    tx = pd.DataFrame({"customer_id": np.arange(n), "order_date": pd.Timestamp("2024-01-01")
+                       + pd.to_timedelta(rng.integers(0, 700, n), unit="D"), "amount": rng.random(n) * 100})
+    out = rfm(tx, as_of="2026-01-01", bins=5, window_days=180)
+    zero = out[out["frequency"] == 0]
+    assert len(zero) > 5 and zero["f_score"].nunique() == 1 and zero["m_score"].nunique() == 1
+    assert zero["f_score"].iloc[0] == 1
+    shuffled = rfm(tx.sample(frac=1, random_state=1), as_of="2026-01-01", bins=5, window_days=180)
+    pd.testing.assert_frame_equal(shuffled, out)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"window_days": 0}, "window_days"),
+    ({"window_days": 30.5}, "window_days"),
+    ({"window_days": True}, "window_days"),
+    ({"window_days": 30, "start": "2025-01-01"}, "start"),
+    ({"start": "2026-01-01"}, "start"),
+])
+def test_rfm_period_bad_input(kwargs, field):
+    tx = pd.DataFrame({"customer_id": [1], "order_date": pd.to_datetime(["2025-03-01"]), "amount": [1.0]})
+    with pytest.raises(ConfigError) as info:
+        rfm(tx, as_of="2025-06-01", **kwargs)
+    assert info.value.field == field

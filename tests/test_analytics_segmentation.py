@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simcrm.analytics import abc, clv_quadrant, customer_pyramid, hsbc_grade, pareto_share
+from simcrm.analytics import (
+    PYRAMID_LEVELS_FOUR,
+    abc,
+    clv_quadrant,
+    customer_pyramid,
+    hsbc_grade,
+    pareto_share,
+)
 from simcrm.errors import ColumnError, ConfigError
 
 
@@ -16,7 +23,8 @@ def _brute_abc(values, a=0.8, b=0.95):
     out = []
     for v in values:
         cum = sum(w for w in values if w >= v) / total
-        out.append("A" if cum <= a + 1e-12 else "B" if cum <= b + 1e-12 else "C")
+        top = v == max(values)
+        out.append("A" if cum <= a + 1e-12 or top else "B" if cum <= b + 1e-12 else "C")
     return out
 
 
@@ -33,6 +41,15 @@ def test_abc_ties_same_class_and_block_goes_down():
     assert abc([40, 10, 40, 10]).tolist() == ["A", "C", "A", "C"]
     # tied block straddling 0.8: 50, 20, 20, 10 -> block of 20s ends at 0.9 -> both B
     assert abc([50, 20, 20, 10]).tolist() == ["A", "B", "B", "C"]
+
+
+def test_abc_one_customer_above_the_a_cutoff_is_a():
+    # 85 alone is 85% of the total (> 80%): still the most important customer, class A
+    assert abc([10, 85, 5]).tolist() == ["B", "A", "C"]
+    # two tied customers holding 45% each: both A
+    assert abc([45, 45, 10]).tolist() == ["A", "A", "C"]
+    # a single customer is A
+    assert abc([7.0]).tolist() == ["A"]
 
 
 def test_abc_matches_brute_force_and_order_free():
@@ -76,15 +93,28 @@ def _brute_pyramid(values, shares):
     return out
 
 
-def test_pyramid_default_on_200_customers():
+def test_pyramid_default_three_tiers_on_200_customers():
     rng = np.random.default_rng(5)
-    profit = rng.integers(0, 50, 200).astype(float)
+    profit = rng.integers(-20, 50, 200).astype(float)
     out = customer_pyramid(pd.DataFrame({"profit": profit}))
+    names = ["关键客户", "普通客户", "小客户"]
+    assert out["level"].tolist() == [names[i] for i in _brute_pyramid(profit.tolist(), [0.2, 0.3])]
+    # distinct values: exactly 40 / 60 / 100
+    out2 = customer_pyramid(pd.DataFrame({"profit": rng.permutation(200).astype(float)}))
+    assert out2["level"].value_counts().reindex(names).tolist() == [40, 60, 100]
+
+
+def test_pyramid_four_tier_variant():
+    rng = np.random.default_rng(6)
+    profit = rng.integers(0, 50, 200).astype(float)
+    out = customer_pyramid(pd.DataFrame({"profit": profit}), levels=PYRAMID_LEVELS_FOUR)
     names = ["VIP客户", "主要客户", "普通客户", "小客户"]
     assert out["level"].tolist() == [names[i] for i in _brute_pyramid(profit.tolist(), [0.01, 0.04, 0.15])]
-    # distinct values: exactly 2 / 8 / 30 / 160
-    out2 = customer_pyramid(pd.DataFrame({"profit": rng.permutation(200).astype(float)}))
+    out2 = customer_pyramid(pd.DataFrame({"profit": rng.permutation(200).astype(float)}), levels=PYRAMID_LEVELS_FOUR)
     assert out2["level"].value_counts().reindex(names).tolist() == [2, 8, 30, 160]
+    with pytest.raises(ConfigError) as info:
+        customer_pyramid(pd.DataFrame({"profit": profit}), levels=("金", "银"))
+    assert info.value.field == "shares"
 
 
 def test_pyramid_revenue_column_and_missing():
@@ -99,13 +129,34 @@ def test_pyramid_revenue_column_and_missing():
 
 def test_clv_quadrant_medians_and_thresholds():
     df = pd.DataFrame({"cv": [1, 2, 3, 4, 5], "pv": [5, 1, 4, 2, 3]})
-    # medians 3 and 3; high means > 3
+    # nobody below zero; medians 3 and 3; high means > 3; low potential is 维持型
     out = clv_quadrant(df, current_col="cv", potential_col="pv")
-    assert out["quadrant"].tolist() == ["改进型", "放弃型", "改进型", "维持型", "维持型"]
+    assert out["quadrant"].tolist() == ["改进型", "维持型", "改进型", "维持型", "维持型"]
     out = clv_quadrant(df, current_col="cv", potential_col="pv", current_threshold=0, potential_threshold=1.5)
     assert out["quadrant"].tolist() == ["贵宾型", "维持型", "贵宾型", "贵宾型", "贵宾型"]
     with pytest.raises(ColumnError):
         clv_quadrant(df)
+
+
+def test_clv_quadrant_below_zero_is_a_loss_not_a_median_split():
+    # profits: customer 4 costs more than it brings (−30 + 10 < 0); customer 5 lost money in
+    # the past but its future covers it (−10 + 40 ≥ 0); the medians are taken without customer 4
+    df = pd.DataFrame({"cv": [100.0, 5.0, 80.0, -30.0, -10.0, 1.0],
+                       "pv": [90.0, 60.0, 2.0, 10.0, 40.0, 0.0]})
+    out = clv_quadrant(df, current_col="cv", potential_col="pv")
+    # without customer 4: cv median of [100, 5, 80, -10, 1] = 5; pv median of [90, 60, 2, 40, 0] = 40
+    assert out["quadrant"].tolist() == ["贵宾型", "改进型", "维持型", "放弃型", "维持型", "维持型"]
+    assert out["below_zero"].tolist() == [False, False, False, True, False, False]
+    # every customer with a positive total is never 放弃型, however small
+    tiny = pd.DataFrame({"cv": [0.01, 0.02, 0.03], "pv": [0.0, 0.0, 0.0]})
+    assert "放弃型" not in clv_quadrant(tiny, current_col="cv", potential_col="pv")["quadrant"].tolist()
+    # the narrow CLV: customer 5 (future 40) stays, a customer with a negative future goes
+    narrow = clv_quadrant(pd.DataFrame({"cv": [500.0, 1.0], "pv": [-1.0, 3.0]}), current_col="cv",
+                          potential_col="pv", below_zero_on="potential")
+    assert narrow["quadrant"].tolist() == ["放弃型", "维持型"]
+    with pytest.raises(ConfigError) as info:
+        clv_quadrant(df, current_col="cv", potential_col="pv", below_zero_on="median")
+    assert info.value.field == "below_zero_on"
 
 
 def test_hsbc_override_thresholds_and_names():

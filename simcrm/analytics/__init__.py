@@ -32,10 +32,13 @@ from .rfm import DEFAULT_RFM_SEGMENTS, quantile_scores, rfm, rfm_segment
 from .stats import AGING_BUCKETS, contribution, data_quality, distribution, growth, receivables_aging
 from .warehouse import build_star_schema, dice, drilldown, olap_cube, rollup, slice_
 from .value import SERVQUAL_DIMENSIONS, clv_retention, delivered_value, satisfaction_index, servqual_gaps
+from .profit import VALUE_COLUMNS, default_unit_costs, financial_value
 from .segmentation import (
     CLV_QUADRANTS,
     HSBC_GRADES,
     PYRAMID_LEVELS,
+    PYRAMID_LEVELS_FOUR,
+    PYRAMID_SHARES,
     abc,
     clv_quadrant,
     customer_pyramid,
@@ -96,6 +99,11 @@ __all__ = [
     "DEFAULT_RFM_SEGMENTS",
     "HSBC_GRADES",
     "PYRAMID_LEVELS",
+    "PYRAMID_LEVELS_FOUR",
+    "PYRAMID_SHARES",
+    "VALUE_COLUMNS",
+    "default_unit_costs",
+    "financial_value",
     "abc",
     "clv_quadrant",
     "customer_pyramid",

@@ -89,15 +89,24 @@ def rfm(
     amount_col: str = "amount",
     as_of: Any = None,
     bins: int = 5,
+    *,
+    window_days: int | None = None,
+    start: Any = None,
 ) -> pd.DataFrame:
     """RFM 打分：每个客户的最近购买间隔、购买次数、购买金额及 1–bins 分.
 
     Definitions (one row per customer who has at least one transaction):
 
     * ``recency_days`` = whole days from the customer's last transaction date to ``as_of``
-      (``as_of`` defaults to the day after the latest transaction date);
-    * ``frequency`` = number of transactions (rows);
-    * ``monetary`` = sum of ``amount_col``;
+      (``as_of`` defaults to the day after the latest transaction date), over all history;
+    * ``frequency`` = number of transactions (rows) **in the period**;
+    * ``monetary`` = sum of ``amount_col`` **in the period**;
+    * the period: the textbook defines F and M "in a limited period" (限定的期间内). By default
+      it is all history. ``window_days=N`` counts the N days before ``as_of``
+      (``as_of − N days ≤ date < as_of``; with the default ``as_of`` exactly the last N days of
+      data); ``start`` counts ``start ≤ date < as_of``. A customer who bought before the period
+      but not in it stays in the table with ``frequency`` 0 and ``monetary`` 0 — and all those
+      zeros tie, so they share the lowest F and M score whatever the row order;
     * ``r_score``, ``f_score``, ``m_score`` = ``ceil(bins × rank_min / n)`` (see
       :func:`quantile_scores`): 1 = worst … ``bins`` = best, recency scored so that fewer
       days is better; equal values always get equal scores;
@@ -112,6 +121,8 @@ def rfm(
         amount_col: numeric amount column.
         as_of: reference date; default = latest date + 1 day.
         bins: number of score levels (2–9).
+        window_days: length of the period for F and M in days (keyword only).
+        start: first day of the period for F and M (keyword only; not with ``window_days``).
 
     Returns:
         DataFrame with columns ``[customer_col, "recency_days", "frequency", "monetary",
@@ -131,6 +142,11 @@ def rfm(
         0            1            31          2     150.0        2        2        2  222
         1            2            59          1     300.0        1        1        3  113
         2            3            22          3      60.0        3        3        1  331
+        >>> rfm(tx, as_of="2025-04-01", bins=3, window_days=45)[["customer_id", "frequency", "monetary"]]
+           customer_id  frequency  monetary
+        0            1          1      50.0
+        1            2          0       0.0
+        2            3          2      40.0
         >>> rfm(tx.drop(columns="amount"))
         Traceback (most recent call last):
         ...
@@ -144,6 +160,12 @@ def rfm(
     )
     if not isinstance(bins, (int, np.integer)) or not 2 <= bins <= 9:
         raise ConfigError(field="bins", value=bins, allowed="2 到 9 的整数", reason="分档数不对")
+    if window_days is not None and start is not None:
+        raise ConfigError(field="start", value=str(start), allowed="window_days 与 start 只给一个",
+                          reason="期间给了两次")
+    if window_days is not None and (isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer))
+                                    or window_days < 1):
+        raise ConfigError(field="window_days", value=window_days, allowed="正整数（天）", reason="期间长度不对")
 
     codes, uniques = pd.factorize(transactions[customer_col], sort=False)
     if codes.size and codes.min() < 0:
@@ -178,6 +200,15 @@ def rfm(
     else:
         ref = as_timestamp(as_of, "as_of").as_unit("ns").value
     recency = (ref - last) // _DAY_NS
+    if window_days is not None or start is not None:
+        first = (ref - int(window_days) * _DAY_NS if window_days is not None
+                 else as_timestamp(start, "start").as_unit("ns").value)
+        if first >= ref:
+            raise ConfigError(field="start", value=str(start), allowed=f"早于 as_of（{pd.Timestamp(ref).date()}）",
+                              reason="期间的开始不早于分析时点")
+        inside = (dvals >= first) & (dvals < ref)
+        frequency = np.bincount(codes[inside], minlength=n_cust)
+        monetary = np.bincount(codes[inside], weights=amounts[inside], minlength=n_cust)
 
     order = np.argsort(np.asarray(uniques), kind="stable") if n_cust else np.arange(0)
     recency, frequency, monetary = recency[order], frequency[order], monetary[order]

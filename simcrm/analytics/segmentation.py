@@ -23,16 +23,29 @@ __all__ = [
     "clv_quadrant",
     "hsbc_grade",
     "PYRAMID_LEVELS",
+    "PYRAMID_LEVELS_FOUR",
+    "PYRAMID_SHARES",
     "CLV_QUADRANTS",
     "HSBC_GRADES",
 ]
 
 _EPS = 1e-12
 
-#: Customer pyramid levels from the top down.
-PYRAMID_LEVELS: tuple[str, ...] = ("VIP客户", "主要客户", "普通客户", "小客户")
+#: Customer pyramid levels from the top down, as the course's textbook has them (第六章
+#: “客户金字塔”: 关键客户 / 普通客户 / 小客户).
+PYRAMID_LEVELS: tuple[str, ...] = ("关键客户", "普通客户", "小客户")
+#: The four-tier variant (关键客户 split into VIP客户 and 主要客户).
+PYRAMID_LEVELS_FOUR: tuple[str, ...] = ("VIP客户", "主要客户", "普通客户", "小客户")
+#: Default share of customers in each level but the last, per variant: the three tiers follow
+#: the 80/20 rule (关键客户 the top 20%, 普通客户 the next 30%, 小客户 the other half); the four
+#: tiers are the usual 1% / 4% / 15% / 80%.
+PYRAMID_SHARES: dict[tuple[str, ...], tuple[float, ...]] = {
+    PYRAMID_LEVELS: (0.2, 0.3),
+    PYRAMID_LEVELS_FOUR: (0.01, 0.04, 0.15),
+}
 
-#: CLV quadrant names keyed by (current value high?, potential value high?).
+#: CLV quadrant names keyed by (current value high?, potential value high?); 放弃型 is the
+#: below-zero class (see :func:`clv_quadrant`), stored under (False, False).
 CLV_QUADRANTS: dict[tuple[bool, bool], str] = {
     (True, True): "贵宾型",
     (False, True): "改进型",
@@ -72,8 +85,10 @@ def abc(values: Any, cutoffs: tuple[float, float] = (0.8, 0.95)) -> pd.Series:
 
     Ties: equal values always get the same class. A tied block that straddles a cut-off is
     placed entirely in the lower class (its cumulative share is taken at the block's end), so
-    the result never depends on row order. Consequence of the rule: a single item holding more
-    than 80% of the total is B, not A.
+    the result never depends on row order — with one exception: the largest value (and any
+    value tied with it) is always A. A customer who alone holds more than 80% of the total is
+    the firm's most important customer, not a B; without the exception the A class would be
+    empty.
 
     Args:
         values: non-negative numbers (Series, list, array); total must be > 0.
@@ -85,6 +100,8 @@ def abc(values: Any, cutoffs: tuple[float, float] = (0.8, 0.95)) -> pd.Series:
     Example:
         >>> abc(pd.Series([50, 30, 10, 5, 5], index=list("pqrst"))).tolist()
         ['A', 'A', 'B', 'C', 'C']
+        >>> abc([85, 10, 5]).tolist()
+        ['A', 'B', 'C']
     """
     a_cut, b_cut = cutoffs
     check_range(a_cut, "cutoffs[0]", 0, 1, "0 到 1 之间")
@@ -101,7 +118,8 @@ def abc(values: Any, cutoffs: tuple[float, float] = (0.8, 0.95)) -> pd.Series:
     share_sorted = cum[ends] / cum[-1] if v.size else cum
     share = np.empty_like(share_sorted)
     share[order] = share_sorted
-    cls = np.where(share <= a_cut + _EPS, "A", np.where(share <= b_cut + _EPS, "B", "C"))
+    top = v == v.max() if v.size else np.zeros(0, dtype=bool)
+    cls = np.where((share <= a_cut + _EPS) | top, "A", np.where(share <= b_cut + _EPS, "B", "C"))
     return pd.Series(cls, index=s.index, dtype="str", name="abc")
 
 
@@ -140,24 +158,27 @@ def _rank_desc_min(v: np.ndarray) -> np.ndarray:
 def customer_pyramid(
     customers: pd.DataFrame,
     value_col: str = "profit",
-    shares: Sequence[float] = (0.01, 0.04, 0.15),
+    shares: Sequence[float] | None = None,
     levels: Sequence[str] = PYRAMID_LEVELS,
 ) -> pd.DataFrame:
-    """客户金字塔 (customer pyramid: VIP / 主要 / 普通 / 小客户 by profit or revenue).
+    """客户金字塔 (customer pyramid: 关键客户 / 普通客户 / 小客户 by profit).
 
-    Customers are ranked by ``value_col`` descending; ``rank`` = 1 + the number of customers
-    with a strictly higher value (ties share a rank). With cumulative shares
-    s1 = 1%, s2 = 1% + 4% = 5%, s3 = 20% and n customers, a customer is
-
-    * VIP客户 if rank ≤ ceil(s1·n), 主要客户 if rank ≤ ceil(s2·n),
-      普通客户 if rank ≤ ceil(s3·n), 小客户 otherwise.
+    Customers are ranked by ``value_col`` descending — the customer's *value* (profit, i.e.
+    :func:`~simcrm.analytics.financial_value`; revenue only if profit is unknown), never the
+    number of orders; ``rank`` = 1 + the number of customers with a strictly higher value
+    (ties share a rank). With the cumulative shares c1, c2, … of ``shares`` and n customers,
+    a customer belongs to the first level i with rank ≤ ceil(ci·n), else to the last level.
+    Default (three tiers): 关键客户 if rank ≤ ceil(20%·n), 普通客户 if rank ≤ ceil(50%·n),
+    小客户 otherwise. The four-tier variant ``levels=PYRAMID_LEVELS_FOUR`` defaults to
+    VIP客户 1%, 主要客户 4%, 普通客户 15%, 小客户 the rest.
 
     Ties go up together (a tied block reaching into a level belongs to it entirely).
 
     Args:
         customers: one row per customer.
-        value_col: numeric profit or revenue column.
-        shares: the share of customers in each level except the last (top down).
+        value_col: numeric profit (or revenue) column.
+        shares: the share of customers in each level except the last (top down); default
+            :data:`PYRAMID_SHARES` of ``levels`` (required for other level names).
         levels: names, one more than ``shares``.
 
     Returns:
@@ -166,10 +187,18 @@ def customer_pyramid(
     Example:
         >>> df = pd.DataFrame({"customer_id": range(1, 11),
         ...                    "profit": [100, 90, 80, 70, 60, 50, 40, 30, 20, 10]})
-        >>> customer_pyramid(df, shares=(0.1, 0.2, 0.3))["level"].tolist()
+        >>> customer_pyramid(df)["level"].tolist()
+        ['关键客户', '关键客户', '普通客户', '普通客户', '普通客户', '小客户', '小客户', '小客户', '小客户', '小客户']
+        >>> customer_pyramid(df, levels=PYRAMID_LEVELS_FOUR, shares=(0.1, 0.2, 0.3))["level"].tolist()
         ['VIP客户', '主要客户', '主要客户', '普通客户', '普通客户', '普通客户', '小客户', '小客户', '小客户', '小客户']
     """
     require_columns(customers, {value_col: "numeric"}, table="customers")
+    levels = tuple(levels)
+    if shares is None:
+        if levels not in PYRAMID_SHARES:
+            raise ConfigError(field="shares", value=None, allowed=f"{len(levels) - 1} 个比例（自定义层级名称时必须给出）",
+                              reason="没有这些层级名称的默认比例")
+        shares = PYRAMID_SHARES[levels]
     if len(levels) != len(shares) + 1:
         raise ConfigError(field="levels", value=list(levels),
                           allowed=f"{len(shares) + 1} 个名称（比 shares 多 1 个）",
@@ -197,44 +226,71 @@ def clv_quadrant(
     current_threshold: float | None = None,
     potential_threshold: float | None = None,
     names: dict[tuple[bool, bool], str] | None = None,
+    below_zero_on: str = "total",
 ) -> pd.DataFrame:
-    """CLV 四象限 (current value × potential value → 贵宾型/改进型/维持型/放弃型).
+    """CLV 四象限 (current value × future value → 贵宾型/改进型/维持型/放弃型).
 
-    High ⇔ value **>** threshold; the thresholds default to the medians of the two columns.
-    贵宾型 (MVC) = high current, high potential; 改进型 (MGC) = low current, high potential;
-    维持型 = high current, low potential; 放弃型 (below-zero) = low, low.
+    The textbook's quadrant (邵兵家《客户关系管理》第4章, CLV 分析法) plots a customer's current
+    value (historical profit) against their future value (expected future profit):
+
+    1. 放弃型 (Below-Zero) first: customers whose value does **not cover the cost of serving
+       them** — profit after service, communication and marketing costs below zero. By default
+       the customer's whole CLV, ``current + potential < 0`` (``below_zero_on="total"``);
+       ``"potential"`` tests the narrow CLV (future profit only), ``"current"`` the history.
+       Values must therefore be *profits* (e.g. :func:`~simcrm.analytics.financial_value`),
+       not revenues — a revenue is never below zero.
+    2. Among the others, high ⇔ value **>** threshold; the thresholds default to the medians
+       of the two columns over these customers (放弃型 excluded):
+       贵宾型 (MVC, 最有价值客户) = high current, high potential; 改进型 (MGC, 最具成长性客户)
+       = low current, high potential; 维持型 (普通客户: some value, but small prospects) = low
+       potential, whatever the current value.
 
     Args:
         customers: one row per customer.
         current_col: current (historical) value, e.g. profit so far.
-        potential_col: potential (future) value, e.g. predicted CLV.
-        current_threshold: cut-off for current value (default: median).
-        potential_threshold: cut-off for potential value (default: median).
-        names: override of :data:`CLV_QUADRANTS`.
+        potential_col: potential (future) value, e.g. expected profit of the coming years.
+        current_threshold: cut-off for current value (default: median, 放弃型 excluded).
+        potential_threshold: cut-off for potential value (default: median, 放弃型 excluded).
+        names: override of :data:`CLV_QUADRANTS` (keys (current high, potential high);
+            the 放弃型 name is the ``(False, False)`` entry).
+        below_zero_on: ``"total"``, ``"potential"`` or ``"current"`` (see 1.).
 
     Returns:
-        Copy of ``customers`` plus ``current_high``, ``potential_high`` and ``quadrant``.
+        Copy of ``customers`` plus ``below_zero``, ``current_high``, ``potential_high`` (bool;
+        both ``False`` for 放弃型) and ``quadrant``.
 
     Example:
-        >>> df = pd.DataFrame({"current_value": [10, 1, 10, 1], "potential_value": [9, 9, 2, 2]})
+        >>> df = pd.DataFrame({"current_value": [10, 1, 10, 1, -5],
+        ...                    "potential_value": [9, 9, 2, 2, 1]})
         >>> clv_quadrant(df)["quadrant"].tolist()
-        ['贵宾型', '改进型', '维持型', '放弃型']
+        ['贵宾型', '改进型', '维持型', '维持型', '放弃型']
     """
     require_columns(customers, {current_col: "numeric", potential_col: "numeric"},
                     table="customers")
+    if below_zero_on not in ("total", "potential", "current"):
+        raise ConfigError(field="below_zero_on", value=below_zero_on,
+                          allowed=["total", "potential", "current"], reason="不在可选值中")
     mapping = dict(CLV_QUADRANTS)
     if names:
         mapping.update(names)
     cur = customers[current_col].to_numpy(dtype="float64", na_value=np.nan)
     pot = customers[potential_col].to_numpy(dtype="float64", na_value=np.nan)
-    ct = float(np.nanmedian(cur)) if current_threshold is None else float(current_threshold)
-    pt = float(np.nanmedian(pot)) if potential_threshold is None else float(potential_threshold)
-    ch, ph = cur > ct, pot > pt
+    basis = {"total": cur + pot, "potential": pot, "current": cur}[below_zero_on]
+    below = basis < 0
+    rest = ~below
+    ct = (float(np.nanmedian(cur[rest])) if rest.any() else 0.0) if current_threshold is None \
+        else float(current_threshold)
+    pt = (float(np.nanmedian(pot[rest])) if rest.any() else 0.0) if potential_threshold is None \
+        else float(potential_threshold)
+    ch, ph = rest & (cur > ct), rest & (pot > pt)
+    quadrant = np.where(below, mapping[(False, False)],
+                        np.where(ph, np.where(ch, mapping[(True, True)], mapping[(False, True)]),
+                                 mapping[(True, False)]))
     out = customers.copy()
+    out["below_zero"] = below
     out["current_high"] = ch
     out["potential_high"] = ph
-    out["quadrant"] = pd.array([mapping[(a, b)] for a, b in zip(ch.tolist(), ph.tolist())],
-                               dtype="str")
+    out["quadrant"] = pd.array(quadrant.astype(object), dtype="str")
     return out
 
 

@@ -19,7 +19,7 @@ Every operation validates first and writes in one transaction with ``audit_log``
 any error every row of every table is as before. The methods are grouped by module file
 (:mod:`.admin`, :mod:`.permissions`, :mod:`.numbering`, :mod:`.products`, :mod:`.customers`,
 :mod:`.leads`, :mod:`.opportunities`, :mod:`.sales`, :mod:`.relationship`, :mod:`.service`,
-:mod:`.campaigns`, :mod:`.privacy`, :mod:`.importing`, :mod:`.audit`) and mixed into one flat
+:mod:`.campaigns`, :mod:`.privacy`, :mod:`.importing`, :mod:`.audit`, :mod:`.levels`) and mixed into one flat
 class, :class:`CRM`. See ``docs/crm.md``.
 """
 
@@ -31,6 +31,7 @@ from .campaigns import CampaignsMixin
 from .customers import CustomersMixin, normalise_name
 from .importing import ImportingMixin
 from .leads import Conversion, LeadsMixin
+from .levels import LevelsMixin
 from .numbering import NumberingMixin
 from .opportunities import OpportunitiesMixin, opportunity_probability
 from .permissions import PermissionsMixin, default_rights
@@ -46,7 +47,7 @@ __all__ = ["CRM", "Conversion", "MASKING", "default_rights", "normalise_name", "
 class CRM(
     AdminMixin, PermissionsMixin, NumberingMixin, ProductsMixin, CustomersMixin, LeadsMixin,
     OpportunitiesMixin, SalesMixin, RelationshipMixin, ServiceMixin, CampaignsMixin, PrivacyMixin,
-    ImportingMixin, AuditMixin,
+    ImportingMixin, AuditMixin, LevelsMixin,
 ):
     """The CRM as one user sees it.
 

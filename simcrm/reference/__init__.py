@@ -36,6 +36,7 @@ __all__ = [
     "LIFECYCLE_STAGES",
     "OBSERVABLE",
     "MODULES",
+    "COST_TO_SERVE",
     "state_values",
     "allowed_transitions",
     "is_transition_allowed",
@@ -88,6 +89,8 @@ LIFECYCLE_STAGES: Mapping[str, tuple[str, ...]] = _freeze(_RAW["lifecycle_stages
 OBSERVABLE: Mapping[str, Mapping[str, Any]] = _freeze(_RAW["observable"])
 #: module code → Chinese name, for module rights
 MODULES: Mapping[str, str] = _freeze(_RAW["modules"])
+#: unit costs (元) of serving a customer: service, communication by channel, care by type (ch06)
+COST_TO_SERVE: Mapping[str, Any] = _freeze(_RAW["cost_to_serve"])
 
 
 def state_values(name: str) -> tuple[str, ...]:

@@ -142,8 +142,9 @@ class Lab:
         self.firm = self.world.firm
         self.me = pick_employee(self.store, CHAPTER_ROLES[self.chapter])
         self.now = dt.datetime.combine(self.today, dt.time(9, 0))
-        self.crm = CRM(self.store, user=self.me["login"], now=self.now)
-        self.admin = CRM.system(self.store, now=self.now)
+        clock = lambda: self.now  # noqa: E731 - the CRM's "now" follows next_quarter()
+        self.crm = CRM(self.store, user=self.me["login"], now=clock)
+        self.admin = CRM.system(self.store, now=clock)
         module = _chapter_module(self.chapter)
         files: dict[str, Any] = {}
         builder = getattr(module, "build_files", None)
@@ -151,6 +152,7 @@ class Lab:
             files = builder(self.world, self.dir)
         self.files = types.SimpleNamespace(**files)
         self._pristine = None
+        self.quarters: list[int] = []  # the days of each next_quarter() since the world was built
         from .undo import Journal
 
         self.journal = Journal(self.store)  # which writes belong to which exercise (lab.undo)
@@ -176,6 +178,30 @@ class Lab:
         self._build()  # the referee keeps its own copy of the world as generated: nothing to redo
         print(f"已重置：{self.firm['name']} 的全部数据恢复为初始状态（今天 {self.today}），"
               "你在本实训中做的所有操作都已撤销。请从第一个练习重新运行。")
+
+    def next_quarter(self, days: int = 91) -> None:
+        """Run your firm forward one quarter (91 days) with what you recorded in the CRM.
+
+        Care you planned or did and the customers you put in a campaign's 目标组 act on those
+        customers (the 对照组 gets nothing), with an effect that depends on each customer's
+        hidden state; everything else goes on as the firm would. The same decisions always give
+        the same quarter, so autograde, which re-runs your notebook, sees what you saw; the
+        grade of an outcome comes from the referee's own replay of your decisions
+        (:mod:`simcrm.lab.loop`). ``lab.reset()`` goes back to the world as generated.
+        """
+        from ..errors import ConfigError
+
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+            raise ConfigError(field="days", value=days, label="天数", allowed="1 到 366 之间的整数（一个季度是 91 天）")
+        before = {t: self.store.count(t) for t in ("sales_order", "complaint", "survey")}
+        start = self.today
+        self.world.step(days)
+        self.quarters.append(days)
+        self.today = self.world.today
+        self.now = dt.datetime.combine(self.today, dt.time(9, 0))
+        grown = {t: self.store.count(t) - n for t, n in before.items()}
+        print(f"已运行到下一季度：{start} → {self.today}（{days} 天）。本期新增订单 {grown['sales_order']} 张、"
+              f"投诉 {grown['complaint']} 条、满意度调查 {grown['survey']} 份。")
 
     def banner(self) -> str:
         who = f"学号 {self.student.id}" if self.student.id else "默认世界（自学模式）"

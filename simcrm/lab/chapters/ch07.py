@@ -1,0 +1,553 @@
+"""ch07 客户体验、沟通与关怀 — questions and reference computations.
+
+The student is a sales rep (一般人员) who looks after their own book of customers and, this
+quarter, is given a care budget:
+
+* 任务一 (calculation): touchpoints from the firm's records — contacts by channel and by who
+  started them (企业发起: the reps' activity records; 客户发起: service requests and
+  complaints), and the service desk's first-response time by channel;
+* 任务二 (calculation + 思考题): the interaction plan; its budget by the 按比例 method (a share of
+  the book's revenue over the last year);
+* 任务三 (operations): care before / during / after purchase scheduled in the CRM by rules —
+  birthdays of the book's contacts in the next 30 days, a 售后回访 for every recent buyer;
+* 任务四 (the first closed loop): a care campaign for a segment the student chooses, within the
+  budget, with the control group drawn by the CRM (the student's fixed seed); the quarter runs
+  (``lab.next_quarter()``); the effect (purchases, revenue, churn: target vs control, with a
+  95% confidence interval) and the return on the budget. The reference outcome is the
+  referee's own replay of the student's decisions (:func:`simcrm.lab.loop.replay`), never the
+  student's store. The targeting check compares the student's 目标组 with an untargeted
+  campaign of the same cost (customers drawn at random from the same book) by the customers'
+  hidden response to the action on the day of the campaign;
+* 任务五 (calculation): satisfaction c = b/a (perceived ÷ expected, SERVQUAL) by the customer's
+  main channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...sim.actions import ACTIONS
+from ..checks import CheckResult
+from ..loop import QUARTER_DAYS, decisions, replay_world
+from ..questions import calculation, operation
+
+CUSTOMERS = 2000
+
+#: the rep's care budget: this share of the book's approved order amount over the last year
+BUDGET_SHARE = 0.001
+BUDGET_WINDOW = 365
+#: birthdays within this many days after today get a 生日 care
+BIRTHDAY_DAYS = 30
+#: buyers whose last approved order is within this many days get a 售后回访 that many days after it
+FOLLOWUP_DAYS = 30
+#: the control group: at least this share of the campaign's list and at least this many customers
+MIN_CONTROL_SHARE = 0.3
+MIN_CONTROL = 20
+#: z of a two-sided 95% confidence interval
+Z95 = 1.96
+SERVQUAL = ("tangibles", "reliability", "responsiveness", "assurance", "empathy")
+OPEN_COMPLAINT_DONE = "已归档"
+
+EFFECT_KEYS = ("n_target", "n_control", "buy_target", "buy_control", "diff", "ci_low", "ci_high",
+               "revenue_target", "revenue_control", "churn_target", "churn_control", "cost",
+               "incremental_revenue", "roi")
+
+_CACHE: dict[Any, Any] = {}
+
+
+def prepare_world(world: Any) -> None:
+    """The sales reps' role may run care campaigns (营销活动: new, read, update): the firm gives
+    its reps a care budget this quarter. The same for the lab, the referee and every replay."""
+    from ...crm import CRM
+    from ..session import pick_employee
+
+    store = world.store
+    me = pick_employee(store, "一般人员")
+    role = store.read("role", columns=["id", "name"]).set_index("id")["name"][int(me["role_id"])]
+    admin = CRM.system(store, now=dt.datetime.combine(world.today, dt.time(17, 0)))
+    admin.set_role_rights(role, "campaign", create=True, read=True, update=True)
+
+
+def campaign_seed(world_seed: int) -> int:
+    """The student's fixed seed for the control group (the CRM stores seeds below 2**31)."""
+    return int(world_seed) % 2**31
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def start_day(ctx: Any) -> pd.Timestamp:
+    """The lab's 'today' as generated (before any next_quarter)."""
+    return pd.Timestamp(ctx.world.params.today)
+
+
+def _end(ctx: Any) -> pd.Timestamp:
+    return start_day(ctx) + pd.Timedelta(days=1)
+
+
+def _me(ctx: Any) -> int:
+    if ctx.me is not None:
+        return int(ctx.me["id"])
+    from ..session import pick_employee
+
+    return int(pick_employee(ctx.pristine, "一般人员")["id"])
+
+
+def book(ctx: Any) -> list[int]:
+    """The rep's customers (owner = the student, not deleted), as generated."""
+    c = ctx.pristine.read("customer", columns=["id", "owner_id", "deleted"])
+    return sorted(int(x) for x in c.loc[(c["owner_id"] == _me(ctx)) & ~c["deleted"], "id"])
+
+
+def approved_orders(store: Any, before: pd.Timestamp) -> pd.DataFrame:
+    o = store.read("sales_order", columns=["id", "customer_id", "order_date", "total_amount", "approval"])
+    return o[(o["approval"] == "同意") & (o["order_date"] < before)].reset_index(drop=True)
+
+
+def open_complaints(store: Any) -> set[int]:
+    c = store.read("complaint", columns=["customer_id", "status"])
+    return set(int(x) for x in c.loc[c["status"] != OPEN_COMPLAINT_DONE, "customer_id"])
+
+
+def my_decisions(ctx: Any) -> dict[str, pd.DataFrame]:
+    """The rows the student created through the CRM (see :func:`simcrm.lab.loop.decisions`),
+    read back with dictionary fields as text."""
+    ids = decisions(ctx.pristine, ctx.store)
+    out = {}
+    for table, frame in ids.items():
+        full = ctx.store.read(table)
+        out[table] = full[full["id"].isin(frame["id"])].reset_index(drop=True)
+    return out
+
+
+# --- 任务一: touchpoints ------------------------------------------------------------------------------
+
+
+def _touch(ctx: Any) -> pd.DataFrame:
+    end = _end(ctx)
+    act = ctx.pristine.read("activity", columns=["channel", "kind", "activity_time"])
+    act = act[(act["kind"] == "记录") & (act["activity_time"] < end)]
+    firm = act.groupby("channel").size()
+    sr = ctx.pristine.read("service_request", columns=["channel", "opened_at"])
+    cp = ctx.pristine.read("complaint", columns=["channel", "received_at"])
+    cust = pd.concat([sr.loc[sr["opened_at"] < end, "channel"], cp.loc[cp["received_at"] < end, "channel"]])
+    cust = cust.groupby(cust).size()
+    rows = [(str(ch), "企业发起", int(n)) for ch, n in firm.items()] + [(str(ch), "客户发起", int(n)) for ch, n in cust.items()]
+    return pd.DataFrame(rows, columns=["channel", "initiator", "contacts"])
+
+
+def _diagnose_touch(ctx: Any, answer: Any, expected: Any) -> str | None:
+    if not isinstance(answer, pd.DataFrame) or not {"channel", "initiator", "contacts"} <= set(answer.columns):
+        return None
+    got = answer.groupby("initiator")["contacts"].sum()
+    want = expected.groupby("initiator")["contacts"].sum()
+    if "企业发起" in got.index and got["企业发起"] > want["企业发起"]:
+        return "企业发起的接触只算已经发生的沟通记录（activity.kind == \"记录\"），日程、待办还没有发生。"
+    if "客户发起" in got.index and got["客户发起"] < want["客户发起"]:
+        sr = ctx.pristine.read("service_request", columns=["opened_at"])
+        if got["客户发起"] == int((sr["opened_at"] < _end(ctx)).sum()):
+            return "客户发起的接触除了服务请求，还有投诉（complaint，按 channel 统计）。"
+        return "客户发起 = 服务请求（service_request）+ 投诉（complaint），都按各自的 channel 统计。"
+    if set(answer["initiator"].astype(str)) - {"企业发起", "客户发起"}:
+        return "initiator 只能是“企业发起”或“客户发起”。"
+    return None
+
+
+@calculation("ch07.touch", points=10, key=["channel", "initiator"], diagnose=_diagnose_touch)
+def touch(ctx: Any) -> pd.DataFrame:
+    return _touch(ctx)
+
+
+def _response(ctx: Any) -> pd.DataFrame:
+    sr = ctx.pristine.read("service_request", columns=["channel", "opened_at", "first_response_at"])
+    sr = sr[(sr["opened_at"] < _end(ctx)) & sr["first_response_at"].notna()]
+    hours = (sr["first_response_at"] - sr["opened_at"]).dt.total_seconds() / 3600
+    g = hours.groupby(sr["channel"].astype(str))
+    return pd.DataFrame({"channel": g.size().index, "requests": g.size().to_numpy(),
+                         "median_hours": g.median().to_numpy()})
+
+
+def _diagnose_response(ctx: Any, answer: Any, expected: Any) -> str | None:
+    if not isinstance(answer, pd.DataFrame) or not {"channel", "median_hours"} <= set(answer.columns):
+        return None
+    v = answer.set_index("channel")["median_hours"].reindex(expected["channel"]).astype(float).to_numpy()
+    e = expected["median_hours"].to_numpy()
+    if np.allclose(v, e * 60, atol=0.05):
+        return "median_hours 的单位是小时：你算的是分钟，除以 60。"
+    if np.allclose(v, e / 24, atol=0.01):
+        return "median_hours 的单位是小时：你算的是天。用 .dt.total_seconds() / 3600。"
+    sr = ctx.pristine.read("service_request", columns=["channel", "opened_at", "first_response_at"])
+    sr = sr[sr["first_response_at"].notna()]
+    mean = ((sr["first_response_at"] - sr["opened_at"]).dt.total_seconds() / 3600).groupby(sr["channel"].astype(str)).mean()
+    if np.allclose(v, mean.reindex(expected["channel"]).to_numpy(), atol=0.01):
+        return "题目要的是中位数（median），不是平均数：少数很慢的响应会把平均数拉高。"
+    return None
+
+
+@calculation("ch07.response", points=6, key="channel", atol=0.01, diagnose=_diagnose_response)
+def response(ctx: Any) -> pd.DataFrame:
+    return _response(ctx)
+
+
+# --- 任务二: the budget -------------------------------------------------------------------------------
+
+
+def budget(ctx: Any) -> float:
+    end = _end(ctx)
+    o = approved_orders(ctx.pristine, end)
+    o = o[o["customer_id"].isin(book(ctx)) & (o["order_date"] >= end - pd.Timedelta(days=BUDGET_WINDOW))]
+    return round(float(o["total_amount"].sum()) * BUDGET_SHARE, 2)
+
+
+def _diagnose_budget(ctx: Any, answer: Any, expected: Any) -> str | None:
+    try:
+        x = float(answer)
+    except (TypeError, ValueError):
+        return "budget 应是一个数（元）。"
+    end = _end(ctx)
+    o = approved_orders(ctx.pristine, end)
+    year = o[o["order_date"] >= end - pd.Timedelta(days=BUDGET_WINDOW)]
+    if math.isclose(x, round(float(year["total_amount"].sum()) * BUDGET_SHARE, 2), abs_tol=0.01):
+        return "你用了全公司的销售额：预算按你自己负责的客户（customer.owner_id == lab.me[\"id\"]）的销售额计算。"
+    mine = o[o["customer_id"].isin(book(ctx))]
+    if math.isclose(x, round(float(mine["total_amount"].sum()) * BUDGET_SHARE, 2), abs_tol=0.01):
+        return f"只算最近 {BUDGET_WINDOW} 天（as_of − {BUDGET_WINDOW} 天 ≤ 签订日期 < as_of）的订单，不是全部历史。"
+    return None
+
+
+@calculation("ch07.budget", points=8, atol=0.01, diagnose=_diagnose_budget)
+def budget_q(ctx: Any) -> float:
+    return budget(ctx)
+
+
+# --- 任务三: care by rules ----------------------------------------------------------------------------
+
+
+def _next_birthday(born: pd.Timestamp, after: dt.date) -> dt.date:
+    for year in (after.year, after.year + 1):
+        try:
+            day = dt.date(year, born.month, born.day)
+        except ValueError:  # 29 February in a common year: the day before
+            day = dt.date(year, 2, 28)
+        if day > after:
+            return day
+    raise AssertionError("unreachable")
+
+
+def expected_birthdays(ctx: Any) -> set[tuple[int, int, dt.date]]:
+    """(customer, contact, date) of each birthday care the rule asks for."""
+    today = start_day(ctx).date()
+    last = today + dt.timedelta(days=BIRTHDAY_DAYS)
+    c = ctx.pristine.read("contact", columns=["id", "customer_id", "birthday", "status"])
+    c = c[c["customer_id"].isin(book(ctx)) & (c["status"] != "离职") & c["birthday"].notna()]
+    out = set()
+    for row in c.itertuples():
+        day = _next_birthday(row.birthday, today)
+        if day <= last:
+            out.add((int(row.customer_id), int(row.id), day))
+    return out
+
+
+@operation("ch07.birthdays", points=8)
+def check_birthdays(ctx: Any, _answer: Any) -> CheckResult:
+    want = expected_birthdays(ctx)
+    care = my_decisions(ctx)["care"]
+    care = care[care["care_type"] == "生日"]
+    if care.empty:
+        return CheckResult(False, "还没有生日关怀计划：用 lab.crm.plan_care(客户编号, \"生日\", \"生日祝福\", 生日日期, "
+                                  "contact_id=联系人编号, channel=\"短信\") 为每位联系人安排。")
+    got = {(int(r.customer_id), int(r.contact_id) if pd.notna(r.contact_id) else -1, r.planned_date.date())
+           for r in care.itertuples()}
+    extra, missing = got - want, want - got
+    if extra or missing:
+        left = [x for x in extra if x[1] in {m[1] for m in missing}]
+        hint = (f"生日关怀与规则不符：多了 {len(extra)} 条、少了 {len(missing)} 条。规则：你负责的客户的在职联系人"
+                f"（status != \"离职\"），下一个生日在明天到今天 + {BIRTHDAY_DAYS} 天之间，计划日期就是生日当天。")
+        if left:
+            hint += " 有的日期不对：生日要换算到今年（或明年）的同一月日。"
+        if any(x[1] == -1 for x in extra):
+            hint += " 生日关怀要指定联系人（contact_id）。"
+        return CheckResult(False, hint)
+    return CheckResult(True)
+
+
+def expected_followups(ctx: Any) -> set[tuple[int, dt.date]]:
+    """(customer, date): a 售后回访 FOLLOWUP_DAYS after each recent buyer's last approved order."""
+    end = _end(ctx)
+    o = approved_orders(ctx.pristine, end)
+    o = o[o["customer_id"].isin(book(ctx))]
+    last = o.groupby("customer_id")["order_date"].max()
+    recent = last[last >= end - pd.Timedelta(days=FOLLOWUP_DAYS)]
+    return {(int(c), (d.normalize() + pd.Timedelta(days=FOLLOWUP_DAYS)).date()) for c, d in recent.items()}
+
+
+@operation("ch07.followups", points=8)
+def check_followups(ctx: Any, _answer: Any) -> CheckResult:
+    want = expected_followups(ctx)
+    care = my_decisions(ctx)["care"]
+    care = care[care["care_type"] == "售后回访"]
+    if care.empty:
+        return CheckResult(False, "还没有售后回访计划：用 lab.crm.plan_care(客户编号, \"售后回访\", \"售后回访\", 日期, channel=\"电话\")。")
+    got = {(int(r.customer_id), r.planned_date.date()) for r in care.itertuples()}
+    extra, missing = got - want, want - got
+    if extra or missing:
+        per_order = len(care) > len({c for c, _ in got})
+        hint = (f"售后回访与规则不符：多了 {len(extra)} 条、少了 {len(missing)} 条。规则：最近 {FOLLOWUP_DAYS} 天"
+                f"（as_of − {FOLLOWUP_DAYS} 天 ≤ 签订日期 < as_of）有已审批订单的你的客户，每人一次，"
+                f"日期 = 最后一笔订单的签订日期 + {FOLLOWUP_DAYS} 天。")
+        if per_order:
+            hint += " 每个客户只安排一次（按最后一笔订单），不是每张订单一次。"
+        return CheckResult(False, hint)
+    return CheckResult(True)
+
+
+# --- 任务四: the campaign and its effect ------------------------------------------------------------------
+
+
+def student_campaign(ctx: Any) -> tuple[pd.Series | None, pd.DataFrame]:
+    """The student's latest campaign (created through the CRM) and its members."""
+    mine = my_decisions(ctx)
+    camp = mine["campaign"]
+    if camp.empty:
+        return None, pd.DataFrame(columns=["customer_id", "group_name"])
+    row = camp.sort_values("id").iloc[-1]
+    members = ctx.store.read("campaign_member")
+    members = members[members["campaign_id"] == int(row["id"])].sort_values("id").reset_index(drop=True)
+    return row, members
+
+
+def action_of(name: Any) -> str | None:
+    for act in ACTIONS:
+        if isinstance(name, str) and act in name:
+            return act
+    return None
+
+
+@operation("ch07.campaign", points=10)
+def check_campaign(ctx: Any, _answer: Any) -> CheckResult:
+    camp, members = student_campaign(ctx)
+    if camp is None:
+        return CheckResult(False, "还没有你建立的关怀活动：lab.crm.create_campaign(名称, \"关怀\", cost_per_contact=..., "
+                                  "budget=..., channel=...)。")
+    act = action_of(camp["name"])
+    if act is None:
+        return CheckResult(False, f"活动名称要写明用哪种关怀动作（{'、'.join(ACTIONS)} 之一），系统据此执行。")
+    if not math.isclose(float(camp["cost_per_contact"]), ACTIONS[act]["cost"], abs_tol=0.005):
+        return CheckResult(False, f"“{act}”每位客户的成本是 {ACTIONS[act]['cost']} 元：cost_per_contact 要与动作菜单一致。")
+    limit = budget(ctx)
+    if float(camp["budget"]) > limit + 0.005:
+        return CheckResult(False, f"活动预算 {float(camp['budget']):.2f} 元超过了批给你的预算（练习 2.1）。")
+    if members.empty:
+        return CheckResult(False, "活动还没有目标客户：用 lab.crm.set_campaign_targets(活动编号, 客户列表, control_share=..., seed=...)。")
+    ids = [int(x) for x in members["customer_id"]]
+    outside = sorted(set(ids) - set(book(ctx)))
+    if outside:
+        return CheckResult(False, f"{len(outside)} 个客户不是你负责的客户（如 {outside[:3]}）：只能关怀自己的客户。")
+    bad = sorted(set(ids) & open_complaints(ctx.pristine))
+    if bad:
+        return CheckResult(False, f"{len(bad)} 个客户还有没处理完的投诉（如 {bad[:3]}）：先解决投诉，再做关怀营销——"
+                                  "这时的问候只会让客户更反感。")
+    seed = campaign_seed(ctx.world.seed)
+    if pd.isna(camp["seed"]) or int(camp["seed"]) != seed:
+        return CheckResult(False, f"对照组要用你的固定种子抽取：seed = lab.seed % 2**31（= {seed}），别人才能复核你的抽样。")
+    share = float(camp["control_share"])
+    control = members[members["group_name"] == "对照组"]
+    if share < MIN_CONTROL_SHARE or len(control) < MIN_CONTROL:
+        return CheckResult(False, f"对照组太小：至少占名单的 {MIN_CONTROL_SHARE:.0%}、至少 {MIN_CONTROL} 个客户，"
+                                  f"否则效果的置信区间太宽。现在是 {len(control)} 个（{share:.0%}）。")
+    rng = np.random.default_rng(seed)
+    n_control = int(round(len(ids) * share))
+    drawn = {ids[i] for i in rng.permutation(len(ids))[:n_control]}
+    if drawn != set(int(x) for x in control["customer_id"]):
+        return CheckResult(False, "对照组不是系统按种子随机抽取的结果：不要手工挑选或改动活动对象。")
+    if camp["status"] == "计划":
+        return CheckResult(False, "活动还在“计划”状态：用 lab.crm.start_campaign(活动编号) 启动，下一季度才会执行。")
+    return CheckResult(True)
+
+
+def outcome_store(ctx: Any) -> Any:
+    """The store after the quarter, for the student's decisions.
+
+    The referee replays the decisions on its own world (:func:`simcrm.lab.loop.replay`); in the
+    student's kernel, whose world has just run that same quarter, its store is that outcome
+    (``tests/test_lab_loop.py`` shows the two agree), which saves running the quarter twice.
+    """
+    w = ctx.world
+    if w is not None and w.store is ctx.store and (pd.Timestamp(w.today) - start_day(ctx)).days == QUARTER_DAYS:
+        return ctx.store
+    chosen = decisions(ctx.pristine, ctx.store)
+    digest = hashlib.sha256()
+    for table in sorted(chosen):
+        digest.update(table.encode())
+        digest.update(chosen[table].to_csv(index=False).encode())
+    slot = ("replay", int(w.seed), w.params.customers, ctx.chapter, digest.hexdigest())
+    if slot not in _CACHE:
+        folder = Path(tempfile.mkdtemp(prefix="simcrm-ch07-replay-"))
+        _CACHE.clear()  # one replay at a time: each is a full world
+        _CACHE[slot] = replay_world(w.seed, ctx.chapter, w.params.customers, chosen, [QUARTER_DAYS], folder).store
+    return _CACHE[slot]
+
+
+def _effect(ctx: Any) -> dict[str, float]:
+    camp, members = student_campaign(ctx)
+    if camp is None or members.empty:
+        raise AssertionError("还没有关怀活动和目标客户：先完成练习 4.1。")
+    out = outcome_store(ctx)
+    t0 = _end(ctx)
+    o = out.read("sales_order", columns=["customer_id", "order_date", "total_amount", "approval"])
+    o = o[(o["approval"] == "同意") & (o["order_date"] >= t0)]
+    bought = set(int(x) for x in o["customer_id"])
+    revenue = o.groupby("customer_id")["total_amount"].sum()
+    lifecycle = out.read("customer", columns=["id", "lifecycle"]).set_index("id")["lifecycle"]
+    res: dict[str, float] = {}
+    for grp, tag in (("目标组", "target"), ("对照组", "control")):
+        ids = members.loc[members["group_name"] == grp, "customer_id"].astype(int)
+        res[f"n_{tag}"] = int(len(ids))
+        res[f"buy_{tag}"] = float(ids.isin(bought).mean())
+        res[f"revenue_{tag}"] = float(ids.map(revenue).fillna(0.0).mean())
+        res[f"churn_{tag}"] = float(ids.map(lifecycle).eq("失效").mean())
+    p1, p0, n1, n0 = res["buy_target"], res["buy_control"], res["n_target"], res["n_control"]
+    res["diff"] = p1 - p0
+    se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+    res["ci_low"], res["ci_high"] = res["diff"] - Z95 * se, res["diff"] + Z95 * se
+    res["cost"] = n1 * float(camp["cost_per_contact"])
+    res["incremental_revenue"] = (res["revenue_target"] - res["revenue_control"]) * n1
+    res["roi"] = (res["incremental_revenue"] - res["cost"]) / res["cost"] if res["cost"] else float("nan")
+    return {k: res[k] for k in EFFECT_KEYS}
+
+
+def _diagnose_effect(ctx: Any, answer: Any, expected: Any) -> str | None:
+    if not isinstance(answer, dict):
+        return "答案应是字典，键见题目。"
+    missing = [k for k in EFFECT_KEYS if k not in answer]
+    if missing:
+        return f"字典缺少这些键：{missing}。"
+
+    def off(k: str) -> bool:
+        try:
+            return not math.isclose(float(answer[k]), float(expected[k]), rel_tol=1e-6, abs_tol=1e-4)
+        except (TypeError, ValueError):
+            return True
+
+    if off("n_target") or off("n_control"):
+        return "n_target / n_control：活动对象中目标组、对照组的人数（campaign_member.group_name）。"
+    if off("buy_target") or off("buy_control"):
+        return ("购买率 = 本季度（签订日期晚于原来的“今天”）有已审批订单的客户数 ÷ 组内人数；"
+                "要用 next_quarter() 之后的订单，每个客户最多算一次。")
+    if off("ci_low") or off("ci_high"):
+        if not off("diff"):
+            return "置信区间 = diff ± 1.96 × sqrt(p1(1−p1)/n1 + p0(1−p0)/n0)：两组的方差相加，不是只用目标组。"
+    if off("revenue_target") or off("revenue_control"):
+        return "revenue_* 是组内每位客户本季度已审批订单金额（total_amount）的平均数——没有购买的客户算 0。"
+    if off("churn_target") or off("churn_control"):
+        return "churn_* = 季度末生命周期阶段（customer.lifecycle）为“失效”的客户占组内人数的比例。"
+    if off("cost"):
+        return "cost = 目标组人数 × 每位客户的成本（对照组不接触，不花钱）。"
+    if off("incremental_revenue") or off("roi"):
+        return "incremental_revenue = (revenue_target − revenue_control) × n_target；roi = (incremental_revenue − cost) / cost。"
+    return None
+
+
+@calculation("ch07.effect", points=14, atol=1e-4, diagnose=_diagnose_effect)
+def effect(ctx: Any) -> dict[str, float]:
+    return _effect(ctx)
+
+
+def _world_as_generated(ctx: Any) -> Any:
+    """A world at the lab's 'today' with its hidden state (the referee's own, or a fresh copy)."""
+    w = ctx.world
+    if pd.Timestamp(w.today) == start_day(ctx):
+        return w
+    slot = ("fresh", int(w.seed), w.params.customers, ctx.chapter)
+    if slot not in _CACHE:
+        from ..session import build_world
+
+        _CACHE[slot] = build_world(w.seed, ctx.chapter, Path(tempfile.mkdtemp(prefix="simcrm-ch07-")), w.params.customers)
+    return _CACHE[slot]
+
+
+def net_response(ctx: Any, customer_ids: list[int]) -> np.ndarray:
+    """Per customer: +1 if the action on the campaign day would help (可挽回), −1 if it would
+    hurt (反感打扰), 0 otherwise — the hidden response, never shown to the student."""
+    w = _world_as_generated(ctx)
+    ids = pd.Series(customer_ids, dtype="int64")
+    rendered = w._rendered_ids("customer", ids)
+    idx = w._customer_index().reindex(rendered.to_numpy()).to_numpy()
+    idx = idx[~np.isnan(idx)].astype(np.int64)
+    kind = w._model.response_type(idx, np.full(len(idx), w._day(), dtype=np.int64))
+    return np.where(kind == 1, 1, np.where(kind == 3, -1, 0))
+
+
+def targeting(ctx: Any) -> tuple[float, float]:
+    """(expected net gain per contacted customer of the student's 目标组, of an untargeted
+    campaign of the same cost — customers drawn at random from the same book)."""
+    _, members = student_campaign(ctx)
+    target = [int(x) for x in members.loc[members["group_name"] == "目标组", "customer_id"]]
+    return float(net_response(ctx, target).mean()), float(net_response(ctx, book(ctx)).mean())
+
+
+@operation("ch07.targeting", points=8)
+def check_targeting(ctx: Any, _answer: Any) -> CheckResult:
+    camp, members = student_campaign(ctx)
+    if camp is None or not (members["group_name"] == "目标组").any():
+        return CheckResult(False, "还没有关怀活动的目标组：先完成练习 4.1。")
+    mine, untargeted = targeting(ctx)
+    if mine <= untargeted:
+        return CheckResult(False, "同样的花费，随机从你的客户中抽人做关怀，预期效果不比你选的细分市场差："
+                                  "想想关怀对哪些客户最有用——已经很久不买、但还没有彻底流失、也没有未结投诉的老客户；"
+                                  "忠诚又满意的客户本来就会买，从没买过的客户多半已无意向。可以 lab.reset() 后重新设计。")
+    return CheckResult(True)
+
+
+# --- 任务五: satisfaction c = b/a -------------------------------------------------------------------------
+
+
+def main_channel(ctx: Any) -> pd.Series:
+    """Each customer's most used channel in the activity records up to today (ties: the first
+    channel name in sorted order)."""
+    act = ctx.pristine.read("activity", columns=["customer_id", "channel", "kind", "activity_time"])
+    act = act[(act["kind"] == "记录") & (act["activity_time"] < _end(ctx))]
+    n = act.groupby(["customer_id", "channel"]).size().reset_index(name="n")
+    n["channel"] = n["channel"].astype(str)
+    n = n.sort_values(["customer_id", "n", "channel"], ascending=[True, False, True])
+    return n.drop_duplicates("customer_id").set_index("customer_id")["channel"]
+
+
+def _satisfaction(ctx: Any) -> pd.DataFrame:
+    s = ctx.pristine.read("survey")
+    s = s[s["survey_date"] < _end(ctx)]
+    b = s[[f"per_{d}" for d in SERVQUAL]].mean(axis=1)
+    a = s[[f"exp_{d}" for d in SERVQUAL]].mean(axis=1)
+    frame = pd.DataFrame({"channel": s["customer_id"].map(main_channel(ctx)), "c": (b / a).to_numpy()})
+    frame = frame.dropna(subset=["channel"])
+    g = frame.groupby("channel")["c"]
+    return pd.DataFrame({"channel": g.size().index.astype(str), "surveys": g.size().to_numpy(), "c": g.mean().to_numpy()})
+
+
+def _diagnose_satisfaction(ctx: Any, answer: Any, expected: Any) -> str | None:
+    if not isinstance(answer, pd.DataFrame) or not {"channel", "c"} <= set(answer.columns):
+        return None
+    v = answer.set_index("channel")["c"].reindex(expected["channel"]).astype(float)
+    if (v > 1.5).any() or (v < 0.5).any():
+        return "c = b/a 是“感知 ÷ 期望”，应在 1 附近：b 是五个 per_* 的平均，a 是五个 exp_* 的平均。"
+    if (v.to_numpy() < expected["c"].to_numpy() - 0.2).all():
+        return "c = b/a：感知（per_*）在分子，期望（exp_*）在分母。"
+    return "先对每份调查算 c = b/a，再按客户的主要沟通渠道求平均；主要渠道 = 该客户沟通记录中次数最多的渠道（并列取名称排序在前的）。"
+
+
+@calculation("ch07.satisfaction", points=8, key="channel", atol=1e-4, diagnose=_diagnose_satisfaction)
+def satisfaction(ctx: Any) -> pd.DataFrame:
+    return _satisfaction(ctx)
+
+
+__all__ = ["book", "budget", "campaign_seed", "expected_birthdays", "expected_followups", "student_campaign",
+           "outcome_store", "targeting", "net_response", "main_channel", "start_day", "EFFECT_KEYS",
+           "BUDGET_SHARE", "MIN_CONTROL", "MIN_CONTROL_SHARE"]

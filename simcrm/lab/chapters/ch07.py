@@ -39,7 +39,7 @@ from ..checks import CheckResult
 from ..loop import QUARTER_DAYS, decisions, replay_world
 from ..questions import calculation, operation
 
-CUSTOMERS = 2000
+CUSTOMERS = 1200
 
 #: the rep's care budget: this share of the book's approved order amount over the last year
 BUDGET_SHARE = 0.001
@@ -50,7 +50,7 @@ BIRTHDAY_DAYS = 30
 FOLLOWUP_DAYS = 30
 #: the control group: at least this share of the campaign's list and at least this many customers
 MIN_CONTROL_SHARE = 0.3
-MIN_CONTROL = 20
+MIN_CONTROL = 15
 #: z of a two-sided 95% confidence interval
 Z95 = 1.96
 SERVQUAL = ("tangibles", "reliability", "responsiveness", "assurance", "empathy")

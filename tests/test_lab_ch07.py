@@ -1,0 +1,416 @@
+"""ch07 lab: references against independent loops, the hints for the likely mistakes, the care and
+campaign rules on the student's database, the closed loop (the referee's replay, a forged outcome,
+reset and a second campaign), targeting over several students, and the grading matrix."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simcrm.lab import start
+from simcrm.lab.chapters import ch07
+from simcrm.lab.questions import Context, evaluate, get_question
+from simcrm.sim.actions import ACTIONS
+
+
+@pytest.fixture()
+def lab():
+    return start("ch07", student="ch07-test", quiet=True)
+
+
+def _as_of(lab):
+    return pd.Timestamp(lab.today) + pd.Timedelta(days=1)
+
+
+def _segment(lab) -> list[int]:
+    """The solution's segment: the rep's customers whose last approved order was 60–400 days ago,
+    without an open complaint (plain loops)."""
+    today = lab.today
+    orders = lab.table("sales_order").to_dict("records")
+    book = set(ch07.book(lab.context()))
+    last: dict[int, dt.date] = {}
+    for o in orders:
+        if o["approval"] == "同意" and o["customer_id"] in book and o["order_date"].date() <= today:
+            last[o["customer_id"]] = max(last.get(o["customer_id"], dt.date.min), o["order_date"].date())
+    open_c = {c["customer_id"] for c in lab.table("complaint").to_dict("records") if c["status"] != "已归档"}
+    return sorted(c for c, d in last.items() if 60 <= (today - d).days <= 400 and c not in open_c)
+
+
+def _campaign(lab, ids, *, share=0.4, seed=None, action="电话回访", budget=None, go=True):
+    crm = lab.crm
+    camp = crm.create_campaign(f"老客户{action}", "关怀", cost_per_contact=ACTIONS[action]["cost"],
+                               budget=ch07.budget(lab.context()) if budget is None else budget,
+                               channel=ACTIONS[action]["channel"])
+    crm.set_campaign_targets(camp, ids, control_share=share,
+                             seed=ch07.campaign_seed(lab.seed) if seed is None else seed)
+    if go:
+        crm.start_campaign(camp)
+    return camp
+
+
+# --- references against independent computations --------------------------------------------------------
+
+
+def test_touch_response_budget_by_loops(lab):
+    ctx = lab.context()
+    end = _as_of(lab)
+    counts: dict[tuple[str, str], int] = {}
+    for a in lab.table("activity").to_dict("records"):
+        if a["kind"] == "记录" and a["activity_time"] < end:
+            counts[(a["channel"], "企业发起")] = counts.get((a["channel"], "企业发起"), 0) + 1
+    for table, col in (("service_request", "opened_at"), ("complaint", "received_at")):
+        for r in lab.table(table).to_dict("records"):
+            if r[col] < end:
+                counts[(r["channel"], "客户发起")] = counts.get((r["channel"], "客户发起"), 0) + 1
+    ref = get_question("ch07.touch").func(ctx)
+    assert {(r.channel, r.initiator): r.contacts for r in ref.itertuples()} == counts
+    assert {"企业发起", "客户发起"} == set(ref["initiator"])
+
+    hours: dict[str, list[float]] = {}
+    for r in lab.table("service_request").to_dict("records"):
+        if r["opened_at"] < end and not pd.isna(r["first_response_at"]):
+            hours.setdefault(r["channel"], []).append((r["first_response_at"] - r["opened_at"]).total_seconds() / 3600)
+    resp = get_question("ch07.response").func(ctx).set_index("channel")
+    for ch, xs in hours.items():
+        assert resp.loc[ch, "requests"] == len(xs)
+        assert resp.loc[ch, "median_hours"] == pytest.approx(statistics.median(xs))
+
+    me = lab.me["id"]
+    mine = {c["id"] for c in lab.table("customer").to_dict("records") if c["owner_id"] == me and not c["deleted"]}
+    total = sum(o["total_amount"] for o in lab.table("sales_order").to_dict("records")
+                if o["approval"] == "同意" and o["customer_id"] in mine
+                and end - pd.Timedelta(days=365) <= o["order_date"] < end)
+    assert ch07.budget(ctx) == pytest.approx(round(total * 0.001, 2))
+    assert ch07.budget(ctx) > 0
+
+
+def test_birthday_and_followup_rules_by_hand(lab):
+    ctx = lab.context()
+    today = lab.today
+    mine = set(ch07.book(ctx))
+    want = set()
+    for c in lab.table("contact").to_dict("records"):
+        if c["customer_id"] not in mine or c["status"] == "离职" or pd.isna(c["birthday"]):
+            continue
+        for k in range(1, 31):  # walk the next 30 days
+            day = today + dt.timedelta(days=k)
+            b = c["birthday"]
+            feb29 = (b.month, b.day) == (2, 29) and not (day.year % 4 == 0 and (day.year % 100 or day.year % 400 == 0))
+            if (day.month, day.day) == ((2, 28) if feb29 else (b.month, b.day)):
+                want.add((c["customer_id"], c["id"], day))
+    assert ch07.expected_birthdays(ctx) == want
+    assert want, "some contact of the rep has a birthday in the next 30 days"
+    assert ch07._next_birthday(pd.Timestamp("2000-02-29"), dt.date(2026, 1, 1)) == dt.date(2026, 2, 28)
+    assert ch07._next_birthday(pd.Timestamp("2000-02-29"), dt.date(2027, 12, 31)) == dt.date(2028, 2, 29)
+
+    last: dict[int, pd.Timestamp] = {}
+    for o in lab.table("sales_order").to_dict("records"):
+        if o["approval"] == "同意" and o["customer_id"] in mine and o["order_date"] < _as_of(lab):
+            last[o["customer_id"]] = max(last.get(o["customer_id"], pd.Timestamp.min), o["order_date"])
+    follow = {(c, (d.normalize() + pd.Timedelta(days=30)).date()) for c, d in last.items()
+              if d >= _as_of(lab) - pd.Timedelta(days=30)}
+    assert ch07.expected_followups(ctx) == follow
+
+
+def test_satisfaction_by_loops(lab):
+    ctx = lab.context()
+    end = _as_of(lab)
+    per_customer: dict[int, dict[str, int]] = {}
+    for a in lab.table("activity").to_dict("records"):
+        if a["kind"] == "记录" and a["activity_time"] < end:
+            d = per_customer.setdefault(a["customer_id"], {})
+            d[a["channel"]] = d.get(a["channel"], 0) + 1
+    main = {c: sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] for c, d in per_customer.items()}
+    groups: dict[str, list[float]] = {}
+    for s in lab.table("survey").to_dict("records"):
+        if s["survey_date"] < end and s["customer_id"] in main:
+            b = sum(s[f"per_{d}"] for d in ch07.SERVQUAL) / 5
+            a = sum(s[f"exp_{d}"] for d in ch07.SERVQUAL) / 5
+            groups.setdefault(main[s["customer_id"]], []).append(b / a)
+    ref = get_question("ch07.satisfaction").func(ctx).set_index("channel")
+    assert set(ref.index) == set(groups)
+    for ch, cs in groups.items():
+        assert ref.loc[ch, "surveys"] == len(cs)
+        assert ref.loc[ch, "c"] == pytest.approx(sum(cs) / len(cs))
+
+
+# --- hints ----------------------------------------------------------------------------------------------------
+
+
+def test_hints_name_the_mistake(lab):
+    ctx = lab.context()
+    resp = get_question("ch07.response").func(ctx)
+    assert evaluate("ch07.response", ctx, resp).ok
+    assert "分钟" in evaluate("ch07.response", ctx, resp.assign(median_hours=resp["median_hours"] * 60)).hint
+    touch = get_question("ch07.touch").func(ctx)
+    assert evaluate("ch07.touch", ctx, touch).ok
+    end = _as_of(lab)
+    sr = lab.table("service_request")
+    only_requests = sr[sr["opened_at"] < end].groupby("channel").size().rename("contacts").reset_index() \
+        .assign(initiator="客户发起")
+    no_complaints = pd.concat([touch[touch["initiator"] == "企业发起"], only_requests])
+    if len(lab.table("complaint")):
+        assert "投诉" in evaluate("ch07.touch", ctx, no_complaints).hint
+    o = lab.table("sales_order")
+    year = o[(o["approval"] == "同意") & (o["order_date"] < end) & (o["order_date"] >= end - pd.Timedelta(days=365))]
+    firm = round(year["total_amount"].sum() * 0.001, 2)
+    assert "全公司" in evaluate("ch07.budget", ctx, firm).hint
+    assert evaluate("ch07.budget", ctx, ch07.budget(ctx)).ok
+
+
+# --- the rules of care and of the campaign, on the student's database ----------------------------------------
+
+
+def test_care_checks_fail_then_pass(lab):
+    ctx = lab.context()
+    assert "还没有" in evaluate("ch07.birthdays", ctx, None).hint
+    want = sorted(ch07.expected_birthdays(ctx))
+    for cid, contact, day in want[:-1]:
+        lab.crm.plan_care(cid, "生日", "生日祝福", day, contact_id=contact, channel="短信")
+    assert "少了 1 条" in evaluate("ch07.birthdays", ctx, None).hint
+    cid, contact, day = want[-1]
+    lab.crm.plan_care(cid, "生日", "生日祝福", day, contact_id=contact, channel="短信")
+    assert evaluate("ch07.birthdays", ctx, None).ok
+
+    follow = sorted(ch07.expected_followups(ctx))
+    assert follow
+    for cid, day in follow:
+        lab.crm.plan_care(cid, "售后回访", "售后回访", day + dt.timedelta(days=1), channel="电话")
+    assert "不符" in evaluate("ch07.followups", ctx, None).hint
+    lab.undo("ch07.followups")
+    for cid, day in follow:
+        lab.crm.plan_care(cid, "售后回访", "售后回访", day, channel="电话")
+    assert evaluate("ch07.followups", ctx, None).ok
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("seed", "固定种子"), ("small", "对照组太小"), ("complaint", "投诉"), ("budget", "超过了批给你的预算"),
+    ("planned", "启动"), ("cost", "成本"),
+])
+def test_campaign_rules(lab, mistake, hint):
+    ctx = lab.context()
+    seg = _segment(lab)
+    assert len(seg) >= 40
+    if mistake == "seed":
+        _campaign(lab, seg, seed=12345)
+    elif mistake == "small":
+        _campaign(lab, seg, share=0.1)
+    elif mistake == "complaint":
+        c = lab.table("complaint")
+        opened = c[(c["status"] != "已归档") & c["customer_id"].isin(ch07.book(ctx))]["customer_id"].tolist()
+        opened = [x for x in opened if x in ch07.open_complaints(lab.pristine)]
+        if not opened:
+            pytest.skip("none of the rep's customers has an open complaint in this world")
+        _campaign(lab, sorted(set(seg) | {int(opened[0])}))
+    elif mistake == "budget":
+        _campaign(lab, seg, budget=ch07.budget(ctx) + 1000)
+    elif mistake == "planned":
+        _campaign(lab, seg, go=False)
+    elif mistake == "cost":
+        camp = lab.crm.create_campaign("老客户电话回访", "关怀", cost_per_contact=5, budget=ch07.budget(ctx), channel="电话")
+        lab.crm.set_campaign_targets(camp, seg, control_share=0.4, seed=ch07.campaign_seed(lab.seed))
+        lab.crm.start_campaign(camp)
+    result = evaluate("ch07.campaign", ctx, None)
+    assert not result.ok and hint in result.hint, result.hint
+
+
+def test_a_valid_campaign_passes_and_the_control_group_is_the_crms_draw(lab):
+    ctx = lab.context()
+    seg = _segment(lab)
+    assert "还没有" in evaluate("ch07.campaign", ctx, None).hint
+    _campaign(lab, seg)
+    assert evaluate("ch07.campaign", ctx, None).ok
+    # a control group edited by hand (around the CRM) is caught
+    m = lab.table("campaign_member")
+    row = m[(m["group_name"] == "对照组")].iloc[-1]
+    with lab.store.transaction() as cx:
+        cx.exec_driver_sql("UPDATE campaign_member SET group_name = (SELECT group_name FROM campaign_member "
+                           f"WHERE id = {int(m[m['group_name'] == '目标组']['id'].iloc[-1])}) WHERE id = {int(row['id'])}")
+    assert "随机抽取" in evaluate("ch07.campaign", ctx, None).hint
+
+
+# --- the closed loop ----------------------------------------------------------------------------------------------
+
+
+def _effect_by_hand(store, members: pd.DataFrame, as_of: pd.Timestamp, cost: float) -> dict[str, float]:
+    orders = [o for o in store.read("sales_order").to_dict("records") if o["approval"] == "同意" and o["order_date"] >= as_of]
+    life = dict(store.read("customer", columns=["id", "lifecycle"]).itertuples(index=False))
+    out = {}
+    for grp, tag in (("目标组", "target"), ("对照组", "control")):
+        ids = [int(x) for x in members.loc[members["group_name"] == grp, "customer_id"]]
+        out[f"n_{tag}"] = len(ids)
+        out[f"buy_{tag}"] = sum(any(o["customer_id"] == c for o in orders) for c in ids) / len(ids)
+        out[f"revenue_{tag}"] = sum(o["total_amount"] for o in orders if o["customer_id"] in ids) / len(ids)
+        out[f"churn_{tag}"] = sum(life[c] == "失效" for c in ids) / len(ids)
+    p1, p0 = out["buy_target"], out["buy_control"]
+    half = 1.96 * math.sqrt(p1 * (1 - p1) / out["n_target"] + p0 * (1 - p0) / out["n_control"])
+    out.update(diff=p1 - p0, ci_low=p1 - p0 - half, ci_high=p1 - p0 + half, cost=out["n_target"] * cost)
+    out["incremental_revenue"] = (out["revenue_target"] - out["revenue_control"]) * out["n_target"]
+    out["roi"] = (out["incremental_revenue"] - out["cost"]) / out["cost"]
+    return out
+
+
+@pytest.mark.slow
+def test_effect_is_computed_on_the_referees_replay_not_the_students_store():
+    lab = start("ch07", student="ch07-loop", quiet=True)
+    seg = _segment(lab)
+    camp = _campaign(lab, seg)
+    as_of = _as_of(lab)
+    lab.next_quarter()
+    members = lab.table("campaign_member").query("campaign_id == @camp")
+    kernel = get_question("ch07.effect").func(lab.context())  # the kernel's own quarter
+    by_hand = _effect_by_hand(lab.store, members, as_of, ACTIONS["电话回访"]["cost"])
+    for k in ch07.EFFECT_KEYS:
+        assert kernel[k] == pytest.approx(by_hand[k]), k
+    # the referee: a world as generated, the student's store only for the decisions
+    ref = start("ch07", student="ch07-loop", quiet=True)
+    ctx = Context(pristine=lab.pristine, store=lab.store, world=ref.world, me=ref.me, chapter="ch07")
+    replayed = get_question("ch07.effect").func(ctx)
+    assert replayed == pytest.approx(kernel)
+    assert evaluate("ch07.effect", ctx, by_hand).ok
+    # forged orders in the student's database do not change the referee's outcome
+    with lab.store.transaction() as cx:
+        cx.exec_driver_sql("UPDATE sales_order SET total_amount = total_amount * 10")
+    forged = by_hand | {"revenue_target": by_hand["revenue_target"] * 10}
+    ctx2 = Context(pristine=lab.pristine, store=lab.store, world=ref.world, me=ref.me, chapter="ch07")
+    ch07._CACHE.clear()
+    assert get_question("ch07.effect").func(ctx2) == pytest.approx(replayed)
+    assert not evaluate("ch07.effect", ctx2, forged).ok
+    # a copied effect (another campaign's numbers) fails
+    wrong = by_hand | {"buy_target": by_hand["buy_target"] + 0.05}
+    assert "购买率" in evaluate("ch07.effect", ctx2, wrong).hint
+
+
+@pytest.mark.slow
+def test_reset_then_another_campaign():
+    lab = start("ch07", student="ch07-reset", quiet=True)
+    seg = _segment(lab)
+    _campaign(lab, seg[: len(seg) // 2 * 2])
+    lab.next_quarter()
+    lab.reset()
+    assert lab.quarters == [] and lab.table("campaign_member")["campaign_id"].max() == lab.pristine.read(
+        "campaign_member")["campaign_id"].max()
+    camp = _campaign(lab, seg, action="短信问候")
+    ctx = lab.context()
+    assert evaluate("ch07.campaign", ctx, None).ok
+    lab.next_quarter()
+    ctx = lab.context()
+    expected = get_question("ch07.effect").func(ctx)
+    assert expected["n_target"] + expected["n_control"] == len(seg)
+    assert expected["cost"] == pytest.approx(expected["n_target"] * ACTIONS["短信问候"]["cost"])
+    assert int(ch07.student_campaign(ctx)[0]["id"]) == camp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", ["ch07-t1", "ch07-t2", "ch07-t3"])
+def test_a_well_chosen_segment_beats_an_untargeted_campaign(student):
+    """On several students' worlds the solution's segment passes; targeting the loyal recent buyers
+    (the sure things and sleeping dogs) does not beat customers drawn at random."""
+    lab = start("ch07", student=student, quiet=True)
+    ctx = lab.context()
+    seg = _segment(lab)
+    _campaign(lab, seg)
+    mine, untargeted = ch07.targeting(ctx)
+    assert mine > untargeted
+    assert evaluate("ch07.targeting", ctx, None).ok
+    # the untargeted reference is the mean over the book, i.e. what random draws of any size give on average
+    rng = np.random.default_rng(0)
+    book = ch07.book(ctx)
+    draws = [ch07.net_response(ctx, sorted(rng.choice(book, len(seg), replace=False).tolist())).mean() for _ in range(30)]
+    assert abs(np.mean(draws) - untargeted) < 0.05
+    lab.reset()
+    ctx = lab.context()
+    o = lab.table("sales_order")
+    recent = o[(o["approval"] == "同意") & (o["order_date"] >= pd.Timestamp(lab.today) - pd.Timedelta(days=59))]
+    loyal = sorted(set(recent["customer_id"]) & set(book) - ch07.open_complaints(lab.pristine))
+    _campaign(lab, loyal)
+    assert not evaluate("ch07.targeting", ctx, None).ok
+
+
+# --- the grading pipeline --------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = "ch07_customer_care"
+
+
+@pytest.mark.slow
+def test_grading_matrix(tmp_path):
+    import copy
+    import re
+
+    import nbformat
+
+    from simcrm.lab import grading
+
+    solutions = tmp_path / "solutions"
+    shutil.copytree(ROOT / "solutions" / LAB, solutions / LAB)
+    course_dir = grading.create_course(tmp_path / "course", solutions, timeout=300)
+    released = grading.release(course_dir, LAB)
+    release_nb = nbformat.read(released["release_dir"] / f"{LAB}.ipynb", as_version=4)
+    source = nbformat.read(solutions / LAB / f"{LAB}.ipynb", as_version=4)
+    cells = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells}
+    answers = {gid: re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", "", c.source, flags=re.M).strip()
+               for gid, c in cells.items() if c.metadata["nbgrader"].get("solution")}
+    points = {gid: float(c.metadata["nbgrader"]["points"]) for gid, c in cells.items()
+              if c.metadata["nbgrader"].get("grade") and c.cell_type == "code"}
+    auto_max = sum(points.values())
+    assert sum(float(c.metadata["nbgrader"]["points"]) for c in cells.values()
+               if c.metadata["nbgrader"].get("grade")) == 100
+    assert 70 <= auto_max <= 85
+
+    def answered(overrides=None):
+        nb = copy.deepcopy(release_nb)
+        by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells}
+        for gid, src in {**answers, **(overrides or {})}.items():
+            by_id[gid].source = src
+        return nb
+
+    # student B's budget, computed on B's world as B would have typed it in
+    lab_b = start("ch07", student="stu_b", quiet=True)
+    b_budget = get_question("ch07.budget").func(lab_b.context())
+    lab_a = start("ch07", student="stu_a", quiet=True)
+    a_budget = get_question("ch07.budget").func(lab_a.context())
+    assert a_budget != b_budget, "two students' worlds should give different answers"
+
+    wrong_response = answers["q12_answer"].replace("/ 3600", "/ 60")
+    copied = answers["q21_answer"].replace("budget = round", "_mine = round").replace("{budget:.2f}", "{_mine:.2f}") \
+        + f"\nbudget = {b_budget!r}"
+    students = {
+        "stu_a": answered(),
+        "stu_b": answered(),
+        "blank": release_nb,
+        "wrong": answered({"q12_answer": wrong_response}),
+        "copier": answered({"q21_answer": copied,
+                            "q41_answer": answers["q41_answer"].replace("budget=budget", "budget=_mine")}),
+    }
+    inbox = tmp_path / "inbox"
+    for student, nb in students.items():
+        folder = inbox / student / LAB
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{LAB}.ipynb")
+    grading.collect(course_dir, LAB, inbox)
+    result = grading.autograde(course_dir, LAB, students=list(students), progress=False).set_index("student")
+
+    from nbgrader.api import Gradebook
+
+    def per_question(student):
+        with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+            sub = gb.find_submission_notebook(LAB, LAB, student)
+            return {g.name: float(g.score) for g in sub.grades if g.cell.name in points}
+
+    assert result.loc["stu_a", "auto_score"] == pytest.approx(auto_max)
+    assert result.loc["stu_b", "auto_score"] == pytest.approx(auto_max)
+    assert result.loc["blank", "auto_score"] == 0
+    assert result.loc["wrong", "auto_score"] == pytest.approx(auto_max - points["q12_test"])
+    wrong_q = per_question("wrong")
+    assert wrong_q["q12_test"] == 0 and all(v == points[k] for k, v in wrong_q.items() if k != "q12_test")
+    copier = per_question("copier")
+    assert copier["q21_test"] == 0
+    assert result.loc["copier", "auto_score"] == pytest.approx(auto_max - points["q21_test"])

@@ -328,9 +328,11 @@ def test_a_well_chosen_segment_beats_an_untargeted_campaign(student):
     lab.reset()
     ctx = lab.context()
     o = lab.table("sales_order")
-    recent = o[(o["approval"] == "同意") & (o["order_date"] >= pd.Timestamp(lab.today) - pd.Timedelta(days=59))]
-    loyal = sorted(set(recent["customer_id"]) & set(book) - ch07.open_complaints(lab.pristine))
-    _campaign(lab, loyal)
+    o = o[(o["approval"] == "同意") & (o["order_date"] <= pd.Timestamp(lab.today))]
+    last = o.groupby("customer_id")["order_date"].max()
+    gone = last[last < pd.Timestamp(lab.today) - pd.Timedelta(days=400)].index
+    long_lost = sorted(set(int(c) for c in gone) & set(book) - ch07.open_complaints(lab.pristine))
+    _campaign(lab, long_lost)
     assert not evaluate("ch07.targeting", ctx, None).ok
 
 

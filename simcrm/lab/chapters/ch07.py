@@ -17,7 +17,8 @@ quarter, is given a care budget:
   referee's own replay of the student's decisions (:func:`simcrm.lab.loop.replay`), never the
   student's store. The targeting check compares the student's 目标组 with an untargeted
   campaign of the same cost (customers drawn at random from the same book) by the customers'
-  hidden response to the action on the day of the campaign;
+  hidden response to the action on the day of the campaign; the chosen segment is the whole
+  list (目标组 and 对照组), so the luck of the random split does not decide the grade;
 * 任务五 (calculation): satisfaction c = b/a (perceived ÷ expected, SERVQUAL) by the customer's
   main channel.
 """
@@ -487,11 +488,12 @@ def net_response(ctx: Any, customer_ids: list[int]) -> np.ndarray:
 
 
 def targeting(ctx: Any) -> tuple[float, float]:
-    """(expected net gain per contacted customer of the student's 目标组, of an untargeted
-    campaign of the same cost — customers drawn at random from the same book)."""
+    """(expected net gain per contacted customer of the segment the student chose — the whole
+    list, of which the 目标组 is a random part — and of an untargeted campaign of the same cost,
+    i.e. customers drawn at random from the same book: on average, the book's mean)."""
     _, members = student_campaign(ctx)
-    target = [int(x) for x in members.loc[members["group_name"] == "目标组", "customer_id"]]
-    return float(net_response(ctx, target).mean()), float(net_response(ctx, book(ctx)).mean())
+    chosen = [int(x) for x in members["customer_id"]]
+    return float(net_response(ctx, chosen).mean()), float(net_response(ctx, book(ctx)).mean())
 
 
 @operation("ch07.targeting", points=8)
@@ -501,7 +503,7 @@ def check_targeting(ctx: Any, _answer: Any) -> CheckResult:
         return CheckResult(False, "还没有关怀活动的目标组：先完成练习 4.1。")
     mine, untargeted = targeting(ctx)
     if mine <= untargeted:
-        return CheckResult(False, "同样的花费，随机从你的客户中抽人做关怀，预期效果不比你选的细分市场差："
+        return CheckResult(False, "同样的花费，随机从你的客户中抽人做关怀，预期效果不比你选的名单（细分）差："
                                   "想想关怀对哪些客户最有用——已经很久不买、但还没有彻底流失、也没有未结投诉的老客户；"
                                   "忠诚又满意的客户本来就会买，从没买过的客户多半已无意向。可以 lab.reset() 后重新设计。")
     return CheckResult(True)

@@ -388,7 +388,7 @@ def test_grading_matrix(tmp_path):
         "stu_a": answered(),
         "stu_b": answered(),
         "blank": release_nb,
-        "wrong": answered({"q12_answer": wrong_response}),
+        "wrong_b": answered({"q12_answer": wrong_response}),
         "copier": answered({"q21_answer": copied,
                             "q41_answer": answers["q41_answer"].replace("budget=budget", "budget=_mine")}),
     }
@@ -410,8 +410,8 @@ def test_grading_matrix(tmp_path):
     assert result.loc["stu_a", "auto_score"] == pytest.approx(auto_max)
     assert result.loc["stu_b", "auto_score"] == pytest.approx(auto_max)
     assert result.loc["blank", "auto_score"] == 0
-    assert result.loc["wrong", "auto_score"] == pytest.approx(auto_max - points["q12_test"])
-    wrong_q = per_question("wrong")
+    assert result.loc["wrong_b", "auto_score"] == pytest.approx(auto_max - points["q12_test"])
+    wrong_q = per_question("wrong_b")
     assert wrong_q["q12_test"] == 0 and all(v == points[k] for k, v in wrong_q.items() if k != "q12_test")
     copier = per_question("copier")
     assert copier["q21_test"] == 0

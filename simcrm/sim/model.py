@@ -176,7 +176,7 @@ def _p(w: Any) -> np.ndarray:
 
 def _uniform(seed: int, idx: np.ndarray, salt: int) -> np.ndarray:
     """A fixed uniform number per (seed, customer, salt): the same in every run and step."""
-    x = (np.asarray(idx, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64((seed * 7919 + salt * 104729) % 2 ** 64)) \
+    x = (np.asarray(idx, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64((seed * 7919 + salt * 104729) & 0xFFFFFFFFFFFFFFFF)) \
         & np.uint64(0xFFFFFFFFFFFF)
     x ^= x >> np.uint64(17)
     x = (x * np.uint64(0xBF58476D1CE4E5B9)) & np.uint64(0xFFFFFFFFFFFF)

@@ -684,6 +684,11 @@ class Model:
                 np.add.at(opn, cust, val.astype(np.int64))
             elif kind == "recover":
                 rec[cust] = np.maximum(rec[cust], val.astype(np.int64))
+                # the recovery paradox: a complaint put right brings the customer back to buy
+                # (the replacement, the goodwill order) within the next three months
+                pu, pb = c["_promo_until"], c["_promo_boost"]
+                pb[cust] = np.where(pu[cust] >= 7 * w, np.maximum(pb[cust], 1.8), 1.8)
+                pu[cust] = np.maximum(pu[cust], 7 * w + 90)
             elif kind == "death":
                 m = alive[cust]
                 alive[cust[m]] = False
@@ -1129,24 +1134,32 @@ class Model:
     GAP_OF_CATEGORY = {"产品质量": "感受差距", "售后维修": "程序差距", "交付物流": "程序差距", "价格收费": "促销差距",
                        "服务态度": "行为差距", "人员行为": "行为差距", "其他": "理解差距"}
 
-    def _complaints(self, cust: np.ndarray, day: np.ndarray, product: np.ndarray, category: np.ndarray) -> None:
+    def _complaints(self, cust: np.ndarray, day: np.ndarray, product: np.ndarray, category: np.ndarray,
+                    repeat: int = 2) -> None:
         m = len(cust)
         if m == 0:
             return
         rng = self.rng["complaints"]
         receiver = self._service_staff_at(day)
-        # handling: fast and satisfying, slow, or left open
+        # handling: fast and satisfying, slow, or left open (a weak service desk leaves more open)
         u = rng.random(m)
-        fast = 0.62 - 0.3 * self.W["responsiveness"]
-        outcome = np.where(u < fast, 0, np.where(u < fast + 0.22, 1, 2))
-        # the service manager resolves faster; the agent who leaves handles worse
+        fast = 0.6 - 0.3 * self.W["responsiveness"]
+        outcome = np.where(u < fast, 0, np.where(u < 0.8 - 0.1 * self.W["responsiveness"], 1, 2))
         start_sec = day * 86400 + rng.integers(8 * 3600, 20 * 3600, size=m)
-        durations = np.where(outcome[:, None] == 0, rng.uniform(0.2, 1.5, size=(m, 6)) * 86400,
-                             rng.uniform(2, 9, size=(m, 6)) * 86400).astype(np.int64)
+        # days spent before 调查中, 已分派, 方案待批, 处理中, 已回访, 已归档: a fast complaint moves
+        # through in a few days; a slow one waits at each step (investigation with the supplier,
+        # the manager's approval, a spare part …) and now and then stalls for months
+        slow = rng.lognormal(np.log([6.0, 2.0, 5.0, 8.0, 5.0, 6.0]), 0.9, size=(m, 6))
+        stall = (rng.random((m, 6)) < 0.05 * (1 + self.W["responsiveness"])) * rng.exponential(90, size=(m, 6))
+        durations = (np.where(outcome[:, None] == 0, rng.uniform(0.2, 1.5, size=(m, 6)), slow + stall)
+                     * 86400).astype(np.int64)
         steps = start_sec[:, None] + np.cumsum(durations, axis=1)  # times of 调查中 … 已归档
-        # open: reached steps [0, stuck_at); many never get past registration or assignment
-        stuck_at = rng.choice(6, size=m, p=[0.25, 0.15, 0.2, 0.15, 0.1, 0.15])
-        reached = np.arange(6)[None, :] < np.where(outcome == 2, stuck_at, 6)[:, None]
+        # open: reached steps [0, stuck_at): nobody investigates, the plan waits for approval, the
+        # fix is promised but not carried out …; and a handled complaint whose record the handler
+        # never archived stays at 已回访
+        stuck_at = rng.choice(6, size=m, p=[0.1, 0.25, 0.15, 0.15, 0.25, 0.1])
+        unarchived = rng.random(m) < 0.08
+        reached = np.arange(6)[None, :] < np.where(outcome == 2, stuck_at, np.where(unarchived, 5, 6))[:, None]
         steps = np.where(reached, steps, NEVER)
         sat = np.where(outcome == 0, rng.choice([4, 5], size=m, p=[0.45, 0.55]),
                        np.where(outcome == 1, rng.choice([2, 3, 4], size=m, p=[0.35, 0.45, 0.2]),
@@ -1164,7 +1177,8 @@ class Model:
                                  channel=rng.choice(["电话", "微信", "邮件", "面谈"], size=m, p=[0.55, 0.25, 0.12, 0.08]))
         self._schedule(day, "dsat", cust, np.full(m, -0.08))
         self._schedule(day, "dopen", cust, np.ones(m))
-        close_day = steps[:, 5] // 86400
+        # for the customer the matter ends with the return visit (archiving is the desk's business)
+        close_day = (start_sec + durations[:, :5].sum(axis=1)) // 86400
         done = outcome < 2
         self._schedule(close_day[done], "dopen", cust[done], -np.ones(done.sum()))
         self._schedule(close_day[done], "dsat", cust[done], np.where(outcome[done] == 0, 0.16, -0.02))
@@ -1173,6 +1187,12 @@ class Model:
         self._schedule(close_day[fine], "recover", cust[fine], close_day[fine] + 365)
         # complaints left open keep hurting
         self._schedule(day[~done] + 45, "dsat", cust[~done], np.full((~done).sum(), -0.12))
+        if repeat:
+            # a customer whose complaint drags on or ends badly complains again (催办, the same
+            # problem again): more complaint records, not more complaining customers
+            again = rng.random(m) < np.select([outcome == 2, (outcome == 1) & (sat <= 2), outcome == 1], [0.7, 0.6, 0.3], 0.05)
+            self._complaints(cust[again], day[again] + rng.integers(10, 60, size=again.sum()), product[again],
+                             np.asarray(category)[again], repeat=repeat - 1)
 
     # -- contact, care, surveys, churn -------------------------------------------------------------
 

@@ -466,3 +466,4 @@ def test_the_first_hour_of_a_student(student_lab, request):
             browser.close()
     noise = lab["log"].read_text()
     assert "No nbgrader_config.py" not in noise and "without encryption" not in noise
+    assert "websocket_ping_timeout" not in noise and "not trusted" not in noise, noise

@@ -31,6 +31,7 @@ import pandas as pd
 
 from ... import reference
 from ...analytics import PYRAMID_LEVELS, abc, clv_quadrant, customer_pyramid, financial_value, hsbc_grade, rfm
+from ...analytics.profit import value_tables
 from ..checks import CheckResult
 from ..questions import calculation, judgement, operation
 from . import new_rows
@@ -82,9 +83,13 @@ def approved_orders(store: Any, today: pd.Timestamp) -> pd.DataFrame:
     return orders[(orders["approval"] == "同意") & (orders["order_date"] <= today)].reset_index(drop=True)
 
 
+def _tables(ctx: Any) -> dict[str, pd.DataFrame]:
+    return _cached(ctx.pristine, "tables", lambda: value_tables(ctx.pristine))
+
+
 def values(ctx: Any) -> pd.DataFrame:
     """Financial value of every (non-deleted) customer over all history up to today."""
-    return _cached(ctx.pristine, "value", lambda: financial_value(ctx.pristine, as_of=_today(ctx)))
+    return _cached(ctx.pristine, "value", lambda: financial_value(_tables(ctx), as_of=_today(ctx)))
 
 
 def buyers(ctx: Any) -> list[int]:
@@ -234,7 +239,7 @@ def _quadrant(ctx: Any) -> pd.DataFrame:
         start = as_of(ctx) - pd.Timedelta(days=RFM_WINDOW)
         ids = buyers(ctx)
         cur = values(ctx).set_index("customer_id")["value"].reindex(ids)
-        last = financial_value(ctx.pristine, start=start, as_of=today).set_index("customer_id")["value"].reindex(ids)
+        last = financial_value(_tables(ctx), start=start, as_of=today).set_index("customer_id")["value"].reindex(ids)
         r = retention_rate(ctx)
         factor = r / (1 + DISCOUNT - r)
         frame = pd.DataFrame({"customer_id": ids, "current_value": cur.to_numpy(),

@@ -168,7 +168,7 @@ def delivered_value(
 
 def clv_retention(margin: float, retention: float, discount: float,
                   periods: int | None = None) -> float:
-    """基于保持率的客户终生价值 (simple retention CLV, margin paid at period ends).
+    """基于保持率的客户终身价值 (simple retention CLV, margin paid at period ends).
 
     A customer yields margin m in each period while retained; retention rate r per period,
     discount rate d per period; the first margin arrives at the end of period 1 only if the

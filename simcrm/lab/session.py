@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import types
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -396,7 +397,7 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
         else:
             seed = world_seed(who.id, salt, autograde=who.source == "autograde")
             lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet)
-    _redo_hint.lab = lab
+    _redo_hint.lab = weakref.ref(lab)  # the latest session explains its duplicates (not kept alive)
     return lab
 
 
@@ -406,7 +407,8 @@ def _redo_hint(exc: Any) -> str | None:
 
     from ..errors import DuplicateError
 
-    lab = getattr(_redo_hint, "lab", None)
+    ref = getattr(_redo_hint, "lab", None)
+    lab = ref() if ref is not None else None
     if lab is None or not isinstance(exc, DuplicateError) or exc.table != "customer":
         return None
     for cid in re.findall(r"编号 (\d+)", exc.reason or ""):

@@ -241,7 +241,7 @@ class Model:
 
     def __getstate__(self) -> dict[str, Any]:
         # derived caches are rebuilt on demand; they stay out of the pickled state (cache.py)
-        return {k: v for k, v in self.__dict__.items() if k not in ("_bday_cache", "_region_cache")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_bday_cache", "_region_cache", "_weeks11")}
 
     # -- arrivals -----------------------------------------------------------------------------
 
@@ -965,8 +965,11 @@ class Model:
         for _ in range(3):
             bad = (lday >= prod["_stop_day"][pidx]) | (lday < prod["_launch_day"][pidx])
             pidx = np.where(bad, (pidx + 1) % len(price), pidx)
-        d11 = np.array([(dt.date(y, 11, 11) - self.p.start).days for y in range(self.p.start.year, self.p.today.year + 8)])
-        near11 = np.isin(lday // 7, np.concatenate([d11 // 7, d11 // 7 - 1]))
+        weeks11 = self.__dict__.get("_weeks11")
+        if weeks11 is None:
+            d11 = np.array([(dt.date(y, 11, 11) - self.p.start).days for y in range(self.p.start.year, self.p.today.year + 8)])
+            weeks11 = self._weeks11 = np.concatenate([d11 // 7, d11 // 7 - 1])
+        near11 = np.isin(lday // 7, weeks11)
         disc = np.where(ent[o], np.clip(np.round(rng.normal(0.03 + 0.12 * price_sens[o], 0.03), 2), 0, 0.3),
                         np.where(near11, 0.15, np.where(rng.random(m) < 0.3, 0.05, 0.0)))
         unit = price[pidx]

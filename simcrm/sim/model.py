@@ -241,7 +241,7 @@ class Model:
 
     def __getstate__(self) -> dict[str, Any]:
         # derived caches are rebuilt on demand; they stay out of the pickled state (cache.py)
-        return {k: v for k, v in self.__dict__.items() if k not in ("_bday_cache", "_region_cache")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_bday_cache", "_region_cache", "_weeks11")}
 
     # -- arrivals -----------------------------------------------------------------------------
 
@@ -662,11 +662,19 @@ class Model:
         if len(cust) == 0:
             return
         wk = day // 7
-        for w in np.unique(wk):
-            m = wk == w
+        cust, value = np.asarray(cust), np.asarray(value)
+        if (wk == wk[0]).all():  # the usual case: one week
+            if wk[0] < NEVER // 7:
+                self.effects.setdefault(int(wk[0]), []).append((kind, cust.copy(), value.copy()))
+            return
+        o = np.argsort(wk, kind="stable")  # by week, in the given order within a week
+        ws = wk[o]
+        cut = np.flatnonzero(np.r_[True, ws[1:] != ws[:-1], True])
+        for a, b in zip(cut[:-1], cut[1:]):
+            w = ws[a]
             if w >= NEVER // 7:
                 continue
-            self.effects.setdefault(int(w), []).append((kind, np.asarray(cust)[m], np.asarray(value)[m]))
+            self.effects.setdefault(int(w), []).append((kind, cust[o[a:b]], value[o[a:b]]))
 
     def _apply_effects(self, w: int) -> None:
         items = self.effects.pop(w, [])
@@ -965,8 +973,11 @@ class Model:
         for _ in range(3):
             bad = (lday >= prod["_stop_day"][pidx]) | (lday < prod["_launch_day"][pidx])
             pidx = np.where(bad, (pidx + 1) % len(price), pidx)
-        d11 = np.array([(dt.date(y, 11, 11) - self.p.start).days for y in range(self.p.start.year, self.p.today.year + 8)])
-        near11 = np.isin(lday // 7, np.concatenate([d11 // 7, d11 // 7 - 1]))
+        weeks11 = self.__dict__.get("_weeks11")
+        if weeks11 is None:
+            d11 = np.array([(dt.date(y, 11, 11) - self.p.start).days for y in range(self.p.start.year, self.p.today.year + 8)])
+            weeks11 = self._weeks11 = np.concatenate([d11 // 7, d11 // 7 - 1])
+        near11 = np.isin(lday // 7, weeks11)
         disc = np.where(ent[o], np.clip(np.round(rng.normal(0.03 + 0.12 * price_sens[o], 0.03), 2), 0, 0.3),
                         np.where(near11, 0.15, np.where(rng.random(m) < 0.3, 0.05, 0.0)))
         unit = price[pidx]
@@ -1118,16 +1129,19 @@ class Model:
             self._service_requests(fc[again], back, prod_i[again], redo=False)
 
     def _service_staff_at(self, day: np.ndarray) -> np.ndarray:
+        """The desk agent who takes each request or complaint: the agents employed that day, in turn."""
         staff = self.firm.service_staff
-        ok = np.array([[self.emp_hire_day[s] <= d < self.emp_leave_day[s] for s in staff] for d in np.unique(day)]) if len(day) else None
-        out = np.zeros(len(day), dtype=np.int64)
-        if len(day):
-            ud, inv = np.unique(day, return_inverse=True)
-            for j, d in enumerate(ud):
-                cand = staff[ok[j]]
-                sel = np.flatnonzero(inv == j)
-                out[sel] = cand[(sel + d) % len(cand)]
-        return out
+        day = np.asarray(day)
+        if not len(day):
+            return np.zeros(0, dtype=np.int64)
+        hire = np.array([self.emp_hire_day[s] for s in staff])
+        leave = np.array([self.emp_leave_day[s] for s in staff])
+        ud, inv = np.unique(day, return_inverse=True)
+        ok = (hire[None, :] <= ud[:, None]) & (ud[:, None] < leave[None, :])  # agents employed on each day
+        n_ok = ok.sum(axis=1)
+        turn = (np.arange(len(day)) + ud[inv]) % np.maximum(n_ok[inv], 1)  # the turn-th agent employed that day
+        pick = np.argmax(np.cumsum(ok, axis=1)[inv] > turn[:, None], axis=1)
+        return staff[pick].astype(np.int64)
 
     #: the satisfaction gap (客户不满意的原因) a complaint handler records for each category;
     #: 产品质量 complaints are 感受差距 unless the product was sold on a promise (促销差距)

@@ -8,6 +8,7 @@ screenshot of each screen for the documentation (regenerated on purpose, not com
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -412,16 +413,16 @@ def student_lab(tmp_path_factory):
     log.close()
 
 
-def test_the_first_hour_of_a_student(student_lab, request):
+def test_the_first_hour_of_a_student(student_lab, browser, request):
     """Chinese menus, no teacher tools; the deliberate mistake of 练习 1.2 is one short Chinese
     line without "Traceback"; the corrected cell passes; a half-done exercise is undone and redone;
     a screen the rep may not open says 无权查看."""
-    from playwright.sync_api import sync_playwright
-
+    # one Playwright per process: the module's browser (a second sync_playwright() inside the
+    # first one's event loop is refused)
     lab = student_lab
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=lab["chromium"], args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN").new_page()
+    with contextlib.ExitStack():
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        page = context.new_page()
         page.set_default_timeout(120_000)
         page.goto(f"{lab['base']}/lab/workspaces/first/tree/first_hour.ipynb?reset&token={lab['token']}")
         page.wait_for_selector(".jp-Notebook", state="visible")
@@ -464,7 +465,7 @@ def test_the_first_hour_of_a_student(student_lab, request):
             page.screenshot(path=str(lab["root"] / "first-hour-failure.png"), full_page=True)
             raise
         finally:
-            browser.close()
+            context.close()
     noise = lab["log"].read_text()
     assert "No nbgrader_config.py" not in noise and "without encryption" not in noise
     assert "websocket_ping_timeout" not in noise and "not trusted" not in noise, noise

@@ -229,14 +229,18 @@ def _fail_shot(page, lab, name: str) -> None:
 
 
 def test_list_view_renders_chinese_and_pages(jupyter_lab, browser, request):
+    from simcrm.store import Store
+
+    n = Store().count("dictionary")  # the reference dictionaries an empty world starts with
+    pages = -(-n // 8)  # the notebook's page size is 8
     page = _open_and_run(browser, jupyter_lab, "list_view")
     page.wait_for_selector("text=数据字典", timeout=180_000)
-    page.wait_for_selector("text=第 1 / 14 页，共 110 条")
+    page.wait_for_selector(f"text=第 1 / {pages} 页，共 {n} 条")
     # Chinese column labels rendered by the browser
     assert page.locator("th", has_text="字典值").count() >= 1
     assert page.locator("td", has_text="制造业").count() >= 1
     page.click("button:has-text('下一页')")
-    page.wait_for_selector("text=第 2 / 14 页，共 110 条")
+    page.wait_for_selector(f"text=第 2 / {pages} 页，共 {n} 条")
     assert page.locator("td", has_text="制造业").count() == 0
     _screenshot(page, request, "list_view")
     _finish(page, jupyter_lab)

@@ -261,6 +261,64 @@ def doctor() -> None:
         raise SystemExit(1)
 
 
+@main.group(cls=_Group)
+def student() -> None:
+    """学生用：设置一次学号（和教师发的世界文件），以后每个实训的 start() 都打开你的世界。
+
+    Students: set your 学号 once (and install the teacher's world ticket); every later lab's
+    start() opens your world. Stored in ~/.simcrm/ (or $SIMCRM_HOME).
+
+    \b
+    Example:
+        simcrm student set 230101001 --ticket simcrm_world.json
+        simcrm student show
+    """
+
+
+@student.command("set")
+@click.argument("student_id", metavar="学号")
+@click.option("--ticket", type=click.Path(dir_okay=False), default=None,
+              help="教师发给你的世界文件 simcrm_world.json（simcrm course worlds 生成）。")
+def student_set(student_id: str, ticket: str | None) -> None:
+    """记住你的学号；有 --ticket 时安装教师发的世界文件（计分用的世界）。
+
+    \b
+    Example:
+        simcrm student set 230101001 --ticket simcrm_world.json
+        simcrm student set 230101001          # 没有世界文件：练习世界
+    """
+    from .errors import ConfigError
+    from .lab.session import set_student
+
+    if ticket is not None and not Path(ticket).is_file():
+        raise Misuse(f"--ticket 的文件不存在：{ticket}；应为教师发给你的 simcrm_world.json")
+    try:
+        set_student(student_id, ticket)
+    except ConfigError as exc:
+        raise Misuse(exc.short()) from exc
+
+
+@student.command("show")
+def student_show() -> None:
+    """显示已保存的学号和世界文件（start() 将打开哪个世界）。
+
+    \b
+    Example:
+        simcrm student show
+    """
+    from .lab.identity import STUDENT_FILE, saved_student, student_home
+    from .lab.session import world_ticket
+
+    sid = saved_student()
+    home = student_home()
+    click.echo(f"学号：{sid}（{home / STUDENT_FILE}）" if sid else "学号：未设置（默认世界，自学模式）")
+    ticket = world_ticket()
+    if ticket is None:
+        click.echo("世界文件：没有" + ("（练习世界；计分作业以教师的世界为准）" if sid else ""))
+    else:
+        click.echo(f"世界文件：学号 {ticket['student']}，世界种子 {ticket['seed']}")
+
+
 from .cli_course import build_labs, course  # noqa: E402  (teacher commands live in their own module)
 
 main.add_command(course)

@@ -42,6 +42,8 @@ for _var, _sub in {
 os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
 # simcrm's own world cache stays inside the test run
 os.environ["SIMCRM_CACHE_DIR"] = str(_JUPYTER_TMP / "simcrm-cache")
+# a 学号 saved by the developer (simcrm student set, ~/.simcrm) must not reach the tests
+os.environ["SIMCRM_HOME"] = str(_JUPYTER_TMP / "simcrm-home")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

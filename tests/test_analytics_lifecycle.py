@@ -61,13 +61,14 @@ def _stage_world():
     rows += [(9, pd.Timestamp(d), a) for d, a in (("2024-03-01", 500.0), ("2024-09-01", 500.0), ("2025-03-01", 750.0),
                                                  ("2025-06-01", 750.0), ("2025-09-01", 750.0), ("2025-12-01", 750.0))]
     rows += [(10, pd.Timestamp("2025-11-01"), 100.0), (10, pd.Timestamp("2025-12-01"), 100.0)]
+    rows += [(11, pd.Timestamp("2025-12-10"), 100.0), (11, pd.Timestamp("2025-12-10"), 50.0)]  # two orders, one day
     orders = pd.DataFrame(rows, columns=["customer_id", "order_date", "total_amount"])
     orders["approval"] = "同意"
     extra = pd.DataFrame({"customer_id": [10, 10], "order_date": pd.to_datetime(["2025-12-20", "2026-01-05"]),
                           "total_amount": [9999.0, 9999.0], "approval": ["否决", "同意"]})  # rejected; after as_of
-    customers = pd.DataFrame({"id": list(range(1, 11)),
+    customers = pd.DataFrame({"id": list(range(1, 12)),
                               "lifecycle": ["潜在", "签约", "重复购买", "重复购买", "重复购买", "失效", "重复购买", "失效",
-                                            "重复购买", "重复购买"]})
+                                            "重复购买", "重复购买", "重复购买"]})
     return customers, pd.concat([orders, extra], ignore_index=True)
 
 
@@ -87,7 +88,7 @@ def test_lifecycle_stages_on_a_hand_worked_example():
     assert got.attrs["population_rhythm_days"] == pytest.approx(pop)
     for cid, r in OWN.items():
         assert got.loc[cid, "rhythm_days"] == pytest.approx(r) and got.loc[cid, "rhythm_source"] == "own"
-    for cid in (2, 8, 10):
+    for cid in (2, 8, 10, 11):
         assert got.loc[cid, "rhythm_days"] == pytest.approx(pop) and got.loc[cid, "rhythm_source"] == "population"
     assert got.loc[10, "orders"] == 2                      # the rejected and the future order do not count
     # spending in (2024-12-31, 2025-12-31] vs (2024-01-01, 2024-12-31]
@@ -104,13 +105,15 @@ def test_lifecycle_stages_on_a_hand_worked_example():
         8: "客户衰退期",   # one order 915 days ago, against the population's rhythm
         9: "客户成长期",   # 3000 > 1.2 × 1000, tenure 670 days
         10: "客户成长期",  # two orders, tenure 60 days
+        11: "客户获取期",  # two orders on one day: bought once
     }
     assert got["stage"].to_dict() == expected
     assert got.loc[5, "crm_lifecycle"] == "重复购买"      # the CRM field says nothing of the decline
 
     term = lifecycle_stages(customers, orders, as_of="2025-12-31", scheme="termination").set_index("customer_id")
     # overdue ≥ 4 → 终止期 (c6 18.5, c8 ~30); c7 (2.5) only declines; 潜在 and 获取 merge into 潜在获取期
-    assert term["stage"].to_dict() == {**expected, 1: "潜在获取期", 2: "潜在获取期", 6: "客户终止期", 8: "客户终止期"}
+    assert term["stage"].to_dict() == {**expected, 1: "潜在获取期", 2: "潜在获取期", 6: "客户终止期", 8: "客户终止期",
+                                       11: "潜在获取期"}
 
 
 def test_lifecycle_stage_thresholds_can_be_overridden():

@@ -27,7 +27,7 @@ def test_servqual_hand_worked_and_by_group():
     assert out.loc["tangibles", "gap"] == pytest.approx((16 - 18) / 3)
     assert out.loc["reliability", "gap"] == pytest.approx(-1.0)
     assert out.loc["reliability", "negative_share"] == pytest.approx(2 / 3)
-    assert out.loc["empathy", "dimension_name"] == "移情性"
+    assert out.loc["empathy", "dimension_name"] == "关怀性"
     assert out.index[0] == "reliability"  # worst gap first
     g = servqual_gaps(s, by="seg")
     row = g[(g.seg == "x") & (g.dimension == "tangibles")].iloc[0]

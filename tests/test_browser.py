@@ -88,6 +88,7 @@ LAB_SCREENS = {
     "ch03": ('lab.screen("products")', "库存预警"),
     "ch04": ('lab.screen("form", table="customer")', "新建客户"),
     "ch05": ('lab.screen("customer360", customer_id=int(lab.table("customer")["id"].iloc[0]))', "客户视图 ·"),
+    "ch06": ('lab.screen("customers")', "打开记录"),
     # the dashboard of a full classroom world (the ch05 manager's), for docs/screens.md
     "dashboard": ('lab.screen("dashboard")', "加权销售机会金额（元）"),
 }
@@ -227,14 +228,18 @@ def _fail_shot(page, lab, name: str) -> None:
 
 
 def test_list_view_renders_chinese_and_pages(jupyter_lab, browser, request):
+    from simcrm.store import Store
+
+    n = Store().count("dictionary")  # the reference dictionaries an empty world starts with
+    pages = -(-n // 8)  # the notebook's page size is 8
     page = _open_and_run(browser, jupyter_lab, "list_view")
     page.wait_for_selector("text=数据字典", timeout=180_000)
-    page.wait_for_selector("text=第 1 / 14 页，共 110 条")
+    page.wait_for_selector(f"text=第 1 / {pages} 页，共 {n} 条")
     # Chinese column labels rendered by the browser
     assert page.locator("th", has_text="字典值").count() >= 1
     assert page.locator("td", has_text="制造业").count() >= 1
     page.click("button:has-text('下一页')")
-    page.wait_for_selector("text=第 2 / 14 页，共 110 条")
+    page.wait_for_selector(f"text=第 2 / {pages} 页，共 {n} 条")
     assert page.locator("td", has_text="制造业").count() == 0
     _screenshot(page, request, "list_view")
     _finish(page, jupyter_lab)
@@ -334,3 +339,6 @@ def test_each_labs_main_screen_on_its_own_world(jupyter_lab, browser, request):
     for i, ch in enumerate(LAB_SCREENS, start=1):
         _screenshot(page, request, f"lab_{ch}", _output(page, i))
     _finish(page, jupyter_lab)
+
+
+# --- the student's first hour: JupyterLab as `simcrm lab` starts it (Chinese, student tools) -------

@@ -6,6 +6,8 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+from pathlib import Path
+
 import pytest
 
 from simcrm import generate
@@ -33,14 +35,10 @@ def _me(store):
 @pytest.fixture()
 def ctx(world, tmp_path):
     """A context whose student store is a fresh copy of the world (operations stay local)."""
-    import sqlite3
+    from simcrm.lab.session import _copy_sqlite
 
     copy = tmp_path / "student.sqlite"
-    src = sqlite3.connect(world.store.engine.url.database)
-    dst = sqlite3.connect(copy)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    _copy_sqlite(Path(world.store.engine.url.database), copy)
     student = Store(copy, create=False)
     yield Context(pristine=world.store, store=student, world=world, me=_me(world.store), chapter="ch05")
     student.close()

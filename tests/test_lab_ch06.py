@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import shutil
-import sqlite3
 import statistics
 from pathlib import Path
 
@@ -37,12 +36,10 @@ def _me(store):
 @pytest.fixture()
 def ctx(world, tmp_path):
     """A context whose student store is a fresh copy of the world (operations stay local)."""
+    from simcrm.lab.session import _copy_sqlite
+
     copy = tmp_path / "student.sqlite"
-    src = sqlite3.connect(world.store.engine.url.database)
-    dst = sqlite3.connect(copy)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    _copy_sqlite(Path(world.store.engine.url.database), copy)
     student = Store(copy, create=False)
     yield Context(pristine=world.store, store=student, world=world, me=_me(world.store), chapter="ch06")
     student.close()
@@ -265,7 +262,11 @@ def test_operations_fail_then_pass(ctx):
 
     dept = ctx.store.read("department")
     sales = int(dept.loc[dept["name"] == "销售部", "id"].iloc[0])
+    top_level = admin.add_department("大客户部")
+    assert "上级部门" in evaluate("ch06.key_accounts_moved", ctx, None).hint
+    admin.rename_department(top_level, "大客户部（旧）")
     kam_dept = admin.add_department("大客户部", parent=sales)
+    assert "还没有员工" in evaluate("ch06.key_accounts_moved", ctx, None).hint
     admin.hire("秦大客", "kam01", kam_dept, "销售代表")
     keys = ch06.key_accounts(ctx)
     me.assign_key_accounts(keys[:-1], "kam01", department="大客户部")
@@ -379,3 +380,13 @@ def test_grading_matrix(tmp_path):
     copier = per_question("copier")
     assert copier["q51_test"] == 0
     assert result.loc["copier", "auto_score"] == pytest.approx(auto_max - points["q51_test"])
+
+
+def test_odd_answers_get_a_hint_not_a_crash(ctx):
+    expected = get_question("ch06.value").func(ctx)
+    text_numbers = expected.astype({"revenue": str})
+    text_numbers["revenue"] = "很多"
+    assert not evaluate("ch06.value", ctx, text_numbers).ok
+    assert not evaluate("ch06.rfm", ctx, expected).ok
+    assert not evaluate("ch06.missing_roles", ctx, ["决策者"]).ok
+    assert not evaluate("ch06.quadrant", ctx, pd.DataFrame({"customer_id": ["x"], "quadrant": [1]})).ok

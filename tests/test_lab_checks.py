@@ -104,3 +104,77 @@ def test_repeated_keys_get_a_hint_not_a_crash():
     doubled = pd.DataFrame({"customer_id": [1, 1, 2], "c": [1.0, 1.0, 0.9]})
     result = compare(doubled, expected, key="customer_id")
     assert not result.ok and "重复" in result.hint and "merge" in result.hint
+
+
+# --- how a failed check and simcrm's errors show in a notebook ----------------------------------
+
+
+def test_a_failed_check_renders_as_short_chinese_lines():
+    from simcrm.lab.checks import CheckFailed, CheckResult
+
+    err = CheckFailed("ch04.import", CheckResult(False, "导入了 5 条，应为 3 条。", ["多了 2 行"]), redo=True)
+    assert isinstance(err, AssertionError) and str(err) == "ch04.import: 导入了 5 条，应为 3 条。"
+    lines = err._render_traceback_()
+    text = "\n".join(lines)
+    assert "检查未通过（ch04.import）" in text and "多了 2 行" in text and 'lab.undo("ch04.import")' in text
+    assert "Traceback" not in text and len(lines) == 3
+    plain = CheckFailed("ch04.dup_rows", CheckResult(False, "漏了 1 行。"))._render_traceback_()
+    assert len(plain) == 1 and "lab.undo" not in plain[0]
+
+
+def test_debug_and_english_are_one_switch_away(monkeypatch):
+    import simcrm
+    from simcrm.errors import ValidationError
+
+    try:
+        raise ValidationError(field="mobile", value="139", label="手机", allowed="11 位数字")
+    except ValidationError as exc:
+        err = exc
+    short = "\n".join(err._render_traceback_())
+    assert "手机（mobile）的值 '139'" in short and "[en]" not in short and "Traceback" not in short
+    assert "simcrm.debug(True)" in short  # says how to see more
+    monkeypatch.setenv("SIMCRM_LANG", "en")
+    assert "[en] invalid value '139'" in "\n".join(err._render_traceback_())
+    monkeypatch.delenv("SIMCRM_LANG")
+    simcrm.debug(True)
+    try:
+        assert "Traceback" in "".join(err._render_traceback_())
+    finally:
+        simcrm.debug(False)
+    monkeypatch.setenv("SIMCRM_TRACEBACK", "1")
+    import simcrm.errors as E
+
+    E._DEBUG = None
+    assert "Traceback" in "".join(err._render_traceback_())
+
+
+def test_only_a_cells_own_blank_answer_is_explained():
+    """A NotImplementedError raised inside a library is a real error: no 还没有作答."""
+    import sys
+    import types
+
+    from simcrm.lab.checks import explain_cell_error
+
+    shell = types.SimpleNamespace(compile=types.SimpleNamespace(_filename_map={}))
+    try:
+        exec(compile("raise NotImplementedError()", "<ipython-input-1>", "exec"))  # noqa: S102
+    except NotImplementedError:
+        etype, value, tb = sys.exc_info()
+    import linecache
+
+    linecache.cache["<ipython-input-1>"] = (27, None, ["raise NotImplementedError()\n"], "<ipython-input-1>")
+    assert "还没有作答" in "".join(explain_cell_error(shell, etype, value, tb))
+    try:
+        import json
+
+        json.JSONEncoder().default(object())  # raises TypeError inside the library
+    except TypeError:
+        etype, value, tb = sys.exc_info()
+    assert explain_cell_error(shell, etype, value, tb) is None
+    try:
+        exec(compile("lab.check('x', answer)", "<ipython-input-2>", "exec"),  # noqa: S102
+             {"lab": types.SimpleNamespace(check=print)})
+    except NameError:
+        etype, value, tb = sys.exc_info()
+    linecache.cache["<ipython-input-2>"] = (30, None, ["lab.check('x', answer)\n"], "<ipython-input-2>")
+    assert "请先在上面的单元格中计算 answer" in "".join(explain_cell_error(shell, etype, value, tb))

@@ -41,8 +41,11 @@ def test_shards_have_their_own_seeds(world):
     parts = sorted((d / "customer").glob("part-*"))
     assert len(parts) == SIZE["shards"]
     # every shard holds customers, and shards do not repeat each other
-    names = [set(pd.read_csv(p)["name"]) for p in parts]
-    assert all(names) and not names[0] & names[1] - {""}
+    names = [set(pd.read_csv(p)["name"]) - {""} for p in parts]
+    assert all(names)
+    # a shard that repeated another's stream would share all its names; common personal names
+    # (王璐, 宋萍 …) do recur by chance among a few hundred people
+    assert len(names[0] & names[1]) <= 0.05 * min(len(names[0]), len(names[1])), names[0] & names[1]
 
 
 def test_ids_unique_dense_and_codes_unique(world):

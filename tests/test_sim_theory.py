@@ -46,6 +46,10 @@ def test_complaints_use_the_seed_gap_names(worlds):
     assert names == {"促销差距", "理解差距", "程序差距", "行为差距", "感受差距"}
     for t in worlds.values():
         assert set(t["complaint"]["gap_type"]) <= names
+    # the model names the gaps itself (states.gap_type), never by reference.SATISFACTION_GAPS' codes
+    from simcrm.sim.model import Model
+
+    assert set(Model.GAP_OF_CATEGORY.values()) == names
 
 
 def test_about_one_in_27_dissatisfied_customers_complain(worlds):

@@ -130,7 +130,7 @@ def lifecycle_stages(customers: pd.DataFrame, orders: pd.DataFrame, *, as_of, sc
 
     1. no order → **潜在客户期**;
     2. ``overdue ≥ decline_ratio`` (far later than its rhythm) → **客户衰退期**;
-    3. exactly one order → **客户获取期** (bought once, not yet overdue);
+    3. a single purchase day → **客户获取期** (bought once, not yet overdue);
     4. ``spend_previous > 0`` and ``spend_recent < (1 − drop) · spend_previous`` → **客户衰退期**
        (spending falls);
     5. ``tenure_days < mature_days`` or ``spend_recent > (1 + rise) · spend_previous`` →
@@ -216,6 +216,7 @@ def lifecycle_stages(customers: pd.DataFrame, orders: pd.DataFrame, *, as_of, sc
     ids = customers["id"].to_numpy()
     per = per.reindex(ids)
     n = per["orders"].fillna(0).astype("int64").to_numpy()
+    once = (per["days"] == 1).to_numpy()
     own = own.reindex(ids).to_numpy()
     rhythm = np.where(np.isnan(own), np.where(n > 0, pop, np.nan), own)
     tenure = (as_of - per["first"]).dt.days.to_numpy(dtype="float64", na_value=np.nan)
@@ -226,7 +227,7 @@ def lifecycle_stages(customers: pd.DataFrame, orders: pd.DataFrame, *, as_of, sc
     previous = per["spend_previous"].fillna(0.0).to_numpy()
     late = np.nan_to_num(overdue, nan=0.0)
     stage = np.select(
-        [n == 0, late >= end_ratio, late >= decline_ratio, n == 1,
+        [n == 0, late >= end_ratio, late >= decline_ratio, once,
          (previous > 0) & (recent < (1 - drop) * previous),
          (tenure < mature_days) | (recent > (1 + rise) * previous)],
         [potential, ended, decline, acquired, decline, growth],

@@ -24,7 +24,7 @@ from .. import reference
 from ..errors import ColumnError, ConfigError
 from ._validate import as_timestamp, require_columns
 
-__all__ = ["financial_value", "default_unit_costs", "VALUE_COLUMNS"]
+__all__ = ["financial_value", "default_unit_costs", "value_tables", "VALUE_COLUMNS"]
 
 #: output columns of :func:`financial_value`, in order
 VALUE_COLUMNS: tuple[str, ...] = (
@@ -61,6 +61,12 @@ def default_unit_costs() -> dict[str, Any]:
     return {k: (dict(v) if isinstance(v, Mapping) else float(v)) for k, v in raw.items()}
 
 
+def value_tables(store: Any) -> dict[str, pd.DataFrame]:
+    """The columns :func:`financial_value` reads, as ``{table: DataFrame}`` — read once and pass
+    it to several calls (e.g. the whole history and the last year)."""
+    return {name: store.read(name, columns=list(cols)) for name, cols in _NEEDED.items()}
+
+
 def _merge_costs(unit_costs: Mapping[str, Any] | None) -> dict[str, Any]:
     costs = default_unit_costs()
     for key, value in (unit_costs or {}).items():
@@ -94,7 +100,8 @@ def _table(tables: Any, name: str) -> pd.DataFrame:
                               reason="缺少数据表", message_en=f"missing table '{name}'")
         frame = tables[name]
     else:
-        frame = tables.read(name)
+        # only the columns used: the text columns of a large activity table cost most of the time
+        frame = tables.read(name, columns=list(_NEEDED[name]))
     # an empty table has no dtypes to check (a firm without complaints yet): only the columns
     spec = _NEEDED[name] if len(frame) else dict.fromkeys(_NEEDED[name], "any")
     require_columns(frame, spec, table=name)

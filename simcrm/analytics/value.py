@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simcrm import reference
 from simcrm.errors import ConfigError
 
 from ._validate import check_range, require_columns
@@ -20,14 +21,9 @@ __all__ = [
     "SERVQUAL_DIMENSIONS",
 ]
 
-#: SERVQUAL dimensions: code → Chinese name (survey columns are ``exp_<code>``/``per_<code>``).
-SERVQUAL_DIMENSIONS: dict[str, str] = {
-    "tangibles": "有形性",
-    "reliability": "可靠性",
-    "responsiveness": "响应性",
-    "assurance": "保证性",
-    "empathy": "移情性",
-}
+#: SERVQUAL dimensions: code → the textbook's Chinese name (survey columns are
+#: ``exp_<code>``/``per_<code>``), read from the one place the terms live (reference data).
+SERVQUAL_DIMENSIONS: dict[str, str] = {d["code"]: d["name"] for d in reference.SERVQUAL}
 
 
 def satisfaction_index(perception: Any, expectation: Any) -> Any:
@@ -71,7 +67,7 @@ def servqual_gaps(
     """SERVQUAL 差距分析 (gap = perception − expectation per dimension).
 
     For each dimension d (default 有形性 tangibles, 可靠性 reliability, 响应性 responsiveness,
-    保证性 assurance, 移情性 empathy) the survey has ``per_<d>`` (感知) and ``exp_<d>`` (期望)
+    安全性 assurance, 关怀性 empathy) the survey has ``per_<d>`` (感知) and ``exp_<d>`` (期望)
     columns. Per dimension (and per ``by`` group): mean expectation, mean perception,
     ``gap`` = mean perception − mean expectation (negative = quality shortfall),
     ``negative_share`` = share of respondents whose own perception < expectation.
@@ -93,7 +89,7 @@ def servqual_gaps(
         >>> servqual_gaps(s, dimensions=["reliability", "empathy"])[["dimension_name", "gap"]]
           dimension_name  gap
         0            可靠性 -1.0
-        1            移情性  0.5
+        1            关怀性  0.5
     """
     dims = list(dimensions) if dimensions is not None else list(SERVQUAL_DIMENSIONS)
     by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
@@ -141,8 +137,8 @@ def delivered_value(
 
     * 客户总价值 total value = 产品价值 product + 服务价值 service + 人员价值 personnel
       + 形象价值 image;
-    * 客户总成本 total cost = 货币成本 money + 时间成本 time + 精力成本 energy
-      + 体力/精神成本 psychic;
+    * 客户总成本 total cost = 货币成本 money + 时间成本 time + 体力成本 energy
+      + 精神成本 psychic;
     * ``cdv`` = total value − total cost; ``ratio`` = total value / total cost (when cost > 0).
 
     All arguments may be numbers or equal-length arrays/Series (element-wise).
@@ -168,7 +164,7 @@ def delivered_value(
 
 def clv_retention(margin: float, retention: float, discount: float,
                   periods: int | None = None) -> float:
-    """基于保持率的客户终生价值 (simple retention CLV, margin paid at period ends).
+    """基于保持率的客户终身价值 (simple retention CLV, margin paid at period ends).
 
     A customer yields margin m in each period while retained; retention rate r per period,
     discount rate d per period; the first margin arrives at the end of period 1 only if the

@@ -215,7 +215,7 @@ class CustomersMixin(CRMBase):
         # no row stands for "this name is taken": writers of customer names, phones and e-mails
         # take one advisory lock (PostgreSQL; SQLite writers are serialised anyway) and check
         # after it, so two users creating the same company at once cannot both pass
-        self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS)
+        self._remember(("customer_keys_locked",), lambda: self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS))
         dup = self._duplicates_of(values, exclude)
         if not dup:
             return

@@ -111,8 +111,10 @@ def _headers(frame: pd.DataFrame, table: str, allowed: tuple[str, ...], required
 
 #: at most this many rows are checked and written per transaction …
 IMPORT_CHUNK = 500
-#: … and a chunk ends after this many seconds, so a colleague's write waits about that long
+#: … and a chunk of at least MIN_CHUNK rows ends after this many seconds, so a colleague's
+#: write waits about that long
 CHUNK_SECONDS = 0.25
+MIN_CHUNK = 50
 #: pause between two chunks: a writer waiting for the SQLite lock gets a chance to take it
 CHUNK_PAUSE = 0.05
 
@@ -163,7 +165,7 @@ class ImportingMixin(CRMBase):
                     good.append((n, prepare(dict(values))))
                 except SimCRMError as err:
                     report[n] = _rejected(n, err)
-                if time.perf_counter() - started > CHUNK_SECONDS:
+                if taken >= MIN_CHUNK and time.perf_counter() - started > CHUNK_SECONDS:
                     break
             if not good:
                 return taken

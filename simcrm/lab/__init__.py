@@ -2,6 +2,6 @@
 
 from .checks import CheckResult, compare
 from .identity import DEFAULT_SEED, Student, resolve_student, world_seed
-from .session import Lab, start
+from .session import Lab, set_student, start
 
-__all__ = ["Lab", "start", "CheckResult", "compare", "Student", "resolve_student", "world_seed", "DEFAULT_SEED"]
+__all__ = ["Lab", "start", "set_student", "CheckResult", "compare", "Student", "resolve_student", "world_seed", "DEFAULT_SEED"]

@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 #: What replaces a code solution in the student version.
-CODE_STUB = "# 在此编写代码\nraise NotImplementedError()"
+CODE_STUB = '# 在此编写代码（写好后删除下面这一行）\nraise NotImplementedError("还没有作答：请删除这一行，在此编写代码")'
 #: What replaces a written (markdown) answer in the student version.
 TEXT_STUB = "在此作答"
 #: Seconds a single cell may run during autograde before it is interrupted.

@@ -107,6 +107,7 @@ def _prepare_submission(course: Path, assignment: str, student: str, notebooks: 
             orig.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(sub, orig)
         _make_writable(sub)
+        _check_world_used(orig, name if len(notebooks) > 1 else None, student, report, prefix)
         part = repair_submission(orig, rel_nb, sub)
         for p in part.problems:
             detail = prefix + p.detail_zh
@@ -116,6 +117,40 @@ def _prepare_submission(course: Path, assignment: str, student: str, notebooks: 
         if part.fatal:
             shutil.copy2(rel_nb, sub)
             _make_writable(sub)
+
+
+#: the line of start()'s banner that says whose world the notebook ran in (simcrm.lab.session.Lab.banner)
+_BANNER_WHO = re.compile(r"学生：(?:学号 ([A-Za-z0-9_.@\-]+)|(默认世界)（自学模式）)（来源：")
+
+
+def worlds_used(path: Path) -> list[str | None]:
+    """The 学号 of each world ``start()`` opened when the student ran the notebook, read from
+    the banners in its saved outputs, in order without repeats (``None``: the default world).
+    Empty when the outputs were cleared or the file is unreadable."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8-sig"))
+        cells = nb.get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    found: list[str | None] = []
+    for cell in cells if isinstance(cells, list) else []:
+        for out in (cell.get("outputs") or []) if isinstance(cell, dict) else []:
+            text = out.get("text", "") if isinstance(out, dict) else ""
+            text = "".join(text) if isinstance(text, list) else str(text)
+            for sid, default in _BANNER_WHO.findall(text):
+                found.append(None if default else sid)
+    return list(dict.fromkeys(found))
+
+
+def _check_world_used(orig: Path, name: str | None, student: str, report: Report, prefix: str) -> None:
+    """Report a notebook the student ran in another 学号's world or the default world: it is
+    graded on the world of its directory's 学号, where their numbers may be wrong."""
+    other = [w for w in worlds_used(orig) if w != student]
+    if other:
+        shown = "、".join("默认世界（自学模式）" if w is None else f"学号 {w}" for w in other)
+        report.add("student_mismatch", name,
+                   f"{prefix}笔记本保存的输出显示学生是在 {shown} 的世界中运行的，而提交目录的学号是 {student}；"
+                   f"评分按 {student} 的世界进行，答案可能因此不符，请核对学号或世界文件。")
 
 
 #: characters of output kept per cell in the autograded notebook (and so in the feedback)

@@ -8,7 +8,9 @@ The identity is resolved in this order (DESIGN.md, "Labs and grading"):
 2. JupyterHub — ``JUPYTERHUB_USER``;
 3. an explicit id passed to :func:`resolve_student` (``start("ch04", student="2024001")``);
 4. the ``SIMCRM_STUDENT`` environment variable;
-5. otherwise the default world (the one in ``datasets/``), for self-learners.
+5. the 学号 the student saved once (``simcrm student set`` or :func:`simcrm.lab.set_student`,
+   in ``~/.simcrm/student.json``, or ``$SIMCRM_HOME/student.json``);
+6. otherwise the default world (the one in ``datasets/``), for self-learners.
 
 The seed comes from a course salt plus the student id, so two students get different worlds
 and a teacher can change every world of a new term by changing the salt:
@@ -36,7 +38,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["Student", "resolve_student", "world_seed", "DEFAULT_SEED", "DEFAULT_SALT"]
+__all__ = ["Student", "resolve_student", "world_seed", "DEFAULT_SEED", "DEFAULT_SALT", "student_home",
+           "saved_student", "STUDENT_FILE"]
 
 #: seed of the default world, the one written to ``datasets/``
 DEFAULT_SEED = 2026
@@ -52,8 +55,8 @@ class Student:
 
     Attributes:
         id: the student id (学号), or ``None`` for the default world.
-        source: where it came from: ``autograde``, ``jupyterhub``, ``explicit``, ``env`` or
-            ``default``.
+        source: where it came from: ``autograde``, ``jupyterhub``, ``explicit``, ``env``,
+            ``saved`` (set once by the student), ``ticket`` (the teacher's world file) or ``default``.
         assignment: the assignment directory name during autograde, else ``None``.
     """
 
@@ -72,6 +75,32 @@ def _check_id(value: str, field: str) -> str:
         raise ConfigError(field=field, value=value, label="学号",
                           allowed="1–64 个字母、数字或 _ . @ -（不含空格和中文）")
     return value
+
+
+#: the file in :func:`student_home` that remembers the student's 学号
+STUDENT_FILE = "student.json"
+
+
+def student_home(environ: Mapping[str, str] | None = None) -> Path:
+    """The student's own simcrm folder: ``$SIMCRM_HOME``, else ``~/.simcrm``."""
+    env = os.environ if environ is None else environ
+    home = env.get("SIMCRM_HOME")
+    return Path(home) if home else Path.home() / ".simcrm"
+
+
+def saved_student(environ: Mapping[str, str] | None = None) -> str | None:
+    """The 学号 saved by ``simcrm student set`` (``None`` when nothing is saved)."""
+    import json
+
+    path = student_home(environ) / STUDENT_FILE
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["student"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(field=str(path), value=f"{type(exc).__name__}: {exc}", label="已保存的学号",
+                          allowed='{"student": "学号"}；用 simcrm student set <学号> 重新设置') from exc
+    return _check_id(value, str(path))
 
 
 def resolve_student(explicit: str | None = None, *, environ: Mapping[str, str] | None = None,
@@ -96,6 +125,9 @@ def resolve_student(explicit: str | None = None, *, environ: Mapping[str, str] |
     from_env = env.get("SIMCRM_STUDENT")
     if from_env:
         return Student(_check_id(from_env, "SIMCRM_STUDENT"), "env")
+    saved = saved_student(env)
+    if saved is not None:
+        return Student(saved, "saved")
     return Student(None, "default")
 
 

@@ -93,6 +93,7 @@ KINDS_ZH: dict[str, str] = {
     "answer_resubmitted": "重复提交答案",
     "referee_failed": "评分进程出错",
     "output_truncated": "输出过长已截断",
+    "student_mismatch": "学号与提交目录不符",
 }
 
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

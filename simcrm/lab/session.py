@@ -27,16 +27,17 @@ import subprocess
 import sys
 import tempfile
 import types
+import weakref
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UnknownValueError
 from ..errors import add_hint as _add_hint
 from .checks import CheckFailed, CheckResult, install_notebook_errors
-from .identity import Student, resolve_student, world_seed
+from .identity import STUDENT_FILE, Student, _check_id, resolve_student, student_home, world_seed
 from .questions import Context, evaluate, get_question
 
-__all__ = ["Lab", "start", "CHAPTER_TITLES"]
+__all__ = ["Lab", "start", "set_student", "CHAPTER_TITLES"]
 
 CHAPTER_TITLES = {
     "ch01": "认识客户关系管理软件",
@@ -113,7 +114,7 @@ class Lab:
     """One student's lab session (see the module docstring)."""
 
     def __init__(self, chapter: str, student: Student, seed: int, *, customers: int | None = None,
-                 salt: str | None = None, quiet: bool = False):
+                 salt: str | None = None, quiet: bool = False, practice: bool = False):
         if chapter not in CHAPTER_TITLES:
             raise UnknownValueError(field="chapter", value=chapter, label="章节", allowed=list(CHAPTER_TITLES))
         self.chapter = chapter
@@ -121,6 +122,8 @@ class Lab:
         self.student = student
         self.seed = seed
         self.salt = salt
+        #: a 学号's world built without the course salt: for practice, not the world graded
+        self.practice = practice
         self.customers = customers
         self.dir = Path(tempfile.mkdtemp(prefix=f"simcrm-{chapter}-"))
         # the world files (tens of MB) go when the kernel ends; a restarted kernel starts afresh
@@ -205,8 +208,16 @@ class Lab:
 
     def banner(self) -> str:
         who = f"学号 {self.student.id}" if self.student.id else "默认世界（自学模式）"
+        source = _SOURCE_ZH[self.student.source]
+        if self.student.source == "saved":
+            source += f" {student_home() / STUDENT_FILE}"
+        note = ""
+        if self.practice:
+            note = (f"  注意：这是学号 {self.student.id} 的练习世界，不是计分用的世界（没有教师的世界文件或课程盐值）；"
+                    f"计分作业以教师为你生成的世界为准。向教师索取 simcrm_world.json，"
+                    f"用 simcrm student set {self.student.id} --ticket simcrm_world.json 安装。\n")
         return (f"实训 {self.chapter} · {self.title}\n"
-                f"  学生：{who}（来源：{_SOURCE_ZH[self.student.source]}），世界种子 {self.seed}\n"
+                f"  学生：{who}（来源：{source}），世界种子 {self.seed}\n" + note +
                 f"  企业：{self.firm['name']}（{self.firm['industry']}，{self.firm['city']}）\n"
                 f"  你的身份：{self.me['name']}，{self.me['department']}，{self.me['role_type']}（登录名 {self.me['login']}）\n"
                 f"  模拟中的“今天”：{self.today}")
@@ -366,7 +377,7 @@ def _call_autograde_referee(request: dict[str, Any]) -> dict[str, Any]:
 
 
 _SOURCE_ZH = {"ticket": "教师发放的世界文件", "autograde": "自动评分目录", "jupyterhub": "JupyterHub 用户", "explicit": "start() 参数",
-              "env": "环境变量 SIMCRM_STUDENT", "default": "默认"}
+              "env": "环境变量 SIMCRM_STUDENT", "saved": "已保存的学号", "default": "默认"}
 
 
 def start(chapter: str, student: str | None = None, *, customers: int | None = None,
@@ -395,8 +406,11 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
             lab = Lab(chapter, Student(ticket["student"], "ticket"), ticket["seed"], customers=customers, quiet=quiet)
         else:
             seed = world_seed(who.id, salt, autograde=who.source == "autograde")
-            lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet)
-    _redo_hint.lab = lab
+            # a 学号 without the teacher's ticket or salt gets a world of the public default salt:
+            # say so, a student must not believe it is the world they are graded on
+            practice = who.id is not None and salt is None and not os.environ.get("SIMCRM_COURSE_SALT")
+            lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet, practice=practice)
+    _redo_hint.lab = weakref.ref(lab)  # the latest session explains its duplicates (not kept alive)
     return lab
 
 
@@ -406,7 +420,8 @@ def _redo_hint(exc: Any) -> str | None:
 
     from ..errors import DuplicateError
 
-    lab = getattr(_redo_hint, "lab", None)
+    ref = getattr(_redo_hint, "lab", None)
+    lab = ref() if ref is not None else None
     if lab is None or not isinstance(exc, DuplicateError) or exc.table != "customer":
         return None
     for cid in re.findall(r"编号 (\d+)", exc.reason or ""):
@@ -429,22 +444,72 @@ TICKET_NAME = "simcrm_world.json"
 
 def world_ticket() -> dict[str, Any] | None:
     """The student's world ticket: ``$SIMCRM_WORLD``, else ``simcrm_world.json`` in the notebook's
-    folder, else ``~/.simcrm/simcrm_world.json``; ``None`` when there is none.
+    folder, else ``~/.simcrm/simcrm_world.json`` (``$SIMCRM_HOME`` instead of ``~/.simcrm`` when
+    set); ``None`` when there is none.
 
     A ticket names the student and the seed of their world, so a student works in their own
     world without ever seeing the course salt (which would let them build anyone's world).
     """
-    candidates = [os.environ.get("SIMCRM_WORLD"), Path.cwd() / TICKET_NAME, Path.home() / ".simcrm" / TICKET_NAME]
+    candidates = [os.environ.get("SIMCRM_WORLD"), Path.cwd() / TICKET_NAME, student_home() / TICKET_NAME]
     for path in candidates:
         if not path or not Path(path).is_file():
             continue
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            return {"student": str(data["student"]), "seed": int(data["seed"])}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(field=str(path), value=f"{type(exc).__name__}: {exc}", label="世界文件",
-                              allowed='{"student": "学号", "seed": 整数}（由教师用 simcrm course worlds 生成）') from exc
+        return _read_ticket(Path(path))
     return None
+
+
+def _read_ticket(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {"student": _check_id(data["student"], str(path)), "seed": int(data["seed"])}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(field=str(path), value=f"{type(exc).__name__}: {exc}", label="世界文件",
+                          allowed='{"student": "学号", "seed": 整数}（由教师用 simcrm course worlds 生成）') from exc
+
+
+def set_student(student: str, ticket: str | os.PathLike | None = None, *, quiet: bool = False) -> None:
+    """Remember your 学号 for every later lab (``~/.simcrm/student.json``; ``$SIMCRM_HOME`` if set).
+
+    ``ticket`` is the world file the teacher gave you (``simcrm_world.json``, made by
+    ``simcrm course worlds``): it is copied to ``~/.simcrm/`` and from then on ``start()`` opens
+    exactly the world you are graded on. Without a ticket (and without the course salt) your
+    学号 gets a practice world (练习世界), and the banner says so. A bad 学号 or a ticket of
+    another student is refused and nothing is saved. Same as ``simcrm student set``.
+    """
+    if student is None or not str(student).strip():
+        raise ConfigError(field="student", value=student, label="学号",
+                          allowed="1–64 个字母、数字或 _ . @ -（不含空格和中文），不能为空")
+    sid = _check_id(student, "student")
+    data = None
+    if ticket is not None:
+        data = _read_ticket(Path(ticket))
+        if data["student"] != sid:
+            raise ConfigError(field="ticket", value=f"{ticket}（学号 {data['student']}）", label="世界文件",
+                              allowed=f"学号 {sid} 的世界文件（请向教师索取你自己的 simcrm_world.json）")
+    home = student_home()
+    home.mkdir(parents=True, exist_ok=True)
+    old = home / TICKET_NAME
+    said = []
+    if data is not None:
+        _write_atomic(old, json.dumps(data, ensure_ascii=False, indent=1))
+        said.append(f"已安装世界文件：{old}")
+    elif old.is_file():
+        try:
+            stale = json.loads(old.read_text(encoding="utf-8")).get("student")
+        except (OSError, ValueError, AttributeError):
+            stale = None
+        if stale != sid:  # another 学号's world must not stay the world start() opens
+            old.unlink()
+            said.append(f"已删除学号 {stale} 的世界文件：{old}")
+    _write_atomic(home / STUDENT_FILE, json.dumps({"student": sid}, ensure_ascii=False))
+    if not quiet:
+        print(f"已保存学号 {sid}（{home / STUDENT_FILE}），以后的实训都用这个学号。" + "".join("\n" + x for x in said))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _cleanup(path: Path) -> None:

@@ -84,6 +84,7 @@ def prepare(source: Path, folder: Path) -> Prepared:
         if not target.exists() and key not in book:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
+            _trust(target)
             book[key] = version
             done.copied.append(target)
             continue
@@ -96,6 +97,7 @@ def prepare(source: Path, folder: Path) -> Prepared:
         if not beside.exists():
             beside.parent.mkdir(parents=True, exist_ok=True)
             beside.write_bytes(data)
+            _trust(beside)
             done.updates.append((target, beside))
         book[key] = version
     book_path.write_text(json.dumps(book, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
@@ -103,12 +105,29 @@ def prepare(source: Path, folder: Path) -> Prepared:
     return done
 
 
+def _trust(path: Path) -> None:
+    """Sign a copied lab as trusted (it comes from the course), as ``jupyter trust`` does, so
+    opening it does not log "Notebook … is not trusted"; the student's later saves keep it so."""
+    if path.suffix != ".ipynb":
+        return
+    try:
+        import nbformat
+        from nbformat.sign import NotebookNotary
+
+        NotebookNotary().sign(nbformat.read(path, as_version=4))
+    except Exception:  # noqa: BLE001 - trust is a convenience; an untrusted lab still works
+        pass
+
+
 def _write_config(config: Path) -> None:
     """The student session's Jupyter configuration (added with ``JUPYTER_CONFIG_PATH``)."""
     (config / "labconfig").mkdir(parents=True, exist_ok=True)
     files = {
         config / "jupyter_server_config.json": {
-            "ServerApp": {"jpserver_extensions": dict.fromkeys(TEACHER_SERVER_EXTENSIONS, False)},
+            "ServerApp": {"jpserver_extensions": dict.fromkeys(TEACHER_SERVER_EXTENSIONS, False),
+                          # jupyter_server's default ping timeout (3 × the 30 s interval) makes tornado
+                          # warn on every websocket; equal values are what tornado expects
+                          "tornado_settings": {"ws_ping_timeout": 30000}},
         },
         config / "labconfig" / "page_config.json": {"disabledExtensions": dict.fromkeys(TEACHER_PLUGINS, True)},
         config / "labconfig" / "default_setting_overrides.json": {

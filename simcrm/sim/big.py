@@ -318,8 +318,9 @@ def read_table(out_dir: Any, table: str) -> pd.DataFrame:
     """A table of a sharded world, all parts concatenated (ids as written)."""
     folder = Path(out_dir) / table
     parts = sorted(folder.glob("part-*"))
-    if not parts:
-        return pd.DataFrame()
+    if not parts:  # a table the model never fills (e.g. refund): empty, with the schema's columns
+        t = schema.metadata.tables.get(table)
+        return pd.DataFrame(columns=[c.name for c in t.columns] if t is not None else [])
     if parts[0].suffix == ".parquet":
         return pd.concat([pd.read_parquet(x) for x in parts], ignore_index=True)
     return pd.concat([pd.read_csv(x, keep_default_na=False, na_values=[""], low_memory=False) for x in parts],

@@ -241,7 +241,7 @@ class Model:
 
     def __getstate__(self) -> dict[str, Any]:
         # derived caches are rebuilt on demand; they stay out of the pickled state (cache.py)
-        return {k: v for k, v in self.__dict__.items() if k not in ("_bday_cache", "_region_cache")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_bday_cache", "_region_cache", "_weeks11")}
 
     # -- arrivals -----------------------------------------------------------------------------
 
@@ -662,11 +662,19 @@ class Model:
         if len(cust) == 0:
             return
         wk = day // 7
-        for w in np.unique(wk):
-            m = wk == w
+        cust, value = np.asarray(cust), np.asarray(value)
+        if (wk == wk[0]).all():  # the usual case: one week
+            if wk[0] < NEVER // 7:
+                self.effects.setdefault(int(wk[0]), []).append((kind, cust.copy(), value.copy()))
+            return
+        o = np.argsort(wk, kind="stable")  # by week, in the given order within a week
+        ws = wk[o]
+        cut = np.flatnonzero(np.r_[True, ws[1:] != ws[:-1], True])
+        for a, b in zip(cut[:-1], cut[1:]):
+            w = ws[a]
             if w >= NEVER // 7:
                 continue
-            self.effects.setdefault(int(w), []).append((kind, np.asarray(cust)[m], np.asarray(value)[m]))
+            self.effects.setdefault(int(w), []).append((kind, cust[o[a:b]], value[o[a:b]]))
 
     def _apply_effects(self, w: int) -> None:
         items = self.effects.pop(w, [])
@@ -684,6 +692,11 @@ class Model:
                 np.add.at(opn, cust, val.astype(np.int64))
             elif kind == "recover":
                 rec[cust] = np.maximum(rec[cust], val.astype(np.int64))
+                # the recovery paradox: a complaint put right brings the customer back to buy
+                # (the replacement, the goodwill order) within the next three months
+                pu, pb = c["_promo_until"], c["_promo_boost"]
+                pb[cust] = np.where(pu[cust] >= 7 * w, np.maximum(pb[cust], 1.8), 1.8)
+                pu[cust] = np.maximum(pu[cust], 7 * w + 90)
             elif kind == "death":
                 m = alive[cust]
                 alive[cust[m]] = False
@@ -960,8 +973,11 @@ class Model:
         for _ in range(3):
             bad = (lday >= prod["_stop_day"][pidx]) | (lday < prod["_launch_day"][pidx])
             pidx = np.where(bad, (pidx + 1) % len(price), pidx)
-        d11 = np.array([(dt.date(y, 11, 11) - self.p.start).days for y in range(self.p.start.year, self.p.today.year + 8)])
-        near11 = np.isin(lday // 7, np.concatenate([d11 // 7, d11 // 7 - 1]))
+        weeks11 = self.__dict__.get("_weeks11")
+        if weeks11 is None:
+            d11 = np.array([(dt.date(y, 11, 11) - self.p.start).days for y in range(self.p.start.year, self.p.today.year + 8)])
+            weeks11 = self._weeks11 = np.concatenate([d11 // 7, d11 // 7 - 1])
+        near11 = np.isin(lday // 7, weeks11)
         disc = np.where(ent[o], np.clip(np.round(rng.normal(0.03 + 0.12 * price_sens[o], 0.03), 2), 0, 0.3),
                         np.where(near11, 0.15, np.where(rng.random(m) < 0.3, 0.05, 0.0)))
         unit = price[pidx]
@@ -1113,40 +1129,51 @@ class Model:
             self._service_requests(fc[again], back, prod_i[again], redo=False)
 
     def _service_staff_at(self, day: np.ndarray) -> np.ndarray:
+        """The desk agent who takes each request or complaint: the agents employed that day, in turn."""
         staff = self.firm.service_staff
-        ok = np.array([[self.emp_hire_day[s] <= d < self.emp_leave_day[s] for s in staff] for d in np.unique(day)]) if len(day) else None
-        out = np.zeros(len(day), dtype=np.int64)
-        if len(day):
-            ud, inv = np.unique(day, return_inverse=True)
-            for j, d in enumerate(ud):
-                cand = staff[ok[j]]
-                sel = np.flatnonzero(inv == j)
-                out[sel] = cand[(sel + d) % len(cand)]
-        return out
+        day = np.asarray(day)
+        if not len(day):
+            return np.zeros(0, dtype=np.int64)
+        hire = np.array([self.emp_hire_day[s] for s in staff])
+        leave = np.array([self.emp_leave_day[s] for s in staff])
+        ud, inv = np.unique(day, return_inverse=True)
+        ok = (hire[None, :] <= ud[:, None]) & (ud[:, None] < leave[None, :])  # agents employed on each day
+        n_ok = ok.sum(axis=1)
+        turn = (np.arange(len(day)) + ud[inv]) % np.maximum(n_ok[inv], 1)  # the turn-th agent employed that day
+        pick = np.argmax(np.cumsum(ok, axis=1)[inv] > turn[:, None], axis=1)
+        return staff[pick].astype(np.int64)
 
     #: the satisfaction gap (客户不满意的原因) a complaint handler records for each category;
     #: 产品质量 complaints are 感受差距 unless the product was sold on a promise (促销差距)
     GAP_OF_CATEGORY = {"产品质量": "感受差距", "售后维修": "程序差距", "交付物流": "程序差距", "价格收费": "促销差距",
                        "服务态度": "行为差距", "人员行为": "行为差距", "其他": "理解差距"}
 
-    def _complaints(self, cust: np.ndarray, day: np.ndarray, product: np.ndarray, category: np.ndarray) -> None:
+    def _complaints(self, cust: np.ndarray, day: np.ndarray, product: np.ndarray, category: np.ndarray,
+                    repeat: int = 2) -> None:
         m = len(cust)
         if m == 0:
             return
         rng = self.rng["complaints"]
         receiver = self._service_staff_at(day)
-        # handling: fast and satisfying, slow, or left open
+        # handling: fast and satisfying, slow, or left open (a weak service desk leaves more open)
         u = rng.random(m)
-        fast = 0.62 - 0.3 * self.W["responsiveness"]
-        outcome = np.where(u < fast, 0, np.where(u < fast + 0.22, 1, 2))
-        # the service manager resolves faster; the agent who leaves handles worse
+        fast = 0.6 - 0.3 * self.W["responsiveness"]
+        outcome = np.where(u < fast, 0, np.where(u < 0.8 - 0.1 * self.W["responsiveness"], 1, 2))
         start_sec = day * 86400 + rng.integers(8 * 3600, 20 * 3600, size=m)
-        durations = np.where(outcome[:, None] == 0, rng.uniform(0.2, 1.5, size=(m, 6)) * 86400,
-                             rng.uniform(2, 9, size=(m, 6)) * 86400).astype(np.int64)
+        # days spent before 调查中, 已分派, 方案待批, 处理中, 已回访, 已归档: a fast complaint moves
+        # through in a few days; a slow one waits at each step (investigation with the supplier,
+        # the manager's approval, a spare part …) and now and then stalls for months
+        slow = rng.lognormal(np.log([6.0, 2.0, 5.0, 8.0, 5.0, 6.0]), 0.9, size=(m, 6))
+        stall = (rng.random((m, 6)) < 0.05 * (1 + self.W["responsiveness"])) * rng.exponential(90, size=(m, 6))
+        durations = (np.where(outcome[:, None] == 0, rng.uniform(0.2, 1.5, size=(m, 6)), slow + stall)
+                     * 86400).astype(np.int64)
         steps = start_sec[:, None] + np.cumsum(durations, axis=1)  # times of 调查中 … 已归档
-        # open: reached steps [0, stuck_at); many never get past registration or assignment
-        stuck_at = rng.choice(6, size=m, p=[0.25, 0.15, 0.2, 0.15, 0.1, 0.15])
-        reached = np.arange(6)[None, :] < np.where(outcome == 2, stuck_at, 6)[:, None]
+        # open: reached steps [0, stuck_at): nobody investigates, the plan waits for approval, the
+        # fix is promised but not carried out …; and a handled complaint whose record the handler
+        # never archived stays at 已回访
+        stuck_at = rng.choice(6, size=m, p=[0.1, 0.25, 0.15, 0.15, 0.25, 0.1])
+        unarchived = rng.random(m) < 0.08
+        reached = np.arange(6)[None, :] < np.where(outcome == 2, stuck_at, np.where(unarchived, 5, 6))[:, None]
         steps = np.where(reached, steps, NEVER)
         sat = np.where(outcome == 0, rng.choice([4, 5], size=m, p=[0.45, 0.55]),
                        np.where(outcome == 1, rng.choice([2, 3, 4], size=m, p=[0.35, 0.45, 0.2]),
@@ -1164,7 +1191,8 @@ class Model:
                                  channel=rng.choice(["电话", "微信", "邮件", "面谈"], size=m, p=[0.55, 0.25, 0.12, 0.08]))
         self._schedule(day, "dsat", cust, np.full(m, -0.08))
         self._schedule(day, "dopen", cust, np.ones(m))
-        close_day = steps[:, 5] // 86400
+        # for the customer the matter ends with the return visit (archiving is the desk's business)
+        close_day = (start_sec + durations[:, :5].sum(axis=1)) // 86400
         done = outcome < 2
         self._schedule(close_day[done], "dopen", cust[done], -np.ones(done.sum()))
         self._schedule(close_day[done], "dsat", cust[done], np.where(outcome[done] == 0, 0.16, -0.02))
@@ -1173,6 +1201,12 @@ class Model:
         self._schedule(close_day[fine], "recover", cust[fine], close_day[fine] + 365)
         # complaints left open keep hurting
         self._schedule(day[~done] + 45, "dsat", cust[~done], np.full((~done).sum(), -0.12))
+        if repeat:
+            # a customer whose complaint drags on or ends badly complains again (催办, the same
+            # problem again): more complaint records, not more complaining customers
+            again = rng.random(m) < np.select([outcome == 2, (outcome == 1) & (sat <= 2), outcome == 1], [0.7, 0.6, 0.3], 0.05)
+            self._complaints(cust[again], day[again] + rng.integers(10, 60, size=again.sum()), product[again],
+                             np.asarray(category)[again], repeat=repeat - 1)
 
     # -- contact, care, surveys, churn -------------------------------------------------------------
 

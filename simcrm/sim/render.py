@@ -516,6 +516,7 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
     vis = cust_id > 0
     cause_of[cust_id[vis]] = death[vis]
     changes: list[tuple[int, int, str, str]] = []
+    rule_day = np.full(n + 1, NEVER, dtype=np.int64)  # day the 180-day rule last set 失效 (reason drawn below)
     # a simple event loop per customer, in numpy-friendly chunks
     bounds = np.flatnonzero(np.r_[True, ec[1:] != ec[:-1], True])
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -532,7 +533,8 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
             if state != "失效" and cnt > 0 and d - last > 180:
                 day180 = last + 180
                 changes.append((k, day180, state, "失效"))
-                state, sday, reason = "失效", day180, _reason180(cause_of[k], m.seed, k, day180)
+                state, sday, reason = "失效", day180, _RULE
+                rule_day[k] = day180
             if kind == 0:
                 cnt += 1
                 new = "签约" if cnt == 1 else "重复购买"
@@ -545,42 +547,43 @@ def _lifecycle(m: Model, ov: pd.DataFrame, cust_id: np.ndarray, T: int):
             elif kind in (2, 3) and state != "失效":
                 has_renewal = kind == 3 and np.any((ed[a:b] >= d - 60) & (ed[a:b] <= d) & (ek[a:b] == 0) & (np.arange(a, b) != j))
                 if kind == 2 or not has_renewal:
-                    later = np.any((ed[a:b] > d) & (ek[a:b] == 0))
                     changes.append((k, d, state, "失效"))
                     state, sday = "失效", d
                     reason = "意外终止" if kind == 2 else "合同期满未续约"
-                    del later
         if state != "失效" and cnt > 0 and T - last > 180:
             changes.append((k, last + 180, state, "失效"))
-            state, sday, reason = "失效", last + 180, _reason180(cause_of[k], m.seed, k, last + 180)
+            state, sday, reason = "失效", last + 180, _RULE
+            rule_day[k] = last + 180
         lifecycle[k], lc_day[k], lost[k] = state, sday, reason
         n_orders[k], last_order[k] = cnt, last
+    ruled = np.flatnonzero(lost == _RULE)
+    lost[ruled] = _reason180(cause_of[ruled], m.seed, ruled, rule_day[ruled])
     created = np.full(n + 1, NEVER, dtype=np.int64)
     created[cust_id[vis]] = c["arrive"].to_numpy()[vis]
     lc_day = np.where(lifecycle == "潜在", created, lc_day)
     return lifecycle[1:], lc_day[1:], lost[1:], changes
 
 
-_STATED = np.array(["转向竞争对手", "价格原因", "服务不满意", "需求消失", "其他"])
+_STATED = np.array(["转向竞争对手", "价格原因", "服务不满意", "需求消失", "其他"], dtype=object)
+_RULE = "<180>"  # placeholder while the lifecycle loop runs
 
 
-def _reason180(cause: str, seed: int, k: int, day: int) -> str:
-    """What the rep records after the exit call when the 180-day rule sets 失效.
+def _reason180(cause: np.ndarray, seed: int, k: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """What the rep records after the exit call when the 180-day rule sets 失效 (per customer ``k``).
 
     About a quarter are never called (the rule's own 180天未下单); about a third of those
     called will not say (未知); the others give a reason, the true one six times in ten and
     otherwise a polite or wrong one (价格原因, 需求消失 …). A customer who has not really left
     (hidden cause empty) says 需求消失 or 其他. Fixed per customer and date (no random state).
     """
-    u = _uniform(seed, np.array([k * 4099 + day]), 7)[0]
-    v = _uniform(seed, np.array([k * 4099 + day]), 8)[0]
-    if u < 0.25:
-        return "180天未下单"
-    if u < 0.55:
-        return "未知"
-    if cause in ("转向竞争对手", "价格原因", "服务不满意", "需求消失"):
-        return cause if v < 0.6 else str(_STATED[int(v * 1000) % len(_STATED)])
-    return "需求消失" if v < 0.6 else "其他"
+    key = np.asarray(k, dtype=np.int64) * 4099 + np.asarray(day, dtype=np.int64)
+    u = _uniform(seed, key, 7)
+    v = _uniform(seed, key, 8)
+    cause = np.asarray(cause, dtype=object)
+    known = np.isin(cause, ["转向竞争对手", "价格原因", "服务不满意", "需求消失"])
+    stated = np.where(known, np.where(v < 0.6, cause, _STATED[(v * 1000).astype(np.int64) % len(_STATED)]),
+                      np.where(v < 0.6, "需求消失", "其他"))
+    return np.where(u < 0.25, "180天未下单", np.where(u < 0.55, "未知", stated)).astype(object)
 
 
 def _revenue_until(m: Model, orders: pd.DataFrame, cust_id: np.ndarray, n: int, day: int) -> np.ndarray:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from ... import reference
 from ...analytics import PYRAMID_LEVELS, abc, clv_quadrant, customer_pyramid, financial_value, hsbc_grade, rfm
+from ...analytics.profit import value_tables
 from ..checks import CheckResult
 from ..questions import calculation, judgement, operation
 from . import new_rows
@@ -60,6 +61,19 @@ RFM_COLUMNS = ["customer_id", "recency_days", "frequency", "monetary", "r_score"
 _CACHE: dict[tuple[int, str], tuple[Any, Any]] = {}
 
 
+def _safe(diagnose: Any) -> Any:
+    """A hint finder must never crash the check: an answer of an unexpected shape (text in a
+    number column …) just gets the generic comparison hint."""
+    def wrapped(ctx: Any, answer: Any, expected: Any) -> str | None:
+        try:
+            return diagnose(ctx, answer, expected)
+        except Exception:  # noqa: BLE001 - any failure means "no specific hint"
+            return None
+    wrapped.__name__ = diagnose.__name__
+    wrapped.__doc__ = diagnose.__doc__
+    return wrapped
+
+
 def _cached(store: Any, key: str, build: Any) -> Any:
     """``build()`` once per world store (the store object is kept so its id is not reused)."""
     slot = (id(store), key)
@@ -82,9 +96,13 @@ def approved_orders(store: Any, today: pd.Timestamp) -> pd.DataFrame:
     return orders[(orders["approval"] == "同意") & (orders["order_date"] <= today)].reset_index(drop=True)
 
 
+def _tables(ctx: Any) -> dict[str, pd.DataFrame]:
+    return _cached(ctx.pristine, "tables", lambda: value_tables(ctx.pristine))
+
+
 def values(ctx: Any) -> pd.DataFrame:
     """Financial value of every (non-deleted) customer over all history up to today."""
-    return _cached(ctx.pristine, "value", lambda: financial_value(ctx.pristine, as_of=_today(ctx)))
+    return _cached(ctx.pristine, "value", lambda: financial_value(_tables(ctx), as_of=_today(ctx)))
 
 
 def buyers(ctx: Any) -> list[int]:
@@ -143,7 +161,7 @@ def _diagnose_value(ctx: Any, answer: Any, expected: Any) -> str | None:
     return None
 
 
-@calculation("ch06.value", points=12, key="customer_id", atol=0.05, diagnose=_diagnose_value)
+@calculation("ch06.value", points=12, key="customer_id", atol=0.05, diagnose=_safe(_diagnose_value))
 def value_table(ctx: Any) -> pd.DataFrame:
     return values(ctx)[VALUE_COLUMNS].copy()
 
@@ -176,7 +194,7 @@ def _diagnose_abc(ctx: Any, answer: Any, expected: Any) -> str | None:
     return None
 
 
-@calculation("ch06.abc", points=6, key="customer_id", diagnose=_diagnose_abc)
+@calculation("ch06.abc", points=6, key="customer_id", diagnose=_safe(_diagnose_abc))
 def abc_classes(ctx: Any) -> pd.DataFrame:
     return _abc(ctx)
 
@@ -210,7 +228,7 @@ def _diagnose_rfm(ctx: Any, answer: Any, expected: Any) -> str | None:
     return None
 
 
-@calculation("ch06.rfm", points=8, key="customer_id", atol=0.01, diagnose=_diagnose_rfm)
+@calculation("ch06.rfm", points=8, key="customer_id", atol=0.01, diagnose=_safe(_diagnose_rfm))
 def rfm_scores(ctx: Any) -> pd.DataFrame:
     return _rfm(ctx)[RFM_COLUMNS].copy()
 
@@ -234,7 +252,7 @@ def _quadrant(ctx: Any) -> pd.DataFrame:
         start = as_of(ctx) - pd.Timedelta(days=RFM_WINDOW)
         ids = buyers(ctx)
         cur = values(ctx).set_index("customer_id")["value"].reindex(ids)
-        last = financial_value(ctx.pristine, start=start, as_of=today).set_index("customer_id")["value"].reindex(ids)
+        last = financial_value(_tables(ctx), start=start, as_of=today).set_index("customer_id")["value"].reindex(ids)
         r = retention_rate(ctx)
         factor = r / (1 + DISCOUNT - r)
         frame = pd.DataFrame({"customer_id": ids, "current_value": cur.to_numpy(),
@@ -268,7 +286,7 @@ def _diagnose_quadrant(ctx: Any, answer: Any, expected: Any) -> str | None:
             "未来高当前低为改进型，未来低为维持型。")
 
 
-@calculation("ch06.quadrant", points=8, key="customer_id", atol=0.05, diagnose=_diagnose_quadrant)
+@calculation("ch06.quadrant", points=8, key="customer_id", atol=0.05, diagnose=_safe(_diagnose_quadrant))
 def quadrant(ctx: Any) -> pd.DataFrame:
     return _quadrant(ctx)[["customer_id", "potential_value", "quadrant"]].copy()
 
@@ -300,7 +318,7 @@ def _diagnose_hsbc(ctx: Any, answer: Any, expected: Any) -> str | None:
             "大于中位数为高：A 高价值高忠诚、B 高价值低忠诚、C 低价值高忠诚、D 两者都低。")
 
 
-@calculation("ch06.hsbc", points=6, key="customer_id", diagnose=_diagnose_hsbc)
+@calculation("ch06.hsbc", points=6, key="customer_id", diagnose=_safe(_diagnose_hsbc))
 def hsbc(ctx: Any) -> pd.DataFrame:
     return _hsbc(ctx)
 
@@ -338,7 +356,7 @@ def _diagnose_pyramid(ctx: Any, answer: Any, expected: Any) -> str | None:
     return "名次 rank = 1 + 价值比他高的客户数；关键客户 rank ≤ ceil(0.2n)，普通客户 rank ≤ ceil(0.5n)，其余为小客户。"
 
 
-@calculation("ch06.pyramid", points=6, key="customer_id", diagnose=_diagnose_pyramid)
+@calculation("ch06.pyramid", points=6, key="customer_id", diagnose=_safe(_diagnose_pyramid))
 def pyramid_levels(ctx: Any) -> pd.DataFrame:
     return pyramid(ctx).copy()
 
@@ -413,7 +431,8 @@ def check_key_accounts(ctx: Any, _answer: Any) -> CheckResult:
     if kam.empty:
         return CheckResult(False, f"还没有“{KAM_DEPARTMENT}”：用 lab.admin.add_department(\"{KAM_DEPARTMENT}\", parent=销售部的编号) 新建。")
     sales = dept.loc[dept["name"] == KAM_PARENT, "id"]
-    if int(kam["parent_id"].iloc[0]) not in set(int(x) for x in sales):
+    parent = kam["parent_id"].iloc[0]
+    if pd.isna(parent) or int(parent) not in set(int(x) for x in sales):
         return CheckResult(False, f"“{KAM_DEPARTMENT}”的上级部门应是“{KAM_PARENT}”，这样它在你（销售总监）的管理范围内。")
     emp = ctx.store.read("employee").set_index("id")
     in_kam = emp[(emp["department_id"] == int(kam["id"].iloc[0])) & (emp["status"] == "正常")]
@@ -511,7 +530,7 @@ def _diagnose_roles(ctx: Any, answer: Any, expected: Any) -> str | None:
     return None
 
 
-@calculation("ch06.missing_roles", points=6, diagnose=_diagnose_roles)
+@calculation("ch06.missing_roles", points=6, diagnose=_safe(_diagnose_roles))
 def missing_roles(ctx: Any) -> dict[int, list[str]]:
     return _missing_roles(ctx)
 
@@ -536,7 +555,7 @@ def _diagnose_mistakes(_ctx: Any, answer: Any, expected: Any) -> str | None:
     return None
 
 
-@judgement("ch06.mistakes", points=6, diagnose=_diagnose_mistakes)
+@judgement("ch06.mistakes", points=6, diagnose=_safe(_diagnose_mistakes))
 def mistakes(_ctx: Any) -> dict[str, str]:
     return dict(MISTAKES_KEY)
 

@@ -29,21 +29,55 @@ def _as_of(lab):
     return pd.Timestamp(lab.today) + pd.Timedelta(days=1)
 
 
+GONE = {"价格原因", "转向竞争对手", "服务不满意", "意外终止"}
+
+
+def _segment_of(store, me: int, today: dt.date) -> list[int]:
+    """The solution's segment, by plain loops: the rep's customers (not deleted) with an approved
+    order in the last 450 days, relationship not 密切, last survey c < 1 or none, not lost to
+    price, a competitor, bad service or an accident, and no open complaint."""
+    end = pd.Timestamp(today) + pd.Timedelta(days=1)
+    book = {c["id"]: c for c in store.read("customer").to_dict("records") if c["owner_id"] == me and not c["deleted"]}
+    last: dict[int, pd.Timestamp] = {}
+    for o in store.read("sales_order").to_dict("records"):
+        if o["approval"] == "同意" and o["customer_id"] in book and o["order_date"] < end:
+            last[o["customer_id"]] = max(last.get(o["customer_id"], pd.Timestamp.min), o["order_date"])
+    survey: dict[int, tuple[pd.Timestamp, int, float]] = {}
+    for s in store.read("survey").to_dict("records"):
+        if s["survey_date"] < end:
+            c = sum(s[f"per_{d}"] for d in ch07.SERVQUAL) / sum(s[f"exp_{d}"] for d in ch07.SERVQUAL)
+            key = (s["survey_date"], s["id"], c)
+            if s["customer_id"] not in survey or key[:2] > survey[s["customer_id"]][:2]:
+                survey[s["customer_id"]] = key
+    open_c = {c["customer_id"] for c in store.read("complaint").to_dict("records") if c["status"] != "已归档"}
+    out = []
+    for cid, c in book.items():
+        if cid not in last or (pd.Timestamp(today) - last[cid]).days > 450:
+            continue
+        if c["relationship_level"] == "密切" or c["lost_reason"] in GONE or cid in open_c:
+            continue
+        if cid in survey and survey[cid][2] >= 1:
+            continue
+        out.append(cid)
+    return sorted(out)
+
+
 def _segment(lab) -> list[int]:
-    """The solution's segment: the rep's customers whose last approved order was 60–400 days ago,
-    without an open complaint (plain loops)."""
-    today = lab.today
-    orders = lab.table("sales_order").to_dict("records")
-    book = set(ch07.book(lab.context()))
-    last: dict[int, dt.date] = {}
-    for o in orders:
-        if o["approval"] == "同意" and o["customer_id"] in book and o["order_date"].date() <= today:
-            last[o["customer_id"]] = max(last.get(o["customer_id"], dt.date.min), o["order_date"].date())
-    open_c = {c["customer_id"] for c in lab.table("complaint").to_dict("records") if c["status"] != "已归档"}
-    return sorted(c for c, d in last.items() if 60 <= (today - d).days <= 400 and c not in open_c)
+    return _segment_of(lab.pristine, lab.me["id"], lab.today)
 
 
-def _campaign(lab, ids, *, share=0.4, seed=None, action="电话回访", budget=None, go=True):
+def _long_lost(store, me: int, today: dt.date) -> list[int]:
+    """Long-lost customers (lifecycle 失效, no approved order in the last year), without open complaints."""
+    end = pd.Timestamp(today) + pd.Timedelta(days=1)
+    recent = {o["customer_id"] for o in store.read("sales_order").to_dict("records")
+              if o["approval"] == "同意" and end - pd.Timedelta(days=365) <= o["order_date"] < end}
+    open_c = {c["customer_id"] for c in store.read("complaint").to_dict("records") if c["status"] != "已归档"}
+    return sorted(c["id"] for c in store.read("customer").to_dict("records")
+                  if c["owner_id"] == me and not c["deleted"] and c["lifecycle"] == "失效"
+                  and c["id"] not in recent and c["id"] not in open_c)
+
+
+def _campaign(lab, ids, *, share=0.5, seed=None, action="电话回访", budget=None, go=True):
     crm = lab.crm
     camp = crm.create_campaign(f"老客户{action}", "关怀", cost_per_contact=ACTIONS[action]["cost"],
                                budget=ch07.budget(lab.context()) if budget is None else budget,
@@ -308,32 +342,85 @@ def test_reset_then_another_campaign():
     assert int(ch07.student_campaign(ctx)[0]["id"]) == camp
 
 
+#: the default world and 25 students' worlds (course salt as in every lab)
+TARGETING_WORLDS = [None] + [f"ch07-s{i:02d}" for i in range(1, 26)]
+
+
+def _world_ctx(student, tmp_path):
+    from simcrm.lab.identity import world_seed
+    from simcrm.lab.session import build_world, pick_employee
+
+    folder = tmp_path / (student or "default")
+    folder.mkdir()
+    world = build_world(world_seed(student), "ch07", folder)
+    return Context(pristine=world.store, store=world.store, world=world,
+                   me=pick_employee(world.store, "一般人员"), chapter="ch07")
+
+
+def _hidden_net(world, ids):
+    """The hidden response recomputed from the model directly (not through ch07's kept copy)."""
+    ids = pd.Series(ids, dtype="int64")
+    idx = world._customer_index().reindex(world._rendered_ids("customer", ids).to_numpy()).to_numpy().astype(np.int64)
+    kind = world._model.response_type(idx, np.full(len(idx), world._day(), dtype=np.int64))
+    return np.where(kind == 1, 1, np.where(kind == 3, -1, 0))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("student", ["ch07-t1", "ch07-t2", "ch07-t3"])
-def test_a_well_chosen_segment_beats_an_untargeted_campaign(student):
-    """On several students' worlds the solution's segment passes; targeting customers
-    on whom the action is wasted (sure things, lost causes, sleeping dogs) does not."""
-    lab = start("ch07", student=student, quiet=True)
+def test_targeting_is_fair_on_many_worlds(tmp_path):
+    """On the default world and 25 students' worlds: the solution's segment reaches the full-point
+    bar, the long-lost customers get nothing, an untargeted campaign to the whole pool ties with the
+    random lists (nothing), and lists drawn at random land where chance puts them (about half
+    beat the median, about one in five reach the bar) — so the bar means something."""
+    rows = []
+    for student in TARGETING_WORLDS:
+        ctx = _world_ctx(student, tmp_path)
+        world = ctx.world
+        me, today = int(ctx.me["id"]), world.today
+        seg = _segment_of(world.store, me, today)
+        assert len(seg) >= ch07.MIN_CONTROL * 2, (student, len(seg))  # control share 0.5 leaves >= 15
+        # the kept responses are the model's own, and the comparison lists are the pool's
+        assert (ch07.net_response(ctx, seg) == _hidden_net(world, seg)).all()
+        lists = ch07.random_lists(ctx, len(seg))
+        assert lists.shape == (ch07.RANDOM_LISTS, len(seg)) and set(lists.ravel()) <= set(ch07.untargeted_pool(ctx))
+        assert (ch07.random_lists(ctx, len(seg)) == lists).all()  # fixed draws
+        ref = ch07.targeting_of(ctx, seg)
+        everyone = ch07.book(ctx)
+        net = dict(zip(everyone, _hidden_net(world, everyone)))
+        means = [np.mean([net[c] for c in row]) for row in lists]
+        beaten = (sum(m < ref["mine"] for m in means) + 0.5 * sum(m == ref["mine"] for m in means)) / len(means)
+        assert ref["percentile"] == pytest.approx(beaten)
+        lost = ch07.targeting_of(ctx, _long_lost(world.store, me, today))
+        pool = ch07.targeting_of(ctx, ch07.untargeted_pool(ctx))
+        rng = np.random.default_rng(1000 + len(rows))  # the test's own draw, not the referee's
+        drawn = ch07.targeting_of(ctx, sorted(rng.choice(ch07.untargeted_pool(ctx), len(seg), replace=False).tolist()))
+        rows.append((student, len(seg), ref["percentile"], lost["percentile"], pool["percentile"], drawn["percentile"]))
+        world.store.close()
+    table = pd.DataFrame(rows, columns=["student", "size", "reference", "long_lost", "pool", "random"])
+    print(table.to_string())
+    assert (table["reference"] >= ch07.TOP_PERCENTILE).all(), table
+    assert (table["long_lost"] <= 0.5).all(), table
+    assert (table["pool"] == 0.5).all(), table
+    # a random list is graded by chance: about half beat the median, about one in five reach the bar
+    assert 0.3 <= (table["random"] > 0.5).mean() <= 0.7, table
+    assert (table["random"] >= ch07.TOP_PERCENTILE).mean() <= 0.4, table
+
+
+@pytest.mark.slow
+def test_targeting_checks_on_the_crm_campaign():
+    """Through the CRM: the solution's campaign gets both targeting checks; a campaign to the
+    long-lost customers gets neither, and its hint says how to try again."""
+    lab = start("ch07", student="ch07-t1", quiet=True)
     ctx = lab.context()
-    seg = _segment(lab)
-    _campaign(lab, seg)
-    mine, untargeted = ch07.targeting(ctx)
-    assert mine > untargeted
+    assert "还没有" in evaluate("ch07.targeting", ctx, None).hint
+    _campaign(lab, _segment(lab))
     assert evaluate("ch07.targeting", ctx, None).ok
-    # the untargeted reference is the mean over the book, i.e. what random draws of any size give on average
-    rng = np.random.default_rng(0)
-    book = ch07.book(ctx)
-    draws = [ch07.net_response(ctx, sorted(rng.choice(book, len(seg), replace=False).tolist())).mean() for _ in range(30)]
-    assert abs(np.mean(draws) - untargeted) < 0.05
+    assert evaluate("ch07.targeting_top", ctx, None).ok
     lab.reset()
     ctx = lab.context()
-    o = lab.table("sales_order")
-    # a list of customers on whom the action is wasted or harmful (chosen here with the hidden state)
-    net = ch07.net_response(ctx, book)
-    wasted = sorted(set(int(c) for c, x in zip(book, net) if x <= 0) - ch07.open_complaints(lab.pristine))
-    long_lost = wasted[:60]
-    _campaign(lab, long_lost)
-    assert not evaluate("ch07.targeting", ctx, None).ok
+    _campaign(lab, _long_lost(lab.pristine, lab.me["id"], lab.today))
+    low, top = evaluate("ch07.targeting", ctx, None), evaluate("ch07.targeting_top", ctx, None)
+    assert not low.ok and not top.ok
+    assert "随机名单" in low.hint and "lab.undo" in low.hint and "lab.reset" in low.hint
 
 
 # --- the grading pipeline --------------------------------------------------------------------------------------------

@@ -15,10 +15,17 @@ quarter, is given a care budget:
   (``lab.next_quarter()``); the effect (purchases, revenue, churn: target vs control, with a
   95% confidence interval) and the return on the budget. The reference outcome is the
   referee's own replay of the student's decisions (:func:`simcrm.lab.loop.replay`), never the
-  student's store. The targeting check compares the student's 目标组 with an untargeted
-  campaign of the same cost (customers drawn at random from the same book) by the customers'
-  hidden response to the action on the day of the campaign; the chosen segment is the whole
-  list (目标组 and 对照组), so the luck of the random split does not decide the grade;
+  student's store. The targeting checks compare the segment the student chose (the whole list,
+  目标组 and 对照组, so the luck of the random split does not decide the grade) with
+  :data:`RANDOM_LISTS` untargeted campaigns of the same cost — lists of the same size drawn at
+  random from the same book (without customers with an open complaint, whom the rules exclude),
+  the draws fixed by the student's seed and the list size (common random numbers) — by the
+  customers' hidden response to the action on the day of the campaign (+1 可挽回, −1 反感打扰,
+  0 otherwise; :func:`net_response`). Half the points for beating the median random list, the
+  other half for reaching the :data:`TOP_PERCENTILE` percentile. The solution's segment (bought
+  within 450 days, relationship not 密切, last survey c < 1 or none, not lost to price, a
+  competitor, bad service or an accident) reaches it on every world tested (see
+  ``tests/test_lab_ch07.py``);
 * 任务五 (calculation): satisfaction c = b/a (perceived ÷ expected, SERVQUAL) by the customer's
   main channel.
 """
@@ -56,6 +63,10 @@ MIN_CONTROL = 15
 Z95 = 1.96
 SERVQUAL = ("tangibles", "reliability", "responsiveness", "assurance", "empathy")
 OPEN_COMPLAINT_DONE = "已归档"
+#: the targeting checks: how many untargeted (random) lists of the same size the chosen list is
+#: compared with, and the share of them it must beat for the second half of the points
+RANDOM_LISTS = 100
+TOP_PERCENTILE = 0.8
 
 EFFECT_KEYS = ("n_target", "n_control", "buy_target", "buy_control", "diff", "ci_low", "ci_high",
                "revenue_target", "revenue_control", "churn_target", "churn_control", "cost",
@@ -75,6 +86,20 @@ def prepare_world(world: Any) -> None:
     role = store.read("role", columns=["id", "name"]).set_index("id")["name"][int(me["role_id"])]
     admin = CRM.system(store, now=dt.datetime.combine(world.today, dt.time(17, 0)))
     admin.set_role_rights(role, "campaign", create=True, read=True, update=True)
+    _keep_response(world)
+
+
+def _keep_response(world: Any) -> None:
+    """Keep each customer's hidden response to a care action on the lab's 'today' (the day a
+    campaign started now acts) on the world object, never in its tables: the targeting checks
+    read it after ``next_quarter()`` without building the world again (see :func:`net_response`)."""
+    ids = world.store.read("customer", columns=["id"])["id"].astype("int64")
+    rendered = world._rendered_ids("customer", ids)
+    idx = world._customer_index().reindex(rendered.to_numpy()).to_numpy()
+    ok = ~np.isnan(idx)
+    kind = world._model.response_type(idx[ok].astype(np.int64), np.full(int(ok.sum()), world._day(), dtype=np.int64))
+    net = np.where(kind == 1, 1, np.where(kind == 3, -1, 0))
+    world.ch07_response = (world.today, pd.Series(net, index=ids[ok].to_numpy(), dtype="int64"))
 
 
 def campaign_seed(world_seed: int) -> int:
@@ -475,37 +500,88 @@ def _world_as_generated(ctx: Any) -> Any:
     return _CACHE[slot]
 
 
-def net_response(ctx: Any, customer_ids: list[int]) -> np.ndarray:
+def _responses(ctx: Any) -> pd.Series:
+    """Net response of every customer on the campaign day (customer id → +1 / 0 / −1)."""
+    kept = getattr(ctx.world, "ch07_response", None)
+    if kept is None or pd.Timestamp(kept[0]) != start_day(ctx):
+        w = _world_as_generated(ctx)
+        if getattr(w, "ch07_response", None) is None:
+            _keep_response(w)
+        kept = w.ch07_response
+    return kept[1]
+
+
+def net_response(ctx: Any, customer_ids: Any) -> np.ndarray:
     """Per customer: +1 if the action on the campaign day would help (可挽回), −1 if it would
-    hurt (反感打扰), 0 otherwise — the hidden response, never shown to the student."""
-    w = _world_as_generated(ctx)
-    ids = pd.Series(customer_ids, dtype="int64")
-    rendered = w._rendered_ids("customer", ids)
-    idx = w._customer_index().reindex(rendered.to_numpy()).to_numpy()
-    idx = idx[~np.isnan(idx)].astype(np.int64)
-    kind = w._model.response_type(idx, np.full(len(idx), w._day(), dtype=np.int64))
-    return np.where(kind == 1, 1, np.where(kind == 3, -1, 0))
+    hurt (反感打扰), 0 otherwise (本来就留, 必然流失, or not a customer of the world) — the
+    hidden response, never shown to the student."""
+    ids = np.asarray(list(customer_ids), dtype=np.int64)
+    return _responses(ctx).reindex(ids).fillna(0).to_numpy(dtype=np.int64)
 
 
-def targeting(ctx: Any) -> tuple[float, float]:
-    """(expected net gain per contacted customer of the segment the student chose — the whole
-    list, of which the 目标组 is a random part — and of an untargeted campaign of the same cost,
-    i.e. customers drawn at random from the same book: on average, the book's mean)."""
-    _, members = student_campaign(ctx)
-    chosen = [int(x) for x in members["customer_id"]]
-    return float(net_response(ctx, chosen).mean()), float(net_response(ctx, book(ctx)).mean())
+def untargeted_pool(ctx: Any) -> list[int]:
+    """Whom an untargeted campaign draws from: the rep's book without open complaints (the rules
+    exclude those, so a random list that obeys them comes from here)."""
+    return sorted(set(book(ctx)) - open_complaints(ctx.pristine))
 
 
-@operation("ch07.targeting", points=8)
-def check_targeting(ctx: Any, _answer: Any) -> CheckResult:
+def random_lists(ctx: Any, size: int) -> np.ndarray:
+    """:data:`RANDOM_LISTS` untargeted lists of ``size`` customers (rows), drawn without
+    replacement from :func:`untargeted_pool`; fixed by the student's seed and the size, so the
+    same list is always compared with the same random lists."""
+    pool = np.asarray(untargeted_pool(ctx), dtype=np.int64)
+    size = max(1, min(int(size), len(pool)))
+    rng = np.random.default_rng([campaign_seed(ctx.world.seed), size])
+    return np.stack([rng.choice(pool, size=size, replace=False) for _ in range(RANDOM_LISTS)])
+
+
+def targeting_of(ctx: Any, customer_ids: Any) -> dict[str, float]:
+    """How a list of customers compares with untargeted campaigns of the same cost.
+
+    ``mine``: the mean net response of the list; ``random_median``: the median over the random
+    lists; ``percentile``: the share of random lists the list beats (a tie counts as half).
+    """
+    ids = [int(x) for x in customer_ids]
+    mine = float(net_response(ctx, ids).mean()) if ids else 0.0
+    lists = random_lists(ctx, len(ids))
+    means = _responses(ctx).reindex(lists.ravel()).fillna(0).to_numpy().reshape(lists.shape).mean(axis=1)
+    beaten = float((means < mine - 1e-12).sum() + 0.5 * (np.abs(means - mine) <= 1e-12).sum()) / len(means)
+    return {"mine": mine, "random_median": float(np.median(means)), "percentile": beaten, "size": len(ids)}
+
+
+def targeting(ctx: Any) -> dict[str, float] | None:
+    """:func:`targeting_of` the student's latest campaign list (目标组 and 对照组), or ``None``."""
     camp, members = student_campaign(ctx)
     if camp is None or not (members["group_name"] == "目标组").any():
-        return CheckResult(False, "还没有关怀活动的目标组：先完成练习 4.1。")
-    mine, untargeted = targeting(ctx)
-    if mine <= untargeted:
-        return CheckResult(False, "同样的花费，随机从你的客户中抽人做关怀，预期效果不比你选的名单（细分）差："
-                                  "想想关怀对哪些客户最有用——已经很久不买、但还没有彻底流失、也没有未结投诉的老客户；"
-                                  "忠诚又满意的客户本来就会买，从没买过的客户多半已无意向。可以 lab.reset() 后重新设计。")
+        return None
+    return targeting_of(ctx, members["customer_id"])
+
+
+_NO_CAMPAIGN = "还没有关怀活动的目标组：先完成练习 4.1。"
+_ADVICE = ("想想关怀对哪些客户最有用——还在买或刚停下、关系还不算密切、对服务并不满意、也没有被价格或竞争对手拉走、"
+           "没有未结投诉的客户；忠诚又满意的客户本来就会买，很久不买或已转向对手的客户多半挽回不了。"
+           "要换一个细分：还没运行 next_quarter() 时用 lab.undo(\"ch07.campaign\") 撤销活动，运行过则 lab.reset()，再重做练习 4.1。")
+
+
+@operation("ch07.targeting", points=4)
+def check_targeting(ctx: Any, _answer: Any) -> CheckResult:
+    t = targeting(ctx)
+    if t is None:
+        return CheckResult(False, _NO_CAMPAIGN)
+    if t["percentile"] <= 0.5:
+        return CheckResult(False, f"同样的花费，随机从你的客户中抽同样多的人做关怀，预期效果有一半以上不比你选的名单差"
+                                  f"（你的名单只胜过 {t['percentile']:.0%} 的随机名单）。" + _ADVICE)
+    return CheckResult(True)
+
+
+@operation("ch07.targeting_top", points=4)
+def check_targeting_top(ctx: Any, _answer: Any) -> CheckResult:
+    t = targeting(ctx)
+    if t is None:
+        return CheckResult(False, _NO_CAMPAIGN)
+    if t["percentile"] < TOP_PERCENTILE:
+        return CheckResult(False, f"你的名单胜过 {t['percentile']:.0%} 的同样花费的随机名单，还没有达到 {TOP_PERCENTILE:.0%}："
+                                  "选得比随机好，但还不够准。" + _ADVICE)
     return CheckResult(True)
 
 
@@ -551,5 +627,5 @@ def satisfaction(ctx: Any) -> pd.DataFrame:
 
 
 __all__ = ["book", "budget", "campaign_seed", "expected_birthdays", "expected_followups", "student_campaign",
-           "outcome_store", "targeting", "net_response", "main_channel", "start_day", "EFFECT_KEYS",
-           "BUDGET_SHARE", "MIN_CONTROL", "MIN_CONTROL_SHARE"]
+           "outcome_store", "targeting", "targeting_of", "random_lists", "untargeted_pool", "net_response", "main_channel", "start_day", "EFFECT_KEYS",
+           "BUDGET_SHARE", "MIN_CONTROL", "MIN_CONTROL_SHARE", "RANDOM_LISTS", "TOP_PERCENTILE"]

@@ -308,6 +308,11 @@ def test_effect_is_computed_on_the_referees_replay_not_the_students_store():
     ctx = Context(pristine=lab.pristine, store=lab.store, world=ref.world, me=ref.me, chapter="ch07")
     replayed = get_question("ch07.effect").func(ctx)
     assert replayed == pytest.approx(kernel)
+    # the quarter itself is replayed exactly: the same orders, customers and surveys, row for row
+    outcome = ch07.outcome_store(ctx)
+    assert outcome is not lab.store
+    for table in ("sales_order", "customer", "survey", "complaint", "care"):
+        pd.testing.assert_frame_equal(outcome.read(table), lab.store.read(table), obj=table)
     assert evaluate("ch07.effect", ctx, by_hand).ok
     # forged orders in the student's database do not change the referee's outcome
     with lab.store.transaction() as cx:
@@ -320,6 +325,55 @@ def test_effect_is_computed_on_the_referees_replay_not_the_students_store():
     # a copied effect (another campaign's numbers) fails
     wrong = by_hand | {"buy_target": by_hand["buy_target"] + 0.05}
     assert "购买率" in evaluate("ch07.effect", ctx2, wrong).hint
+
+
+@pytest.mark.slow
+def test_every_operation_exercise_survives_a_second_try():
+    """A wrong attempt at 3.1, 3.2 and 4.1 fails its check; lab.undo takes back only that
+    exercise's rows and the corrected attempt passes, with the other exercises' rows intact."""
+    from simcrm.lab.checks import CheckFailed
+
+    lab = start("ch07", student="ch07-redo", quiet=True)
+    ctx = lab.context()
+    births = sorted(ch07.expected_birthdays(ctx))
+    for cid, contact, day in births:  # wrong: the day after the birthday
+        lab.crm.plan_care(cid, "生日", "生日祝福", day + dt.timedelta(days=1), contact_id=contact, channel="短信")
+    with pytest.raises(CheckFailed):
+        lab.check("ch07.birthdays", None)
+    lab.undo("ch07.birthdays")
+    for cid, contact, day in births:
+        lab.crm.plan_care(cid, "生日", "生日祝福", day, contact_id=contact, channel="短信")
+    lab.check("ch07.birthdays", None)
+
+    follow = sorted(ch07.expected_followups(ctx))
+    for cid, day in follow + follow[:1]:  # wrong: one customer twice
+        lab.crm.plan_care(cid, "售后回访", "售后回访", day, channel="电话")
+    with pytest.raises(CheckFailed):
+        lab.check("ch07.followups", None)
+    lab.undo("ch07.followups")
+    for cid, day in follow:
+        lab.crm.plan_care(cid, "售后回访", "售后回访", day, channel="电话")
+    lab.check("ch07.followups", None)
+
+    seg = _segment(lab)
+    _campaign(lab, seg, seed=12345)  # wrong: not the student's seed
+    with pytest.raises(CheckFailed):
+        lab.check("ch07.campaign", None)
+    lab.undo("ch07.campaign")
+    _campaign(lab, seg)
+    _campaign(lab, seg)  # wrong: the answer cell run twice
+    with pytest.raises(CheckFailed, match="2 个活动"):
+        lab.check("ch07.campaign", None)
+    lab.undo("ch07.campaign")
+    assert ch07.my_decisions(ctx)["campaign"].empty and ch07.my_decisions(ctx)["campaign_member"].empty
+    camp = _campaign(lab, seg)
+    lab.check("ch07.campaign", None)
+    lab.check("ch07.targeting", None)
+    lab.check("ch07.targeting_top", None)
+    # the first exercises kept their rows; only the corrected campaign is left
+    lab.check("ch07.birthdays", None)
+    lab.check("ch07.followups", None)
+    assert ch07.my_decisions(ctx)["campaign"]["id"].tolist() == [camp]
 
 
 @pytest.mark.slow

@@ -282,6 +282,11 @@ def expected_birthdays(ctx: Any) -> set[tuple[int, int, dt.date]]:
     return out
 
 
+def _twice(n: int, what: str, key: str) -> str:
+    return (f"有 {n} 条{what}重复了（同一客户、同一天安排了两次）——多半是答案单元格运行了两次。"
+            f"先运行 lab.undo(\"{key}\") 撤销本练习写入的数据，再把答案单元格运行一次。")
+
+
 @operation("ch07.birthdays", points=8)
 def check_birthdays(ctx: Any, _answer: Any) -> CheckResult:
     want = expected_birthdays(ctx)
@@ -290,8 +295,11 @@ def check_birthdays(ctx: Any, _answer: Any) -> CheckResult:
     if care.empty:
         return CheckResult(False, "还没有生日关怀计划：用 lab.crm.plan_care(客户编号, \"生日\", \"生日祝福\", 生日日期, "
                                   "contact_id=联系人编号, channel=\"短信\") 为每位联系人安排。")
-    got = {(int(r.customer_id), int(r.contact_id) if pd.notna(r.contact_id) else -1, r.planned_date.date())
-           for r in care.itertuples()}
+    rows = [(int(r.customer_id), int(r.contact_id) if pd.notna(r.contact_id) else -1, r.planned_date.date())
+            for r in care.itertuples()]
+    got = set(rows)
+    if len(rows) > len(got):
+        return CheckResult(False, _twice(len(rows) - len(got), "生日关怀", "ch07.birthdays"))
     extra, missing = got - want, want - got
     if extra or missing:
         left = [x for x in extra if x[1] in {m[1] for m in missing}]
@@ -322,7 +330,10 @@ def check_followups(ctx: Any, _answer: Any) -> CheckResult:
     care = care[care["care_type"] == "售后回访"]
     if care.empty:
         return CheckResult(False, "还没有售后回访计划：用 lab.crm.plan_care(客户编号, \"售后回访\", \"售后回访\", 日期, channel=\"电话\")。")
-    got = {(int(r.customer_id), r.planned_date.date()) for r in care.itertuples()}
+    rows = [(int(r.customer_id), r.planned_date.date()) for r in care.itertuples()]
+    got = set(rows)
+    if len(rows) > len(got):
+        return CheckResult(False, _twice(len(rows) - len(got), "售后回访", "ch07.followups"))
     extra, missing = got - want, want - got
     if extra or missing:
         per_order = len(care) > len({c for c, _ in got})
@@ -363,6 +374,11 @@ def check_campaign(ctx: Any, _answer: Any) -> CheckResult:
     if camp is None:
         return CheckResult(False, "还没有你建立的关怀活动：lab.crm.create_campaign(名称, \"关怀\", cost_per_contact=..., "
                                   "budget=..., channel=...)。")
+    n_campaigns = len(my_decisions(ctx)["campaign"])
+    if n_campaigns > 1:
+        return CheckResult(False, f"你建立了 {n_campaigns} 个活动：一个季度只做一个关怀活动，否则前一个活动的目标组也会被执行，"
+                                  "对照组就不再“什么都没做”。多半是答案单元格运行了两次：先运行 lab.undo(\"ch07.campaign\") "
+                                  "撤销本练习写入的数据，再把答案单元格运行一次（已经运行过 next_quarter() 的，用 lab.reset()）。")
     act = action_of(camp["name"])
     if act is None:
         return CheckResult(False, f"活动名称要写明用哪种关怀动作（{'、'.join(ACTIONS)} 之一），系统据此执行。")

@@ -99,7 +99,7 @@ def _keep_response(world: Any) -> None:
     ok = ~np.isnan(idx)
     kind = world._model.response_type(idx[ok].astype(np.int64), np.full(int(ok.sum()), world._day(), dtype=np.int64))
     net = np.where(kind == 1, 1, np.where(kind == 3, -1, 0))
-    world.ch07_response = (world.today, pd.Series(net, index=ids[ok].to_numpy(), dtype="int64"))
+    world._ch07_response = (world.today, pd.Series(net, index=ids[ok].to_numpy(), dtype="int64"))
 
 
 def campaign_seed(world_seed: int) -> int:
@@ -518,12 +518,12 @@ def _world_as_generated(ctx: Any) -> Any:
 
 def _responses(ctx: Any) -> pd.Series:
     """Net response of every customer on the campaign day (customer id → +1 / 0 / −1)."""
-    kept = getattr(ctx.world, "ch07_response", None)
+    kept = getattr(ctx.world, "_ch07_response", None)
     if kept is None or pd.Timestamp(kept[0]) != start_day(ctx):
         w = _world_as_generated(ctx)
-        if getattr(w, "ch07_response", None) is None:
+        if getattr(w, "_ch07_response", None) is None:
             _keep_response(w)
-        kept = w.ch07_response
+        kept = w._ch07_response
     return kept[1]
 
 

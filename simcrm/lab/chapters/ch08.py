@@ -85,12 +85,18 @@ def _funnel(ctx: Any) -> pd.DataFrame:
 
 
 def my_lead(ctx_or_store: Any, me: dict[str, Any] | None = None) -> int:
-    """The lead the student carries through: their own 跟进中 lead with a company name, highest
-    score first (ties: the older lead)."""
+    """The lead the student carries through: their own open lead (跟进中 or 新建) with a company
+    name, highest score first (ties: the older lead)."""
     store = ctx_or_store.pristine if me is None else ctx_or_store
     me = ctx_or_store.me if me is None else me
     leads = store.read("lead")
-    mine = leads[(leads["owner_id"] == int(me["id"])) & (leads["status"] == "跟进中") & leads["company"].notna()]
+    mine = leads[(leads["owner_id"] == int(me["id"])) & leads["status"].isin(["跟进中", "新建"])
+                 & leads["company"].notna()]
+    if mine.empty:
+        from ...errors import ConfigError
+
+        raise ConfigError(field="lead", value=me.get("login"), label="线索",
+                          allowed="本人名下至少一条跟进中或新建、有公司名称的线索（请换一个学号的世界或联系教师）")
     mine = mine.sort_values(["score", "id"], ascending=[False, True])
     return int(mine["id"].iloc[0])
 

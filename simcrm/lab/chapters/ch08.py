@@ -42,6 +42,19 @@ AGEING_COLUMNS = ["customer_id", "not_due", "0-30", "31-60", "61-90", ">90", "to
 PLAN_STATES = ("按期回款", "逾期回款", "逾期未回", "未到期")
 
 
+_CACHE: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def _cached(ctx: Any, key: str, build: Any) -> Any:
+    """``build()`` once per world as generated (the notebook's visible checks and the referee's
+    hidden tests ask for the same tables question after question; the store object is kept so
+    its id is not reused)."""
+    slot = (id(ctx.pristine), key)
+    if slot not in _CACHE:
+        _CACHE[slot] = (ctx.pristine, build())
+    return _CACHE[slot][1]
+
+
 def _safe(diagnose: Any) -> Any:
     """A hint finder must never crash the check (an odd answer just gets the generic hint)."""
     def wrapped(ctx: Any, answer: Any, expected: Any) -> str | None:
@@ -70,15 +83,15 @@ def quota_period(ctx: Any) -> str:
 
 
 def _opps(ctx: Any) -> pd.DataFrame:
-    return ctx.once("opps", lambda: ctx.pristine.read("opportunity"))
+    return _cached(ctx, "opps", lambda: ctx.pristine.read("opportunity"))
 
 
 def _history(ctx: Any) -> pd.DataFrame:
-    return ctx.once("history", lambda: ctx.pristine.read("opportunity_stage_history"))
+    return _cached(ctx, "history", lambda: ctx.pristine.read("opportunity_stage_history"))
 
 
 def _funnel(ctx: Any) -> pd.DataFrame:
-    return ctx.once("funnel", lambda: funnel(_opps(ctx), _history(ctx), as_of=as_of(ctx)))
+    return _cached(ctx, "funnel", lambda: funnel(_opps(ctx), _history(ctx), as_of=as_of(ctx)))
 
 
 # --- 任务一: the student's own deal ---------------------------------------------------------------------
@@ -443,7 +456,7 @@ def _ageing(ctx: Any) -> pd.DataFrame:
         out = receivables_aging(plans, pays, as_of=today(ctx))
         out["customer_id"] = out["customer_id"].astype(int)
         return out[AGEING_COLUMNS]
-    return ctx.once("ageing", build)
+    return _cached(ctx, "ageing", build)
 
 
 def _diagnose_ageing(ctx: Any, answer: Any, expected: Any) -> str | None:
@@ -489,6 +502,10 @@ def chase(ctx: Any) -> list[int]:
 
 
 def _plan_status(ctx: Any) -> dict[str, int]:
+    return dict(_cached(ctx, "plan_status", lambda: _plan_status_of(ctx)))
+
+
+def _plan_status_of(ctx: Any) -> dict[str, int]:
     plans, pays = _plans(ctx)
     s = settle(plans, pays, today(ctx), "order_id", "due_date", "amount", "paid_date", "amount")
     due = pd.to_datetime(s["due"])
@@ -528,7 +545,7 @@ def calibrated(ctx: Any) -> dict[str, float]:
             closed = st.isin(["成功", "失败"])
             out[stage] = float(100 * (st == "成功").sum() / closed.sum()) if closed.any() else 0.0
         return out
-    return ctx.once("calibrated", build)
+    return _cached(ctx, "calibrated", build)
 
 
 def _diagnose_cal(ctx: Any, answer: Any, expected: Any) -> str | None:

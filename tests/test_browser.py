@@ -90,6 +90,7 @@ LAB_SCREENS = {
     "ch05": ('lab.screen("customer360", customer_id=int(lab.table("customer")["id"].iloc[0]))', "客户视图 ·"),
     "ch06": ('lab.screen("customers")', "打开记录"),
     "ch07": ('lab.screen("customers")', "打开记录"),
+    "ch08": ('lab.screen("board")', "销售机会看板"),
     # the dashboard of a full classroom world (the ch05 manager's), for docs/screens.md
     "dashboard": ('lab.screen("dashboard")', "加权销售机会金额（元）"),
 }

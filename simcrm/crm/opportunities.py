@@ -188,8 +188,15 @@ class OpportunitiesMixin(CRMBase):
     @atomic
     def update_opportunity(self, opportunity_id: int, *, name: str | None = None, amount: float | None = None,
                            expected_close=None, contact_id: int | None = None) -> None:
-        """Change an open opportunity's name, amount, expected close date or contact."""
+        """Change an open opportunity's name, amount, expected close date or contact.
+
+        A closed opportunity (成功 / 失败 / 失效) is frozen: what was won or lost stays on record.
+        """
         row = self._opp(opportunity_id)
+        if row["status"] in CLOSED:
+            raise StateTransitionError(field="status", value=row["status"], label="销售机会状态", table="opportunity",
+                                       allowed="跟踪、搁置 状态下的销售机会",
+                                       reason="已结束的销售机会已冻结，不能再修改名称、金额、预计成交日期或联系人")
         values: dict[str, Any] = {}
         if name is not None:
             values["name"] = name

@@ -27,6 +27,13 @@ from .base import CRMBase, atomic, check_transition, is_number, money
 
 TOLERANCE = 0.01
 
+#: 退货期限 (days, counted from the day the order line's goods last left the warehouse): the firm's
+#: return policy by the product's warranty — 7 days (七天无理由退货) for products with a warranty
+#: of at most 12 months, 15 days for the large equipment with a longer warranty (its installation
+#: and acceptance take longer). :meth:`SalesMixin.return_period` reads it for one product.
+RETURN_DAYS = 7
+RETURN_DAYS_LONG_WARRANTY = 15
+
 
 def line_amount(quantity: float, unit_price: float, discount: float = 0.0, tax_rate: float = 0.13) -> float:
     """The amount of one document line, net of VAT (``tax_rate`` is kept on the line for invoices).
@@ -187,6 +194,60 @@ class SalesMixin(CRMBase):
             total = self._replace_lines(conn, "order_line", "order_id", order_id, clean, {"shipped_quantity": 0.0})
             self._update("sales_order", order_id, {"total_amount": total})
 
+    def return_period(self, product_id: int) -> int:
+        """The product's 退货期限 in days (see :data:`RETURN_DAYS`): 15 when its warranty is longer
+        than 12 months, else 7.
+
+        >>> import datetime as dt
+        >>> from simcrm.store import Store
+        >>> from simcrm.crm import CRM
+        >>> crm = CRM.system(Store(), now=dt.datetime(2025, 7, 1, 9, 0))
+        >>> cat = crm.add_category("外设")
+        >>> crm.return_period(crm.create_product("扫码枪", cat, price=500, cost=300, warranty_months=12))
+        7
+        >>> crm.return_period(crm.create_product("投影机", cat, price=9000, cost=6000, warranty_months=36))
+        15
+        """
+        product = self._row("product", product_id, field="product_id")
+        months = product["warranty_months"]
+        return RETURN_DAYS_LONG_WARRANTY if months is not None and months > 12 else RETURN_DAYS
+
+    @atomic
+    def update_order(self, order_id: int, *, order_date: dt.date | str | None = None,
+                     end_date: dt.date | str | None = None, payment_terms: str | None = None,
+                     contact_id: int | None = None) -> None:
+        """Edit a contract/order's header (签订日期, 合同到期日, 付款方式, 联系人) after it was created.
+
+        Allowed only while the order is 待审: once approved (or rejected) the contract is frozen —
+        what was approved is what is executed. Lines: :meth:`update_order_lines`.
+        """
+        order = self._order(order_id)
+        values: dict[str, Any] = {}
+        if order_date is not None:
+            values["order_date"] = order_date
+        if end_date is not None:
+            values["end_date"] = end_date
+        if payment_terms is not None:
+            values["payment_terms"] = payment_terms
+        if contact_id is not None:
+            if self._row("contact", contact_id, field="contact_id")["customer_id"] != order["customer_id"]:
+                raise ValidationError(field="contact_id", value=contact_id, label="联系人",
+                                      allowed=f"客户 {order['customer_id']} 的联系人")
+            values["contact_id"] = contact_id
+        if not values:
+            raise RequiredFieldError(field="order_date", value=None, label="修改内容",
+                                     allowed="order_date、end_date、payment_terms、contact_id 至少给一个")
+        if order["approval"] != "待审":
+            raise StateTransitionError(field="approval", value=order["approval"], label="审批状态", table="sales_order",
+                                       allowed=("待审",), reason="合同/订单审批后即冻结，只有待审的合同/订单可以修改")
+        clean = self.store.validate("sales_order", {**{k: order[k] for k in ("order_date", "end_date")}, **values},
+                                    partial=True)
+        start, end = clean.get("order_date"), clean.get("end_date")
+        if start is not None and end is not None and pd.Timestamp(end) < pd.Timestamp(start):
+            raise ValidationError(field="end_date", value=str(end_date if end_date is not None else end)[:10],
+                                  label="合同到期日", allowed=f"不早于签订日期 {str(start)[:10]}")
+        self._update("sales_order", order_id, values)
+
     @atomic
     def send_quote(self, quote_id: int) -> None:
         """草稿 → 已发送."""
@@ -261,9 +322,14 @@ class SalesMixin(CRMBase):
         return oid
 
     def _order(self, order_id: int, module: str = "order") -> dict[str, Any]:
-        row = self._check_row("sales_order", order_id, "update", field="order_id")
-        if module != "order":
-            self._require(module, "update")
+        """The order, checked for ``module``: the order's own changes need the order module's
+        update right; money (``finance``: payment plans, payments, invoices) needs the finance
+        module's update right and only the right to read the order (财务专员 records the money of
+        orders they do not manage)."""
+        if module == "order":
+            return self._check_row("sales_order", order_id, "update", field="order_id")
+        row = self._check_row("sales_order", order_id, "read", field="order_id")
+        self._require(module, "update")
         return row
 
     @atomic
@@ -494,6 +560,7 @@ class SalesMixin(CRMBase):
         qty = self._line_quantities(order_id, quantities, "退货", limit)
         amounts = {i: money(q / float(lines.loc[i, "quantity"]) * float(lines.loc[i, "amount"])) for i, q in qty.items()}
         return_date = return_date or self.today
+        self._within_return_period(qty, lines, return_date)
         with self.store.transaction():
             rid = self._insert("sales_return", {"code": self.next_code("sales_return"), "order_id": order_id,
                                                 "return_date": return_date, "reason": reason,
@@ -510,6 +577,32 @@ class SalesMixin(CRMBase):
                                         "refund_date": return_date, "amount": money(credit),
                                         "reason": f"退货 {code} 后已收款超过应收金额，退还差额"})
         return rid
+
+    def _within_return_period(self, qty: Mapping[int, float], lines: pd.DataFrame, return_date: Any) -> None:
+        """Each returned line's goods must come back within the product's 退货期限, counted from
+        the line's last shipment (and not before it)."""
+        day = self.store.validate("sales_return", {"return_date": return_date}, partial=True)["return_date"]
+        day = pd.Timestamp(day).normalize()
+        moves = self.store.read("stock_move", where={"kind": "出库"}, columns=["order_line_id", "move_date"])
+        moves = moves[moves["order_line_id"].isin(list(qty))]
+        last = pd.to_datetime(moves["move_date"]).groupby(moves["order_line_id"]).max()
+        for line_id in qty:
+            product_id = int(lines.loc[line_id, "product_id"])
+            shipped = last.get(line_id)
+            if shipped is None or pd.isna(shipped):
+                continue  # nothing shipped: _line_quantities has refused it already
+            shipped = pd.Timestamp(shipped).normalize()
+            days = self.return_period(product_id)
+            deadline = shipped + pd.Timedelta(days=days)
+            name = self._row("product", product_id)["name"]
+            if day < shipped:
+                raise ValidationError(field="return_date", value=str(day.date()), label="退货日期",
+                                      allowed=f"不早于出库日期 {shipped.date()}",
+                                      reason=f"明细 {line_id}（{name}）{shipped.date()} 才出库")
+            if day > deadline:
+                raise ValidationError(field="return_date", value=str(day.date()), label="退货日期",
+                                      allowed=f"不晚于 {deadline.date()}（产品“{name}”的退货期限为出库后 {days} 天）",
+                                      reason=f"明细 {line_id} 已超过退货期限，只能走售后维修或换货")
 
     def receivables(self) -> pd.DataFrame:
         """Payment plan instalments with what was paid against them and whether overdue.

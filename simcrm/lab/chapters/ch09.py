@@ -510,7 +510,7 @@ def check_handled(ctx: Any, answer: Any) -> CheckResult:
     opened = open_complaints(ctx)
     now = ctx.store.read("complaint").set_index("id")
     is_fast = opened["urgency"].isin(fast).to_numpy()
-    if is_fast.all() or not is_fast.any():
+    if (is_fast.all() and opened["urgency"].nunique() > 1) or not is_fast.any():
         return CheckResult(False, "规则要把待处理的投诉分成两组：一组快速处理、一组故意放慢，才能比较补救的效果。")
     ids_fast = opened.loc[is_fast, "id"].tolist()
     ids_slow = opened.loc[~is_fast, "id"].tolist()
@@ -534,28 +534,38 @@ def check_handled(ctx: Any, answer: Any) -> CheckResult:
 
 
 def recovery_table(pristine: Any, after: Any, start: pd.Timestamp, days: int) -> pd.DataFrame:
-    """Customers whose complaints the firm resolved before ``start``: 快速满意 (the latest
-    complaint returned-visited within FAST_DAYS with satisfaction ≥ 4) vs 其他; in the
-    ``days`` after ``start``: share who bought (approved order) and share 失效 at the end."""
+    """Service recovery measured on the quarter after ``start`` (today, 0:00).
+
+    Customers still active at ``start`` who complained before it, by their latest complaint:
+    ``快速满意`` (return visit within FAST_DAYS of receipt, satisfaction ≥ 4) or ``其他投诉``;
+    and ``不满意未投诉``: dissatisfied customers (:func:`dissatisfied`) who never complained.
+    Per group: customers, share who bought (approved order) in the ``days`` after today, and
+    share 失效 at the end (read from ``after``, the world stepped one quarter)."""
     comp = pristine.read("complaint")
     comp = comp[comp["received_at"] < start]
     cust0 = pristine.read("customer").set_index("id")["lifecycle"]
-    comp = comp[comp["customer_id"].map(cust0) != "失效"]
+    active = cust0 != "失效"
+    comp = comp[comp["customer_id"].map(active).fillna(False).astype(bool)]
     last = comp.sort_values(["received_at", "id"]).groupby("customer_id").tail(1)
     hist = pristine.read("complaint_history")
-    visit = hist[hist["status"] == "已回访"].groupby("complaint_id")["at"].min()
+    visit = hist[(hist["status"] == "已回访") & (hist["at"] < start)].groupby("complaint_id")["at"].min()
     at = last["id"].map(visit)
     fast = at.notna() & ((at - last["received_at"]) <= pd.Timedelta(days=FAST_DAYS)) & (
         last["satisfaction"].fillna(0) >= SATISFIED)
+    low = dissatisfied(pristine, start)
+    everyone = pristine.read("complaint")
+    silent = [int(c) for c in low.index if c not in set(everyone.loc[everyone["received_at"] < start, "customer_id"])
+              and bool(active.get(c, False))]
+    groups = pd.DataFrame({"customer_id": np.r_[last["customer_id"].to_numpy(), np.asarray(silent, dtype=np.int64)],
+                           "group": np.r_[np.where(fast, "快速满意", "其他投诉"), np.full(len(silent), "不满意未投诉")]})
     first = start + pd.Timedelta(days=1)  # the quarter: the day after today … today + days
     orders = after.read("sales_order")
     bought = set(orders.loc[(orders["approval"] == "同意") & (orders["order_date"] >= first)
                             & (orders["order_date"] < first + pd.Timedelta(days=days)), "customer_id"])
     cust1 = after.read("customer").set_index("id")["lifecycle"]
-    x = pd.DataFrame({"group": np.where(fast, "快速满意", "其他"),
-                      "bought": last["customer_id"].isin(bought).to_numpy(),
-                      "lost": (last["customer_id"].map(cust1) == "失效").to_numpy()})
-    g = x.groupby("group")
+    groups["bought"] = groups["customer_id"].isin(bought)
+    groups["lost"] = groups["customer_id"].map(cust1).eq("失效")
+    g = groups.groupby("group")
     return pd.DataFrame({"customers": g.size(), "bought_share": g["bought"].mean(),
                          "lost_share": g["lost"].mean()}).reset_index()
 
@@ -564,10 +574,10 @@ def _diagnose_recovery(ctx: Any, answer: Any, expected: Any) -> str | None:
     if not isinstance(answer, pd.DataFrame) or not {"group", "customers"} <= set(answer.columns):
         return None
     if int(answer["customers"].sum()) != int(expected["customers"].sum()):
-        return ("客户范围：今天（运行下一季度之前的“今天”，0 点）以前投诉过、当时还没有失效的客户，每人只算一次（看最近一次投诉）；"
-                "下一季度新来的投诉不算。")
+        return ("客户范围：今天（运行下一季度之前的“今天”，0 点）以前还没有失效的客户中，投诉过的（每人只算一次，看最近一次投诉），"
+                "和练习 3.1 中不满意却从没投诉过的；下一季度新来的投诉不算。")
     return (f"快速满意 = 最近一次投诉在受理后 {FAST_DAYS} 天内完成回访（complaint_history 中“已回访”的时间）且回访满意度 ≥ 4；"
-            "bought_share = 下一季度内有已审批订单的比例，lost_share = 季度末生命周期为“失效”的比例。")
+            "其余投诉客户为其他投诉；bought_share = 下一季度内有已审批订单的比例，lost_share = 季度末生命周期为“失效”的比例。")
 
 
 @calculation("ch09.recovery", points=6, key="group", atol=1e-4, diagnose=_safe(_diagnose_recovery))

@@ -89,6 +89,7 @@ LAB_SCREENS = {
     "ch04": ('lab.screen("form", table="customer")', "新建客户"),
     "ch05": ('lab.screen("customer360", customer_id=int(lab.table("customer")["id"].iloc[0]))', "客户视图 ·"),
     "ch06": ('lab.screen("customers")', "打开记录"),
+    "ch09": ('lab.screen("service_desk")', "SLA 时钟"),
     # the dashboard of a full classroom world (the ch05 manager's), for docs/screens.md
     "dashboard": ('lab.screen("dashboard")', "加权销售机会金额（元）"),
 }

@@ -110,6 +110,8 @@ class ServiceDesk(Screen):
         sla = sla.assign(elapsed_hours=((end - sla["opened_at"]).dt.total_seconds() / 3600).round(1),
                          target_hours=sla["urgency"].map(policy["resolution_hours"]))
         self.sla = sla
+        # a running clock is what a desk watches: closed requests (hundreds in a year) stay in crm.sla_status()
+        sla = sla[sla["status"] != "已关闭"]
         shown = pd.DataFrame({
             "编号": sla["code"], "紧急程度": sla["urgency"], "状态": sla["status"],
             "已用 / 目标（小时）": [f"{e:g} / {t:g}" if pd.notna(t) else f"{e:g}" for e, t in

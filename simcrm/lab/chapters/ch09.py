@@ -590,4 +590,4 @@ def recovery(ctx: Any) -> pd.DataFrame:
 
 __all__ = ["sla_table", "complaint_customer", "complaint_value", "stayed_table", "servqual_table", "pareto_table",
            "call_centre", "recovery_table", "open_complaints", "manager_id", "mot_episode", "ROUTING",
-           "GAP_OF_CATEGORY", "STEPS", "STEPS_KEY", "CALLS_PER_RECORD", "AHT_SECONDS", "max_id"]
+           "GAP_OF_CATEGORY", "STEPS", "STEPS_KEY", "CALLS_PER_RECORD", "AHT_SECONDS"]

@@ -91,6 +91,7 @@ LAB_SCREENS = {
     "ch06": ('lab.screen("customers")', "打开记录"),
     "ch07": ('lab.screen("customers")', "打开记录"),
     "ch08": ('lab.screen("board")', "销售机会看板"),
+    "ch09": ('lab.screen("service_desk")', "SLA 时钟"),
     # the dashboard of a full classroom world (the ch05 manager's), for docs/screens.md
     "dashboard": ('lab.screen("dashboard")', "加权销售机会金额（元）"),
 }

@@ -47,6 +47,18 @@ def test_sla_clock_shows_breach(world):
     assert "background:#fde7e7" in desk.sla_html.value
 
 
+def test_sla_clock_lists_only_requests_not_resolved(world):
+    desk = ServiceDesk(world.as_rep1)
+    code = world.store.get("service_request", world.sr1)["code"]
+    assert code in desk.sla_html.value
+    world.as_rep1.respond_service_request(world.sr1)
+    desk.refresh()
+    assert code in desk.sla_html.value
+    world.as_rep1.resolve_service_request(world.sr1)
+    desk.refresh()
+    assert code not in desk.sla_html.value and world.sr1 in set(desk.sla["id"])
+
+
 def test_complaint_workflow_with_required_fields(world):
     desk = screen("service_desk", world.as_mgr1)
     desk.complaint_picker.value = world.cp1

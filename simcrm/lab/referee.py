@@ -270,7 +270,7 @@ class Referee:
 
     def _context(self, chapter: str) -> Any:
         """The chapter's world, built once for the referee's life; its pristine tables are read once."""
-        from .session import CHAPTER_ROLES, _chapter_module, build_world, pick_employee
+        from .session import CHAPTER_DEPARTMENTS, CHAPTER_ROLES, _chapter_module, build_world, pick_employee
 
         if chapter not in self._worlds:
             folder = Path(self._tmp.name) / chapter
@@ -279,7 +279,8 @@ class Referee:
             builder = getattr(_chapter_module(chapter), "build_files", None)
             files = builder(world, folder) if builder is not None else {}
             pristine = _ReadOnce(world.store)
-            self._worlds[chapter] = (world, pristine, files, pick_employee(world.store, CHAPTER_ROLES[chapter]))
+            self._worlds[chapter] = (world, pristine, files, pick_employee(world.store, CHAPTER_ROLES[chapter],
+                                                                                  CHAPTER_DEPARTMENTS.get(chapter, "销售")))
         return self._worlds[chapter]
 
     def prepare(self, chapter: str) -> None:

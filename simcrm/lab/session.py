@@ -58,6 +58,9 @@ CHAPTER_ROLES = {
     "ch06": "主管", "ch07": "一般人员", "ch08": "一般人员", "ch09": "一般人员", "ch10": "主管",
 }
 
+#: the department the student works in, where it is not sales (the first match of the role type)
+CHAPTER_DEPARTMENTS = {"ch09": "客服"}
+
 DEFAULT_CUSTOMERS = 2000
 
 
@@ -96,8 +99,8 @@ def build_world(seed: int, chapter: str, directory: Path, customers: int | None 
     return world
 
 
-def pick_employee(store: Any, role_type: str) -> dict[str, Any]:
-    """The employee a student plays: the first active one of ``role_type`` (sales first)."""
+def pick_employee(store: Any, role_type: str, department: str = "销售") -> dict[str, Any]:
+    """The employee a student plays: the first active one of ``role_type`` (in ``department`` first)."""
     emp = store.read("employee")
     dept = store.read("department")[["id", "name"]].rename(columns={"id": "department_id", "name": "department"})
     emp = emp.merge(dept, on="department_id", how="left")
@@ -105,7 +108,7 @@ def pick_employee(store: Any, role_type: str) -> dict[str, Any]:
     if active.empty:
         raise ConfigError(field="role_type", value=role_type, label="角色类型",
                           allowed=sorted(emp.loc[emp["status"] == "正常", "role_type"].unique()))
-    sales = active[active["department"].astype(str).str.contains("销售")]
+    sales = active[active["department"].astype(str).str.contains(department)]
     row = (sales if not sales.empty else active).sort_values("id").iloc[0]
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.to_dict().items()}
 
@@ -143,7 +146,7 @@ class Lab:
         _copy_sqlite(self.dir / "world.sqlite", self.dir / "pristine.sqlite")
         self.today = self.world.today
         self.firm = self.world.firm
-        self.me = pick_employee(self.store, CHAPTER_ROLES[self.chapter])
+        self.me = pick_employee(self.store, CHAPTER_ROLES[self.chapter], CHAPTER_DEPARTMENTS.get(self.chapter, "销售"))
         self.now = dt.datetime.combine(self.today, dt.time(9, 0))
         clock = lambda: self.now  # noqa: E731 - the CRM's "now" follows next_quarter()
         self.crm = CRM(self.store, user=self.me["login"], now=clock)

@@ -1,0 +1,425 @@
+"""ch09 lab: every reference against an independent (loop) computation, the hints for the likely
+mistakes, the operation checks on a copy of the world (including a second try after lab.undo),
+the closed loop against the kernel's own next quarter, and the grading matrix."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import datetime as dt
+import math
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simcrm import generate, reference
+from simcrm.crm import CRM
+from simcrm.lab.chapters import ch09
+from simcrm.lab.questions import Context, evaluate, get_question
+from simcrm.store import Store
+
+SEED, CUSTOMERS = 9, 600
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ch09") / "world.sqlite"
+    return generate(seed=SEED, customers=CUSTOMERS, db=str(path))
+
+
+def _me(store):
+    from simcrm.lab.session import pick_employee
+
+    return pick_employee(store, "一般人员", "客服")
+
+
+@pytest.fixture()
+def ctx(world, tmp_path):
+    """A context whose student store is a fresh copy of the world (operations stay local)."""
+    from simcrm.lab.session import _copy_sqlite
+
+    copy_ = tmp_path / "student.sqlite"
+    _copy_sqlite(Path(world.store.engine.url.database), copy_)
+    student = Store(copy_, create=False)
+    yield Context(pristine=world.store, store=student, world=world, me=_me(world.store), chapter="ch09")
+    student.close()
+
+
+def _today(world):
+    return pd.Timestamp(world.today)
+
+
+def test_the_student_is_a_service_agent(world):
+    me = _me(world.store)
+    assert me["department"] == "客服部" and me["role_type"] == "一般人员"
+
+
+# --- references against independent computations ----------------------------------------------------
+
+
+def test_sla_reference_by_loops(ctx, world):
+    ref = get_question("ch09.sla").func(ctx).set_index("urgency")
+    end = _today(world) + pd.Timedelta(days=1)
+    pol = {r["urgency"]: r for r in world.store.read("sla_policy").to_dict("records")}
+    tally = collections.defaultdict(lambda: [0, 0, 0, 0])
+    for r in world.store.read("service_request").to_dict("records"):
+        if not r["opened_at"] < end:
+            continue
+        t = tally[r["urgency"]]
+        p = pol[r["urgency"]]
+        due_r = r["opened_at"] + dt.timedelta(hours=float(p["first_response_hours"]))
+        due_s = r["opened_at"] + dt.timedelta(hours=float(p["resolution_hours"]))
+        t[0] += 1
+        t[1] += int(pd.notna(r["first_response_at"]) and r["first_response_at"] <= due_r)
+        t[2] += int(pd.notna(r["resolved_at"]) and r["resolved_at"] <= due_s)
+        t[3] += int(pd.isna(r["resolved_at"]) and due_s < end)
+    assert set(tally) == set(ref.index)
+    for u, (n, okr, oks, over) in tally.items():
+        assert ref.loc[u, "requests"] == n
+        assert ref.loc[u, "response_rate"] == pytest.approx(okr / n)
+        assert ref.loc[u, "resolution_rate"] == pytest.approx(oks / n)
+        assert ref.loc[u, "overdue_open"] == over
+    assert ref["response_rate"].lt(1).any(), "some first responses miss the SLA"
+
+
+def _dissatisfied_by_loops(world, cut):
+    low = set()
+    for r in world.store.read("survey").to_dict("records"):
+        if r["overall"] <= 2 and r["survey_date"] < cut:
+            low.add(r["customer_id"])
+    for r in world.store.read("service_request").to_dict("records"):
+        if pd.notna(r["satisfaction"]) and r["satisfaction"] <= 2 and r["closed_at"] < cut:
+            low.add(r["customer_id"])
+    for r in world.store.read("care").to_dict("records"):
+        if pd.notna(r["satisfaction"]) and r["satisfaction"] <= 2 and pd.Timestamp(r["done_date"]) < cut:
+            low.add(r["customer_id"])
+    return low
+
+
+def test_complaint_value_and_stayed_by_loops(ctx, world):
+    cut = _today(world)
+    low = _dissatisfied_by_loops(world, cut)
+    comp = world.store.read("complaint").to_dict("records")
+    complained = {c["customer_id"] for c in comp if c["received_at"] < cut}
+    ref = get_question("ch09.complaint_value").func(ctx)
+    assert ref["dissatisfied"] == len(low) and ref["complained"] == len(low & complained)
+    assert ref["one_in"] == pytest.approx(len(low) / len(low & complained))
+    assert ref["one_in"] > 3, "most dissatisfied customers do not complain"
+
+    latest = {}
+    for c in sorted(comp, key=lambda c: (c["received_at"], c["id"])):
+        if c["received_at"] < cut - pd.Timedelta(days=180):
+            latest[c["customer_id"]] = c
+    life = world.store.read("customer").set_index("id")["lifecycle"]
+    groups = collections.defaultdict(list)
+    for cid, c in latest.items():
+        ok = c["status"] in ("已回访", "已归档") and pd.notna(c["satisfaction"]) and c["satisfaction"] >= 4
+        groups["满意" if ok else "不满意或未解决"].append(life[cid] != "失效")
+    st = get_question("ch09.stayed").func(ctx).set_index("resolution")
+    for g, xs in groups.items():
+        assert st.loc[g, "customers"] == len(xs)
+        assert st.loc[g, "stayed_share"] == pytest.approx(sum(xs) / len(xs))
+
+
+def test_servqual_and_pareto_by_loops(ctx, world):
+    cut = _today(world)
+    surveys = [s for s in world.store.read("survey").to_dict("records") if s["survey_date"] < cut]
+    ref = get_question("ch09.servqual").func(ctx)
+    assert list(ref["gap"]) == sorted(ref["gap"])
+    assert set(ref["dimension"]) == {"可靠性", "有形性", "响应性", "安全性", "关怀性"}
+    for d in reference.SERVQUAL:
+        e = sum(s[f"exp_{d['code']}"] for s in surveys) / len(surveys)
+        p = sum(s[f"per_{d['code']}"] for s in surveys) / len(surveys)
+        row = ref[ref["dimension"] == d["name"]].iloc[0]
+        assert row["expectation"] == pytest.approx(e) and row["gap"] == pytest.approx(p - e)
+    counts = collections.Counter(c["gap_type"] for c in world.store.read("complaint").to_dict("records")
+                                 if c["received_at"] < cut)
+    gaps = reference.state_values("gap_type")
+    order = sorted(gaps, key=lambda g: (-counts.get(g, 0), gaps.index(g)))
+    par = get_question("ch09.pareto").func(ctx)
+    assert list(par["gap_type"]) == order
+    total = sum(counts.values())
+    assert list(par["complaints"]) == [counts.get(g, 0) for g in order]
+    assert par["cum_share"].iloc[-1] == pytest.approx(1.0)
+    assert par["share"].iloc[0] == pytest.approx(counts[order[0]] / total)
+
+
+def _erlang_c_by_factorials(n, a):
+    top = a ** n / math.factorial(n) * n / (n - a)
+    return top / (sum(a ** k / math.factorial(k) for k in range(n)) + top)
+
+
+def test_call_centre_by_hand(ctx, world):
+    cut = _today(world)
+    hours = collections.Counter()
+    for table, col in (("service_request", "opened_at"), ("complaint", "received_at")):
+        for r in world.store.read(table).to_dict("records"):
+            if r["channel"] == "电话" and cut - pd.Timedelta(days=365) <= r[col] < cut:
+                hours[r[col].hour] += 1
+    top = min(h for h, n in hours.items() if n == max(hours.values()))
+    ref = get_question("ch09.call_centre").func(ctx)
+    assert ref["busiest_hour"] == top
+    rate = hours[top] * ch09.CALLS_PER_RECORD / 365
+    assert ref["calls_per_hour"] == pytest.approx(rate)
+    a = rate / 3600 * ch09.AHT_SECONDS
+    s = ch09.AHT_SECONDS
+
+    def level(n):
+        return 0.0 if n <= a else 1 - _erlang_c_by_factorials(n, a) * math.exp(-(n - a) * 20 / s)
+
+    n = next(k for k in range(1, 100) if level(k) >= 0.8)
+    assert ref["agents"] == n
+    fewer = math.inf if n - 1 <= a else _erlang_c_by_factorials(n - 1, a) * s / (n - 1 - a)
+    assert ref["asa_one_fewer"] == pytest.approx(fewer)
+
+
+# --- hints ------------------------------------------------------------------------------------------------
+
+
+def test_hints(ctx, world):
+    sla = get_question("ch09.sla").func(ctx)
+    assert evaluate("ch09.sla", ctx, sla).ok
+    sr = world.store.read("service_request")
+    sr = sr[sr["opened_at"] < _today(world) + pd.Timedelta(days=1)]
+    pol = world.store.read("sla_policy").set_index("urgency")
+    limit = sr["urgency"].map(pol["first_response_hours"]).astype(float)
+    waited = (sr["first_response_at"] - sr["opened_at"]).dt.total_seconds() / 3600
+    answered = (waited <= limit)[sr["first_response_at"].notna()].groupby(sr["urgency"]).mean()
+    only_answered = sla.assign(response_rate=sla["urgency"].map(answered).to_numpy())
+    if not np.allclose(only_answered["response_rate"], sla["response_rate"]):
+        assert "分母" in evaluate("ch09.sla", ctx, only_answered).hint
+    unresolved = sr["resolved_at"].isna().groupby(sr["urgency"]).sum()
+    all_open = sla.assign(overdue_open=sla["urgency"].map(unresolved).to_numpy())
+    if not np.allclose(all_open["overdue_open"], sla["overdue_open"]):
+        assert "还没到解决时限" in evaluate("ch09.sla", ctx, all_open).hint
+
+    value = get_question("ch09.complaint_value").func(ctx)
+    s = world.store.read("survey")
+    survey_only = dict(value, dissatisfied=int(s.loc[s["overall"] <= 2, "customer_id"].nunique()))
+    assert "只看了满意度调查" in evaluate("ch09.complaint_value", ctx, survey_only).hint
+
+    sq = get_question("ch09.servqual").func(ctx)
+    assert "算反了" in evaluate("ch09.servqual", ctx, sq.assign(gap=-sq["gap"])).hint
+    par = get_question("ch09.pareto").func(ctx)
+    assert "排序" in evaluate("ch09.pareto", ctx, par.iloc[::-1].reset_index(drop=True)).hint
+
+    calls = get_question("ch09.call_centre").func(ctx)
+    raw = dict(calls, calls_per_hour=calls["calls_per_hour"] / ch09.CALLS_PER_RECORD)
+    assert str(ch09.CALLS_PER_RECORD) in evaluate("ch09.call_centre", ctx, raw).hint
+
+    assert evaluate("ch09.five_steps", ctx, dict(ch09.STEPS_KEY)).ok
+    assert "争辩" in evaluate("ch09.five_steps", ctx, dict(ch09.STEPS_KEY, S2="A")).hint
+
+
+def test_odd_answers_get_a_hint_not_a_crash(ctx):
+    for key in ("ch09.sla", "ch09.stayed", "ch09.servqual", "ch09.pareto"):
+        assert not evaluate(key, ctx, pd.DataFrame({"x": ["很多"]})).ok
+    for key in ("ch09.complaint_value", "ch09.call_centre", "ch09.five_steps"):
+        assert not evaluate(key, ctx, ["不对"]).ok
+    assert not evaluate("ch09.handled", ctx, "紧急").ok
+
+
+# --- operations ---------------------------------------------------------------------------------------------
+
+
+def _crms(ctx):
+    now = dt.datetime.combine(ctx.world.today, dt.time(9))
+    emp = ctx.store.read("employee").set_index("id")
+    return (CRM(ctx.store, user=ctx.me["login"], now=now), CRM(ctx.store, user=emp.loc[ch09.manager_id(ctx), "login"], now=now),
+            CRM.system(ctx.store, now=now))
+
+
+def test_respond_fails_then_passes(ctx):
+    me, _manager, admin = _crms(ctx)
+    new = ctx.store.read("service_request").query("status == '新建'")["id"].tolist()
+    assert new, "the world has new service requests"
+    assert "还有" in evaluate("ch09.respond", ctx, None).hint
+    admin.respond_service_request(int(new[0]))
+    for rid in new[1:]:
+        me.respond_service_request(int(rid))
+    assert "lab.admin" in evaluate("ch09.respond", ctx, None).hint
+
+
+def test_respond_by_the_agent_passes(ctx):
+    me, *_ = _crms(ctx)
+    for rid in ctx.store.read("service_request").query("status == '新建'")["id"]:
+        me.respond_service_request(int(rid))
+    assert evaluate("ch09.respond", ctx, None).ok
+
+
+def _department(ctx, name):
+    d = ctx.store.read("department")
+    return int(d.loc[d["name"] == name, "id"].iloc[0])
+
+
+def _flow(ctx, me, manager, *, department="客服部", stop=None):
+    who = ch09.complaint_customer(ctx)
+    cid = me.record_complaint(who["customer_id"], "维修后又坏了", category="售后维修", urgency="紧急", channel="电话",
+                              product_id=who["product_id"])
+    steps = [("调查中", me, {"handling_notes": "上次维修未更换部件，投诉成立"}),
+             ("已分派", me, {"department_id": _department(ctx, department), "gap_type": "程序差距"}),
+             ("方案待批", me, {"solution": "上门更换部件并致歉"}),
+             ("处理中", manager, {})]
+    for status, who_, fields in steps:
+        if status == stop:
+            return cid
+        who_.advance_complaint(cid, status, **fields)
+    me.record_return_visit(who["customer_id"], complaint_id=cid, satisfaction=5)
+    me.advance_complaint(cid, "已回访")
+    me.advance_complaint(cid, "已归档")
+    return cid
+
+
+def test_complaint_flow_fails_then_passes(ctx):
+    me, manager, _admin = _crms(ctx)
+    assert "还没有" in evaluate("ch09.complaint_flow", ctx, None).hint
+    _flow(ctx, me, manager, stop="方案待批")
+    assert "方案待批" in evaluate("ch09.complaint_flow", ctx, None).hint
+    cid = int(ctx.store.read("complaint")["id"].max())
+    me.advance_complaint(cid, "方案待批", solution="上门更换部件并致歉")
+    manager.advance_complaint(cid, "处理中")
+    who = ch09.complaint_customer(ctx)
+    me.record_return_visit(who["customer_id"], complaint_id=cid, satisfaction=4)
+    me.advance_complaint(cid, "已回访")
+    me.advance_complaint(cid, "已归档")
+    assert evaluate("ch09.complaint_flow", ctx, None).ok
+
+
+def test_complaint_flow_wrong_department_and_duplicates(ctx):
+    me, manager, _admin = _crms(ctx)
+    _flow(ctx, me, manager, department="销售部")
+    assert "责任部门" in evaluate("ch09.complaint_flow", ctx, None).hint
+    _flow(ctx, me, manager)
+    assert "lab.undo" in evaluate("ch09.complaint_flow", ctx, None).hint
+
+
+def test_handled_rule(ctx):
+    me, manager, _admin = _crms(ctx)
+    opened = ch09.open_complaints(ctx)
+    assert opened["urgency"].nunique() > 1
+    fast = ["非常紧急", "紧急"]
+    assert not evaluate("ch09.handled", ctx, fast).ok
+    assert "两组" in evaluate("ch09.handled", ctx, list(reference.state_values("urgency"))).hint
+    routing = {k: _department(ctx, v) for k, v in ch09.ROUTING.items()}
+    for row in opened[opened["urgency"].isin(fast)].to_dict("records"):
+        status = row["status"]
+        for nxt in ch09.STATES[ch09.STATES.index(status) + 1:]:
+            fields = {"调查中": {"handling_notes": "核实"}, "已分派": {"department_id": routing[row["category"]]},
+                      "方案待批": {"solution": "补偿并致歉"}}.get(nxt, {})
+            if nxt == "已回访" or (nxt == "已归档" and pd.isna(row["satisfaction"]) and status == "已回访"):
+                me.record_return_visit(row["customer_id"], complaint_id=row["id"], satisfaction=5)
+            (manager if nxt == "处理中" else me).advance_complaint(row["id"], nxt, **fields)
+    assert evaluate("ch09.handled", ctx, fast).ok
+    assert "被归档" in evaluate("ch09.handled", ctx, ["非常紧急"]).hint  # the 紧急 ones were closed against this rule
+
+
+# --- the lab session: a second try after undo, and the closed loop ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lab():
+    from simcrm.lab import start
+
+    return start("ch09", customers=CUSTOMERS, student="ch09_test", quiet=True)
+
+
+def test_second_try_after_undo_and_the_quarter(lab):
+    emp = lab.table("employee").set_index("id")
+    manager = CRM(lab.store, user=emp.loc[ch09.manager_id(lab.context()), "login"], now=lambda: lab.now)
+    ctx = lab.context()
+    before = {t: len(lab.table(t)) for t in ("complaint", "complaint_history", "return_visit")}
+    _flow(ctx, lab.crm, manager, department="仓储部")
+    with pytest.raises(AssertionError, match="责任部门"):
+        lab.check("ch09.complaint_flow", None)
+    lab.undo("ch09.complaint_flow")
+    assert {t: len(lab.table(t)) for t in before} == before
+    _flow(lab.context(), lab.crm, manager)
+    lab.check("ch09.complaint_flow", None)
+
+    lab.next_quarter()
+    got = get_question("ch09.recovery").func(lab.context())
+    # the kernel's own stepped world gives the same table as the referee's replay
+    mine = ch09.recovery_table(lab.pristine, lab.store, pd.Timestamp(lab.world.params.today), 91)
+    pd.testing.assert_frame_equal(got, mine)
+    assert set(got["group"]) <= {"快速满意", "其他投诉", "不满意未投诉"} and got["customers"].sum() > 0
+
+
+# --- the grading pipeline: full marks, blank, one wrong, two worlds, a copied answer ----------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = "ch09_customer_service"
+
+
+@pytest.mark.slow
+def test_grading_matrix(tmp_path):
+    import nbformat
+
+    from simcrm.lab import grading, start
+
+    solutions = tmp_path / "solutions"
+    shutil.copytree(ROOT / "solutions" / LAB, solutions / LAB)
+    course_dir = grading.create_course(tmp_path / "course", solutions, timeout=300)
+    released = grading.release(course_dir, LAB)
+    release_nb = nbformat.read(released["release_dir"] / f"{LAB}.ipynb", as_version=4)
+    source = nbformat.read(solutions / LAB / f"{LAB}.ipynb", as_version=4)
+    cells = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells}
+    answers = {gid: re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", "", c.source, flags=re.M).strip()
+               for gid, c in cells.items() if c.metadata["nbgrader"].get("solution")}
+    points = {gid: float(c.metadata["nbgrader"]["points"]) for gid, c in cells.items()
+              if c.metadata["nbgrader"].get("grade") and c.cell_type == "code"}
+    auto_max = sum(points.values())
+    assert sum(float(c.metadata["nbgrader"]["points"]) for c in cells.values()
+               if c.metadata["nbgrader"].get("grade")) == 100
+    assert 70 <= auto_max <= 85
+
+    def answered(overrides=None):
+        nb = copy.deepcopy(release_nb)
+        by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells}
+        for gid, src in {**answers, **(overrides or {})}.items():
+            by_id[gid].source = src
+        return nb
+
+    # student B's SERVQUAL table, computed on B's world as B would have typed it in
+    lab_b = start("ch09", student="stu_b", quiet=True)
+    b_servqual = get_question("ch09.servqual").func(lab_b.context())
+    lab_a = start("ch09", student="stu_a", quiet=True)
+    a_servqual = get_question("ch09.servqual").func(lab_a.context())
+    assert not np.allclose(a_servqual["gap"], b_servqual["gap"]), "two students' worlds give different answers"
+
+    wrong_steps = 'steps = {"S1": "C", "S2": "A", "S3": "A", "S4": "E", "S5": "B", "S6": "D", "S7": "X"}'
+    copied = answers["q41_answer"] + "\nservqual = pd.DataFrame(" + repr(b_servqual.to_dict("list")) + ")"
+    students = {
+        "stu_a": answered(),
+        "stu_b": answered(),
+        "blank": release_nb,
+        "wrong": answered({"q22_answer": wrong_steps}),
+        "copier": answered({"q41_answer": copied}),
+    }
+    inbox = tmp_path / "inbox"
+    for student, nb in students.items():
+        folder = inbox / student / LAB
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{LAB}.ipynb")
+    grading.collect(course_dir, LAB, inbox)
+    result = grading.autograde(course_dir, LAB, students=list(students), progress=False).set_index("student")
+
+    from nbgrader.api import Gradebook
+
+    def per_question(student):
+        with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+            sub = gb.find_submission_notebook(LAB, LAB, student)
+            return {g.name: float(g.score) for g in sub.grades if g.cell.name in points}
+
+    assert result.loc["stu_a", "auto_score"] == pytest.approx(auto_max)
+    assert result.loc["stu_b", "auto_score"] == pytest.approx(auto_max)
+    assert result.loc["blank", "auto_score"] == 0
+    assert result.loc["wrong", "auto_score"] == pytest.approx(auto_max - points["q22_test"])
+    wrong_q = per_question("wrong")
+    assert wrong_q["q22_test"] == 0 and all(v == points[k] for k, v in wrong_q.items() if k != "q22_test")
+    copier = per_question("copier")
+    assert copier["q41_test"] == 0
+    assert result.loc["copier", "auto_score"] == pytest.approx(auto_max - points["q41_test"])

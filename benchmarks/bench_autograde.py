@@ -148,7 +148,7 @@ def run_plain(template: Path, assignment: str, expected: dict[str, float], name:
     subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], cwd=course, check=True,
                    capture_output=True, env=env)
     took = time.perf_counter() - t0
-    assert cli_scores(course, assignment) == expected
+    got = cli_scores(course, assignment); assert got == expected, (got, expected)
     return took
 
 

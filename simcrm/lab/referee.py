@@ -344,6 +344,8 @@ class RefereeServer:
         self.key = key
         self.record: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
+        self.conns: list[socket.socket] = []
+        self.closed = False
         self.dir = tempfile.mkdtemp(prefix="simcrm-ref-")
         os.chmod(self.dir, 0o700)
         if hasattr(socket, "AF_UNIX"):
@@ -362,6 +364,11 @@ class RefereeServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            with self.lock:
+                if self.closed:
+                    conn.close()
+                    return
+                self.conns.append(conn)
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
@@ -391,6 +398,8 @@ class RefereeServer:
             return {"error": True, "hint": f"unknown op {op!r}"}
         question = str(request.get("question", ""))[:200]
         with self.lock:
+            if self.closed:
+                return {"error": True, "hint": "评分进程已结束本次评分"}
             entry = self.record.get(question)
             if entry is not None:
                 entry["received"] += 1
@@ -411,6 +420,18 @@ class RefereeServer:
         return {"record": body, "mac": hmac.new(self.key, body.encode("utf-8"), hashlib.sha256).hexdigest()}
 
     def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            conns, self.conns = self.conns, []
+        for conn in conns:  # a connection left open by this submission's kernel (or its children)
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         finally:
@@ -438,7 +459,20 @@ def verify_record(reply: dict[str, Any], key: bytes) -> list[dict[str, Any]]:
 
 
 def serve(init: dict[str, Any]) -> int:
-    """Autograde mode: stdin gave ``init``; print the address, serve, print the record on request."""
+    """Autograde mode: stdin gave ``init``; print the address, serve, print the record on request.
+
+    After the record, the same process may serve the pipeline's next submission: another
+    ``init`` line starts a new session (a new student, key, socket and worlds; nothing of the
+    previous session is kept but the imported code), so the interpreter and its imports are
+    paid once per grading worker instead of once per submission. End of stdin ends it.
+    """
+    while init is not None:
+        init = _serve_session(init)
+    return 0
+
+
+def _serve_session(init: dict[str, Any]) -> dict[str, Any] | None:
+    """One submission's session; the next session's ``init`` (or ``None`` at end of stdin)."""
     referee = Referee(init.get("student"), int(init["seed"]), init.get("customers"), init.get("private"))
     server = RefereeServer(referee, bytes.fromhex(init["key"]))
     try:
@@ -454,9 +488,15 @@ def serve(init: dict[str, Any]) -> int:
             if line.strip() == "record":
                 print(json.dumps(server.signed_record(), ensure_ascii=False), flush=True)
                 break
+        else:
+            return None
     finally:
-        server.close()
-    return 0
+        server.close()  # the socket goes: a kernel of this submission reaches nothing any more
+    for line in sys.stdin:
+        if line.strip():
+            nxt = json.loads(line)
+            return nxt if isinstance(nxt, dict) and nxt.get("mode") == "serve" else None
+    return None
 
 
 def local(init: dict[str, Any]) -> int:

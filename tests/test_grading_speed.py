@@ -147,3 +147,31 @@ def test_prebuilt_worlds_are_the_worlds_judged_and_built_once(course, tmp_path, 
         assert cached.store.read(table).equals(fresh.store.read(table)), table
     cached.store.close()
     fresh.store.close()
+
+
+def test_one_store_per_session_sees_every_commit_and_a_reset(tmp_path, monkeypatch):
+    """The referee keeps the student's database open for the session: it still judges what the
+    kernel committed last, and after ``lab.reset()`` (a new file) the new file, not the old one."""
+    from simcrm.lab.identity import Student
+    from simcrm.lab.referee import Referee
+    from simcrm.lab.session import Lab
+
+    monkeypatch.setenv("SIMCRM_CACHE_DIR", str(tmp_path / "cache"))
+    lab = Lab("ch04", Student("stu_s", "explicit"), 4242, customers=CUSTOMERS, quiet=True)
+    referee = Referee("stu_s", 4242, CUSTOMERS)
+    path = str(lab.dir / "world.sqlite")
+    try:
+        assert referee.judge("ch04.new_customer", None, path)["ok"] is False
+        cid = lab.crm.create_customer("星河数据科技有限公司", kind="企业", industry="信息技术服务", source="展会",
+                                      province="浙江省", city="杭州市", phone="0571-88886666")
+        lab.crm.add_contact(cid, "周敏", primary=True, title="采购经理", buying_role="决策者",
+                            mobile="13905710001", email="zhoumin@xinghe-data.cn")
+        assert referee.judge("ch04.new_customer", None, path)["ok"] is True
+        assert len(referee._stores) == 1
+        lab.reset()
+        assert referee.judge("ch04.new_customer", None, path)["ok"] is False
+    finally:
+        referee.close()
+        lab.store.close()
+        if lab._pristine is not None:
+            lab._pristine.close()

@@ -251,6 +251,7 @@ class Referee:
         self.customers = customers
         self._tmp = tempfile.TemporaryDirectory(prefix="simcrm-referee-")
         self._worlds: dict[str, Any] = {}
+        self._stores: dict[str, Any] = {}
         self._private_done = False
         self._private = list(private or [])
 
@@ -301,7 +302,19 @@ class Referee:
         world, pristine, files, me = self._context(chapter)
         student_store = None
         if store_path and Path(store_path).is_file():
-            student_store = Store(store_path, create=False)
+            # one Store of the student's database for the session (opening one costs more than
+            # most checks); every read sees what the kernel has committed, and the only thing a
+            # Store caches — the dictionary — is dropped before each answer. A file replaced
+            # since (lab.reset() builds a new one) gets a Store of its own.
+            st = os.stat(store_path)
+            key = str(Path(store_path).resolve())
+            held = self._stores.get(key)
+            if held is None or held[1] != (st.st_dev, st.st_ino):
+                if held is not None:
+                    held[0].close()
+                held = self._stores[key] = (Store(store_path, create=False), (st.st_dev, st.st_ino))
+            student_store = held[0]
+            student_store.invalidate_dictionary_cache()
         elif q.kind == "operation":
             return {"ok": False, "hint": "评分进程找不到你的数据库（是否删除或移动了实训文件？）", "details": []}
         try:
@@ -310,10 +323,18 @@ class Referee:
             result = evaluate(question, ctx, answer)
         finally:
             if student_store is not None:
-                student_store.close()
+                # no connection stays open between answers: an open one would keep the file's
+                # WAL alive, and a world rebuilt at the same path (lab.reset()) would replay it
+                student_store.engine.dispose()
         return {"ok": bool(result.ok), "hint": result.hint, "details": list(result.details[:5])}
 
     def close(self) -> None:
+        for store, _file in self._stores.values():
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001 - closing at exit
+                pass
+        self._stores.clear()
         for world, *_ in self._worlds.values():
             try:
                 world.store.close()

@@ -836,10 +836,15 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
     batch.write_text(json.dumps({"students": students}, ensure_ascii=False), encoding="utf-8")
     reports: dict[str, Report] = {s: _load_report_file(course, assignment, s) for s in skip}
     jobs = _default_jobs() if jobs is None else max(1, int(jobs))
-    try:
-        prebuild_worlds(course, assignment, todo, jobs=jobs, progress=progress)
-    except Exception:  # noqa: BLE001 - only an optimisation: each referee then builds its own world
-        pass
+    builders = _default_jobs()
+    if builders > jobs and len(todo) > 1:
+        # cores the graders leave idle build the worlds first; when every core grades, each
+        # referee builds its student's world itself (into the same cache: loading a prebuilt
+        # world costs the referee more than it saves then)
+        try:
+            prebuild_worlds(course, assignment, todo, jobs=builders, progress=progress)
+        except Exception:  # noqa: BLE001 - only an optimisation: each referee then builds its own world
+            pass
     bar = tqdm(total=len(todo), desc=f"自动评分 {assignment}", unit="份", disable=not progress)
     try:
         if jobs == 1 or len(todo) <= 1:

@@ -326,34 +326,90 @@ def private_question_modules(course: Path) -> list[str]:
     return [str(p) for p in sorted(folder.glob("*.py"))] if folder.is_dir() else []
 
 
+#: the referee processes of this process (one per course), reused from one submission to the next
+_REFEREE_PROCS: dict[str, Any] = {}
+
+
+def _referee_process(course: Path, log: Path) -> Any:
+    """This process's referee process for ``course`` (started on first use, kept while it lives)."""
+    import atexit
+    import subprocess
+
+    from .referee import referee_command
+
+    proc = _REFEREE_PROCS.get(str(course))
+    if proc is not None and proc.poll() is None:
+        return proc
+    env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_FROM_KERNEL and k != "SIMCRM_REFEREE"}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.TemporaryDirectory(prefix="simcrm-referee-run-")
+    with open(log, "a", encoding="utf-8") as err:
+        proc = subprocess.Popen(referee_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                text=True, encoding="utf-8", cwd=tmp.name, env=env)
+    proc._simcrm_tmp = tmp  # the empty folder it runs in lives as long as the process
+    if not _REFEREE_PROCS:
+        atexit.register(close_referees)
+    _REFEREE_PROCS[str(course)] = proc
+    return proc
+
+
+def _end_process(proc: Any, kill: bool = False) -> None:
+    if proc.poll() is None:
+        try:
+            if kill:
+                raise OSError("kill")
+            proc.stdin.close()  # end of stdin: the referee ends
+            proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - it must not outlive the batch
+            proc.kill()
+            proc.wait()
+    for pipe in (proc.stdin, proc.stdout):
+        try:
+            pipe.close()
+        except OSError:
+            pass
+    tmp = getattr(proc, "_simcrm_tmp", None)
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def close_referees() -> None:
+    """End this process's referee processes (after a batch, or at exit)."""
+    while _REFEREE_PROCS:
+        _end_process(_REFEREE_PROCS.popitem()[1])
+
+
 class SubmissionReferee:
-    """The referee process of one submission, started by the pipeline (see :mod:`simcrm.lab.referee`).
+    """The referee session of one submission, started by the pipeline (see :mod:`simcrm.lab.referee`).
 
     The student's identity, the world seed (from the course salt) and the world size come from
     here; the process runs with ``python -I`` in an empty folder, away from the submission.
+    The process itself is reused from one submission to the next (its interpreter and imports
+    are paid once per grading worker); each submission gets a session of its own — a new key,
+    a new socket, its own worlds and record — and the previous session's socket and connections
+    are closed before the next one starts. A process that fails or says nothing in time is
+    killed and the next submission starts a fresh one.
     """
 
     def __init__(self, course: Path, student: str, chapters: list[str], log: Path) -> None:
         import secrets
-        import subprocess
 
         from .identity import world_seed
-        from .referee import referee_command
 
         settings = course_settings(course)
+        self.course = course
         self.key = secrets.token_bytes(32)
         self.seed = world_seed(student, settings["salt"], autograde=True)
-        self._tmp = tempfile.TemporaryDirectory(prefix="simcrm-referee-run-")
-        env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_FROM_KERNEL and k != "SIMCRM_REFEREE"}
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w", encoding="utf-8") as err:
-            self.proc = subprocess.Popen(referee_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                                         text=True, encoding="utf-8", cwd=self._tmp.name, env=env)
+        self.proc = _referee_process(course, log.parent.parent / "referee.log")
         init = {"mode": "serve", "student": student, "seed": self.seed, "customers": settings.get("customers"),
                 "private": private_question_modules(course), "key": self.key.hex(), "chapters": chapters}
-        self.proc.stdin.write(json.dumps(init, ensure_ascii=False) + "\n")
-        self.proc.stdin.flush()
-        ready = json.loads(self._readline(REFEREE_START_TIMEOUT) or "{}")
+        try:
+            self.proc.stdin.write(json.dumps(init, ensure_ascii=False) + "\n")
+            self.proc.stdin.flush()
+            ready = json.loads(self._readline(REFEREE_START_TIMEOUT) or "{}")
+        except (OSError, ValueError):
+            self.close(kill=True)
+            ready = {}
         self.address = ready.get("address")
         self.error = ready.get("error") or (None if self.address else "评分进程没有启动")
 
@@ -361,6 +417,7 @@ class SubmissionReferee:
         """The verified record (``None`` when the process died or the record was not authentic)."""
         from .referee import verify_record
 
+        record = None
         try:
             self.proc.stdin.write("record\n")
             self.proc.stdin.flush()
@@ -369,7 +426,8 @@ class SubmissionReferee:
         except (OSError, ValueError):
             record = None
         finally:
-            self.close()
+            if record is None:
+                self.close(kill=True)  # never reuse a process that failed
         return record
 
     def _readline(self, timeout: float) -> str:
@@ -386,20 +444,10 @@ class SubmissionReferee:
             return ""
         return box[0] if box else ""
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=10)
-            except Exception:  # noqa: BLE001 - it must not outlive the submission
-                self.proc.kill()
-                self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
-        self._tmp.cleanup()
+    def close(self, kill: bool = False) -> None:
+        if _REFEREE_PROCS.get(str(self.course)) is self.proc:
+            del _REFEREE_PROCS[str(self.course)]
+        _end_process(self.proc, kill=kill)
 
 
 #: seconds the referee may take to build a world or to hand over its record
@@ -644,6 +692,90 @@ def _merge_submission(db_from: str, db_to: str, assignment: str, student: str) -
             dst.db.commit()
 
 
+# --- the roster's worlds, built once before grading --------------------------------------------------
+
+
+def _world_cache_entry(seed: int, chapter: str, customers: int | None) -> Path | None:
+    """Where the verified world cache keeps this world (``None``: caching is off)."""
+    import inspect
+
+    from ..sim import cache as world_cache
+    from ..sim import world as sim_world
+    from .session import DEFAULT_CUSTOMERS, _chapter_module
+
+    folder = world_cache.cache_dir()
+    if folder is None:
+        return None
+    n = customers or getattr(_chapter_module(chapter), "CUSTOMERS", DEFAULT_CUSTOMERS)
+    defaults = {k: v.default for k, v in inspect.signature(sim_world.generate).parameters.items()}
+    params = sim_world._params(n, defaults["start"], defaults["today"], {})
+    k = world_cache.key(f"{int(seed)}|{defaults['locale']}|{params.key()}")
+    return folder / f"{k}.sqlite"
+
+
+def _build_world_once(seed: int, chapter: str, customers: int | None) -> None:
+    """Generate one world into the verified cache (the referee and the kernel then load it)."""
+    from .session import build_world
+
+    with tempfile.TemporaryDirectory(prefix="simcrm-prebuild-") as tmp:
+        world = build_world(seed, chapter, Path(tmp), customers)
+        world.store.close()
+
+
+def prebuild_worlds(course: Path, assignment: str, students: list[str], *, jobs: int = 1,
+                    progress: bool = False) -> int:
+    """Build, once and in parallel, the worlds the referee and the kernels of these submissions
+    will open, into this user's verified world cache (:mod:`simcrm.sim.cache`); worlds already
+    there are not built again (a re-grade builds nothing). Returns how many were built.
+
+    Grading then loads each world from the cache instead of generating it in the middle of a
+    submission. Nothing here decides a grade: the referee and the kernel each load a verified
+    copy (a damaged or planted entry is a miss, and the world is generated again).
+    """
+    from tqdm.auto import tqdm
+
+    from .identity import world_seed
+
+    backed = referee_cells(course, assignment, assignment_notebooks(course, assignment))
+    chapters = sorted({k.split(".", 1)[0] for cells in backed.values() for keys, _ in cells.values() for k in keys})
+    from .session import CHAPTER_TITLES
+
+    chapters = [c for c in chapters if c in CHAPTER_TITLES]
+    if not chapters or not students:
+        return 0
+    settings = course_settings(course)
+    customers = settings.get("customers")
+    todo = []
+    for student in students:
+        seed = world_seed(student, settings["salt"], autograde=True)
+        for chapter in chapters:
+            entry = _world_cache_entry(seed, chapter, customers)
+            if entry is None:
+                return 0  # no cache: every session builds its own world, as before
+            if not entry.exists():
+                todo.append((seed, chapter, customers))
+    todo = list(dict.fromkeys(todo))
+    if not todo:
+        return 0
+    bar = tqdm(total=len(todo), desc="生成学生的模拟企业", unit="个", disable=not progress)
+    try:
+        if jobs <= 1 or len(todo) == 1:
+            for spec in todo:
+                _build_world_once(*spec)
+                bar.update(1)
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+                for future in as_completed([pool.submit(_build_world_once, *spec) for spec in todo]):
+                    future.result()
+                    bar.update(1)
+    finally:
+        bar.close()
+    return len(todo)
+
+
 def _default_jobs() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -704,6 +836,15 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
     batch.write_text(json.dumps({"students": students}, ensure_ascii=False), encoding="utf-8")
     reports: dict[str, Report] = {s: _load_report_file(course, assignment, s) for s in skip}
     jobs = _default_jobs() if jobs is None else max(1, int(jobs))
+    builders = _default_jobs()
+    if builders > jobs and len(todo) > 1:
+        # cores the graders leave idle build the worlds first; when every core grades, each
+        # referee builds its student's world itself (into the same cache: loading a prebuilt
+        # world costs the referee more than it saves then)
+        try:
+            prebuild_worlds(course, assignment, todo, jobs=builders, progress=progress)
+        except Exception:  # noqa: BLE001 - only an optimisation: each referee then builds its own world
+            pass
     bar = tqdm(total=len(todo), desc=f"自动评分 {assignment}", unit="份", disable=not progress)
     try:
         if jobs == 1 or len(todo) <= 1:
@@ -716,6 +857,7 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
                                 reports, bar)
     finally:
         bar.close()
+        close_referees()
     batch.unlink(missing_ok=True)  # the whole batch is done: the next run starts afresh
     table = grade_table(course, assignment)
     table = table[table["student"].isin(students)].set_index("student").reindex(students).reset_index()

@@ -251,6 +251,7 @@ class Referee:
         self.customers = customers
         self._tmp = tempfile.TemporaryDirectory(prefix="simcrm-referee-")
         self._worlds: dict[str, Any] = {}
+        self._stores: dict[str, Any] = {}
         self._private_done = False
         self._private = list(private or [])
 
@@ -302,7 +303,19 @@ class Referee:
         world, pristine, files, me = self._context(chapter)
         student_store = None
         if store_path and Path(store_path).is_file():
-            student_store = Store(store_path, create=False)
+            # one Store of the student's database for the session (opening one costs more than
+            # most checks); every read sees what the kernel has committed, and the only thing a
+            # Store caches — the dictionary — is dropped before each answer. A file replaced
+            # since (lab.reset() builds a new one) gets a Store of its own.
+            st = os.stat(store_path)
+            key = str(Path(store_path).resolve())
+            held = self._stores.get(key)
+            if held is None or held[1] != (st.st_dev, st.st_ino):
+                if held is not None:
+                    held[0].close()
+                held = self._stores[key] = (Store(store_path, create=False), (st.st_dev, st.st_ino))
+            student_store = held[0]
+            student_store.invalidate_dictionary_cache()
         elif q.kind == "operation":
             return {"ok": False, "hint": "评分进程找不到你的数据库（是否删除或移动了实训文件？）", "details": []}
         try:
@@ -311,10 +324,18 @@ class Referee:
             result = evaluate(question, ctx, answer)
         finally:
             if student_store is not None:
-                student_store.close()
+                # no connection stays open between answers: an open one would keep the file's
+                # WAL alive, and a world rebuilt at the same path (lab.reset()) would replay it
+                student_store.engine.dispose()
         return {"ok": bool(result.ok), "hint": result.hint, "details": list(result.details[:5])}
 
     def close(self) -> None:
+        for store, _file in self._stores.values():
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001 - closing at exit
+                pass
+        self._stores.clear()
         for world, *_ in self._worlds.values():
             try:
                 world.store.close()
@@ -345,6 +366,8 @@ class RefereeServer:
         self.key = key
         self.record: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
+        self.conns: list[socket.socket] = []
+        self.closed = False
         self.dir = tempfile.mkdtemp(prefix="simcrm-ref-")
         os.chmod(self.dir, 0o700)
         if hasattr(socket, "AF_UNIX"):
@@ -363,6 +386,11 @@ class RefereeServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            with self.lock:
+                if self.closed:
+                    conn.close()
+                    return
+                self.conns.append(conn)
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
@@ -392,6 +420,8 @@ class RefereeServer:
             return {"error": True, "hint": f"unknown op {op!r}"}
         question = str(request.get("question", ""))[:200]
         with self.lock:
+            if self.closed:
+                return {"error": True, "hint": "评分进程已结束本次评分"}
             entry = self.record.get(question)
             if entry is not None:
                 entry["received"] += 1
@@ -412,6 +442,18 @@ class RefereeServer:
         return {"record": body, "mac": hmac.new(self.key, body.encode("utf-8"), hashlib.sha256).hexdigest()}
 
     def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            conns, self.conns = self.conns, []
+        for conn in conns:  # a connection left open by this submission's kernel (or its children)
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         finally:
@@ -439,7 +481,20 @@ def verify_record(reply: dict[str, Any], key: bytes) -> list[dict[str, Any]]:
 
 
 def serve(init: dict[str, Any]) -> int:
-    """Autograde mode: stdin gave ``init``; print the address, serve, print the record on request."""
+    """Autograde mode: stdin gave ``init``; print the address, serve, print the record on request.
+
+    After the record, the same process may serve the pipeline's next submission: another
+    ``init`` line starts a new session (a new student, key, socket and worlds; nothing of the
+    previous session is kept but the imported code), so the interpreter and its imports are
+    paid once per grading worker instead of once per submission. End of stdin ends it.
+    """
+    while init is not None:
+        init = _serve_session(init)
+    return 0
+
+
+def _serve_session(init: dict[str, Any]) -> dict[str, Any] | None:
+    """One submission's session; the next session's ``init`` (or ``None`` at end of stdin)."""
     referee = Referee(init.get("student"), int(init["seed"]), init.get("customers"), init.get("private"))
     server = RefereeServer(referee, bytes.fromhex(init["key"]))
     try:
@@ -455,9 +510,15 @@ def serve(init: dict[str, Any]) -> int:
             if line.strip() == "record":
                 print(json.dumps(server.signed_record(), ensure_ascii=False), flush=True)
                 break
+        else:
+            return None
     finally:
-        server.close()
-    return 0
+        server.close()  # the socket goes: a kernel of this submission reaches nothing any more
+    for line in sys.stdin:
+        if line.strip():
+            nxt = json.loads(line)
+            return nxt if isinstance(nxt, dict) and nxt.get("mode") == "serve" else None
+    return None
 
 
 def local(init: dict[str, Any]) -> int:

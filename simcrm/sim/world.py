@@ -348,15 +348,15 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
     p = _params(customers, start, today, params)
     if isinstance(db, (str, os.PathLike)) and "://" not in str(db) and str(db) != ":memory:":
         # a world file appears complete or not at all: built beside the target, then renamed
-        with Store.build_file(db) as building:
+        with Store.build_file(db, create=False) as building:  # schema: restored or created below
             built = generate(seed, customers, start, today, locale, building, progress, validate, cache, **params)
             state, meta = built._handover()
-        world = World(seed, p, Store(db), locale, _state=state, _meta=meta)
+        world = World(seed, p, Store(db, check=False), locale, _state=state, _meta=meta)  # built just now
         world._cache_key = built._cache_key
         return world
     store = db if isinstance(db, Store) else Store(db)
     use_cache = (cache is not False and _cache.cache_dir() is not None and store.dialect == "sqlite"
-                 and store.count("customer") == 0 and store.count("department") == 0)
+                 and _fresh(store))
     k = _cache.key(f"{int(seed)}|{locale}|{p.key()}") if use_cache else None
     if k is not None:
         proxy = store.engine.raw_connection()
@@ -369,6 +369,7 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
             world = World(seed, p, store, locale, _state=got[0], _meta=got[1])
             world._cache_key = k
             return world
+    store.create_schema()  # at once when it is there already
     world = World(seed, p, store, locale)
     #: the world's cache key (``None`` when not cached): files made from it can be kept beside it
     world._cache_key = k
@@ -380,6 +381,17 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
         finally:
             proxy.close()
     return world
+
+
+def _fresh(store: Store) -> bool:
+    """True for a store with no world yet (no schema at all, or no department and no customer)."""
+    from sqlalchemy import text
+
+    with store._reader() as conn:
+        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
+    if not {"customer", "department"} <= names:
+        return not names
+    return store.count("customer") == 0 and store.count("department") == 0
 
 
 def _progress(progress: Any) -> Any:

@@ -121,12 +121,15 @@ class Store:
             ``postgresql+psycopg://user@127.0.0.1:5432/crm``.
         create: create missing tables and load the default dictionaries (default ``True``).
         echo: log SQL (for debugging).
+        check: check an existing SQLite file first (:func:`check_file`); ``False`` only for a
+            file this process has just built (:meth:`build_file`).
     """
 
-    def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True, echo: bool = False):
+    def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True, echo: bool = False,
+                 check: bool = True):
         self.url = self._normalise_url(url)
         path = self.path
-        if path is not None and path.exists() and path.stat().st_size > 0:
+        if check and path is not None and path.exists() and path.stat().st_size > 0:
             check_file(path)
         self.engine: Engine = self._make_engine(self.url, echo)
         self.dialect = self.engine.dialect.name
@@ -161,7 +164,7 @@ class Store:
 
     @classmethod
     @contextlib.contextmanager
-    def build_file(cls, path: str | os.PathLike, *, overwrite: bool = False) -> Iterator["Store"]:
+    def build_file(cls, path: str | os.PathLike, *, overwrite: bool = False, create: bool = True) -> Iterator["Store"]:
         """Build a SQLite world file that appears complete or not at all.
 
         Yields a :class:`Store` on a temporary file beside ``path``, marked as being built
@@ -172,6 +175,8 @@ class Store:
         removed (after a crash it is left as ``.<name>.building-<pid>``, never at ``path``).
 
         An existing ``path`` is refused with :class:`WorldFileError` unless ``overwrite=True``.
+        ``create=False`` yields the store without its schema (the caller creates it or restores
+        a whole database into it).
         """
         target = Path(path).expanduser().resolve()
         if target.exists() and target.stat().st_size > 0 and not overwrite:
@@ -182,7 +187,7 @@ class Store:
         tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
         for leftover in (tmp, *_sidecars(tmp)):
             leftover.unlink(missing_ok=True)
-        store = cls(tmp)
+        store = cls(tmp, create=create)
         try:
             with store.engine.begin() as conn:
                 conn.exec_driver_sql(f"PRAGMA user_version = {BUILDING}")

@@ -149,18 +149,16 @@ class Events:
                 self._frame = pd.DataFrame()
             else:
                 keys = list(self._parts[0])
-                cols = {}
+                cols, joined = {}, {}
                 for k in keys:
-                    arr = np.concatenate([p[k] for p in self._parts])
+                    arr = joined[k] = np.concatenate([p[k] for p in self._parts])
                     if arr.ndim == 2:
                         rows = np.empty(len(arr), dtype=object)
                         rows[:] = list(arr)
                         arr = rows
                     cols[k] = arr
                 self._frame = pd.DataFrame(cols)
-                self._parts = [{k: (np.stack(self._frame[k].to_numpy()) if self._frame[k].dtype == object
-                                    and len(self._frame) and isinstance(self._frame[k].iloc[0], np.ndarray)
-                                    else self._frame[k].to_numpy()) for k in keys}]
+                self._parts = [joined]  # the joined columns (2-D ones as they were) for the next add
         return self._frame
 
 

@@ -69,7 +69,7 @@ def wrap(owner, name, label):
     setattr(owner, name, timed)
 
 wrap(S, "build_world", "world")
-wrap(K, "load", "  cache restore")
+wrap(K, "restore", "  cache restore")
 wrap(K, "save", "  cache save")
 wrap(Store, "create_schema", "schema (all opens)")
 wrap(S, "_copy_sqlite", "pristine copy")

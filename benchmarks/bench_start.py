@@ -69,7 +69,7 @@ def wrap(owner, name, label):
     setattr(owner, name, timed)
 
 wrap(S, "build_world", "world")
-wrap(K, "restore", "  cache restore")
+wrap(K, "restore" if hasattr(K, "restore") else "load", "  cache restore")  # format 2 / older code
 wrap(K, "save", "  cache save")
 wrap(Store, "create_schema", "schema (all opens)")
 wrap(S, "_copy_sqlite", "pristine copy")

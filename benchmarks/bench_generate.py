@@ -3,11 +3,18 @@
     python benchmarks/bench_generate.py            # cold default world (median of 3) + identities
     python benchmarks/bench_generate.py --big      # also 1,000,000 customers × 3 years to files
     python benchmarks/bench_generate.py --only-big --customers 100000 --shards 2   # a smaller big run
+    python benchmarks/bench_generate.py --against 3b385ce --runs 7   # side by side with an older commit
 
 Each cold build runs in its own process with the cache off (``SIMCRM_CACHE=0``) and is timed
 after the imports. The identity benchmark draws the same fields (name, company, mobile,
 e-mail, address, ID number) with the vectorised sampler and with one Faker call per field
 per row, in the same run, and prints the ratio.
+
+``--against REV`` runs the cold build side by side with the code of git revision ``REV``
+(extracted with ``git archive`` into a temporary folder and put first on ``PYTHONPATH``, same
+interpreter and packages): the two alternate run by run (``--runs`` each), so a machine whose
+load changes during the series loads both alike; it prints the medians of wall and CPU time
+(compare CPU on a loaded machine) and the load average before and after.
 """
 
 from __future__ import annotations
@@ -23,13 +30,14 @@ import time
 
 COLD = r"""
 import json, time
+import simcrm
 from simcrm.sim import generate
 from simcrm.store import schema
 t, c = time.perf_counter(), time.process_time()
 w = generate(seed=2026, customers=2000)
 dt, cpu = time.perf_counter() - t, time.process_time() - c
 rows = sum(w.store.count(n) for n in schema.TABLES)
-print(json.dumps({"seconds": dt, "cpu": cpu, "rows": rows}))
+print(json.dumps({"seconds": dt, "cpu": cpu, "rows": rows, "code": simcrm.__file__}))
 """
 
 
@@ -46,6 +54,41 @@ def cold(runs: int = 3) -> None:
     cpu = statistics.median(r["cpu"] for r in results)
     print(f"  runs: {runs_txt}; median {secs:.2f} s (CPU time of the process: median {cpu:.2f} s)")
     print(f"  rows written: {rows:,}; {rows / secs:,.0f} rows/s")
+
+
+def _one(env: dict[str, str], cwd: str | None = None) -> dict[str, float]:
+    # ``python -c`` puts the working folder first on sys.path: run in the code's own folder
+    out = subprocess.run([sys.executable, "-c", COLD], capture_output=True, text=True, check=True, env=env, cwd=cwd)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def against(rev: str, runs: int) -> None:
+    """The cold build of this checkout and of git revision ``rev``, alternating, medians."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(["git", "-C", here, "archive", rev], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        base = dict(os.environ, SIMCRM_CACHE="0")
+        envs = {rev: dict(base, PYTHONPATH=os.pathsep.join([old, base.get("PYTHONPATH", "")]).rstrip(os.pathsep)),
+                "this checkout": dict(base, PYTHONPATH=os.pathsep.join([here, base.get("PYTHONPATH", "")]).rstrip(os.pathsep))}
+        load0 = os.getloadavg()
+        results: dict[str, list[dict[str, float]]] = {k: [] for k in envs}
+        for i in range(runs):
+            order = list(envs) if i % 2 == 0 else list(envs)[::-1]
+            for k in order:
+                results[k].append(_one(envs[k], cwd=envs[k]["PYTHONPATH"].split(os.pathsep)[0]))
+        load1 = os.getloadavg()
+    print(f"cold build, default world (seed 2026, 2,000 customers), {runs} runs each, alternating; "
+          f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    print("| code | median wall | median CPU | runs (CPU, s) | rows |")
+    print("| --- | --- | --- | --- | --- |")
+    for k, rs in results.items():
+        print(f"| {k} | {statistics.median(r['seconds'] for r in rs):.2f} s | {statistics.median(r['cpu'] for r in rs):.2f} s "
+              f"| {', '.join(format(r['cpu'], '.2f') for r in rs)} | {rs[0]['rows']:,} |")
+    for k, rs in results.items():
+        print(f"  {k}: simcrm imported from {rs[0]['code']}")
+    a, b = (statistics.median(r["cpu"] for r in results[k]) for k in envs)
+    print(f"CPU ratio this checkout / {rev}: {b / a:.3f}")
 
 
 def identities(n_vec: int = 200_000, n_naive: int = 2_000) -> None:
@@ -140,7 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--customers", type=int, default=1_000_000, help="size of the --big world")
     ap.add_argument("--shards", type=int, default=20, help="shards of the --big world")
     ap.add_argument("--only-big", action="store_true", help="skip the cold build and identity benchmarks")
+    ap.add_argument("--against", metavar="REV", help="only the cold build, alternating with git revision REV")
     a = ap.parse_args(argv)
+    if a.against:
+        against(a.against, a.runs)
+        return
     if not a.only_big:
         cold(a.runs)
         identities()

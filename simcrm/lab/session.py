@@ -83,6 +83,27 @@ def _copy_sqlite(src: Path, dst: Path) -> None:
     b.close()
 
 
+def _chapter_files(module: Any, builder: Any, world: Any, directory: Path) -> dict[str, Any]:
+    """The chapter's files for this world: copied from the world cache when they were made before
+    for the same world and the same chapter code (verified like the world), else made and kept."""
+    import hashlib
+
+    from ..sim import cache
+
+    k = getattr(world, "_cache_key", None)
+    if k is None:
+        return builder(world, directory)
+    source = Path(module.__file__).read_bytes()
+    fk = cache.key(f"files|{k}|{module.__name__}|{hashlib.sha256(source).hexdigest()}")
+    files = cache.load_files(fk, directory)
+    if files is not None:
+        return files
+    files = builder(world, directory)
+    if all(isinstance(v, Path) and v.parent == Path(directory) and v.is_file() for v in files.values()):
+        cache.save_files(fk, files)
+    return files
+
+
 def build_world(seed: int, chapter: str, directory: Path, customers: int | None = None) -> Any:
     """Generate the chapter's world for ``seed`` into ``directory/world.sqlite``."""
     from ..sim import generate
@@ -155,7 +176,7 @@ class Lab:
         files: dict[str, Any] = {}
         builder = getattr(module, "build_files", None)
         if builder is not None:
-            files = builder(self.world, self.dir)
+            files = _chapter_files(module, builder, self.world, self.dir)
         self.files = types.SimpleNamespace(**files)
         self._pristine = None
         self.quarters: list[int] = []  # the days of each next_quarter() since the world was built

@@ -9,15 +9,25 @@ when set, else in the platform's cache folder (``$XDG_CACHE_HOME/simcrm`` or
 
 Each entry is ``<key>.sqlite`` (the store, copied with SQLite's online backup),
 ``<key>.pkl`` (the model's latent state and what was written, for :meth:`World.step`) and
-``<key>.sha256`` (the content hashes of both, keyed with a secret of this user). Files are
-written under temporary names and renamed into place, so a reader never sees half an entry,
-and two processes building the same world at once both succeed.
+``<key>.sha256``, the manifest: the content hash of each file and a little metadata (the firm's
+name), keyed with a secret of this user, and a keyed hash of the manifest itself. Files are
+written under temporary names and renamed into place (the manifest last), so a reader never sees
+half an entry, and two processes building the same world at once both succeed. A lab's files
+made from a world (:func:`save_files`, e.g. ch04's lead list) are entries of the same kind.
 
 The state is a pickle, and unpickling runs code: an entry is only read when the folder and the
 files belong to the current user and nobody else may write them (POSIX), and when their content
 hashes match the manifest, which is keyed with ``.key`` — a random secret readable by this user
 only. An entry planted by someone else (a shared ``SIMCRM_CACHE_DIR`` on a teaching server) is
-a miss, never loaded.
+a miss, never loaded. :func:`restore` checks the store at once and the state only when it is
+first needed (:class:`LazyState`: checked against the manifest read at restore time, so a later
+eviction or replacement is a miss and the world rebuilds its state by running the model again);
+a world opened for a lab that never steps the model never unpickles it.
+
+**Eviction.** The cache keeps at most ``SIMCRM_CACHE_MAX_MB`` megabytes (default
+:data:`DEFAULT_MAX_MB`; a default-size world takes about 50 MB): after each save, entries are
+removed least recently used first (a hit refreshes an entry's time) until the rest fits; the
+entry just written always stays. Temporary files a crashed save left behind go after an hour.
 
     >>> key("a") == key("a") and key("a") != key("b")
     True
@@ -27,21 +37,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
-import secrets
-import stat
 import pickle
+import secrets
 import sqlite3
+import stat
 import tempfile
+import time
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "key", "load", "save"]
+__all__ = ["cache_dir", "key", "load", "restore", "save", "load_files", "save_files", "evict", "LazyState",
+           "DEFAULT_MAX_MB"]
 
 #: bump when the layout of a cache entry changes
-FORMAT = 1
+FORMAT = 2
+
+#: the cache's default size limit in megabytes (``SIMCRM_CACHE_MAX_MB`` overrides it)
+DEFAULT_MAX_MB = 1024
 
 
 def cache_dir() -> Path | None:
@@ -129,46 +145,142 @@ def _digest(secret: bytes, *files: Path) -> str:
     return mac.hexdigest()
 
 
-def load(k: str, raw_target: sqlite3.Connection) -> dict[str, Any] | None:
-    """Copy entry ``k`` into the SQLite connection ``raw_target``; its state, or ``None`` (miss).
+def _manifest_mac(secret: bytes, body: dict[str, Any]) -> str:
+    return hmac.new(secret, json.dumps(body, sort_keys=True, ensure_ascii=False).encode(), hashlib.sha256).hexdigest()
 
-    Only a verified entry is read (see the module docstring).
+
+def _read_manifest(d: Path, k: str, secret: bytes) -> dict[str, Any] | None:
+    """The verified manifest of entry ``k`` (its own keyed hash checked), else ``None``."""
+    path = d / f"{k}.sha256"
+    if not _private(path):
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        mac = data.pop("mac")
+        if not (isinstance(data, dict) and data.get("format") == FORMAT and data.get("key") == k and isinstance(mac, str)
+                and hmac.compare_digest(mac, _manifest_mac(secret, data))):
+            return None
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        return None
+    return data
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)  # least recently used goes first (evict)
+    except OSError:
+        pass
+
+
+class LazyState:
+    """The pickled state of a restored entry, verified and unpickled on first use.
+
+    :meth:`get` reads the file then, checks it against the digest the manifest had when the
+    store was restored, and only then unpickles it; it raises :class:`StateUnavailable` when
+    the file is gone (evicted) or no longer matches (the caller rebuilds the state).
+    """
+
+    def __init__(self, path: Path, digest: str, secret: bytes):
+        self._path, self._digest, self._secret = path, digest, secret
+        self._value: Any = None
+        self._done = False
+
+    def get(self) -> Any:
+        if not self._done:
+            try:
+                if not _private(self._path):
+                    raise StateUnavailable("the cached model state is gone or not private")
+                data = self._path.read_bytes()
+            except OSError as exc:
+                raise StateUnavailable(str(exc)) from exc
+            mac = hmac.new(self._secret, data, hashlib.sha256)
+            mac.update(b"\x00")
+            if not hmac.compare_digest(mac.hexdigest(), self._digest):
+                raise StateUnavailable("the cached model state does not match its manifest")
+            self._value = pickle.loads(data)
+            self._done = True
+        return self._value
+
+
+class StateUnavailable(RuntimeError):
+    """A restored entry's state could not be read (the caller rebuilds it)."""
+
+
+def restore(k: str, raw_target: sqlite3.Connection) -> tuple[LazyState, dict[str, Any]] | None:
+    """Copy entry ``k``'s store into ``raw_target``; ``(lazy state, metadata)``, or ``None`` (miss).
+
+    The store is checked against the manifest before it is copied; the state when first used.
     """
     d = cache_dir()
     if d is None:
         return None
-    db, state, manifest = d / f"{k}.sqlite", d / f"{k}.pkl", d / f"{k}.sha256"
-    if not (db.exists() and state.exists() and manifest.exists()):
-        return None
-    if not all(_private(p) for p in (d, db, state, manifest)):
+    db, state = d / f"{k}.sqlite", d / f"{k}.pkl"
+    if not all(p.exists() and _private(p) for p in (d, db, state)):
         return None
     try:
         secret = _secret(d, create=False)
-        if secret is None or not hmac.compare_digest(manifest.read_text().strip(), _digest(secret, db, state)):
+        if secret is None:
             return None
-        with open(state, "rb") as fh:
-            data = pickle.load(fh)
+        manifest = _read_manifest(d, k, secret)
+        if manifest is None or set(manifest.get("files", {})) != {"sqlite", "state"}:
+            return None
         src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
+            if not hmac.compare_digest(manifest["files"]["sqlite"][1], _digest(secret, db)):
+                return None
             src.backup(raw_target)
         finally:
             src.close()
     except Exception:  # noqa: BLE001 - a damaged entry is a miss
         return None
-    return data
+    _touch(d / f"{k}.sha256")
+    return LazyState(state, manifest["files"]["state"][1], secret), dict(manifest.get("meta") or {})
 
 
-def save(k: str, raw_source: sqlite3.Connection, state: dict[str, Any]) -> None:
-    """Store the database behind ``raw_source`` and ``state`` as entry ``k`` (best effort)."""
+def load(k: str, raw_target: sqlite3.Connection) -> dict[str, Any] | None:
+    """Copy entry ``k`` into the SQLite connection ``raw_target``; its state, or ``None`` (miss).
+
+    Only a verified entry is read (see the module docstring).
+    """
+    got = restore(k, raw_target)
+    if got is None:
+        return None
+    try:
+        return got[0].get()
+    except Exception:  # noqa: BLE001 - a damaged entry is a miss
+        return None
+
+
+def _write_entry(d: Path, k: str, secret: bytes, files: dict[str, tuple[str, str]], meta: dict[str, Any] | None) -> None:
+    """Rename the temporary ``files`` (role → (temporary path, final name)) into place, manifest last."""
+    body = {"format": FORMAT, "key": k, "files": {role: [name, _digest(secret, Path(tmp))] for role, (tmp, name) in files.items()},
+            "meta": meta or {}}
+    body["mac"] = _manifest_mac(secret, {k_: v for k_, v in body.items()})
+    fd, tmp_sum = tempfile.mkstemp(prefix=f".{k}.", suffix=".sha256", dir=d)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(body, fh, ensure_ascii=False)
+    for tmp, _name in files.values():
+        os.chmod(tmp, 0o600)
+    os.chmod(tmp_sum, 0o600)
+    for tmp, name in files.values():
+        os.replace(tmp, d / name)
+    os.replace(tmp_sum, d / f"{k}.sha256")
+
+
+def save(k: str, raw_source: sqlite3.Connection, state: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
+    """Store the database behind ``raw_source`` and ``state`` as entry ``k`` (best effort), then
+    :func:`evict` what no longer fits."""
     d = cache_dir()
     if d is None:
         return
+    tmps: list[str] = []
     try:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         secret = _secret(d, create=True) if _private(d) else None
         if secret is None:
             return  # a folder others may write: never leave a pickle there
         fd, tmp_db = tempfile.mkstemp(prefix=f".{k}.", suffix=".sqlite", dir=d)
+        tmps.append(tmp_db)
         os.close(fd)
         dst = sqlite3.connect(tmp_db)
         try:
@@ -177,17 +289,126 @@ def save(k: str, raw_source: sqlite3.Connection, state: dict[str, Any]) -> None:
         finally:
             dst.close()
         fd, tmp_pkl = tempfile.mkstemp(prefix=f".{k}.", suffix=".pkl", dir=d)
+        tmps.append(tmp_pkl)
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        fd, tmp_sum = tempfile.mkstemp(prefix=f".{k}.", suffix=".sha256", dir=d)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(_digest(secret, Path(tmp_db), Path(tmp_pkl)))
-        for tmp in (tmp_db, tmp_pkl, tmp_sum):
-            os.chmod(tmp, 0o600)
-        os.replace(tmp_db, d / f"{k}.sqlite")
-        os.replace(tmp_pkl, d / f"{k}.pkl")
-        os.replace(tmp_sum, d / f"{k}.sha256")
+        _write_entry(d, k, secret, {"sqlite": (tmp_db, f"{k}.sqlite"), "state": (tmp_pkl, f"{k}.pkl")}, meta)
     except OSError:  # a read-only or full disk: the cache is an optimisation only
-        for p in (locals().get("tmp_db"), locals().get("tmp_pkl"), locals().get("tmp_sum")):
-            if p and os.path.exists(p):
+        for p in tmps:
+            if os.path.exists(p):
                 os.remove(p)
+        return
+    evict(keep=k)
+
+
+def save_files(k: str, files: dict[str, Path]) -> None:
+    """Keep copies of a lab's files made from a world (``name → path``) as entry ``k`` (best effort)."""
+    d = cache_dir()
+    if d is None or not files:
+        return
+    tmps: list[str] = []
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secret = _secret(d, create=True) if _private(d) else None
+        if secret is None:
+            return
+        entry = {}
+        for name, path in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{k}.", suffix=Path(path).suffix, dir=d)
+            tmps.append(tmp)
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                out.write(src.read())
+            entry[name] = (tmp, f"{k}.{name}{Path(path).suffix}")
+        _write_entry(d, k, secret, entry, {"kind": "files", "names": {n: Path(p).name for n, p in files.items()}})
+    except OSError:
+        for p in tmps:
+            if os.path.exists(p):
+                os.remove(p)
+        return
+    evict(keep=k)
+
+
+def load_files(k: str, directory: Path) -> dict[str, Path] | None:
+    """Copy the files of entry ``k`` (see :func:`save_files`) into ``directory``; ``name → path``, or ``None``."""
+    d = cache_dir()
+    if d is None or not _private(d):
+        return None
+    try:
+        secret = _secret(d, create=False)
+        manifest = _read_manifest(d, k, secret) if secret is not None else None
+        if manifest is None or (manifest.get("meta") or {}).get("kind") != "files":
+            return None
+        out = {}
+        for name, (stored, digest) in manifest["files"].items():
+            src = d / stored
+            if not _private(src):
+                return None
+            data = src.read_bytes()
+            mac = hmac.new(secret, data, hashlib.sha256)
+            mac.update(b"\x00")
+            if not hmac.compare_digest(mac.hexdigest(), digest):
+                return None
+            target = Path(directory) / Path(manifest["meta"]["names"][name]).name
+            target.write_bytes(data)
+            out[name] = target
+    except Exception:  # noqa: BLE001 - a damaged entry is a miss
+        return None
+    _touch(d / f"{k}.sha256")
+    return out
+
+
+def _max_bytes() -> int:
+    raw = os.environ.get("SIMCRM_CACHE_MAX_MB", "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_MAX_MB
+    except ValueError:
+        mb = DEFAULT_MAX_MB
+    return int(max(mb, 0) * 1_000_000)
+
+
+def evict(keep: str | None = None, max_bytes: int | None = None) -> list[str]:
+    """Remove least recently used entries until the cache fits ``max_bytes`` (default: the
+    ``SIMCRM_CACHE_MAX_MB`` limit); entry ``keep`` always stays. Returns the keys removed."""
+    d = cache_dir()
+    if d is None or not d.is_dir():
+        return []
+    limit = _max_bytes() if max_bytes is None else max_bytes
+    entries = []
+    now = time.time()
+    for m in d.glob("*.sha256"):
+        if m.name.startswith("."):
+            continue
+        k = m.name[: -len(".sha256")]
+        try:
+            files = [p for p in d.glob(f"{k}.*") if p.is_file()]
+            size = sum(p.stat().st_size for p in files)
+            entries.append((m.stat().st_mtime, k, size, files))
+        except OSError:
+            continue
+    for p in d.glob(".*.*"):  # temporary files of a save that crashed
+        if p.name != ".key" and p.is_file():
+            try:
+                if now - p.stat().st_mtime > 3600:
+                    p.unlink()
+            except OSError:
+                pass
+    total = sum(e[2] for e in entries)
+    removed = []
+    for _mtime, k, size, files in sorted(entries):
+        if total <= limit:
+            break
+        if k == keep:
+            continue
+        manifest = d / f"{k}.sha256"
+        try:
+            manifest.unlink()  # readers see a miss from here on
+        except OSError:
+            continue
+        for p in files:
+            try:
+                p.unlink()
+            except OSError:  # open elsewhere (Windows): it goes with a later eviction
+                pass
+        total -= size
+        removed.append(k)
+    return removed

@@ -257,21 +257,65 @@ def _locale_module(locale: str):
         return None
 
 
+def _provider_data(provider: str, names: set[str]) -> dict[str, Any] | None:
+    """Literal class attributes ``names`` of Faker's provider ``provider`` (e.g. ``"person.zh_CN"``),
+    read from its installed source without importing Faker (whose import discovers every locale,
+    ≈0.1 s); ``None`` when the source is not found or an attribute is not a plain literal."""
+    import ast
+    import importlib.util
+    import os
+
+    try:
+        spec = importlib.util.find_spec("faker")
+        if spec is None or spec.origin is None:
+            return None
+        path = os.path.join(os.path.dirname(spec.origin), "providers", *provider.split("."), "__init__.py")
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+        out: dict[str, Any] = {}
+        for node in tree.body:
+            if not (isinstance(node, ast.ClassDef) and node.name == "Provider"):
+                continue
+            for st in node.body:
+                target = st.targets[0] if isinstance(st, ast.Assign) and len(st.targets) == 1 else getattr(st, "target", None)
+                if not (isinstance(target, ast.Name) and target.id in names) or st.value is None:
+                    continue
+                v = st.value
+                if isinstance(v, ast.Call) and getattr(v.func, "id", None) == "OrderedDict" and len(v.args) == 1 and not v.keywords:
+                    out[target.id] = dict(ast.literal_eval(v.args[0]))
+                else:
+                    out[target.id] = ast.literal_eval(v)
+    except (OSError, ValueError, SyntaxError, TypeError):
+        return None
+    return out if set(out) == names else None
+
+
+def _faker_data() -> tuple[dict[str, Any], dict[str, Any]]:
+    person_names = {"last_names", "first_names_male", "first_names_female", "last_romanized_names", "first_romanized_names"}
+    person = _provider_data("person.zh_CN", person_names)
+    company = _provider_data("company.zh_CN", {"company_prefixes"})
+    if person is None or company is None:  # another layout of Faker: import it
+        from faker.providers.company.zh_CN import Provider as Company
+        from faker.providers.person.zh_CN import Provider as Person
+
+        person = {k: getattr(Person, k) for k in person_names}
+        company = {"company_prefixes": Company.company_prefixes}
+    return person, company
+
+
 @cache
 def _zh_cn() -> Identities:
-    from faker.providers.company.zh_CN import Provider as Company
-    from faker.providers.person.zh_CN import Provider as Person
-
-    last, last_p = _weighted(Person.last_names)
+    person, company = _faker_data()
+    last, last_p = _weighted(person["last_names"])
     return Identities(
         locale="zh_CN",
         last_names=last,
         last_p=last_p,
-        first_male=np.array(list(Person.first_names_male)),
-        first_female=np.array(list(Person.first_names_female)),
-        company_prefixes=np.array(list(Company.company_prefixes)),
-        roman_last=np.array(list(Person.last_romanized_names)),
-        roman_first=np.array(list(Person.first_romanized_names)),
+        first_male=np.array(list(person["first_names_male"])),
+        first_female=np.array(list(person["first_names_female"])),
+        company_prefixes=np.array(list(company["company_prefixes"])),
+        roman_last=np.array(list(person["last_romanized_names"])),
+        roman_first=np.array(list(person["first_romanized_names"])),
     )
 
 

@@ -149,20 +149,27 @@ class Events:
                 self._frame = pd.DataFrame()
             else:
                 keys = list(self._parts[0])
-                cols = {}
+                cols, joined = {}, {}
                 for k in keys:
-                    arr = np.concatenate([p[k] for p in self._parts])
+                    arr = joined[k] = np.concatenate([p[k] for p in self._parts])
                     if arr.ndim == 2:
                         rows = np.empty(len(arr), dtype=object)
                         rows[:] = list(arr)
                         arr = rows
                     cols[k] = arr
                 self._frame = pd.DataFrame(cols)
-                self._parts = [{k: (np.stack(self._frame[k].to_numpy()) if self._frame[k].dtype == object
-                                    and len(self._frame) and isinstance(self._frame[k].iloc[0], np.ndarray)
-                                    else self._frame[k].to_numpy()) for k in keys}]
+                self._parts = [joined]  # the joined columns (2-D ones as they were) for the next add
         return self._frame
 
+
+#: fixed choices of the weekly loop as arrays (built once, not per call; same draws)
+_URGENCY = np.array(["非常紧急", "紧急", "一般"])
+_URGENCY_P_SERVICE = np.array([0.12, 0.33, 0.55])
+_URGENCY_P_COMPLAINT = np.array([0.15, 0.4, 0.45])
+_SERVICE_CHANNELS = np.array(["电话", "微信", "网站", "邮件"])
+_SERVICE_CHANNELS_P = np.array([0.5, 0.3, 0.12, 0.08])
+_COMPLAINT_CHANNELS = np.array(["电话", "微信", "邮件", "面谈"])
+_COMPLAINT_CHANNELS_P = np.array([0.55, 0.25, 0.12, 0.08])
 
 #: scales how often an unhappy customer complains (tuned so about 1 in 27 dissatisfied customers does)
 COMPLAINT_PROPENSITY = 0.8
@@ -241,7 +248,7 @@ class Model:
 
     def __getstate__(self) -> dict[str, Any]:
         # derived caches are rebuilt on demand; they stay out of the pickled state (cache.py)
-        return {k: v for k, v in self.__dict__.items() if k not in ("_bday_cache", "_region_cache", "_weeks11")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_bday_cache", "_region_cache", "_weeks11", "_staff_days", "_order_p", "_fail_p")}
 
     # -- arrivals -----------------------------------------------------------------------------
 
@@ -963,10 +970,13 @@ class Model:
         n_lines = np.minimum(1 + rng.poisson(np.where(ent, 1.0, 0.35)), 5)
         o = np.repeat(np.arange(n), n_lines)
         m = len(o)
-        w_ent = np.where(prod["_b2c"] > 1.2, 0.3, 1.0)
-        w_ind = prod["_b2c"]
-        pe = rng.choice(len(price), size=m, p=w_ent / w_ent.sum())
-        pi = rng.choice(len(price), size=m, p=w_ind / w_ind.sum())
+        probs = self.__dict__.get("_order_p")
+        if probs is None:  # the catalogue's weights do not change: normalised once
+            w_ent = np.where(prod["_b2c"] > 1.2, 0.3, 1.0)
+            w_ind = prod["_b2c"]
+            probs = self._order_p = (w_ent / w_ent.sum(), w_ind / w_ind.sum())
+        pe = rng.choice(len(price), size=m, p=probs[0])
+        pi = rng.choice(len(price), size=m, p=probs[1])
         pidx = np.where(ent[o], pe, pi)
         # products not on sale that day are replaced by the next one in the catalogue
         lday = day[o]
@@ -999,8 +1009,8 @@ class Model:
         inst = np.where(terms == "分期付款", 3, 1)
         po = np.repeat(np.arange(n), inst)
         k = np.arange(len(po)) - np.repeat(np.cumsum(inst) - inst, inst)
-        base_due = np.select([terms == "款到发货", terms == "货到付款", terms == "月结30天", terms == "月结60天"],
-                             [day, ship1, day + 30, day + 60], day + 30)
+        base_due = np.where(terms == "款到发货", day, np.where(terms == "货到付款", ship1, np.where(
+            terms == "月结60天", day + 60, day + 30)))  # 月结30天 and any other term: 30 days
         due = np.where(rejected[po], NEVER, base_due[po] + 30 * k)
         share = np.round(total[po] / inst[po], 2)
         last_k = k == inst[po] - 1
@@ -1072,9 +1082,12 @@ class Model:
         fail = rng.random(n) < p_fail
         fc, fd = cust[fail], day[fail] + np.minimum(rng.exponential(70, size=fail.sum()).astype(np.int64) + 3, 700)
         if len(fc):
-            P = self.P
-            prod_w = np.where(P["_service"], 0, P["_quality"] * (1 + P["_b2c"]))
-            self._service_requests(fc, fd, rng.choice(len(prod_w), size=len(fc), p=prod_w / prod_w.sum()))
+            prod_p = self.__dict__.get("_fail_p")
+            if prod_p is None:
+                P = self.P
+                prod_w = np.where(P["_service"], 0, P["_quality"] * (1 + P["_b2c"]))
+                prod_p = self._fail_p = prod_w / prod_w.sum()
+            self._service_requests(fc, fd, rng.choice(len(prod_p), size=len(fc), p=prod_p))
         # complaints about delivery, price and staff
         other = rng.random(n) < 0.0035 * (1.5 - sat) ** 2 * COMPLAINT_PROPENSITY * np.where(rejected, 0, 1)
         cats = rng.choice(["交付物流", "价格收费", "服务态度", "人员行为", "其他"], size=other.sum(),
@@ -1088,9 +1101,10 @@ class Model:
         m = len(fc)
         if m == 0:
             return
-        urgency = rng.choice(["非常紧急", "紧急", "一般"], size=m, p=[0.12, 0.33, 0.55])
-        sla_first = np.select([urgency == "非常紧急", urgency == "紧急"], [1.0, 4.0], 24.0)
-        sla_res = np.select([urgency == "非常紧急", urgency == "紧急"], [8.0, 48.0], 120.0)
+        urgency = rng.choice(_URGENCY, size=m, p=_URGENCY_P_SERVICE)
+        very, urgent = urgency == "非常紧急", urgency == "紧急"
+        sla_first = np.where(very, 1.0, np.where(urgent, 4.0, 24.0))
+        sla_res = np.where(very, 8.0, np.where(urgent, 48.0, 120.0))
         good = rng.random(m) < 0.8 - 0.45 * W["responsiveness"]
         first_h = np.where(good, sla_first * rng.uniform(0.1, 0.9, size=m), sla_first * rng.uniform(1.1, 6, size=m))
         res_h = np.where(good, sla_res * rng.uniform(0.2, 0.9, size=m), sla_res * rng.uniform(1.2, 8, size=m))
@@ -1115,7 +1129,7 @@ class Model:
         self.ev["service"].add(cust=fc, day=fd, open_sec=open_sec, first_sec=first_s, res_sec=res_s, close_sec=close_s,
                                product=prod_i + 1, urgency=urgency, assignee=staff, good=good, sat=ssat,
                                contact=self.cust["primary_contact"][fc],
-                               channel=rng.choice(["电话", "微信", "网站", "邮件"], size=m, p=[0.5, 0.3, 0.12, 0.08]))
+                               channel=rng.choice(_SERVICE_CHANNELS, size=m, p=_SERVICE_CHANNELS_P))
         self._schedule(fd, "dsat", fc, np.where(good, 0.01, -0.07) - 0.03 * W["assurance"])
         # escalation to a complaint is rare: most unhappy customers say nothing (about 1 in 27
         # complain); more likely after bad service and for unhappy customers
@@ -1134,8 +1148,11 @@ class Model:
         day = np.asarray(day)
         if not len(day):
             return np.zeros(0, dtype=np.int64)
-        hire = np.array([self.emp_hire_day[s] for s in staff])
-        leave = np.array([self.emp_leave_day[s] for s in staff])
+        cached = self.__dict__.get("_staff_days")
+        if cached is None:  # the agents' hire and leave days do not change: built once
+            cached = self._staff_days = (np.array([self.emp_hire_day[s] for s in staff]),
+                                         np.array([self.emp_leave_day[s] for s in staff]))
+        hire, leave = cached
         ud, inv = np.unique(day, return_inverse=True)
         ok = (hire[None, :] <= ud[:, None]) & (ud[:, None] < leave[None, :])  # agents employed on each day
         n_ok = ok.sum(axis=1)
@@ -1178,7 +1195,7 @@ class Model:
         sat = np.where(outcome == 0, rng.choice([4, 5], size=m, p=[0.45, 0.55]),
                        np.where(outcome == 1, rng.choice([2, 3, 4], size=m, p=[0.35, 0.45, 0.2]),
                                 rng.choice([1, 2], size=m)))
-        urgency = rng.choice(["非常紧急", "紧急", "一般"], size=m, p=[0.15, 0.4, 0.45])
+        urgency = rng.choice(_URGENCY, size=m, p=_URGENCY_P_COMPLAINT)
         depts = {"产品质量": 9, "售后维修": 7, "交付物流": 9, "价格收费": 2, "服务态度": 7, "人员行为": 1, "其他": 7}
         dept = np.array([depts.get(x, 7) for x in category])
         self.ev["complaint"].add(cust=cust, day=day, received=start_sec, steps=list(steps), outcome=outcome, sat=sat,
@@ -1188,7 +1205,7 @@ class Model:
                                               np.array([self.GAP_OF_CATEGORY.get(x, "理解差距") for x in category],
                                                        dtype=object)).astype(object),
                                  contact=self.cust["primary_contact"][cust],
-                                 channel=rng.choice(["电话", "微信", "邮件", "面谈"], size=m, p=[0.55, 0.25, 0.12, 0.08]))
+                                 channel=rng.choice(_COMPLAINT_CHANNELS, size=m, p=_COMPLAINT_CHANNELS_P))
         self._schedule(day, "dsat", cust, np.full(m, -0.08))
         self._schedule(day, "dopen", cust, np.ones(m))
         # for the customer the matter ends with the return visit (archiving is the desk's business)
@@ -1204,7 +1221,7 @@ class Model:
         if repeat:
             # a customer whose complaint drags on or ends badly complains again (催办, the same
             # problem again): more complaint records, not more complaining customers
-            again = rng.random(m) < np.select([outcome == 2, (outcome == 1) & (sat <= 2), outcome == 1], [0.7, 0.6, 0.3], 0.05)
+            again = rng.random(m) < np.where(outcome == 2, 0.7, np.where(outcome == 1, np.where(sat <= 2, 0.6, 0.3), 0.05))
             self._complaints(cust[again], day[again] + rng.integers(10, 60, size=again.sum()), product[again],
                              np.asarray(category)[again], repeat=repeat - 1)
 

@@ -52,17 +52,18 @@ class World:
     """
 
     def __init__(self, seed: int, params: SimParams, store: Store, locale: str = "zh_CN",
-                 _state: dict[str, Any] | None = None):
+                 _state: Any = None, _meta: dict[str, Any] | None = None):
         self.seed = int(seed)
         self.params = params
         self.store = store
         self.locale = locale
         self.today = params.today
         if _state is not None:  # restored from the cache
-            self._model = _state["model"]
-            self._firm = self._model.firm
-            self._written = _state["written"]
-            self._idmap = _state["idmap"]
+            self._meta = dict(_meta or {})
+            if isinstance(_state, dict):
+                self._set_state(_state)
+            else:  # a cache.LazyState: the model is unpickled when first needed (step, latent traits)
+                self._lazy = _state
             return
         rngs = _spawn(self.seed, SUBSYSTEMS)
         ids = get_identities(locale)
@@ -75,8 +76,47 @@ class World:
     def _state(self) -> dict[str, Any]:
         return {"model": self._model, "written": self._written, "idmap": self._idmap}
 
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self._model = state["model"]
+        self._firm = self._model.firm
+        self._written = state["written"]
+        self._idmap = state["idmap"]
+
+    def _handover(self) -> tuple[Any, dict[str, Any]]:
+        """The state (or the still unread cached state) and metadata, for another World on the same tables."""
+        if "_lazy" in self.__dict__:
+            return self.__dict__["_lazy"], dict(self._meta)
+        return self._state(), {"firm": self.firm}
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for attributes not set: the state of a world restored from the cache
+        if name in ("_model", "_firm", "_written", "_idmap") and "_lazy" in self.__dict__:
+            lazy = self.__dict__.pop("_lazy")
+            try:
+                state = lazy.get()
+            except Exception:  # noqa: BLE001 - unreadable cached state: rebuild it (deterministic)
+                state = self._rebuilt_state()
+            self._set_state(state)
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _rebuilt_state(self) -> dict[str, Any]:
+        """The model state as generated (what the cache keeps), by running the model again."""
+        rngs = _spawn(self.seed, SUBSYSTEMS)
+        ids = get_identities(self.locale)
+        firm = build_firm(rngs["firm"], ids, self.params.start, self.params.today)
+        model = Model(self.seed, self.params, ids, firm, rngs)
+        day = (self.params.today - self.params.start).days
+        model.run_until(day)
+        by_value = self.store._dictionary()["by_value"]
+        written = {name: to_db_frame(name, f, by_value) for name, f in render(model, day).items()}
+        idmap = {name: np.arange(1, len(f) + 1, dtype=np.int64) for name, f in written.items() if "id" in f.columns}
+        return {"model": model, "written": written, "idmap": idmap}
+
     @property
     def firm(self) -> dict[str, str]:
+        if "_lazy" in self.__dict__ and "firm" in self._meta:
+            return dict(self._meta["firm"])
         return {"name": self._firm.name, "industry": self._firm.industry, "city": self._firm.city}
 
     @property
@@ -308,32 +348,50 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
     p = _params(customers, start, today, params)
     if isinstance(db, (str, os.PathLike)) and "://" not in str(db) and str(db) != ":memory:":
         # a world file appears complete or not at all: built beside the target, then renamed
-        with Store.build_file(db) as building:
+        with Store.build_file(db, create=False) as building:  # schema: restored or created below
             built = generate(seed, customers, start, today, locale, building, progress, validate, cache, **params)
-            state = built._state()
-        return World(seed, p, Store(db), locale, _state=state)
+            state, meta = built._handover()
+        world = World(seed, p, Store(db, check=False), locale, _state=state, _meta=meta)  # built just now
+        world._cache_key = built._cache_key
+        return world
     store = db if isinstance(db, Store) else Store(db)
     use_cache = (cache is not False and _cache.cache_dir() is not None and store.dialect == "sqlite"
-                 and store.count("customer") == 0 and store.count("department") == 0)
+                 and _fresh(store))
     k = _cache.key(f"{int(seed)}|{locale}|{p.key()}") if use_cache else None
     if k is not None:
         proxy = store.engine.raw_connection()
         try:
-            state = _cache.load(k, proxy.driver_connection)
+            got = _cache.restore(k, proxy.driver_connection)
         finally:
             proxy.close()
-        if state is not None:
+        if got is not None:
             store.invalidate_dictionary_cache()
-            return World(seed, p, store, locale, _state=state)
+            world = World(seed, p, store, locale, _state=got[0], _meta=got[1])
+            world._cache_key = k
+            return world
+    store.create_schema()  # at once when it is there already
     world = World(seed, p, store, locale)
+    #: the world's cache key (``None`` when not cached): files made from it can be kept beside it
+    world._cache_key = k
     world._run(progress=_progress(progress), validate=validate)
     if k is not None:
         proxy = store.engine.raw_connection()
         try:
-            _cache.save(k, proxy.driver_connection, world._state())
+            _cache.save(k, proxy.driver_connection, world._state(), meta={"firm": world.firm})
         finally:
             proxy.close()
     return world
+
+
+def _fresh(store: Store) -> bool:
+    """True for a store with no world yet (no schema at all, or no department and no customer)."""
+    from sqlalchemy import text
+
+    with store._reader() as conn:
+        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
+    if not {"customer", "department"} <= names:
+        return not names
+    return store.count("customer") == 0 and store.count("department") == 0
 
 
 def _progress(progress: Any) -> Any:

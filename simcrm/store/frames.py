@@ -61,7 +61,10 @@ def to_db_frame(table: str, frame: pd.DataFrame, dictionary_ids: Mapping[tuple[s
         vals = s.astype(object).to_numpy()
         miss = pd.isna(vals)
         lookup = {v: i for (ln, v), i in dictionary_ids.items() if ln == list_name}
-        ids = np.array([lookup.get(v, -1) if not mm else 0 for v, mm in zip(vals, miss)], dtype=np.int64)
+        # one hash lookup per distinct text instead of a Python loop over the rows
+        pos = pd.Index(list(lookup), dtype=object).get_indexer(vals)
+        ids = np.where(pos >= 0, np.array(list(lookup.values()) + [-1], dtype=np.int64)[pos], -1)
+        ids[miss] = 0
         bad = (ids < 0) & ~miss
         if bad.any():
             raise UnknownValueError(field=col, value=vals[bad][0], label=_label(table, col), allowed=sorted(lookup))

@@ -121,12 +121,15 @@ class Store:
             ``postgresql+psycopg://user@127.0.0.1:5432/crm``.
         create: create missing tables and load the default dictionaries (default ``True``).
         echo: log SQL (for debugging).
+        check: check an existing SQLite file first (:func:`check_file`); ``False`` only for a
+            file this process has just built (:meth:`build_file`).
     """
 
-    def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True, echo: bool = False):
+    def __init__(self, url: str | os.PathLike | None = None, *, create: bool = True, echo: bool = False,
+                 check: bool = True):
         self.url = self._normalise_url(url)
         path = self.path
-        if path is not None and path.exists() and path.stat().st_size > 0:
+        if check and path is not None and path.exists() and path.stat().st_size > 0:
             check_file(path)
         self.engine: Engine = self._make_engine(self.url, echo)
         self.dialect = self.engine.dialect.name
@@ -161,7 +164,7 @@ class Store:
 
     @classmethod
     @contextlib.contextmanager
-    def build_file(cls, path: str | os.PathLike, *, overwrite: bool = False) -> Iterator["Store"]:
+    def build_file(cls, path: str | os.PathLike, *, overwrite: bool = False, create: bool = True) -> Iterator["Store"]:
         """Build a SQLite world file that appears complete or not at all.
 
         Yields a :class:`Store` on a temporary file beside ``path``, marked as being built
@@ -172,6 +175,8 @@ class Store:
         removed (after a crash it is left as ``.<name>.building-<pid>``, never at ``path``).
 
         An existing ``path`` is refused with :class:`WorldFileError` unless ``overwrite=True``.
+        ``create=False`` yields the store without its schema (the caller creates it or restores
+        a whole database into it).
         """
         target = Path(path).expanduser().resolve()
         if target.exists() and target.stat().st_size > 0 and not overwrite:
@@ -182,7 +187,7 @@ class Store:
         tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
         for leftover in (tmp, *_sidecars(tmp)):
             leftover.unlink(missing_ok=True)
-        store = cls(tmp)
+        store = cls(tmp, create=create)
         try:
             with store.engine.begin() as conn:
                 conn.exec_driver_sql(f"PRAGMA user_version = {BUILDING}")
@@ -239,7 +244,12 @@ class Store:
 
         Done in one write transaction (PostgreSQL: under an advisory lock), so two processes
         opening the same new database at once neither clash nor load the dictionaries twice.
+        SQLite takes a short path: the readiness check is one query of ``sqlite_master``, and a
+        database without any table gets the same DDL ``create_all`` would run (compiled once
+        per process), with no per-table existence checks.
         """
+        if self.dialect == "sqlite" and self._sqlite_create_schema():
+            return
         try:
             with self._reader() as conn:
                 names = set(inspect(conn).get_table_names())
@@ -249,6 +259,35 @@ class Store:
             ready = False
         if not ready:
             self.atomic(self._create_schema)
+
+    def _sqlite_create_schema(self) -> bool:
+        """The SQLite short path of :meth:`create_schema`; ``False``: use the general one."""
+        proxy = self.engine.raw_connection()
+        try:
+            raw = proxy.driver_connection
+            state = _sqlite_schema_state(raw)
+            if state == "ready":
+                return True
+            if state != "empty":
+                return False
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                if _sqlite_schema_state(raw) == "empty":  # another process may have been first
+                    for stmt in _sqlite_ddl(self.engine.dialect):
+                        raw.execute(stmt)
+                    raw.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    raw.executemany(
+                        "INSERT INTO dictionary (list_name, value, is_default, in_use, sort_order) VALUES (?, ?, ?, ?, ?)",
+                        [(list_name, value, int(value == spec.get("default")), 1, order)
+                         for list_name, spec in reference.DICTIONARIES.items()
+                         for order, value in enumerate(spec["values"])])
+                raw.execute("COMMIT")
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+            return True
+        finally:
+            proxy.close()
 
     def _create_schema(self) -> None:
         with self.transaction() as conn:
@@ -809,6 +848,37 @@ class Store:
             return ConstraintError(field=field, value=params.get(field, "?"),
                                    allowed="引用已存在的记录（外键）", reason=msg)
         return ConstraintError(field="?", value="?", reason=msg)
+
+
+_DDL: dict[str, list[str]] = {}
+
+
+def _sqlite_ddl(dialect: Any) -> list[str]:
+    """The statements ``metadata.create_all`` runs on an empty SQLite database, in its order
+    (tables sorted by dependency, each followed by its indexes), compiled once per process."""
+    key = f"{dialect.name}/{getattr(dialect, 'server_version_info', None)}"
+    if key not in _DDL:
+        from sqlalchemy.schema import CreateIndex, CreateTable
+        from sqlalchemy.sql.ddl import sort_tables_and_constraints
+
+        stmts = []
+        for table, _fkcs in sort_tables_and_constraints(list(schema.metadata.tables.values())):
+            if table is None:  # constraints of a cycle: SQLite keeps them inline (no ALTER)
+                continue
+            stmts.append(str(CreateTable(table).compile(dialect=dialect)))
+            stmts.extend(str(CreateIndex(ix).compile(dialect=dialect)) for ix in table.indexes)
+        _DDL[key] = stmts
+    return _DDL[key]
+
+
+def _sqlite_schema_state(raw: sqlite3.Connection) -> str:
+    """``"ready"`` (every table, dictionaries loaded), ``"empty"`` (no table) or ``"partial"``."""
+    names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not names:
+        return "empty"
+    if names >= set(schema.TABLES) and raw.execute("SELECT EXISTS (SELECT 1 FROM dictionary)").fetchone()[0]:
+        return "ready"
+    return "partial"
 
 
 def _sidecars(path: Path) -> list[Path]:

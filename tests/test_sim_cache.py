@@ -1,0 +1,141 @@
+"""The world cache: lazy state, its fallback, eviction, and a lab's files kept beside the world."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+
+from simcrm.sim import cache, generate
+
+
+@pytest.fixture()
+def cache_dir(tmp_path, monkeypatch):
+    d = tmp_path / "c"
+    monkeypatch.setenv("SIMCRM_CACHE_DIR", str(d))
+    monkeypatch.delenv("SIMCRM_CACHE", raising=False)
+    monkeypatch.delenv("SIMCRM_CACHE_MAX_MB", raising=False)
+    return d
+
+
+SMALL = dict(seed=11, customers=40, start="2024-01-01", today="2024-06-30")
+
+
+def _tables(world):
+    return {n: world.table(n).to_csv(index=False) for n in ("customer", "sales_order", "payment", "complaint")}
+
+
+def test_a_restored_world_reads_its_state_only_when_it_steps(cache_dir):
+    fresh = generate(**SMALL, cache=False).step(30)
+    generate(**SMALL)  # fills the cache
+    restored = generate(**SMALL)
+    assert "_lazy" in restored.__dict__  # the model was not unpickled
+    assert restored.firm == fresh.firm  # the banner's firm comes from the manifest
+    assert "_lazy" in restored.__dict__
+    restored.step(30)
+    assert "_lazy" not in restored.__dict__
+    assert _tables(restored) == _tables(fresh)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_a_state_swapped_after_restore_is_never_unpickled_and_is_rebuilt(cache_dir, tmp_path):
+    fresh = generate(**SMALL, cache=False).step(30)
+    generate(**SMALL)
+    restored = generate(**SMALL)
+    # someone replaces the state file by a malicious pickle after the store was restored
+    boom = _Boom()
+    boom.marker = str(tmp_path / "pwned")
+    pkl = next(cache_dir.glob("*.pkl"))
+    pkl.write_bytes(pickle.dumps(boom))
+    restored.step(30)
+    assert not (tmp_path / "pwned").exists()
+    assert _tables(restored) == _tables(fresh)  # the state was rebuilt by running the model again
+
+
+def test_eviction_keeps_the_newest_and_refreshes_on_a_hit(cache_dir, monkeypatch):
+    worlds = [dict(SMALL, seed=s) for s in (21, 22, 23)]
+    generate(**worlds[0])
+    generate(**worlds[1])
+    assert len(list(cache_dir.glob("*.sqlite"))) == 2
+    size = sum(p.stat().st_size for p in cache_dir.iterdir() if p.name != ".key")
+    # a hit on the older world makes it the most recently used
+    old = {p.name for p in cache_dir.glob("*.sha256")}
+    time.sleep(0.05)
+    assert "_lazy" in generate(**worlds[0]).__dict__
+    # room for about two worlds: the third evicts the least recently used one (worlds[1])
+    monkeypatch.setenv("SIMCRM_CACHE_MAX_MB", str(size * 1.2 / 1e6))
+    generate(**worlds[2])
+    assert len(list(cache_dir.glob("*.sqlite"))) == 2
+    assert len(old & {p.name for p in cache_dir.glob("*.sha256")}) == 1
+    assert "_lazy" in generate(**worlds[0]).__dict__  # kept: it was used
+    assert "_lazy" not in generate(**worlds[1]).__dict__  # evicted: built again
+
+
+def test_an_evicted_state_is_rebuilt(cache_dir):
+    fresh = generate(**SMALL, cache=False).step(30)
+    generate(**SMALL)
+    restored = generate(**SMALL)
+    cache.evict(max_bytes=0)
+    assert not list(cache_dir.glob("*.pkl"))
+    assert _tables(restored.step(30)) == _tables(fresh)
+
+
+def test_evict_removes_old_temporary_files_and_never_the_entry_kept(cache_dir):
+    generate(**SMALL)
+    stale = cache_dir / ".abc.x.sqlite"
+    stale.write_bytes(b"half a save")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    fresh_tmp = cache_dir / ".abd.y.sqlite"
+    fresh_tmp.write_bytes(b"a save in progress")
+    k = next(p for p in cache_dir.glob("*.sqlite") if not p.name.startswith(".")).stem
+    assert cache.evict(keep=k, max_bytes=0) == []
+    assert not stale.exists() and fresh_tmp.exists()
+    assert cache.evict(max_bytes=0) == [k]
+    assert not list(cache_dir.glob(f"{k}.*"))
+
+
+def test_chapter_files_are_kept_verified_and_copied(cache_dir, tmp_path):
+    src = tmp_path / "made"
+    src.mkdir()
+    (src / "leads.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    cache.save_files("f1", {"leads": src / "leads.csv"})
+    out = tmp_path / "lab"
+    out.mkdir()
+    got = cache.load_files("f1", out)
+    assert got == {"leads": out / "leads.csv"} and got["leads"].read_text(encoding="utf-8") == "a,b\n1,2\n"
+    # a changed copy is a miss, not a file handed to the student
+    stored = next(p for p in cache_dir.iterdir() if p.suffix == ".csv")
+    stored.write_text("a,b\n9,9\n", encoding="utf-8")
+    other = tmp_path / "lab2"
+    other.mkdir()
+    assert cache.load_files("f1", other) is None and not list(other.iterdir())
+    # a manifest copied to another key does not vouch for it
+    (cache_dir / "f2.sha256").write_text((cache_dir / "f1.sha256").read_text(encoding="utf-8"), encoding="utf-8")
+    assert cache.load_files("f2", other) is None
+
+
+def test_a_lab_reads_its_files_from_the_cache_on_a_warm_start(cache_dir, monkeypatch):
+    from simcrm.lab import session
+
+    calls = []
+    module = session._chapter_module("ch04")
+
+    def counting(world, directory):  # stands in for the chapter's own (slower) file maker
+        calls.append(directory)
+        path = Path(directory) / "expo_leads.csv"
+        path.write_text(f"{world.seed},{world.firm['name']}\n", encoding="utf-8")
+        return {"expo_leads": path}
+
+    monkeypatch.setattr(module, "build_files", counting)
+    a = session.Lab("ch04", session.Student(None, "default"), 7, customers=60, quiet=True)
+    b = session.Lab("ch04", session.Student(None, "default"), 7, customers=60, quiet=True)
+    assert len(calls) == 1  # the second start copied the file from the cache
+    assert Path(b.files.expo_leads).read_bytes() == Path(a.files.expo_leads).read_bytes()
+    assert Path(b.files.expo_leads).parent == b.dir

@@ -1,0 +1,57 @@
+"""Pure speed-ups give exactly what the slower code gave (benchmarks/world_hashes.py checks whole worlds)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+from sqlalchemy import create_engine
+
+from simcrm.sim import identities
+from simcrm.sim.firm import codes
+from simcrm.store import Store, schema
+
+
+def test_faker_lists_read_from_source_equal_the_imported_provider():
+    from faker.providers.company.zh_CN import Provider as Company
+    from faker.providers.person.zh_CN import Provider as Person
+
+    person, company = identities._faker_data()
+    for k, v in person.items():
+        assert list(getattr(Person, k).items() if isinstance(v, dict) else getattr(Person, k)) == \
+            list(v.items() if isinstance(v, dict) else v), k
+    assert list(company["company_prefixes"]) == list(Company.company_prefixes)
+    assert identities._provider_data("person.zh_CN", {"no_such_list"}) is None  # → import Faker instead
+
+
+def test_codes_are_the_zero_filled_serials():
+    serials = np.array([1, 9, 10, 999, 12345, 1234567])
+    for entity, total in (("customer", None), ("customer", 60_000), ("sales_order", 10 ** 7)):
+        prefix, width = __import__("simcrm.sim.firm", fromlist=["CODE_FORMATS"]).CODE_FORMATS[entity]
+        if total is not None:
+            width = max(width, len(str(total)))
+        expected = [prefix + str(s).zfill(width) for s in serials]
+        assert codes(entity, serials, total).tolist() == expected
+
+
+def _master(con: sqlite3.Connection) -> list[tuple]:
+    return con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+
+
+def test_the_sqlite_schema_short_path_makes_what_create_all_makes(tmp_path):
+    fast = Store(tmp_path / "fast.sqlite")
+    fast.close()
+    engine = create_engine(f"sqlite:///{tmp_path / 'slow.sqlite'}")
+    with engine.begin() as conn:
+        schema.metadata.create_all(conn)
+    engine.dispose()
+    a, b = sqlite3.connect(tmp_path / "fast.sqlite"), sqlite3.connect(tmp_path / "slow.sqlite")
+    assert _master(a) == _master(b)
+    assert len(_master(a)) > len(schema.TABLES)
+    # the dictionaries as the general path loads them
+    slow = Store(tmp_path / "slow.sqlite", check=False)  # tables there, no dictionary rows: the general path fills them
+    slow.close()
+    b = sqlite3.connect(tmp_path / "slow.sqlite")
+    assert a.execute("SELECT * FROM dictionary ORDER BY id").fetchall() == b.execute("SELECT * FROM dictionary ORDER BY id").fetchall()
+    a.close()
+    b.close()

@@ -295,7 +295,29 @@ def _replayed(ctx: Any) -> Any:
     return replay(ctx, [QUARTER])
 
 
-@calculation("ch10.outcome", points=8, atol=1e-6)
+def outcome_figures(ctx: Any) -> dict[str, float] | None:
+    """The realised quarter for the teacher's league (referee's replay), whatever the answer.
+
+    The 6.1 comparison plus the incremental revenue (target − control revenue per member in the
+    quarter, × 目标组 size) and the realised ROI = (incremental revenue − cost) / cost.
+    """
+    if not check_plan(ctx, None).ok:
+        return None
+    store = _replayed(ctx)
+    camp = plan_campaigns(ctx, store)
+    members = store.read("campaign_member", columns=["campaign_id", "customer_id", "group_name"])
+    members = members[members["campaign_id"].isin(camp["id"])]
+    revenue = quarter_revenue(store, _today(ctx))
+    out = compare_groups(members, revenue)
+    spend = members["customer_id"].map(revenue).fillna(0.0)
+    target = members["group_name"].to_numpy() == "目标组"
+    extra = (float(spend[target].mean()) - float(spend[~target].mean())) * int(target.sum())
+    cost = float(camp["cost"].sum())
+    out.update(cost=cost, incremental_revenue=extra, realised_roi=(extra - cost) / cost if cost else 0.0)
+    return out
+
+
+@calculation("ch10.outcome", points=8, atol=1e-6, figures=outcome_figures)
 def outcome(ctx: Any) -> dict[str, float]:
     """Target vs control of all the student's 挽留 campaigns, in the referee's replay."""
     store = _replayed(ctx)
@@ -311,39 +333,58 @@ def response_types(ctx: Any, ids: list[int]) -> np.ndarray:
     """The hidden response type (0 本来就留, 1 可挽回, 2 必然流失, 3 反感打扰) of customers today.
 
     Read from the referee's own world as generated (never shown to the student); deterministic.
+    Customers the world does not know (deleted, merged) count as 必然流失.
     """
-    world = ctx.world
-    cust_map = world._customer_index()
-    rendered = world._rendered_ids("customer", pd.Series(ids, dtype="int64"))
-    idx = cust_map.reindex(rendered.to_numpy()).to_numpy()
-    out = np.full(len(ids), 2, dtype=np.int64)
-    ok = ~np.isnan(idx)
-    if ok.any():
-        k = idx[ok].astype(np.int64)
-        out[ok] = world._model.response_type(k, np.full(len(k), world._day(), dtype=np.int64))
-    return out
+    def build() -> pd.Series:
+        world = ctx.world
+        every = ctx.pristine.read("customer", columns=["id"])["id"].astype("int64")
+        cust_map = world._customer_index()
+        rendered = world._rendered_ids("customer", every.reset_index(drop=True))
+        idx = cust_map.reindex(rendered.to_numpy()).to_numpy()
+        out = np.full(len(every), 2, dtype=np.int64)
+        ok = ~np.isnan(idx)
+        if ok.any():
+            k = idx[ok].astype(np.int64)
+            out[ok] = world._model.response_type(k, np.full(len(k), world._day(), dtype=np.int64))
+        return pd.Series(out, index=every.to_numpy())
+    kinds = ctx.once("ch10:response_types", build)
+    return kinds.reindex(list(ids)).fillna(2).astype(np.int64).to_numpy()
+
+
+def year_revenue(ctx: Any) -> pd.Series:
+    """Approved order amount per customer in the last 365 days before as_of (what is at stake)."""
+    def build() -> pd.Series:
+        o = orders(ctx)
+        return o[o["order_date"] >= as_of(ctx) - pd.Timedelta(days=365)].groupby("customer_id")["amount"].sum()
+    return ctx.once("ch10:year_revenue", build)
 
 
 def expected_value(ctx: Any, plan: list[dict[str, Any]]) -> dict[str, float]:
-    """What a plan's 目标组 is worth by the world's own response: value kept minus value pushed away.
+    """What a plan is worth by the world's own response, in expectation over the CRM's control draw.
 
-    A 可挽回 target's last-365-days revenue counts as kept, a 反感打扰 target's as lost; 本来就留
-    and 必然流失 targets count nothing; minus the plan's cost. Control members are not contacted.
+    Each campaign's members are treated with probability ``targets / members`` (the CRM holds the
+    rest back as the 对照组, drawn at random with a seed the student picks: which members land
+    there is luck, not the decision, so the plan is valued over that draw). A treated 可挽回
+    member's last-365-days revenue counts as kept, a 反感打扰 member's as pushed away; 本来就留
+    and 必然流失 members count nothing; minus the plan's cost (目标组 × the action's cost).
     """
-    o = orders(ctx)
-    rev = o[o["order_date"] >= as_of(ctx) - pd.Timedelta(days=365)].groupby("customer_id")["amount"].sum()
+    rev = year_revenue(ctx)
     kept = lost = cost = 0.0
-    n = {0: 0, 1: 0, 2: 0, 3: 0}
+    n = {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0}
     for p in plan:
-        ids = p["targets"]
+        ids = list(p["ids"])
+        if not ids:
+            continue
+        share = len(p["targets"]) / len(ids)
         kinds = response_types(ctx, ids)
         r = pd.Series(ids).map(rev).fillna(0.0).to_numpy()
-        kept += float(r[kinds == 1].sum())
-        lost += float(r[kinds == 3].sum())
-        cost += ACTIONS[p["action"]]["cost"] * len(ids)
+        kept += share * float(r[kinds == 1].sum())
+        lost += share * float(r[kinds == 3].sum())
+        cost += ACTIONS[p["action"]]["cost"] * len(p["targets"])
         for k in n:
-            n[k] += int((kinds == k).sum())
+            n[k] += share * int((kinds == k).sum())
     return {"kept": kept, "pushed_away": lost, "cost": cost, "value": kept - lost - cost,
+            "roi": (kept - lost - cost) / cost if cost else 0.0,
             "persuadable": n[1], "sure_thing": n[0], "lost_cause": n[2], "sleeping_dog": n[3]}
 
 
@@ -361,7 +402,7 @@ def student_plan(ctx: Any) -> list[dict[str, Any]]:
 
 
 def baseline(ctx: Any, kind: str, plan: list[dict[str, Any]], draw: int = 0) -> list[dict[str, Any]]:
-    """A plan of the same actions and 目标组 sizes, targets chosen at random (draw ``draw``) or by recency alone."""
+    """A plan of the same actions, member and 目标组 sizes; members at random (draw ``draw``) or by recency alone."""
     pool = eligible(ctx)
     if kind == "random":
         rng = np.random.default_rng([BASELINE_SEED, draw])
@@ -373,8 +414,9 @@ def baseline(ctx: Any, kind: str, plan: list[dict[str, Any]], draw: int = 0) -> 
         raise ValueError(kind)
     out, at = [], 0
     for p in plan:
-        n = len(p["targets"])
-        out.append({**p, "targets": order[at:at + n]})
+        n = len(p["ids"])
+        ids = order[at:at + n]
+        out.append({**p, "ids": ids, "targets": ids[:len(p["targets"])]})
         at += n
     return out
 
@@ -383,41 +425,77 @@ def plan_report(ctx: Any) -> dict[str, dict[str, float]]:
     """The student's plan and the same-size random and recency plans, valued on the same world.
 
     ``random`` is the mean over :data:`BASELINE_DRAWS` seeded random draws (what random targeting
-    is worth on this world), so one lucky draw does not set the bar.
+    is worth on this world), so one lucky draw does not set the bar; ``random["quantile"]`` is
+    their :data:`MARGIN` quantile (the bar for full points).
     """
-    def build() -> dict[str, dict[str, float]]:
-        plan = student_plan(ctx)
-        draws = [expected_value(ctx, baseline(ctx, "random", plan, d)) for d in range(BASELINE_DRAWS)]
-        rand = {k: float(np.mean([d[k] for d in draws])) for k in draws[0]}
-        rand["quantile"] = float(np.quantile([d["value"] for d in draws], MARGIN))
-        return {"student": expected_value(ctx, plan), "random": rand,
-                "recency": expected_value(ctx, baseline(ctx, "recency", plan))}
-    return ctx.once("ch10:plan_report", build)
+    return ctx.once("ch10:plan_report", lambda: compare_plan(ctx, student_plan(ctx)))
+
+
+def compare_plan(ctx: Any, plan: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """:func:`plan_report` of any ``plan`` (list of ``{"action", "ids", "targets"}``)."""
+    draws = [expected_value(ctx, baseline(ctx, "random", plan, d)) for d in range(BASELINE_DRAWS)]
+    rand = {k: float(np.mean([d[k] for d in draws])) for k in draws[0]}
+    rand["quantile"] = float(np.quantile([d["value"] for d in draws], MARGIN))
+    return {"student": expected_value(ctx, plan), "random": rand,
+            "recency": expected_value(ctx, baseline(ctx, "recency", plan))}
+
+
+def value_at_risk(ctx: Any) -> pd.DataFrame:
+    """The reference solution's view of every eligible customer: risk, stake, and whether to approach.
+
+    Columns: ``risk`` (:func:`~simcrm.analytics.churn_risk` today, from orders), ``revenue`` (last
+    365 days), ``value_at_risk`` = risk × revenue, ``days_since`` (last order), and ``reason`` —
+    why the customer is left out ("" when approachable):
+
+    * 离开太久: no order for more than :data:`REACHABLE_DAYS` days (gone; a lost cause);
+    * 投诉未结: an open complaint (fix the complaint first, a discount will not help);
+    * 已记录流失原因: a recorded loss reason of :data:`LOST_CAUSE_REASONS` (competitor, price, service);
+    * 很不满意: latest survey score ≤ 2 (deeply unhappy);
+    * 老客户介绍: came through a customer's referral (客户介绍) — the most loyal customers, who
+      stay anyway and dislike being pushed (反感打扰).
+
+    Customers at (almost) no risk are not left out: they rank last by value at risk, and a
+    steady buyer with middling satisfaction may still be one a discount keeps buying.
+    """
+    def build() -> pd.DataFrame:
+        o = orders(ctx)
+        a = as_of(ctx)
+        pool = eligible(ctx)
+        risk = churn_risk(o, as_of=a)["risk"].reindex(pool).fillna(1.0)
+        rev = year_revenue(ctx).reindex(pool).fillna(0.0)
+        last = o.groupby("customer_id")["order_date"].max().reindex(pool)
+        comp = ctx.pristine.read("complaint", columns=["customer_id", "status"])
+        open_c = set(comp.loc[comp["status"] != "已归档", "customer_id"].astype(int))
+        sv = ctx.pristine.read("survey", columns=["customer_id", "survey_date", "overall"])
+        sv = sv[sv["survey_date"] < a]
+        latest = sv.sort_values(["customer_id", "survey_date"]).groupby("customer_id")["overall"].last()
+        cust = ctx.pristine.read("customer", columns=["id", "lost_reason", "source"]).set_index("id").reindex(pool)
+        frame = pd.DataFrame({"risk": risk, "revenue": rev, "value_at_risk": risk * rev,
+                              "days_since": (a - last).dt.days}, index=pd.Index(pool, name="customer_id"))
+        reason = pd.Series("", index=frame.index, dtype=object)
+        rules = [
+            ("老客户介绍", cust["source"].eq("客户介绍").to_numpy()),
+            ("很不满意", frame.index.map(latest).to_series(index=frame.index).le(2).to_numpy()),
+            ("已记录流失原因", cust["lost_reason"].isin(LOST_CAUSE_REASONS).to_numpy()),
+            ("投诉未结", frame.index.isin(list(open_c))),
+            ("离开太久", (frame["days_since"] > REACHABLE_DAYS).to_numpy()),
+        ]
+        for name, mask in rules:  # the last rule that applies names the reason (gone first)
+            reason[np.asarray(mask, dtype=bool)] = name
+        frame["reason"] = reason
+        return frame
+    return ctx.once("ch10:value_at_risk", build)
 
 
 def reference_plan(ctx: Any, action: str = "折扣优惠", control_share: float = 0.2) -> list[int]:
-    """The reference solution's members: reachable, not sure to stay, worth the most.
+    """The reference solution's members: approachable customers with the highest value at risk.
 
-    Candidates: eligible customers who bought within the last :data:`REACHABLE_DAYS` days
-    (longer gone: a lost cause), no open complaint, latest survey (if any) neither ≤ 2 (deeply
-    unhappy: a lost cause) nor 5 (satisfied and buying: would stay anyway), no loss reason of
-    :data:`LOST_CAUSE_REASONS` recorded; ranked by the last 365 days' revenue (what is at stake);
-    as many as the budget pays for with the control group held back.
+    From :func:`value_at_risk`, the customers with no reason to leave them out, ranked by
+    value at risk (risk × last year's revenue); as many as the budget pays for with the
+    control group held back.
     """
-    o = orders(ctx)
-    a = as_of(ctx)
-    last = o.groupby("customer_id")["order_date"].max()
-    rev = o[o["order_date"] >= a - pd.Timedelta(days=365)].groupby("customer_id")["amount"].sum()
-    comp = ctx.pristine.read("complaint", columns=["customer_id", "status"])
-    open_c = set(comp.loc[comp["status"] != "已归档", "customer_id"].astype(int))
-    sv = ctx.pristine.read("survey", columns=["customer_id", "survey_date", "overall"])
-    latest = sv.sort_values(["customer_id", "survey_date"]).groupby("customer_id")["overall"].last()
-    skip = set(latest.index[((latest <= 2) | (latest >= 5)).to_numpy()].astype(int))
-    cust = ctx.pristine.read("customer", columns=["id", "lost_reason"]).set_index("id")["lost_reason"]
-    gone = set(cust.index[cust.isin(LOST_CAUSE_REASONS).to_numpy()].astype(int))
-    pool = [c for c in eligible(ctx) if c not in open_c and c not in skip and c not in gone
-            and (a - last[c]).days <= REACHABLE_DAYS]
-    score = rev.reindex(pool).fillna(0).sort_values(ascending=False, kind="stable")
+    frame = value_at_risk(ctx)
+    score = frame.loc[frame["reason"] == "", "value_at_risk"].sort_values(ascending=False, kind="stable")
     n_target = int(BUDGET // ACTIONS[action]["cost"])
     n = int(n_target / (1 - control_share))
     while n - int(round(n * control_share)) > n_target:
@@ -442,7 +520,18 @@ def check_beats_random(ctx: Any, _answer: Any) -> CheckResult:
                               f"{r['random']['value']:,.0f} 元。想想谁是“可挽回”的客户，谁本来就会留下、谁已经救不回来。")
 
 
-@operation("ch10.plan_margin", points=6)
+def plan_figures(ctx: Any) -> dict[str, float] | None:
+    """The plan's valuation for the teacher's league: the student's plan, random and recency plans."""
+    if not check_plan(ctx, None).ok:
+        return None
+    r = plan_report(ctx)
+    out = {k: r["student"][k] for k in ("kept", "pushed_away", "cost", "value", "roi")}
+    out.update(random_value=r["random"]["value"], random_quantile=r["random"]["quantile"],
+               recency_value=r["recency"]["value"], members=float(sum(len(p["ids"]) for p in student_plan(ctx))))
+    return out
+
+
+@operation("ch10.plan_margin", points=6, figures=plan_figures)
 def check_margin(ctx: Any, _answer: Any) -> CheckResult:
     gate = _plan_gate(ctx)
     if gate is not None:
@@ -455,6 +544,7 @@ def check_margin(ctx: Any, _answer: Any) -> CheckResult:
                               f"（≥ {need:,.0f} 元）。")
 
 
-__all__ = ["prepare_world", "orders", "as_of", "lapsed_at", "eligible", "plan_campaigns",
-           "expected_value", "student_plan", "baseline", "response_types", "plan_report", "reference_plan", "compare_groups", "quarter_revenue", "BUDGET", "MARGIN", "FEATURES",
-           "CUSTOMERS", "LAPSE_DAYS", "HORIZON", "QUARTER"]
+__all__ = ["prepare_world", "orders", "as_of", "lapsed_at", "eligible", "plan_campaigns", "year_revenue",
+           "expected_value", "student_plan", "baseline", "response_types", "plan_report", "compare_plan",
+           "value_at_risk", "reference_plan", "compare_groups", "quarter_revenue", "plan_figures", "outcome_figures",
+           "BUDGET", "MARGIN", "FEATURES", "CUSTOMERS", "LAPSE_DAYS", "HORIZON", "QUARTER"]

@@ -69,6 +69,8 @@ LOST_CAUSE_REASONS = ("转向竞争对手", "价格原因", "服务不满意")
 BASELINE_SEED = 2024
 BASELINE_DRAWS = 100
 QUARTER = 91
+#: a customer's stake in the plan's valuation is capped at this quantile of last year's revenue
+STAKE_QUANTILE = 0.90
 
 
 def prepare_world(world: Any) -> None:
@@ -359,16 +361,32 @@ def year_revenue(ctx: Any) -> pd.Series:
     return ctx.once("ch10:year_revenue", build)
 
 
+def stake(ctx: Any) -> pd.Series:
+    """What each customer puts at stake in the valuation: last year's revenue, capped.
+
+    The cap is the :data:`STAKE_QUANTILE` quantile of the eligible customers' last-year revenue:
+    revenue is very unequal (a few accounts buy as much as a hundred others), and without a cap
+    whether one or two such accounts happen to be 反感打扰 would decide a grade on its own. The
+    cap applies alike to the student's plan and to every baseline plan.
+    """
+    def build() -> pd.Series:
+        rev = year_revenue(ctx)
+        cap = float(rev.reindex(eligible(ctx)).fillna(0.0).quantile(STAKE_QUANTILE))
+        return rev.clip(upper=cap)
+    return ctx.once("ch10:stake", build)
+
+
 def expected_value(ctx: Any, plan: list[dict[str, Any]]) -> dict[str, float]:
     """What a plan is worth by the world's own response, in expectation over the CRM's control draw.
 
     Each campaign's members are treated with probability ``targets / members`` (the CRM holds the
     rest back as the 对照组, drawn at random with a seed the student picks: which members land
     there is luck, not the decision, so the plan is valued over that draw). A treated 可挽回
-    member's last-365-days revenue counts as kept, a 反感打扰 member's as pushed away; 本来就留
-    and 必然流失 members count nothing; minus the plan's cost (目标组 × the action's cost).
+    member's last-365-days revenue (capped: :func:`stake`) counts as kept, a 反感打扰 member's as
+    pushed away; 本来就留 and 必然流失 members count nothing; minus the plan's cost (目标组 × the
+    action's cost).
     """
-    rev = year_revenue(ctx)
+    rev = stake(ctx)
     kept = lost = cost = 0.0
     n = {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0}
     for p in plan:
@@ -546,5 +564,5 @@ def check_margin(ctx: Any, _answer: Any) -> CheckResult:
 
 __all__ = ["prepare_world", "orders", "as_of", "lapsed_at", "eligible", "plan_campaigns", "year_revenue",
            "expected_value", "student_plan", "baseline", "response_types", "plan_report", "compare_plan",
-           "value_at_risk", "reference_plan", "compare_groups", "quarter_revenue", "plan_figures", "outcome_figures",
+           "value_at_risk", "reference_plan", "compare_groups", "quarter_revenue", "plan_figures", "outcome_figures", "stake", "STAKE_QUANTILE",
            "BUDGET", "MARGIN", "FEATURES", "CUSTOMERS", "LAPSE_DAYS", "HORIZON", "QUARTER"]

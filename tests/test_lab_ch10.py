@@ -288,3 +288,44 @@ def test_grading_matrix(tmp_path):
     copier = per_question("copier")
     assert copier["q41_test"] == 0
     assert result.loc["copier", "auto_score"] == pytest.approx(auto_max - points["q41_test"])
+
+    # --- the retention league of this class, from the referees' records -------------------------
+    from click.testing import CliRunner
+
+    from simcrm.cli import main as cli
+    from simcrm.lab.course import course_settings
+    from simcrm.lab.league import COLUMNS, league_table
+
+    table = league_table(course_dir, LAB).set_index("学号")
+    assert list(table.reset_index().columns) == COLUMNS
+    planned = ["stu_a", "stu_b", "wrong", "copier"]
+    assert table.loc["blank", "名次"] is pd.NA and "5.1" in table.loc["blank", "说明"]
+    assert sorted(table.loc[planned, "名次"].astype(int)) == sorted(
+        pd.Series(table.loc[planned, "净价值（元）"].astype(float)).rank(ascending=False, method="min").astype(int))
+    # the figures are the referee's valuation of the plan on each student's own (salted) world
+    salt = course_settings(course_dir)["salt"]
+    for sid in ("stu_a", "stu_b"):
+        ctx = start("ch10", student=sid, salt=salt, quiet=True).context()
+        expected = ch10.compare_plan(ctx, _as_plan(ch10.reference_plan(ctx)))
+        assert table.loc[sid, "净价值（元）"] == pytest.approx(expected["student"]["value"])
+        assert table.loc[sid, "随机方案均值（元）"] == pytest.approx(expected["random"]["value"])
+        assert table.loc[sid, "ROI"] == pytest.approx(expected["student"]["value"] / expected["student"]["cost"])
+        assert np.isfinite(float(table.loc[sid, "本季增量收入（元）"])) and table.loc[sid, "说明"] == ""
+    assert table.loc["stu_a", "净价值（元）"] != table.loc["stu_b", "净价值（元）"]  # two worlds
+    # the wrong and the copier made the same decision as stu_a in the same kind of world: all ranked
+    assert table.loc[["wrong", "copier"], "名次"].notna().all()
+    out = tmp_path / "league"
+    run = CliRunner().invoke(cli, ["course", "league", "--course", str(course_dir), "ch10", "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "stu_a" in run.output and "名次" in run.output
+    svg = (out / "league.svg").read_text(encoding="utf-8")
+    assert svg.count("<rect") >= 2 * len(planned) and "stu_a" in svg and "blank" not in svg
+    assert "stu_b" in (out / "league.html").read_text(encoding="utf-8")
+    assert pd.read_excel(out / "league.xlsx", dtype={"学号": str})["学号"].tolist() == table.index.tolist()
+    run = CliRunner().invoke(cli, ["course", "export", "--course", str(course_dir), str(tmp_path / "成绩.csv")])
+    assert run.exit_code == 0, run.output
+    sheets = pd.read_excel(tmp_path / "成绩.xlsx", sheet_name=None, dtype={"学号": str})
+    league_sheet = sheets[f"挽留联赛-{LAB}"].set_index("学号")
+    assert league_sheet.loc["stu_a", "净价值（元）"] == pytest.approx(table.loc["stu_a", "净价值（元）"])
+    bad = CliRunner().invoke(cli, ["course", "league", "--course", str(course_dir), "ch99"])
+    assert bad.exit_code != 0 and "作业" in bad.output

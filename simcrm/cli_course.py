@@ -261,7 +261,9 @@ def league_cmd(course_dir: Path, assignment: str, out_dir: Path | None) -> None:
         simcrm course league --course ./course ch10
         simcrm course league --course ./course ch10_retention --out ./联赛
     """
-    from .lab.league import COLUMNS, resolve_assignment, write_league, league_table
+    import pandas as pd
+
+    from .lab.league import COLUMNS, league_table, resolve_assignment, write_league
 
     name = resolve_assignment(course_dir, assignment)
     paths = write_league(course_dir, name, out_dir)
@@ -272,8 +274,8 @@ def league_cmd(course_dir: Path, assignment: str, out_dir: Path | None) -> None:
         row = dict(zip(COLUMNS, r))
 
         def fmt(v, spec=",.0f"):
-            return "" if v is None or v != v else format(v, spec)
-        rank = "" if row["名次"] is None or row["名次"] != row["名次"] else str(row["名次"])
+            return "" if pd.isna(v) else format(v, spec)
+        rank = "" if pd.isna(row["名次"]) else str(row["名次"])
         click.echo(f"{rank}\t{row['学号']}\t{row['姓名'] or ''}\t{fmt(row['净价值（元）'])}\t{fmt(row['ROI'], '.1f')}\t"
                    f"{fmt(row['胜过随机（元）'])}\t{fmt(row['本季增量收入（元）'])}\t{row['说明']}")
     click.echo("已写出：" + "、".join(str(p) for p in paths.values()))

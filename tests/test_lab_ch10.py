@@ -296,8 +296,9 @@ def test_grading_matrix(tmp_path):
     from simcrm.lab.course import course_settings
     from simcrm.lab.league import COLUMNS, league_table
 
-    table = league_table(course_dir, LAB).set_index("学号")
-    assert list(table.reset_index().columns) == COLUMNS
+    table = league_table(course_dir, LAB)
+    assert list(table.columns) == COLUMNS
+    table = table.set_index("学号")
     planned = ["stu_a", "stu_b", "wrong", "copier"]
     assert table.loc["blank", "名次"] is pd.NA and "5.1" in table.loc["blank", "说明"]
     assert sorted(table.loc[planned, "名次"].astype(int)) == sorted(

@@ -194,13 +194,15 @@ def write_league(course_dir: str | Path, assignment: str, out_dir: str | Path | 
     svg = league_svg(table, f"{assignment} 挽留联赛")
     paths["svg"].write_text(svg, encoding="utf-8")
     shown = table.copy()
+    shown["名次"] = [("" if pd.isna(v) else str(v)) for v in shown["名次"]]
     for col in COLUMNS[3:-2]:
         shown[col] = pd.to_numeric(shown[col], errors="coerce").map(
             lambda v: "" if pd.isna(v) else (f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"))
     page = ("<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(assignment)} 挽留联赛</title>"
             "<style>body{font-family:sans-serif;margin:24px}table{border-collapse:collapse;font-size:13px}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}</style></head><body>"
+            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
+            "td:last-child{text-align:left;min-width:16em}</style></head><body>"
             f"<h1>{html.escape(assignment)} 挽留联赛</h1>"
             "<p>每位学生的方案都在自己的世界上由评分程序评估（与同样规模的随机方案比较，共同随机数）；"
             "本季增量收入和实际 ROI 来自评分程序对学生决定的重放。</p>"

@@ -33,7 +33,7 @@ Grading the decision fairly
     quantile of the random draws (better than 80% of random targetings). A plan of random
     members gets the first about half the time, the second about one time in five; the
     reference plan (:func:`reference_plan`: value at risk = churn risk × last year's revenue,
-    leaving out the lost, the unhappy and referred customers, :func:`value_at_risk`) gets both on
+    leaving out the lost, the unhappy, the close and the referred customers, :func:`value_at_risk`) gets both on
     the default world and on 30 student worlds (tests/test_lab_ch10.py). The realised outcome of
     the quarter (target vs control, ``ch10.outcome``) is graded on the referee's replay of the
     student's decisions (:func:`simcrm.lab.loop.replay`). The referee keeps the numbers of both
@@ -76,7 +76,7 @@ REACHABLE_DAYS = 365
 LOST_CAUSE_REASONS = ("转向竞争对手", "价格原因", "服务不满意")
 #: seed of the random baseline plans, and how many are averaged (the value of random targeting)
 BASELINE_SEED = 2024
-BASELINE_DRAWS = 100
+BASELINE_DRAWS = 200
 QUARTER = 91
 #: a customer's stake in the plan's valuation is capped at this quantile of last year's revenue
 STAKE_QUANTILE = 0.90
@@ -478,6 +478,8 @@ def value_at_risk(ctx: Any) -> pd.DataFrame:
     * 投诉未结: an open complaint (fix the complaint first, a discount will not help);
     * 已记录流失原因: a recorded loss reason of :data:`LOST_CAUSE_REASONS` (competitor, price, service);
     * 很不满意: latest survey score ≤ 2 (deeply unhappy);
+    * 关系密切: the relationship the firm records as 密切 (close, satisfied): they stay anyway, a
+      discount is money for nothing (本来就留);
     * 老客户介绍: came through a customer's referral (客户介绍) — the most loyal customers, who
       stay anyway and dislike being pushed (反感打扰).
 
@@ -496,11 +498,13 @@ def value_at_risk(ctx: Any) -> pd.DataFrame:
         sv = ctx.pristine.read("survey", columns=["customer_id", "survey_date", "overall"])
         sv = sv[sv["survey_date"] < a]
         latest = sv.sort_values(["customer_id", "survey_date"]).groupby("customer_id")["overall"].last()
-        cust = ctx.pristine.read("customer", columns=["id", "lost_reason", "source"]).set_index("id").reindex(pool)
+        cust = ctx.pristine.read("customer", columns=["id", "lost_reason", "source", "relationship_level"])
+        cust = cust.set_index("id").reindex(pool)
         frame = pd.DataFrame({"risk": risk, "revenue": rev, "value_at_risk": risk * rev,
                               "days_since": (a - last).dt.days}, index=pd.Index(pool, name="customer_id"))
         reason = pd.Series("", index=frame.index, dtype=object)
         rules = [
+            ("关系密切", cust["relationship_level"].eq("密切").to_numpy()),
             ("老客户介绍", cust["source"].eq("客户介绍").to_numpy()),
             ("很不满意", frame.index.map(latest).to_series(index=frame.index).le(2).to_numpy()),
             ("已记录流失原因", cust["lost_reason"].isin(LOST_CAUSE_REASONS).to_numpy()),

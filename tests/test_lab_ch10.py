@@ -204,9 +204,10 @@ def test_outcome_in_the_kernel_equals_the_referee_replay():
     expected = get_question("ch10.outcome").func(ctx)
     for k, v in seen.items():
         assert expected[k] == pytest.approx(v, abs=1e-12)
-    assert evaluate("ch10.outcome", ctx, {**seen, "cost": 150 * 80.0}).ok
+    cost = int((members["group_name"] == "目标组").sum()) * ACTIONS["折扣优惠"]["cost"]
+    assert evaluate("ch10.outcome", ctx, {**seen, "cost": cost}).ok
     # a forged outcome (numbers from nowhere) fails
-    assert not evaluate("ch10.outcome", ctx, {**seen, "diff": seen["diff"] + 0.1, "cost": 12000.0}).ok
+    assert not evaluate("ch10.outcome", ctx, {**seen, "diff": seen["diff"] + 0.1, "cost": cost}).ok
 
 
 # --- the grading pipeline: full marks, blank, one wrong, two worlds, a copied answer ----------------------------

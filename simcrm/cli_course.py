@@ -242,6 +242,45 @@ def export_cmd(course_dir: Path, path: Path, assignment: str | None) -> None:
     click.echo(f"已导出 {len(sheet)} 行：{path.with_suffix('.csv')}、{path.with_suffix('.xlsx')}")
 
 
+@course.command("league")
+@_course_option
+@click.argument("assignment")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="输出目录（默认：课程目录下 league/<作业>/）。")
+def league_cmd(course_dir: Path, assignment: str, out_dir: Path | None) -> None:
+    """挽留联赛（ch10）：全班的挽留决策并排比较——净价值、ROI、胜过随机方案多少、实际结果、名次。
+
+    The class's retention league: from the referee's records of an autograded ch10 assignment,
+    one row per student (net value of the plan on their own world, money kept and pushed away,
+    cost, ROI, the same-size random plans' mean, the realised quarter in the referee's replay),
+    ranked by net value; written as league.csv/.xlsx, an SVG chart and an HTML page. `course
+    export` adds the same table to the grade file as the sheet 挽留联赛.
+
+    \b
+    Example:
+        simcrm course league --course ./course ch10
+        simcrm course league --course ./course ch10_retention --out ./联赛
+    """
+    import pandas as pd
+
+    from .lab.league import COLUMNS, league_table, resolve_assignment, write_league
+
+    name = resolve_assignment(course_dir, assignment)
+    paths = write_league(course_dir, name, out_dir)
+    table = league_table(course_dir, name)
+    click.echo(f"{name} 挽留联赛（按净价值排名）：")
+    click.echo("名次\t学号\t姓名\t净价值（元）\tROI\t胜过随机（元）\t本季增量收入（元）\t说明")
+    for r in table.itertuples(index=False):
+        row = dict(zip(COLUMNS, r))
+
+        def fmt(v, spec=",.0f"):
+            return "" if pd.isna(v) else format(v, spec)
+        rank = "" if pd.isna(row["名次"]) else str(row["名次"])
+        click.echo(f"{rank}\t{row['学号']}\t{row['姓名'] or ''}\t{fmt(row['净价值（元）'])}\t{fmt(row['ROI'], '.1f')}\t"
+                   f"{fmt(row['胜过随机（元）'])}\t{fmt(row['本季增量收入（元）'])}\t{row['说明']}")
+    click.echo("已写出：" + "、".join(str(p) for p in paths.values()))
+
+
 @click.command("build-labs")
 @click.option("--solutions", "solutions_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="教师版目录（默认：仓库中的 solutions/）。")

@@ -747,4 +747,16 @@ def export_grades(course_dir: str | Path, path: str | Path, assignment: str | No
         for row in ws.iter_rows(min_row=2, min_col=1, max_col=1):
             for cell in row:
                 cell.number_format = "@"  # 学号 as text: keep leading zeros
+        _league_sheets(writer, course_dir, assignment)
     return sheet
+
+
+def _league_sheets(writer: Any, course_dir: str | Path, assignment: str | None) -> None:
+    """The ch10 retention league of each exported assignment that has one (sheet 挽留联赛)."""
+    from .league import league_assignments, league_table
+
+    for name in league_assignments(course_dir):
+        if assignment is not None and name != assignment:
+            continue
+        sheet_name = "挽留联赛" if assignment is not None else f"挽留联赛-{name}"[:31]
+        league_table(course_dir, name).to_excel(writer, index=False, sheet_name=sheet_name)

@@ -66,6 +66,9 @@ class Question:
     func: Callable[..., Any]
     compare_kwargs: dict[str, Any] = field(default_factory=dict)
     diagnose: Callable[[Context, Any, Any], str | None] | None = None
+    #: ``figures(ctx)`` → numbers the referee keeps in its record for the teacher (e.g. the ch10
+    #: retention league), whatever the answer; ``None`` when there is nothing to keep
+    figures: Callable[[Context], dict[str, float] | None] | None = None
 
 
 QUESTIONS: dict[str, Question] = {}
@@ -73,13 +76,16 @@ QUESTIONS: dict[str, Question] = {}
 
 def _register(key: str, kind: str, points: float, func: Callable[..., Any], /, **kwargs: Any) -> Callable[..., Any]:
     diagnose = kwargs.pop("diagnose", None)
-    QUESTIONS[key] = Question(key, kind, points, func, kwargs, diagnose)
+    figures = kwargs.pop("figures", None)
+    QUESTIONS[key] = Question(key, kind, points, func, kwargs, diagnose, figures)
     return func
 
 
-def calculation(key: str, /, *, points: float, diagnose: Callable | None = None, **compare_kwargs: Any):
+def calculation(key: str, /, *, points: float, diagnose: Callable | None = None, figures: Callable | None = None,
+                **compare_kwargs: Any):
     """Register a calculation: ``func(ctx)`` returns the reference answer to compare with."""
-    return lambda func: _register(key, "calculation", points, func, diagnose=diagnose, **compare_kwargs)
+    return lambda func: _register(key, "calculation", points, func, diagnose=diagnose, figures=figures,
+                                  **compare_kwargs)
 
 
 def judgement(key: str, /, *, points: float, diagnose: Callable | None = None, **compare_kwargs: Any):
@@ -87,10 +93,10 @@ def judgement(key: str, /, *, points: float, diagnose: Callable | None = None, *
     return lambda func: _register(key, "judgement", points, func, diagnose=diagnose, **compare_kwargs)
 
 
-def operation(key: str, /, *, points: float):
+def operation(key: str, /, *, points: float, figures: Callable | None = None):
     """Register an operation: ``func(ctx, answer)`` inspects the student's database and
     returns a :class:`~simcrm.lab.checks.CheckResult`."""
-    return lambda func: _register(key, "operation", points, func)
+    return lambda func: _register(key, "operation", points, func, figures=figures)
 
 
 def get_question(key: str) -> Question:

@@ -322,12 +322,16 @@ class Referee:
             ctx = Context(pristine=pristine, store=student_store if student_store is not None else pristine,
                           world=world, me=me, files=files, chapter=chapter)
             result = evaluate(question, ctx, answer)
+            figures = _figures(q, ctx)
         finally:
             if student_store is not None:
                 # no connection stays open between answers: an open one would keep the file's
                 # WAL alive, and a world rebuilt at the same path (lab.reset()) would replay it
                 student_store.engine.dispose()
-        return {"ok": bool(result.ok), "hint": result.hint, "details": list(result.details[:5])}
+        verdict = {"ok": bool(result.ok), "hint": result.hint, "details": list(result.details[:5])}
+        if figures is not None:
+            verdict["figures"] = figures
+        return verdict
 
     def close(self) -> None:
         for store, _file in self._stores.values():
@@ -342,6 +346,27 @@ class Referee:
             except Exception:  # noqa: BLE001 - closing at exit
                 pass
         self._tmp.cleanup()
+
+
+def _figures(q: Any, ctx: Any) -> dict[str, float] | None:
+    """The question's numbers for the teacher (finite floats only), or ``None``; never fails a grade."""
+    if q.figures is None:
+        return None
+    try:
+        raw = q.figures(ctx)
+    except Exception:  # noqa: BLE001 - the figures are for the league, the grade stands without them
+        return None
+    if not raw:
+        return None
+    out = {}
+    for k, v in raw.items():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        if f == f and abs(f) != float("inf"):
+            out[str(k)] = f
+    return out
 
 
 def _error_verdict(exc: BaseException) -> dict[str, Any]:
@@ -433,6 +458,8 @@ class RefereeServer:
             self.record[question] = {"question": question, "ok": bool(verdict.get("ok")),
                                      "hint": str(verdict.get("hint", ""))[:500],
                                      "error": bool(verdict.get("error")), "received": 1}
+            if verdict.get("figures"):
+                self.record[question]["figures"] = verdict["figures"]
         return {"received": True}
 
     def signed_record(self) -> dict[str, Any]:

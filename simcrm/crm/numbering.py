@@ -18,7 +18,8 @@ DEFAULT_RULES: dict[str, tuple[str, str | None, int]] = {
     "customer": ("KH", "%Y%m", 4), "lead": ("XS", "%Y%m", 4), "opportunity": ("SJ", "%Y%m", 4),
     "quote": ("BJ", "%Y%m", 4), "合同": ("HT", "%Y%m", 4), "订单": ("DD", "%Y%m", 4),
     "shipment": ("CK", "%Y%m", 4), "payment": ("HK", "%Y%m", 4), "invoice": ("FP", "%Y%m", 6),
-    "sales_return": ("TH", "%Y%m", 4), "refund": ("TK", "%Y%m", 4), "service_request": ("FW", "%Y%m", 4),
+    "sales_return": ("TH", "%Y%m", 4), "refund": ("TK", "%Y%m", 4),
+    "credit_note": ("HZ", "%Y%m", 6), "service_request": ("FW", "%Y%m", 4),
     "complaint": ("TS", "%Y%m", 4), "campaign": ("HD", "%Y", 3), "department": ("BM", None, 3),
     "employee": ("YG", None, 4), "product": ("CP", None, 5), "product_category": ("LB", None, 3),
 }

@@ -530,7 +530,8 @@ class SalesMixin(CRMBase):
             open_ = money(float(ret["amount"]) - credited)
             if amount > open_ + 0.005:
                 raise ValidationError(field="amount", value=amount, label="冲减金额",
-                                      allowed=f"不超过退货单 {ret['code']} 尚未冲减的金额 {open_:.2f}")
+                                      allowed=f"不超过退货单 {ret['code']} 尚未冲减的金额 {open_:.2f}",
+                                      reason=f"该退货单已由红字发票冲减 {money(credited):.2f}")
         credit_date = credit_date or self.today
         day = self.store.validate("credit_note", {"credit_date": credit_date}, partial=True)["credit_date"]
         if pd.Timestamp(day) < pd.Timestamp(invoice["invoice_date"]):

@@ -165,6 +165,31 @@ CASES = [
                                                                 return_date="2025-06-20"), V, "return_date"),
     ("return-bad-date", lambda w: w.as_rep1.return_goods(w.order1, {w.lines1[0]: 1}, "坏了", return_date="后天"),
      V, "return_date"),
+    # credit notes (红字发票) against order1's invoice inv1 (5000 invoiced)
+    ("credit-zero", lambda w: w.as_rep1.issue_credit_note(w.order1, w.inv1, 0, "开票有误"), V, "amount"),
+    ("credit-negative", lambda w: w.as_rep1.issue_credit_note(w.order1, w.inv1, -10, "开票有误"), V, "amount"),
+    ("credit-nan", lambda w: w.as_rep1.issue_credit_note(w.order1, w.inv1, float("nan"), "开票有误"), V, "amount"),
+    ("credit-more-than-invoiced", lambda w: w.as_rep1.issue_credit_note(w.order1, w.inv1, 5000.02, "开票有误"), V,
+     "amount"),
+    ("credit-unknown-invoice", lambda w: w.as_rep1.issue_credit_note(w.order1, 9999, 10, "开票有误"), N, "invoice_id"),
+    ("credit-invoice-of-other-order", lambda w: w.as_rep1.issue_credit_note(w.order_returned, w.inv1, 10, "开票有误"),
+     V, "invoice_id"),
+    ("credit-unknown-return", lambda w: w.as_rep1.issue_credit_note(w.order1, w.inv1, 10, "退货", return_id=9999), N,
+     "return_id"),
+    ("credit-return-of-other-order", lambda w: w.as_rep1.issue_credit_note(w.order1, w.inv1, 10, "退货",
+                                                                           return_id=w.return_other), V, "return_id"),
+    ("credit-return-already-credited", lambda w: w.as_rep1.issue_credit_note(w.order_returned, w.inv_returned, 10,
+                                                                             "退货", return_id=w.return_other), V,
+     "amount"),
+    ("credit-no-reason", lambda w: w.as_rep1.issue_credit_note(w.order1, w.inv1, 10, " "), R, "reason"),
+    ("credit-before-invoice", lambda w: w.as_rep1.issue_credit_note(w.order1, w.inv1, 10, "开票有误",
+                                                                    credit_date="2025-06-30"), V, "credit_date"),
+    ("credit-bad-date", lambda w: w.as_rep1.issue_credit_note(w.order1, w.inv1, 10, "开票有误", credit_date="后天"), V,
+     "credit_date"),
+    ("credit-other-reps", lambda w: w.as_rep2.issue_credit_note(w.order1, w.inv1, 10, "开票有误"), P, "order_id"),
+    ("credit-unknown-order", lambda w: w.as_rep1.issue_credit_note(9999, w.inv1, 10, "开票有误"), N, "order_id"),
+    ("credit-aborted", lambda w: w.as_rep1.issue_credit_note(w.order_aborted, w.inv1, 10, "开票有误"), S, "status",
+     "执行状态（status）[sales_order]的值 '意外中止' 不能变更为该状态：已意外中止的合同/订单不能开红字发票。允许：执行中、结束"),
     ("order-edit-approved", lambda w: w.as_rep1.update_order(w.order1, end_date="2026-06-30"), S, "approval"),
     ("order-edit-rejected", lambda w: w.as_rep2.update_order(w.order_rejected, payment_terms="货到付款"), S,
      "approval"),
@@ -268,6 +293,13 @@ def _world(store):
     w.order_aborted = w.as_rep1.create_order(w.c1, [{"product_id": w.toner, "quantity": 1}])
     w.as_mgr1.approve_order(w.order_aborted)
     w.as_rep1.abort_order(w.order_aborted)
+    # a second order, shipped, invoiced in full and partly returned (its return is credited)
+    w.order_returned = w.as_rep1.create_order(w.c1, [{"product_id": w.toner, "quantity": 3}])
+    w.as_mgr1.approve_order(w.order_returned)
+    w.as_rep1.ship_order(w.order_returned)
+    w.inv_returned = w.as_rep1.issue_invoice(w.order_returned, w.store.get("sales_order", w.order_returned)["total_amount"])
+    line = int(w.store.read("order_line", where={"order_id": w.order_returned})["id"].iloc[0])
+    w.return_other = w.as_rep1.return_goods(w.order_returned, {line: 1}, "包装破损")
     return w
 
 

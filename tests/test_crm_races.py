@@ -1,6 +1,6 @@
 """Two real processes race on the same CRM database; nothing is lost and no state is applied twice.
 
-Each race of issue 17 is repeated on a SQLite file and on the real PostgreSQL server of
+Each race of issue 17 (and the credit note's: one invoice reversed by both at once) is repeated on a SQLite file and on the real PostgreSQL server of
 ``tests/conftest.py``: two worker processes (``python -c WORKER``) wait at a file barrier, then
 run the same operations on the same records at the same moment. A refused operation (the
 other process came first) is a :class:`~simcrm.errors.SimCRMError`; anything else — a lost
@@ -78,6 +78,13 @@ WORKER = textwrap.dedent(r"""
     run("ship", [lambda i=i: rep.ship_order(i) for i in plan["orders"]])
     run("pay", [lambda i=i, a=a: rep.record_payment(i, a) for i, a in plan["payments"]])
     run("invoice", [lambda i=i, a=a: rep.issue_invoice(i, a) for i, a in plan["payments"]])
+
+    def credit(order):  # 60 % of the order's invoice, reversed: twice would be 120 %
+        inv = store.read("invoice", where={"order_id": order})
+        return rep.issue_credit_note(order, int(inv["id"].iloc[0]), round(float(inv["amount"].iloc[0]) * 0.6, 2),
+                                     "开票有误")
+
+    run("credit", [lambda i=i: credit(i) for i in plan["orders"]])
     run("company", [lambda n=n: rep.create_customer(n, province="北京", city="北京市") for n in plan["names"]])
     run("edit", [lambda k=k: rep.update_customer(plan["edited"], address=f"{tag} 路 {k} 号")
                  for k in range(plan["n_edits"])])
@@ -204,6 +211,15 @@ def test_races(race_url, tmp_path):
             totals = store.read("sales_order").set_index("id")["total_amount"]
             assert (per_order <= totals.loc[per_order.index] + 0.005).all()
             assert len(per_order) == N_ORDERS
+
+        # credit notes: 60 % of each invoice twice would be 120 %: exactly one per order
+        assert a["done"]["credit"] + b["done"]["credit"] == N_ORDERS
+        notes = store.read("credit_note")
+        notes = notes[notes["order_id"].isin(plan["orders"])]
+        assert notes["order_id"].value_counts().max() == 1 and len(notes) == N_ORDERS
+        invoiced = store.read("invoice").set_index("id")["amount"]
+        assert (notes["amount"] <= notes["invoice_id"].map(invoiced) + 0.005).all()
+        assert len(store.read("audit_log", where={"table_name": "credit_note"})) == N_ORDERS
 
         # companies: each name once
         assert a["done"]["company"] + b["done"]["company"] == N_NAMES

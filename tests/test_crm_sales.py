@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from simcrm.crm import CRM
-from simcrm.errors import StateTransitionError
+from simcrm.errors import StateTransitionError, ValidationError
+from simcrm.store import snapshot_equal
 
 from crm_fixtures import Clock, small_world
 
@@ -66,8 +67,14 @@ def test_payments_invoices_returns(store):
     balance = w.as_rep1.order_balance(w.order1)
     w.as_rep1.record_payment(w.order1, balance["outstanding"])
     assert w.as_rep1.order_balance(w.order1)["outstanding"] == 0
-    w.as_rep1.issue_invoice(w.order1, balance["total"] - 5000)
-    assert w.as_rep1.order_balance(w.order1)["invoiced"] == balance["total"]
+    # the returned printer is not invoiced: invoicing stops at the total less the return
+    before = w.store.snapshot()
+    with pytest.raises(ValidationError) as info:
+        w.as_rep1.issue_invoice(w.order1, balance["total"] - 5000)
+    assert info.value.field == "amount" and "未开票金额" in str(info.value)
+    assert snapshot_equal(before, w.store.snapshot()) == []
+    w.as_rep1.issue_invoice(w.order1, balance["total"] - balance["returned"] - 5000)
+    assert w.as_rep1.order_balance(w.order1)["invoiced"] == pytest.approx(balance["total"] - balance["returned"])
     w.as_rep1.finish_order(w.order1)
     assert w.store.get("sales_order", w.order1)["status"] == "结束"
 
@@ -86,3 +93,97 @@ def test_rejected_order_ends(world):
     assert w.store.get("sales_order", w.order_rejected)["status"] == "意外中止"
     with pytest.raises(StateTransitionError):
         w.as_rep2.ship_order(w.order_rejected)
+
+
+def _invoiced_order(store, clock, *, invoice_parts):
+    """A shipped order of 10 scanners and 1 projector, invoiced in ``invoice_parts`` (fractions
+    of the total, in order) — the figures below are recomputed from the order's own lines."""
+    admin = CRM.system(store, now=clock)
+    admin.setup_demo_org()
+    cat = admin.add_category("外设")
+    small = admin.create_product("扫码枪", cat, price=500, cost=300, stock=100, warranty_months=12)
+    big = admin.create_product("投影机", cat, price=9000, cost=6000, stock=10, warranty_months=36)
+    cid = admin.create_customer("远航物流有限公司", province="上海", city="上海市", owner="rep1")
+    o = admin.create_order(cid, [{"product_id": small, "quantity": 10, "tax_rate": 0.13},
+                                 {"product_id": big, "quantity": 1, "tax_rate": 0.06}])
+    admin.approve_order(o)
+    admin.ship_order(o)
+    total = store.get("sales_order", o)["total_amount"]
+    invoices = [admin.issue_invoice(o, round(total * f, 2)) for f in invoice_parts]
+    lines = store.read("order_line", where={"order_id": o}).set_index("product_id")
+    return admin, o, lines, invoices
+
+
+def test_return_on_an_invoiced_order_issues_the_credit_note(store):
+    """红字发票: returning goods that were invoiced reverses the invoiced excess, in the same
+    transaction as the return, against the newest invoice first, audited."""
+    clock = Clock()
+    admin, o, lines, (first, second) = _invoiced_order(store, clock, invoice_parts=(0.5, 0.5))
+    total = store.get("sales_order", o)["total_amount"]
+    clock.advance(days=1)
+    small_line = lines.iloc[0]
+    unit = small_line["amount"] / small_line["quantity"]
+    rid = admin.return_goods(o, {int(small_line["id"]): 2}, "外壳破损")
+    notes = store.read("credit_note", where={"order_id": o})
+    assert len(notes) == 1
+    note = notes.iloc[0]
+    inv2 = store.get("invoice", second)
+    assert note["invoice_id"] == second and note["return_id"] == rid          # the newest invoice
+    assert note["amount"] == pytest.approx(2 * unit)
+    assert note["tax_amount"] == pytest.approx(round(2 * unit * inv2["tax_amount"] / inv2["amount"], 2))
+    assert note["code"].startswith("HZ") and "外壳破损" not in note["reason"] and "退货" in note["reason"]
+    balance = admin.order_balance(o)
+    assert balance["credited"] == pytest.approx(2 * unit)
+    assert balance["invoiced"] == pytest.approx(total - 2 * unit) == pytest.approx(total - balance["returned"])
+    log = store.read("audit_log", where={"table_name": "credit_note"})
+    assert log["row_id"].tolist() == [int(note["id"])] and log["action"].tolist() == ["新建"]
+    # fully invoiced net of the return: nothing more can be invoiced
+    before = store.snapshot()
+    with pytest.raises(ValidationError):
+        admin.issue_invoice(o, 1)
+    assert snapshot_equal(before, store.snapshot()) == []
+    # returning the projector (more than the newest invoice has left) spreads over both invoices
+    left2 = inv2["amount"] - note["amount"]
+    big_line = lines.iloc[1]
+    rid2 = admin.return_goods(o, {int(big_line["id"]): 1}, "亮度不达标")
+    notes = store.read("credit_note", where={"return_id": rid2}).sort_values("id")
+    assert notes["invoice_id"].tolist() == [second, first]
+    assert notes["amount"].tolist() == pytest.approx([left2, big_line["amount"] - left2])
+    balance = admin.order_balance(o)
+    assert balance["invoiced"] == pytest.approx(total - balance["returned"])
+
+
+def test_return_of_goods_not_yet_invoiced_needs_no_credit_note(store):
+    clock = Clock()
+    admin, o, lines, _ = _invoiced_order(store, clock, invoice_parts=(0.5,))
+    total = store.get("sales_order", o)["total_amount"]
+    small_line = lines.iloc[0]
+    admin.return_goods(o, {int(small_line["id"]): 2}, "外壳破损")   # half the total is still uninvoiced
+    assert store.count("credit_note", order_id=o) == 0
+    balance = admin.order_balance(o)
+    room = total - balance["returned"] - balance["invoiced"]
+    assert room == pytest.approx(total - round(total * 0.5, 2) - small_line["amount"] / 5)
+    admin.issue_invoice(o, round(room, 2))
+    assert admin.order_balance(o)["invoiced"] == pytest.approx(total - balance["returned"])
+
+
+def test_explicit_credit_note_lets_the_desk_reissue_a_wrong_invoice(store):
+    """冲红后重开: the invoice was made out for too much; finance reverses it in full and
+    invoices again."""
+    clock = Clock()
+    admin, o, _, (wrong,) = _invoiced_order(store, clock, invoice_parts=(0.8,))
+    total = store.get("sales_order", o)["total_amount"]
+    amount = store.get("invoice", wrong)["amount"]
+    rep = admin.as_user("rep1")
+    nid = rep.issue_credit_note(o, wrong, amount, "发票抬头有误，冲红后重开")
+    note = store.get("credit_note", nid)
+    assert note["created_by"] == rep.user_id
+    assert note["amount"] == amount and note["return_id"] is None and note["invoice_id"] == wrong
+    assert admin.order_balance(o)["invoiced"] == 0
+    before = store.snapshot()
+    with pytest.raises(ValidationError) as info:             # the invoice is reversed in full
+        admin.issue_credit_note(o, wrong, 0.01, "再冲一次")
+    assert info.value.field == "amount" and "0.00" in str(info.value)
+    assert snapshot_equal(before, store.snapshot()) == []
+    admin.issue_invoice(o, total)
+    assert admin.order_balance(o)["invoiced"] == pytest.approx(total)

@@ -354,8 +354,28 @@ def test_the_deal_fails_step_by_step_then_passes(ctx):
     finance.issue_invoice(contract, total)
     assert not evaluate("ch08.delivery", ctx, None).ok
     assert "退货" in evaluate("ch08.return", ctx, None).hint
-    me.return_goods(contract, {line: 2}, "外壳破损")
+    rid = me.return_goods(contract, {line: 2}, "外壳破损")
     assert evaluate("ch08.return", ctx, None).ok
+    # the credit note the return made: the returned value, recomputed from the contract's line
+    row = ctx.store.get("order_line", line)
+    notes = ctx.store.read("credit_note", where={"return_id": rid})
+    assert notes["amount"].sum() == pytest.approx(round(2 / row["quantity"] * row["amount"], 2))
+    # finance reverses 10 more of the invoice by hand (冲红) without reissuing: the net invoiced
+    # amount falls below what the customer kept, and the check says so until it is reissued
+    invoice = int(ctx.store.read("invoice", where={"order_id": contract})["id"].iloc[0])
+    finance.issue_credit_note(contract, invoice, 10, "开票金额有误")
+    assert "补开蓝字发票" in evaluate("ch08.return", ctx, None).hint
+    finance.issue_invoice(contract, 10)
+    assert evaluate("ch08.return", ctx, None).ok
+    # a return whose credit note went missing (a tampered database) is caught
+    from sqlalchemy import delete
+
+    from simcrm.store import schema
+
+    t = schema.metadata.tables["credit_note"]
+    with ctx.store.transaction() as conn:
+        conn.execute(delete(t).where(t.c.return_id == rid))
+    assert "红字发票" in evaluate("ch08.return", ctx, None).hint
 
 
 def test_the_solution_path_passes_and_each_exercise_can_be_redone(world, tmp_path):

@@ -4,8 +4,10 @@ Quote 草稿 → 已发送 → 已转订单 | 失效. A contract/order (kind 合
 待审 / 未出库; only a 主管 or 老板 approves (待审 → 同意 | 否决; 否决 ends the order as
 意外中止). Shipments need an approved, running order, never exceed the ordered quantity and
 never drive stock negative (未出库 → 部分 → 全部). A payment plan's instalments add up to the
-order total (within 0.01); payments never exceed what is outstanding; invoices never exceed
-the order total; returns never exceed what was shipped and book the goods back into stock.
+order total (within 0.01); payments never exceed what is outstanding; invoices (less credit
+notes, 红字发票) never exceed the order total less returns; returns never exceed what was
+shipped, book the goods back into stock and, on an invoiced order, reverse the excess invoiced
+by credit notes.
 
 Amounts are net of VAT (不含税金额), as revenue and profit analyses need them: line amount =
 quantity × unit price × (1 − discount), rounded to cents, and a document's total is the sum
@@ -452,20 +454,92 @@ class SalesMixin(CRMBase):
     # -- money ------------------------------------------------------------------------------
 
     def order_balance(self, order_id: int) -> dict[str, float]:
-        """Total, returned, paid, refunded, invoiced and outstanding amounts of an order.
+        """Total, returned, paid, refunded, invoiced, credited and outstanding amounts of an order.
 
         outstanding = total − returned − paid + refunded (never below 0: a return that leaves
-        the customer in credit books a refund, see :meth:`return_goods`).
+        the customer in credit books a refund, see :meth:`return_goods`);
+        invoiced = the invoices (蓝字发票) − the credit notes (红字发票, ``credited``), never above
+        total − returned.
         """
         self._check_row("sales_order", order_id, "read", field="order_id")
         order = self.store.get("sales_order", order_id)
         paid = self.store.read("payment", where={"order_id": order_id})["amount"].sum()
         invoiced = self.store.read("invoice", where={"order_id": order_id})["amount"].sum()
+        credited = self.store.read("credit_note", where={"order_id": order_id})["amount"].sum()
         returned = self.store.read("sales_return", where={"order_id": order_id})["amount"].sum()
         refunded = self.store.read("refund", where={"order_id": order_id})["amount"].sum()
         total = float(order["total_amount"])
         return {"total": total, "returned": money(returned), "paid": money(paid), "refunded": money(refunded),
-                "invoiced": money(invoiced), "outstanding": money(total - returned - paid + refunded)}
+                "invoiced": money(invoiced - credited), "credited": money(credited),
+                "outstanding": money(total - returned - paid + refunded)}
+
+    def _invoices_left(self, order_id: int) -> pd.DataFrame:
+        """The order's invoices with ``left`` = amount − the credit notes already against each."""
+        inv = self.store.read("invoice", where={"order_id": order_id})
+        notes = self.store.read("credit_note", where={"order_id": order_id})
+        done = notes.groupby("invoice_id")["amount"].sum()
+        inv["left"] = (inv["amount"] - inv["id"].map(done).fillna(0.0)).round(2)
+        return inv.sort_values(["invoice_date", "id"], ascending=False, kind="stable")
+
+    def _write_credit_note(self, invoice: Mapping[str, Any], amount: float, reason: str, *,
+                           return_id: int | None, credit_date: Any) -> int:
+        """Insert one credit note against ``invoice`` (checked by the caller); its tax is the
+        invoice's own tax rate applied to the reversed amount."""
+        rate = float(invoice["tax_amount"]) / float(invoice["amount"]) if float(invoice["amount"]) else 0.0
+        return self._insert("credit_note", {"code": self.next_code("credit_note"), "order_id": int(invoice["order_id"]),
+                                            "invoice_id": int(invoice["id"]), "return_id": return_id,
+                                            "credit_date": credit_date, "amount": money(amount),
+                                            "tax_amount": money(amount * rate), "reason": reason,
+                                            "created_by": self.user_id})
+
+    @atomic
+    def issue_credit_note(self, order_id: int, invoice_id: int, amount: float, reason: str, *,
+                          return_id: int | None = None, credit_date: dt.date | str | None = None) -> int:
+        """Issue a credit note (红字发票) reversing ``amount`` of one invoice (蓝字发票) of the order.
+
+        A return on an invoiced order issues its credit note by itself (:meth:`return_goods`);
+        this is the finance desk's own red-letter invoice: an invoice made out wrongly (wrong
+        amount or title: 冲红后重开), or a return whose goods the customer also wants taken off
+        an invoice. The amount is at most what is left of that invoice after its earlier credit
+        notes (and, with ``return_id``, at most the return's amount not yet credited); the order's
+        invoiced amount falls by ``amount``, so that much can be invoiced again. Returns its id.
+        """
+        order = self._order(order_id, "finance")
+        self._not_aborted(order, "开红字发票")
+        invoice = self._row("invoice", invoice_id, field="invoice_id")
+        if int(invoice["order_id"]) != int(order_id):
+            raise ValidationError(field="invoice_id", value=invoice_id, label="原蓝字发票",
+                                  allowed=f"合同/订单 {order_id} 的发票",
+                                  reason=f"发票 {invoice['invoice_no']} 属于合同/订单 {invoice['order_id']}")
+        if reason is None or not str(reason).strip():
+            raise RequiredFieldError(field="reason", value=reason, label="红冲原因",
+                                     allowed="简要说明红冲原因，如“开票金额有误”")
+        amount = _num(amount, "amount", "冲减金额", strict=True)
+        left = self._invoices_left(order_id).set_index("id")["left"]
+        room = float(left.get(int(invoice_id), 0.0))
+        if amount > room + 0.005:
+            raise ValidationError(field="amount", value=amount, label="冲减金额",
+                                  allowed=f"大于 0 且不超过发票 {invoice['invoice_no']} 尚未冲减的金额 {room:.2f}")
+        if return_id is not None:
+            ret = self._row("sales_return", return_id, field="return_id")
+            if int(ret["order_id"]) != int(order_id):
+                raise ValidationError(field="return_id", value=return_id, label="退货单",
+                                      allowed=f"合同/订单 {order_id} 的退货单",
+                                      reason=f"退货单 {ret['code']} 属于合同/订单 {ret['order_id']}")
+            credited = self.store.read("credit_note", where={"return_id": int(return_id)})["amount"].sum()
+            open_ = money(float(ret["amount"]) - credited)
+            if amount > open_ + 0.005:
+                raise ValidationError(field="amount", value=amount, label="冲减金额",
+                                      allowed=f"不超过退货单 {ret['code']} 尚未冲减的金额 {open_:.2f}",
+                                      reason=f"该退货单已由红字发票冲减 {money(credited):.2f}")
+        credit_date = credit_date or self.today
+        day = self.store.validate("credit_note", {"credit_date": credit_date}, partial=True)["credit_date"]
+        if pd.Timestamp(day) < pd.Timestamp(invoice["invoice_date"]):
+            raise ValidationError(field="credit_date", value=str(pd.Timestamp(day).date()), label="开具日期",
+                                  allowed=f"不早于原发票的开票日期 {pd.Timestamp(invoice['invoice_date']).date()}")
+        with self.store.transaction():
+            return self._write_credit_note(invoice, amount, str(reason).strip(), return_id=return_id,
+                                           credit_date=credit_date)
 
     @atomic
     def add_payment_plan(self, order_id: int, instalments: Iterable[tuple[Any, float]]) -> list[int]:
@@ -521,7 +595,11 @@ class SalesMixin(CRMBase):
     @atomic
     def issue_invoice(self, order_id: int, amount: float, *, invoice_date: dt.date | str | None = None,
                       invoice_no: str | None = None) -> int:
-        """Issue an invoice (total invoiced never above the order total); returns its id."""
+        """Issue an invoice (蓝字发票); returns its id.
+
+        The order's invoiced amount (invoices − credit notes) never exceeds its total less what
+        was returned.
+        """
         order = self._order(order_id, "finance")
         if order["approval"] != "同意":
             raise StateTransitionError(field="approval", value=order["approval"], label="审批状态",
@@ -529,9 +607,10 @@ class SalesMixin(CRMBase):
         self._not_aborted(order, "开票")
         amount = _num(amount, "amount", "开票金额", strict=True)
         balance = self.order_balance(order_id)
-        room = money(balance["total"] - balance["invoiced"])
+        room = money(balance["total"] - balance["returned"] - balance["invoiced"])
         if amount > room + 0.005:
-            raise ValidationError(field="amount", value=amount, label="开票金额", allowed=f"不超过未开票金额 {room:.2f}")
+            raise ValidationError(field="amount", value=amount, label="开票金额",
+                                  allowed=f"不超过未开票金额 {room:.2f}（总额 − 退货 − 已开票净额）")
         lines = self._order_lines(order_id)
         total = lines["amount"].sum()
         tax_share = float((lines["amount"] * lines["tax_rate"]).sum() / total) if total else 0.0
@@ -548,6 +627,12 @@ class SalesMixin(CRMBase):
         When the customer has already paid more than the order is worth after the return, a
         ``refund`` (退款记录) of the difference is booked in the same transaction, so the
         order's outstanding amount is 0, not negative.
+
+        When more was invoiced than the order is worth after the return (the goods kept), the
+        excess is reversed in the same transaction by credit notes (红字发票, ``credit_note``)
+        against the order's invoices, newest invoice first, one credit note per invoice, each
+        referencing the invoice it reverses and this return. Returned goods not yet invoiced
+        need no credit note: they will simply not be invoiced.
         """
         self._order(order_id)
         if reason is None or not str(reason).strip():
@@ -576,6 +661,21 @@ class SalesMixin(CRMBase):
                 self._insert("refund", {"code": self.next_code("refund"), "order_id": order_id, "return_id": rid,
                                         "refund_date": return_date, "amount": money(credit),
                                         "reason": f"退货 {code} 后已收款超过应收金额，退还差额"})
+            balance = self.order_balance(order_id)
+            excess = money(balance["invoiced"] - (balance["total"] - balance["returned"]))
+            if excess > 0.005:  # invoiced more than the goods kept are worth: reverse the difference
+                code = self.store.get("sales_return", rid)["code"]
+                for _, inv in self._invoices_left(order_id).iterrows():
+                    take = money(min(excess, float(inv["left"])))
+                    if take <= 0.005:
+                        continue
+                    day = max(pd.Timestamp(self.store.get("sales_return", rid)["return_date"]),
+                              pd.Timestamp(inv["invoice_date"]))
+                    self._write_credit_note(inv.to_dict(), take, f"退货 {code}：冲减发票 {inv['invoice_no']} 中退货部分",
+                                            return_id=rid, credit_date=day.date())
+                    excess = money(excess - take)
+                    if excess <= 0.005:
+                        break
         return rid
 
     def _within_return_period(self, qty: Mapping[int, float], lines: pd.DataFrame, return_date: Any) -> None:

@@ -533,6 +533,24 @@ tbl(
         "customer in credit; the refund brings the order's outstanding amount back to 0.",
 )
 
+tbl(
+    "credit_note", "红字发票",
+    pk(),
+    col("code", CODE, "红字发票号码", required=True, unique=True),
+    col("order_id", Integer, "合同/订单", fk="sales_order.id", required=True),
+    col("invoice_id", Integer, "原蓝字发票", fk="invoice.id", required=True),
+    col("return_id", Integer, "退货单", fk="sales_return.id"),
+    col("credit_date", Date, "开具日期", required=True),
+    col("amount", MONEY, "冲减金额", required=True, min=0),
+    col("tax_amount", MONEY, "冲减税额", required=True, min=0, default=0),
+    col("reason", TEXT, "红冲原因", required=True),
+    col("created_by", Integer, "开票人", fk="employee.id"),
+    doc="A red-letter invoice (红字发票): reverses part or all of one issued (blue) invoice, e.g. "
+        "when goods are returned after invoicing. Amounts are positive and mean the amount "
+        "reversed; an order's invoiced amount is its invoices minus its credit notes. Filled by "
+        "the CRM only (the generated worlds leave it empty).",
+)
+
 # --- relationship: activities, care, service, complaints, surveys ------------------------
 
 tbl(

@@ -158,5 +158,6 @@ class OrderFlow(Screen):
 
 
 def _balance_zh(balance: dict[str, float]) -> dict[str, float]:
-    names = {"total": "总额", "returned": "退货", "paid": "已回款", "invoiced": "已开票", "outstanding": "未回款"}
+    names = {"total": "总额", "returned": "退货", "paid": "已回款", "invoiced": "已开票",
+             "credited": "红字冲减", "refunded": "已退款", "outstanding": "未回款"}
     return {names.get(k, k): v for k, v in balance.items() if not pd.isna(v)}

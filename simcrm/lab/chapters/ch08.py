@@ -5,7 +5,8 @@ The student is a sales rep (一般人员) and later looks at the firm as the sal
 * 任务一 (operations): one deal of their own through the CRM — 线索 → 销售机会 (stage by stage) →
   several 报价 from the price list, the opportunity's amount edited to the quote kept → 合同 from
   that quote, its header edited while 待审 → 审批 (the group's manager) → 发货 (part, then the
-  rest) → 收款计划 → 收款 → 开票 (finance) → 退货 within the product's 退货期限 with its 退款;
+  rest) → 收款计划 → 收款 → 开票 (finance) → 退货 within the product's 退货期限 with its 退款 and
+  its credit note (红字发票) reversing the invoice;
 * 任务二 (calculations): the funnel per stage (count, amount, weighted amount), stage-to-stage
   conversion, days in stage, win rate and cycle time, by rep and quarter, forecast vs quota;
 * 任务三 (calculations): receivables ageing, the customers to chase, the payment plans' status;
@@ -274,8 +275,9 @@ def check_delivery(ctx: Any, _answer: Any) -> CheckResult:
     returned = ctx.store.read("sales_return", where={"order_id": oid})["amount"].sum()
     if paid - refunded < total - returned - 0.01:
         return CheckResult(False, f"已回款 {paid:.2f}，合同总额 {total:.2f}：客户已按计划付清，请财务用 record_payment 记录回款。")
-    invoiced = ctx.store.read("invoice", where={"order_id": oid})["amount"].sum()
-    if invoiced < total - 0.01:
+    invoiced = (ctx.store.read("invoice", where={"order_id": oid})["amount"].sum()
+                - ctx.store.read("credit_note", where={"order_id": oid})["amount"].sum())
+    if invoiced < total - returned - 0.01:
         return CheckResult(False, f"已开票 {invoiced:.2f}，合同总额 {total:.2f}：请财务按合同总额开票（issue_invoice）。")
     return CheckResult(True)
 
@@ -296,11 +298,30 @@ def check_return(ctx: Any, _answer: Any) -> CheckResult:
     for _, r in returns.iterrows():
         ref = refunds[refunds["return_id"] == int(r["id"])]
         if paid >= total - 0.01 and (ref.empty or abs(ref["amount"].sum() - r["amount"]) > 0.01):
-            return CheckResult(False, f"退货单 {r['code']} 金额 {r['amount']:.2f}，客户已付清货款，应有同额的退款记录（红字冲减）："
+            return CheckResult(False, f"退货单 {r['code']} 金额 {r['amount']:.2f}，客户已付清货款，应有同额的退款记录（退还货款）："
                                       "先回款、后退货时 CRM 会自动生成退款记录；请检查回款是否在退货之前登记。")
     outstanding = total - returns["amount"].sum() - paid + refunds["amount"].sum()
     if abs(outstanding) > 0.01:
         return CheckResult(False, f"退货后合同的未收金额应为 0，现在是 {outstanding:.2f}。")
+    # the credit note (红字发票): what was invoiced beyond the goods kept is reversed, against
+    # this order's own invoices, by credit notes that name the return
+    invoices = ctx.store.read("invoice", where={"order_id": oid})
+    notes = ctx.store.read("credit_note", where={"order_id": oid})
+    kept = total - returns["amount"].sum()
+    for _, r in returns.iterrows():
+        own = notes[notes["return_id"] == int(r["id"])]
+        if own.empty:
+            return CheckResult(False, f"退货单 {r['code']} 退回的货物已经开过发票（蓝字发票），应有红字发票（credit_note）冲减这部分"
+                                      "开票金额：先开票、后退货时 CRM 会在同一笔操作里自动开具；请检查发票是否在退货之前开出。")
+        if own["amount"].sum() > r["amount"] + 0.01:
+            return CheckResult(False, f"退货单 {r['code']} 的红字发票合计 {own['amount'].sum():.2f}，超过了退货金额 {r['amount']:.2f}。")
+    if not notes["invoice_id"].isin(invoices["id"]).all():
+        return CheckResult(False, "红字发票必须对应本合同的蓝字发票。")
+    net = invoices["amount"].sum() - notes["amount"].sum()
+    if abs(net - kept) > 0.01:
+        return CheckResult(False, f"开票净额（蓝字发票 {invoices['amount'].sum():.2f} − 红字发票 {notes['amount'].sum():.2f} = "
+                                  f"{net:.2f}）应等于合同总额减退货 {kept:.2f}：客户留下的货物正好全部开票，退回的部分用红字冲减。"
+                                  + ("冲红多了，请财务补开蓝字发票（issue_invoice）。" if net < kept else ""))
     return CheckResult(True)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, exists, false, func, insert, or_, select, update
 
 from .. import reference
 from ..errors import (
@@ -297,46 +297,67 @@ class CRMBase:
                 todo.extend(children.get(x, []))
         return out
 
-    def _visible_customer_ids(self) -> set[int] | None:
+    # The data-scope rule, ONE SQL condition (read by every list, screen, check and KPI):
+    #   customer: owner in the user's scope (本人 / 本部门 subtree), or shared with the user;
+    #   lead: owner in scope, or not assigned yet;
+    #   a customer's records (contacts, orders, payments …): their parent row is in scope
+    #   (PARENT, up to the customer);  other tables: no row-level scope (module rights only).
+
+    def scope_condition(self, table: str) -> Any:
+        """The SQL condition selecting the rows of ``table`` inside the user's data scope.
+
+        ``None`` means every row (the system administrator, the data scope 全部, and tables
+        without a row-level scope). Deleted (merged) customers are not excluded here; see
+        :meth:`read_condition`. The same rule is enforced by PostgreSQL row-level security in a
+        classroom world (:mod:`simcrm.crm.rls`).
+        """
+        if table not in schema.metadata.tables:
+            raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
+        if self.is_system:
+            return None
         owners = self._scope_owner_ids()
         if owners is None:
             return None
-        c = self.store.read("customer", columns=["id", "owner_id"])
-        ids = set(int(i) for i in c.loc[c["owner_id"].isin(owners), "id"])
-        s = self.store.read("customer_share", columns=["customer_id"], where={"employee_id": self.user_id})
-        return ids | set(int(i) for i in s["customer_id"])
+        return _scope_sql(table, sorted(owners), int(self.user_id))
+
+    def read_condition(self, table: str, *, include_deleted: bool = False) -> Any:
+        """:meth:`scope_condition` plus, for customers, "not deleted" (what :meth:`list` shows)."""
+        cond = self.scope_condition(table)
+        if table == "customer" and not (include_deleted and self.is_system):
+            alive = tbl("customer").c.deleted == false()
+            return alive if cond is None else and_(cond, alive)
+        return cond
+
+    def _in_scope(self, table: str, row_id: int) -> bool:
+        """Whether row ``row_id`` of ``table`` is inside the data scope (one ``EXISTS`` query)."""
+        cond = self.scope_condition(table)
+        if cond is None:
+            return True
+        t = tbl(table)
+        with self.store._reader() as conn:
+            return bool(conn.execute(select(exists().where(t.c.id == int(row_id), cond))).scalar())
+
+    def _visible_customer_ids(self) -> set[int] | None:
+        return self._visible_ids("customer")
 
     def _visible_ids(self, table: str) -> set[int] | None:
-        """Ids of ``table`` rows inside the acting user's data scope (``None``: all rows)."""
-        if self.is_system:
+        """Ids of ``table`` rows inside the acting user's data scope (``None``: all rows).
+
+        Prefer :meth:`scope_condition` in a query; this reads every id in scope.
+        """
+        cond = self.scope_condition(table)
+        if cond is None:
             return None
-        if table == "customer":
-            return self._visible_customer_ids()
-        if table == "lead":
-            owners = self._scope_owner_ids()
-            if owners is None:
-                return None
-            ld = self.store.read("lead", columns=["id", "owner_id"])
-            keep = ld["owner_id"].isna() | ld["owner_id"].isin(owners)
-            return set(int(i) for i in ld.loc[keep, "id"])
-        if table == "campaign":
-            return None
-        if table not in PARENT:
-            return None
-        column, parent = PARENT[table]
-        parents = self._visible_ids(parent)
-        if parents is None:
-            return None
-        frame = self.store.read(table, columns=["id", column])
-        return set(int(i) for i in frame.loc[frame[column].isin(parents), "id"])
+        t = tbl(table)
+        with self.store._reader() as conn:
+            return set(int(i) for i in conn.execute(select(t.c.id).where(cond)).scalars())
 
     def _check_customer(self, customer_id: Any, action: str = "update", *, field: str = "customer_id",
                         module: str | None = None) -> dict[str, Any]:
         """The customer row, after checking rights on ``module`` and the data scope."""
         self._require(module or "customer", action if module is None else action)
         row = self._row("customer", customer_id, field=field)
-        visible = self._visible_customer_ids()
-        if visible is not None and row["id"] not in visible:
+        if not self._in_scope("customer", row["id"]):
             owner = self.store.get("employee", row["owner_id"])
             raise PermissionDeniedError(
                 field=field, value=customer_id, label="客户",
@@ -349,8 +370,7 @@ class CRMBase:
         """A row of a customer-related table after checking module rights and data scope."""
         self._require(TABLE_MODULE[table], action)
         row = self._row(table, row_id, field=field)
-        visible = self._visible_ids(table)
-        if visible is not None and row["id"] not in visible:
+        if not self._in_scope(table, row["id"]):
             raise PermissionDeniedError(
                 field=field or f"{table}_id", value=row_id, label=schema.table_label(table),
                 allowed="本人数据范围内的记录",
@@ -368,27 +388,42 @@ class CRMBase:
     # -- reading -------------------------------------------------------------------------------
 
     def list(self, table: str, *, labels: bool = False, where: Mapping[str, Any] | None = None,
-             include_deleted: bool = False) -> pd.DataFrame:
+             include_deleted: bool = False, order_by: str | Iterable[str] | None = None,
+             descending: bool = False, limit: int | None = None, offset: int = 0) -> pd.DataFrame:
         """Rows of ``table`` that the acting user may see, as a DataFrame.
+
+        Filtering, sorting and paging run in the database (one ``SELECT`` with bound
+        parameters and the data-scope condition of :meth:`scope_condition`), never on a
+        whole table in Python.
 
         Args:
             table: a table name of :mod:`simcrm.store.schema`.
             labels: Chinese column labels instead of field names.
-            where: ``{column: value}`` equality filters.
+            where: ``{column: value}`` equality filters; a list, tuple or set of values means
+                "one of these" (``IN``).
             include_deleted: also deleted (merged) customers (system administrator only).
+            order_by: column(s) to sort by (default: ``id``); ``descending`` reverses them.
+            limit, offset: at most ``limit`` rows, after skipping ``offset`` (pagination).
         """
         if table not in schema.metadata.tables:
             raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
         self._require(TABLE_MODULE[table], "read")
-        frame = self.store.read(table, where=where)
-        visible = self._visible_ids(table)
-        if visible is not None:
-            frame = frame[frame["id"].isin(visible)]
-        if table == "customer" and not (include_deleted and self.is_system):
-            frame = frame[~frame["deleted"]]
-        frame = frame.reset_index(drop=True)
+        frame = self.store.read(table, where=where, condition=self.read_condition(table, include_deleted=include_deleted),
+                                order_by=order_by, descending=descending, limit=limit, offset=offset)
+        frame = self._mask_read(table, frame)
         if labels:
             frame = frame.rename(columns=schema.labels(table))
+        return frame
+
+    def count(self, table: str, *, where: Mapping[str, Any] | None = None) -> int:
+        """How many rows :meth:`list` would return (one ``SELECT COUNT(*)``)."""
+        if table not in schema.metadata.tables:
+            raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
+        self._require(TABLE_MODULE[table], "read")
+        return self.store.count_where(table, where=where, condition=self.read_condition(table))
+
+    def _mask_read(self, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """Hook for reads of tables whose values the role sees masked (see :mod:`.audit`)."""
         return frame
 
     # -- batches ---------------------------------------------------------------------------------
@@ -476,6 +511,22 @@ class CRMBase:
         current = row[field]
         check_transition(machine, current, new, field=field, table=table)
         self._update(table, row["id"], {field: new, **(extra or {})}, action="状态变更")
+
+
+def _scope_sql(table: str, owners: list[int], user_id: int) -> Any:
+    """The data-scope condition on ``table`` for a user seeing the records of ``owners``."""
+    t = tbl(table)
+    if table == "customer":
+        share = tbl("customer_share")
+        shared = select(share.c.customer_id).where(share.c.employee_id == user_id)
+        return or_(t.c.owner_id.in_(owners), t.c.id.in_(shared))
+    if table == "lead":
+        return or_(t.c.owner_id.is_(None), t.c.owner_id.in_(owners))
+    if table not in PARENT:
+        return None
+    column, parent = PARENT[table]
+    p = tbl(parent)
+    return t.c[column].in_(select(p.c.id).where(_scope_sql(parent, owners, user_id)))
 
 
 def check_transition(machine: str, current: str, new: str, *, field: str = "status", table: str | None = None) -> None:

@@ -18,11 +18,14 @@ import datetime as dt
 import functools
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, exists, false, func, insert, or_, select, update
+from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, and_, exists, false, insert, or_,
+                        select, update)
+from sqlalchemy.exc import DBAPIError
 
 from .. import reference
 from ..errors import (
@@ -70,18 +73,47 @@ PARENT: dict[str, tuple[str, str]] = {
     "survey": ("customer_id", "customer"), "campaign_member": ("customer_id", "customer"),
 }
 
+#: tables whose rows have a data scope (the customer, leads and every record of a customer)
+_SCOPED = frozenset({"customer", "lead", *PARENT})
+
 ACTIONS = {"create": "新建", "read": "查看", "update": "修改", "delete": "删除"}
+
+
+#: who acted as whom (``as_user``, ``CRM.system``) and which attempts were refused. Kept in the
+#: same database beside the world's tables but not one of them (created on first use): worlds,
+#: datasets and snapshots are unchanged by it. Refused attempts cannot go to ``audit_log``: they
+#: happen inside a transaction that is rolled back, so they are written after it, in their own.
+ACCESS_LOG = Table(
+    "access_log", MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("employee_id", Integer),            # who (None: the built-in system administrator)
+    Column("acting_as", Integer),              # as whom (切换用户)
+    Column("action", String(10), nullable=False),  # 切换用户 / 系统管理员 / 拒绝
+    Column("operation", String(60)),
+    Column("table_name", String(40)),
+    Column("row_id", Integer),
+    Column("detail", Text),
+)
 
 
 def atomic(method: Callable) -> Callable:
     """Run a CRM operation — its reads, checks, writes and audit rows — as one transaction.
 
     See :meth:`simcrm.store.Store.atomic` (joins an outer transaction; retries lost races).
+    A refused attempt (:class:`PermissionDeniedError`) is written to :data:`ACCESS_LOG` after
+    the transaction was rolled back.
     """
 
     @functools.wraps(method)
     def run(self, *args: Any, **kwargs: Any) -> Any:
-        return self.store.atomic(method, self, *args, **kwargs)
+        outer = self.store.in_write()
+        try:
+            return self.store.atomic(method, self, *args, **kwargs)
+        except PermissionDeniedError as exc:
+            if not outer:
+                self._trace("拒绝", method.__name__, exc)
+            raise
 
     return run
 
@@ -144,13 +176,68 @@ class CRMBase:
     def system(cls, store: Store, *, now=None):
         """A CRM acting as the built-in system administrator (setup and simulation).
 
-        It bypasses module rights and data scope, never validation.
+        It bypasses module rights and data scope, never validation. Each call is recorded in
+        :data:`ACCESS_LOG` (action 系统管理员, with the operating-system login and process).
         """
-        return cls(store, None, now=now, _system=True)
+        crm = cls(store, None, now=now, _system=True)
+        import getpass
+
+        try:
+            who = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no login name on this system
+            who = "?"
+        crm._trace("系统管理员", "CRM.system", detail=f"操作系统用户 {who}，进程 {os.getpid()}")
+        return crm
 
     def as_user(self, user: int | str):
-        """The same CRM (same store and clock) acting as another employee."""
-        return type(self)(self.store, user, now=self._now)
+        """The same CRM (same store and clock) acting as another employee.
+
+        Recorded in :data:`ACCESS_LOG` (action 切换用户: who switched, to whom).
+        """
+        crm = type(self)(self.store, user, now=self._now)
+        self._trace("切换用户", "as_user", acting_as=crm.user_id, detail=f"{self._who()} → {crm._who()}")
+        return crm
+
+    def _trace(self, action: str, operation: str | None = None, error: Any = None, *, acting_as: int | None = None,
+               detail: str | None = None) -> None:
+        """Write one :data:`ACCESS_LOG` row in its own transaction (inside a write: in that one)."""
+        values = {"at": self.now, "employee_id": self.user_id, "acting_as": acting_as, "action": action,
+                  "operation": operation, "table_name": getattr(error, "table", None), "row_id": None,
+                  "detail": detail if error is None else str(error).split("\n")[0][:500]}
+        if error is not None and isinstance(getattr(error, "value", None), int) \
+                and not isinstance(error.value, bool) and error.field != "module":
+            values["row_id"] = int(error.value)
+        try:
+            if self.store.in_write():
+                conn = self.store._active.get()
+                ACCESS_LOG.create(conn, checkfirst=True)
+                conn.execute(insert(ACCESS_LOG).values(**values))
+                return
+            with self.store.engine.begin() as conn:
+                ACCESS_LOG.create(conn, checkfirst=True)
+                conn.execute(insert(ACCESS_LOG).values(**values))
+        except DBAPIError:  # a read-only world or a role without the right: the error itself stands
+            pass
+
+    @contextlib.contextmanager
+    def _traced(self, operation: str, table: str | None = None, row_id: Any = None) -> Iterator[None]:
+        """Record a refusal raised by the checks of a read (outside any write transaction)."""
+        try:
+            yield
+        except PermissionDeniedError as exc:
+            if not self.store.in_write():
+                self._trace("拒绝", operation, exc)
+            raise
+
+    def access_log(self) -> pd.DataFrame:
+        """Who acted as whom and every refused attempt (needs the 系统管理 read right)."""
+        with self._traced("access_log"):
+            self._require("system", "read")
+        with self.store._reader() as conn:
+            if not conn.dialect.has_table(conn, "access_log"):
+                return pd.DataFrame(columns=[c.name for c in ACCESS_LOG.columns])
+            rows = conn.execute(select(ACCESS_LOG).order_by(ACCESS_LOG.c.id)).mappings().all()
+        return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in ACCESS_LOG.columns])
 
     @property
     def now(self) -> dt.datetime:
@@ -358,12 +445,11 @@ class CRMBase:
         self._require(module or "customer", action if module is None else action)
         row = self._row("customer", customer_id, field=field)
         if not self._in_scope("customer", row["id"]):
-            owner = self.store.get("employee", row["owner_id"])
+            # neither the name nor the owner of a customer outside the scope is told
             raise PermissionDeniedError(
-                field=field, value=customer_id, label="客户",
+                field=field, value=customer_id, label="客户", table="customer",
                 allowed="本人负责、共享给本人或在本人数据范围内的客户",
-                reason=f"{self._who()} 不能{ACTIONS[action]}客户“{row['name']}”（负责人 {owner['name']}），"
-                       f"它不在其数据范围（{self._role()['data_scope']}）内")
+                reason=f"{self._who()} 不能{ACTIONS[action]}这个客户，它不在其数据范围（{self._role()['data_scope']}）内")
         return row
 
     def _check_row(self, table: str, row_id: Any, action: str = "update", *, field: str | None = None) -> dict[str, Any]:
@@ -407,7 +493,8 @@ class CRMBase:
         """
         if table not in schema.metadata.tables:
             raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
-        self._require(TABLE_MODULE[table], "read")
+        with self._traced("list", table):
+            self._require(TABLE_MODULE[table], "read")
         frame = self.store.read(table, where=where, condition=self.read_condition(table, include_deleted=include_deleted),
                                 order_by=order_by, descending=descending, limit=limit, offset=offset)
         frame = self._mask_read(table, frame)
@@ -419,7 +506,8 @@ class CRMBase:
         """How many rows :meth:`list` would return (one ``SELECT COUNT(*)``)."""
         if table not in schema.metadata.tables:
             raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
-        self._require(TABLE_MODULE[table], "read")
+        with self._traced("count", table):
+            self._require(TABLE_MODULE[table], "read")
         return self.store.count_where(table, where=where, condition=self.read_condition(table))
 
     def _mask_read(self, table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -513,20 +601,30 @@ class CRMBase:
         self._update(table, row["id"], {field: new, **(extra or {})}, action="状态变更")
 
 
-def _scope_sql(table: str, owners: list[int], user_id: int) -> Any:
-    """The data-scope condition on ``table`` for a user seeing the records of ``owners``."""
-    t = tbl(table)
+def _scope_sql(table: str, owners: list[int], user_id: int, t: Any = None) -> Any:
+    """The data-scope condition on ``table`` (or its alias ``t``) for a user seeing the records
+    of ``owners``: a related row is in scope when its parent row is (a correlated ``EXISTS``
+    up the :data:`PARENT` chain to the customer, one primary-key lookup per level)."""
+    t = tbl(table) if t is None else t
     if table == "customer":
         share = tbl("customer_share")
         shared = select(share.c.customer_id).where(share.c.employee_id == user_id)
         return or_(t.c.owner_id.in_(owners), t.c.id.in_(shared))
     if table == "lead":
         return or_(t.c.owner_id.is_(None), t.c.owner_id.in_(owners))
+    if table == "audit_log":
+        # history of a scoped record only with the record; other tables' history as it is
+        parts = [t.c.table_name.notin_(sorted(_SCOPED))]
+        for name in sorted(_SCOPED):
+            target = tbl(name)
+            parts.append(and_(t.c.table_name == name,
+                              t.c.row_id.in_(select(target.c.id).where(_scope_sql(name, owners, user_id, target)))))
+        return or_(*parts)
     if table not in PARENT:
         return None
     column, parent = PARENT[table]
-    p = tbl(parent)
-    return t.c[column].in_(select(p.c.id).where(_scope_sql(parent, owners, user_id)))
+    p = tbl(parent).alias(f"scope_{parent}")
+    return exists().where(p.c.id == t.c[column], _scope_sql(parent, owners, user_id, p))
 
 
 def check_transition(machine: str, current: str, new: str, *, field: str = "status", table: str | None = None) -> None:
@@ -593,4 +691,4 @@ def _summary(table: str, values: Mapping[str, Any]) -> str:
     return schema.table_label(table)
 
 
-__all__ = ["CRMBase", "atomic", "check_transition", "is_integer", "is_number", "refuse_nan", "money", "TABLE_MODULE", "PARENT", "SimCRMError"]
+__all__ = ["ACCESS_LOG", "CRMBase", "atomic", "check_transition", "is_integer", "is_number", "refuse_nan", "money", "TABLE_MODULE", "PARENT", "SimCRMError"]

@@ -100,11 +100,12 @@ def _overdue(crm: Any, *order_conditions: Any) -> float:
     # a generous margin: the exact settlement below decides, this only narrows the orders
     owing = select(due.c.order_id).select_from(due.outerjoin(paid, paid.c.order_id == due.c.order_id)).where(
         due.c.due - func.coalesce(paid.c.paid, 0.0) > -0.01)
-    ids = [int(r[0]) for r in _query(crm, owing)]
-    if not ids:
+    plans = crm.store.read("payment_plan", columns=["order_id", "due_date", "amount"],
+                           condition=plan.c.order_id.in_(owing))
+    if not len(plans):
         return 0.0
-    plans = crm.store.read("payment_plan", where={"order_id": ids}, condition=crm.read_condition("payment_plan"))
-    payments = crm.store.read("payment", where={"order_id": ids}, condition=crm.read_condition("payment"))
+    payments = crm.store.read("payment", columns=["order_id", "paid_date", "amount"],
+                              condition=pay.c.order_id.in_(owing))
     aging = analytics.receivables_aging(plans, payments, as_of=crm.today, by=None)
     return float(aging["total_overdue"].sum()) if len(aging) else 0.0
 

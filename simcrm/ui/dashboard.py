@@ -82,31 +82,41 @@ def _t(name: str) -> Any:
 
 
 def _overdue(crm: Any, *order_conditions: Any) -> float:
-    """逾期应收 of the orders matching ``order_conditions`` (exactly as
-    :func:`~simcrm.analytics.receivables_aging`): the database finds the orders whose past-due
-    instalments exceed what was paid by today (GROUP BY order); only their plans and payments
-    are read and settled instalment by instalment."""
+    """逾期应收 of the orders in scope matching ``order_conditions``, exactly as
+    :func:`~simcrm.analytics.receivables_aging` computes it: the database sums the past-due
+    instalments and the payments made by today per order (GROUP BY) and keeps the orders that
+    still owe and are in the user's scope (a plan or payment is in scope with its order); only
+    their plans and payments are read and settled instalment by instalment."""
     plan, pay, o = _t("payment_plan"), _t("payment"), _t("sales_order")
-    as_of = pd.Timestamp(crm.today)
-    orders = select(o.c.id).where(*order_conditions) if order_conditions else None
-    due = (select(plan.c.order_id, func.sum(plan.c.amount).label("due"))
-           .where(*_where(crm, "payment_plan", plan.c.due_date < as_of.date()),
-                  *([plan.c.order_id.in_(orders)] if orders is not None else []))
-           .group_by(plan.c.order_id).subquery())
-    paid = (select(pay.c.order_id, func.sum(pay.c.amount).label("paid"))
-            .where(*_where(crm, "payment", pay.c.paid_date <= as_of.date()),
-                   *([pay.c.order_id.in_(orders)] if orders is not None else []))
-            .group_by(pay.c.order_id).subquery())
-    # a generous margin: the exact settlement below decides, this only narrows the orders
-    owing = select(due.c.order_id).select_from(due.outerjoin(paid, paid.c.order_id == due.c.order_id)).where(
-        due.c.due - func.coalesce(paid.c.paid, 0.0) > -0.01)
-    plans = crm.store.read("payment_plan", columns=["order_id", "due_date", "amount"],
-                           condition=plan.c.order_id.in_(owing))
-    if not len(plans):
+    as_of = pd.Timestamp(crm.today).date()
+    due = pd.DataFrame(_query(crm, select(plan.c.order_id, func.sum(plan.c.amount)).where(plan.c.due_date < as_of)
+                              .group_by(plan.c.order_id)), columns=["order_id", "due"])
+    paid = pd.DataFrame(_query(crm, select(pay.c.order_id, func.sum(pay.c.amount)).where(pay.c.paid_date <= as_of)
+                               .group_by(pay.c.order_id)), columns=["order_id", "paid"])
+    both = due.merge(paid, on="order_id", how="left").fillna({"paid": 0.0})
+    # an order whose past-due instalments are paid but for less than half a cent owes nothing
+    # overdue (payments settle the oldest instalments first; receivables_aging rounds each
+    # instalment's outstanding to cents); the others are settled exactly below
+    candidates = sorted(int(i) for i in both.loc[both["due"] - both["paid"] > 0.004, "order_id"])
+    scope = _where(crm, "sales_order", *order_conditions)
+    ids = []
+    for i in range(0, len(candidates), 20_000):  # bound parameters per statement stay few
+        chunk = candidates[i:i + 20_000]
+        if scope:
+            ids += [int(r[0]) for r in _query(crm, select(o.c.id).where(o.c.id.in_(chunk), *scope))]
+        else:
+            ids += chunk
+    if not ids:
         return 0.0
-    payments = crm.store.read("payment", columns=["order_id", "paid_date", "amount"],
-                              condition=pay.c.order_id.in_(owing))
-    aging = analytics.receivables_aging(plans, payments, as_of=crm.today, by=None)
+    plans, payments = [], []
+    for i in range(0, len(ids), 20_000):  # bound parameters per statement stay few
+        chunk = ids[i:i + 20_000]
+        plans.append(crm.store.read("payment_plan", columns=["order_id", "due_date", "amount"],
+                                    where={"order_id": chunk}))
+        payments.append(crm.store.read("payment", columns=["order_id", "paid_date", "amount"],
+                                       where={"order_id": chunk}))
+    aging = analytics.receivables_aging(pd.concat(plans, ignore_index=True), pd.concat(payments, ignore_index=True),
+                                        as_of=crm.today, by=None)
     return float(aging["total_overdue"].sum()) if len(aging) else 0.0
 
 
@@ -115,7 +125,7 @@ def _own_overdue(crm: Any) -> float:
     if not can_read(crm, "sales_order"):
         return 0.0
     o = _t("sales_order")
-    return _overdue(crm, *_where(crm, "sales_order", o.c.owner_id == crm.user_id))
+    return _overdue(crm, o.c.owner_id == crm.user_id)
 
 
 def kpis(crm: Any) -> dict[str, float | None]:

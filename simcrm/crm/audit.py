@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ..errors import NotFoundError, PermissionDeniedError, ValidationError
 from ..store import schema
-from .base import _SCOPED, PARENT, TABLE_MODULE, CRMBase, locale, tbl
+from .base import _SCOPED, TABLE_MODULE, CRMBase, locale, tbl
 
 
 class AuditMixin(CRMBase):
@@ -95,4 +95,4 @@ class AuditMixin(CRMBase):
         return frame
 
 
-__all__ = ["AuditMixin", "PARENT"]
+__all__ = ["AuditMixin"]

@@ -41,8 +41,12 @@ def test_normalise_name_ignores_legal_form_brackets_and_width():
 def test_duplicate_on_create_names_the_existing_record(world):
     w = world
     with pytest.raises(DuplicateError) as info:
-        w.as_rep2.create_customer("北京星辰科技(股份)公司", province="北京", city="北京市")
+        w.as_mgr1.create_customer("北京星辰科技(股份)公司", province="北京", city="北京市")
     assert "KH" in str(info.value) and "北京星辰科技有限公司" in str(info.value)
+    # rep2 may not see rep1's customer: told that a duplicate exists, not which (issue 17)
+    with pytest.raises(DuplicateError) as info:
+        w.as_rep2.create_customer("北京星辰科技(股份)公司", province="北京", city="北京市")
+    assert "北京星辰科技有限公司" not in str(info.value) and "不在你数据范围内" in str(info.value)
     cid = w.as_rep2.create_customer("北京星辰科技(股份)公司", province="北京", city="北京市", allow_duplicate=True)
     assert w.store.get("customer", cid)["name"] == "北京星辰科技(股份)公司"
 

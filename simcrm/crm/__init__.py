@@ -12,7 +12,7 @@
     >>> rep2.update_customer(cid, address="浦东新区世纪大道 1 号")
     Traceback (most recent call last):
     ...
-    simcrm.errors.PermissionDeniedError: 客户（customer_id）的值 1 无权操作：员工 刘芳（rep2，一般人员） 不能修改客户“远航物流有限公司”（负责人 张伟），它不在其数据范围（本人）内。允许：本人负责、共享给本人或在本人数据范围内的客户
+    simcrm.errors.PermissionDeniedError: 客户（customer_id）[customer]的值 1 无权操作：员工 刘芳（rep2，一般人员） 不能修改这个客户，它不在其数据范围（本人）内。允许：本人负责、共享给本人或在本人数据范围内的客户
     [en] permission denied 1 for field 'customer_id'; allowed: 本人负责、共享给本人或在本人数据范围内的客户
 
 Every operation validates first and writes in one transaction with ``audit_log`` rows; on

@@ -18,11 +18,14 @@ import datetime as dt
 import functools
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, and_, exists, false, insert, or_,
+                        select, update)
+from sqlalchemy.exc import DBAPIError
 
 from .. import reference
 from ..errors import (
@@ -71,18 +74,47 @@ PARENT: dict[str, tuple[str, str]] = {
     "survey": ("customer_id", "customer"), "campaign_member": ("customer_id", "customer"),
 }
 
+#: tables whose rows have a data scope (the customer, leads and every record of a customer)
+_SCOPED = frozenset({"customer", "lead", *PARENT})
+
 ACTIONS = {"create": "新建", "read": "查看", "update": "修改", "delete": "删除"}
+
+
+#: who acted as whom (``as_user``, ``CRM.system``) and which attempts were refused. Kept in the
+#: same database beside the world's tables but not one of them (created on first use): worlds,
+#: datasets and snapshots are unchanged by it. Refused attempts cannot go to ``audit_log``: they
+#: happen inside a transaction that is rolled back, so they are written after it, in their own.
+ACCESS_LOG = Table(
+    "access_log", MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("employee_id", Integer),            # who (None: the built-in system administrator)
+    Column("acting_as", Integer),              # as whom (切换用户)
+    Column("action", String(10), nullable=False),  # 切换用户 / 系统管理员 / 拒绝
+    Column("operation", String(60)),
+    Column("table_name", String(40)),
+    Column("row_id", Integer),
+    Column("detail", Text),
+)
 
 
 def atomic(method: Callable) -> Callable:
     """Run a CRM operation — its reads, checks, writes and audit rows — as one transaction.
 
     See :meth:`simcrm.store.Store.atomic` (joins an outer transaction; retries lost races).
+    A refused attempt (:class:`PermissionDeniedError`) is written to :data:`ACCESS_LOG` after
+    the transaction was rolled back.
     """
 
     @functools.wraps(method)
     def run(self, *args: Any, **kwargs: Any) -> Any:
-        return self.store.atomic(method, self, *args, **kwargs)
+        outer = self.store.in_write()
+        try:
+            return self.store.atomic(method, self, *args, **kwargs)
+        except PermissionDeniedError as exc:
+            if not outer:
+                self._trace("拒绝", method.__name__, exc)
+            raise
 
     return run
 
@@ -145,13 +177,68 @@ class CRMBase:
     def system(cls, store: Store, *, now=None):
         """A CRM acting as the built-in system administrator (setup and simulation).
 
-        It bypasses module rights and data scope, never validation.
+        It bypasses module rights and data scope, never validation. Each call is recorded in
+        :data:`ACCESS_LOG` (action 系统管理员, with the operating-system login and process).
         """
-        return cls(store, None, now=now, _system=True)
+        crm = cls(store, None, now=now, _system=True)
+        import getpass
+
+        try:
+            who = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no login name on this system
+            who = "?"
+        crm._trace("系统管理员", "CRM.system", detail=f"操作系统用户 {who}，进程 {os.getpid()}")
+        return crm
 
     def as_user(self, user: int | str):
-        """The same CRM (same store and clock) acting as another employee."""
-        return type(self)(self.store, user, now=self._now)
+        """The same CRM (same store and clock) acting as another employee.
+
+        Recorded in :data:`ACCESS_LOG` (action 切换用户: who switched, to whom).
+        """
+        crm = type(self)(self.store, user, now=self._now)
+        self._trace("切换用户", "as_user", acting_as=crm.user_id, detail=f"{self._who()} → {crm._who()}")
+        return crm
+
+    def _trace(self, action: str, operation: str | None = None, error: Any = None, *, acting_as: int | None = None,
+               detail: str | None = None) -> None:
+        """Write one :data:`ACCESS_LOG` row in its own transaction (inside a write: in that one)."""
+        values = {"at": self.now, "employee_id": self.user_id, "acting_as": acting_as, "action": action,
+                  "operation": operation, "table_name": getattr(error, "table", None), "row_id": None,
+                  "detail": detail if error is None else str(error).split("\n")[0][:500]}
+        if error is not None and isinstance(getattr(error, "value", None), int) \
+                and not isinstance(error.value, bool) and error.field != "module":
+            values["row_id"] = int(error.value)
+        try:
+            if self.store.in_write():
+                conn = self.store._active.get()
+                ACCESS_LOG.create(conn, checkfirst=True)
+                conn.execute(insert(ACCESS_LOG).values(**values))
+                return
+            with self.store.engine.begin() as conn:
+                ACCESS_LOG.create(conn, checkfirst=True)
+                conn.execute(insert(ACCESS_LOG).values(**values))
+        except DBAPIError:  # a read-only world or a role without the right: the error itself stands
+            pass
+
+    @contextlib.contextmanager
+    def _traced(self, operation: str, table: str | None = None, row_id: Any = None) -> Iterator[None]:
+        """Record a refusal raised by the checks of a read (outside any write transaction)."""
+        try:
+            yield
+        except PermissionDeniedError as exc:
+            if not self.store.in_write():
+                self._trace("拒绝", operation, exc)
+            raise
+
+    def access_log(self) -> pd.DataFrame:
+        """Who acted as whom and every refused attempt (needs the 系统管理 read right)."""
+        with self._traced("access_log"):
+            self._require("system", "read")
+        with self.store._reader() as conn:
+            if not conn.dialect.has_table(conn, "access_log"):
+                return pd.DataFrame(columns=[c.name for c in ACCESS_LOG.columns])
+            rows = conn.execute(select(ACCESS_LOG).order_by(ACCESS_LOG.c.id)).mappings().all()
+        return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in ACCESS_LOG.columns])
 
     @property
     def now(self) -> dt.datetime:
@@ -298,60 +385,79 @@ class CRMBase:
                 todo.extend(children.get(x, []))
         return out
 
-    def _visible_customer_ids(self) -> set[int] | None:
+    # The data-scope rule, ONE SQL condition (read by every list, screen, check and KPI):
+    #   customer: owner in the user's scope (本人 / 本部门 subtree), or shared with the user;
+    #   lead: owner in scope, or not assigned yet;
+    #   a customer's records (contacts, orders, payments …): their parent row is in scope
+    #   (PARENT, up to the customer);  other tables: no row-level scope (module rights only).
+
+    def scope_condition(self, table: str) -> Any:
+        """The SQL condition selecting the rows of ``table`` inside the user's data scope.
+
+        ``None`` means every row (the system administrator, the data scope 全部, and tables
+        without a row-level scope). Deleted (merged) customers are not excluded here; see
+        :meth:`read_condition`. The same rule is enforced by PostgreSQL row-level security in a
+        classroom world (:mod:`simcrm.crm.rls`).
+        """
+        if table not in schema.metadata.tables:
+            raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
+        if self.is_system:
+            return None
         owners = self._scope_owner_ids()
         if owners is None:
             return None
-        c = self.store.read("customer", columns=["id", "owner_id"])
-        ids = set(int(i) for i in c.loc[c["owner_id"].isin(owners), "id"])
-        s = self.store.read("customer_share", columns=["customer_id"], where={"employee_id": self.user_id})
-        return ids | set(int(i) for i in s["customer_id"])
+        return _scope_sql(table, sorted(owners), int(self.user_id))
+
+    def read_condition(self, table: str, *, include_deleted: bool = False) -> Any:
+        """:meth:`scope_condition` plus, for customers, "not deleted" (what :meth:`list` shows)."""
+        cond = self.scope_condition(table)
+        if table == "customer" and not (include_deleted and self.is_system):
+            alive = tbl("customer").c.deleted == false()
+            return alive if cond is None else and_(cond, alive)
+        return cond
+
+    def _in_scope(self, table: str, row_id: int) -> bool:
+        """Whether row ``row_id`` of ``table`` is inside the data scope (one ``EXISTS`` query)."""
+        cond = self.scope_condition(table)
+        if cond is None:
+            return True
+        t = tbl(table)
+        with self.store._reader() as conn:
+            return bool(conn.execute(select(exists().where(t.c.id == int(row_id), cond))).scalar())
+
+    def _visible_customer_ids(self) -> set[int] | None:
+        return self._visible_ids("customer")
 
     def _visible_ids(self, table: str) -> set[int] | None:
-        """Ids of ``table`` rows inside the acting user's data scope (``None``: all rows)."""
-        if self.is_system:
+        """Ids of ``table`` rows inside the acting user's data scope (``None``: all rows).
+
+        Prefer :meth:`scope_condition` in a query; this reads every id in scope.
+        """
+        cond = self.scope_condition(table)
+        if cond is None:
             return None
-        if table == "customer":
-            return self._visible_customer_ids()
-        if table == "lead":
-            owners = self._scope_owner_ids()
-            if owners is None:
-                return None
-            ld = self.store.read("lead", columns=["id", "owner_id"])
-            keep = ld["owner_id"].isna() | ld["owner_id"].isin(owners)
-            return set(int(i) for i in ld.loc[keep, "id"])
-        if table == "campaign":
-            return None
-        if table not in PARENT:
-            return None
-        column, parent = PARENT[table]
-        parents = self._visible_ids(parent)
-        if parents is None:
-            return None
-        frame = self.store.read(table, columns=["id", column])
-        return set(int(i) for i in frame.loc[frame[column].isin(parents), "id"])
+        t = tbl(table)
+        with self.store._reader() as conn:
+            return set(int(i) for i in conn.execute(select(t.c.id).where(cond)).scalars())
 
     def _check_customer(self, customer_id: Any, action: str = "update", *, field: str = "customer_id",
                         module: str | None = None) -> dict[str, Any]:
         """The customer row, after checking rights on ``module`` and the data scope."""
         self._require(module or "customer", action if module is None else action)
         row = self._row("customer", customer_id, field=field)
-        visible = self._visible_customer_ids()
-        if visible is not None and row["id"] not in visible:
-            owner = self.store.get("employee", row["owner_id"])
+        if not self._in_scope("customer", row["id"]):
+            # neither the name nor the owner of a customer outside the scope is told
             raise PermissionDeniedError(
-                field=field, value=customer_id, label="客户",
+                field=field, value=customer_id, label="客户", table="customer",
                 allowed="本人负责、共享给本人或在本人数据范围内的客户",
-                reason=f"{self._who()} 不能{ACTIONS[action]}客户“{row['name']}”（负责人 {owner['name']}），"
-                       f"它不在其数据范围（{self._role()['data_scope']}）内")
+                reason=f"{self._who()} 不能{ACTIONS[action]}这个客户，它不在其数据范围（{self._role()['data_scope']}）内")
         return row
 
     def _check_row(self, table: str, row_id: Any, action: str = "update", *, field: str | None = None) -> dict[str, Any]:
         """A row of a customer-related table after checking module rights and data scope."""
         self._require(TABLE_MODULE[table], action)
         row = self._row(table, row_id, field=field)
-        visible = self._visible_ids(table)
-        if visible is not None and row["id"] not in visible:
+        if not self._in_scope(table, row["id"]):
             raise PermissionDeniedError(
                 field=field or f"{table}_id", value=row_id, label=schema.table_label(table),
                 allowed="本人数据范围内的记录",
@@ -369,27 +475,44 @@ class CRMBase:
     # -- reading -------------------------------------------------------------------------------
 
     def list(self, table: str, *, labels: bool = False, where: Mapping[str, Any] | None = None,
-             include_deleted: bool = False) -> pd.DataFrame:
+             include_deleted: bool = False, order_by: str | Iterable[str] | None = None,
+             descending: bool = False, limit: int | None = None, offset: int = 0) -> pd.DataFrame:
         """Rows of ``table`` that the acting user may see, as a DataFrame.
+
+        Filtering, sorting and paging run in the database (one ``SELECT`` with bound
+        parameters and the data-scope condition of :meth:`scope_condition`), never on a
+        whole table in Python.
 
         Args:
             table: a table name of :mod:`simcrm.store.schema`.
             labels: Chinese column labels instead of field names.
-            where: ``{column: value}`` equality filters.
+            where: ``{column: value}`` equality filters; a list, tuple or set of values means
+                "one of these" (``IN``).
             include_deleted: also deleted (merged) customers (system administrator only).
+            order_by: column(s) to sort by (default: ``id``); ``descending`` reverses them.
+            limit, offset: at most ``limit`` rows, after skipping ``offset`` (pagination).
         """
         if table not in schema.metadata.tables:
             raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
-        self._require(TABLE_MODULE[table], "read")
-        frame = self.store.read(table, where=where)
-        visible = self._visible_ids(table)
-        if visible is not None:
-            frame = frame[frame["id"].isin(visible)]
-        if table == "customer" and not (include_deleted and self.is_system):
-            frame = frame[~frame["deleted"]]
-        frame = frame.reset_index(drop=True)
+        with self._traced("list", table):
+            self._require(TABLE_MODULE[table], "read")
+        frame = self.store.read(table, where=where, condition=self.read_condition(table, include_deleted=include_deleted),
+                                order_by=order_by, descending=descending, limit=limit, offset=offset)
+        frame = self._mask_read(table, frame)
         if labels:
             frame = frame.rename(columns=schema.labels(table))
+        return frame
+
+    def count(self, table: str, *, where: Mapping[str, Any] | None = None) -> int:
+        """How many rows :meth:`list` would return (one ``SELECT COUNT(*)``)."""
+        if table not in schema.metadata.tables:
+            raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
+        with self._traced("count", table):
+            self._require(TABLE_MODULE[table], "read")
+        return self.store.count_where(table, where=where, condition=self.read_condition(table))
+
+    def _mask_read(self, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """Hook for reads of tables whose values the role sees masked (see :mod:`.audit`)."""
         return frame
 
     # -- batches ---------------------------------------------------------------------------------
@@ -479,6 +602,32 @@ class CRMBase:
         self._update(table, row["id"], {field: new, **(extra or {})}, action="状态变更")
 
 
+def _scope_sql(table: str, owners: list[int], user_id: int, t: Any = None) -> Any:
+    """The data-scope condition on ``table`` (or its alias ``t``) for a user seeing the records
+    of ``owners``: a related row is in scope when its parent row is (a correlated ``EXISTS``
+    up the :data:`PARENT` chain to the customer, one primary-key lookup per level)."""
+    t = tbl(table) if t is None else t
+    if table == "customer":
+        share = tbl("customer_share")
+        shared = select(share.c.customer_id).where(share.c.employee_id == user_id)
+        return or_(t.c.owner_id.in_(owners), t.c.id.in_(shared))
+    if table == "lead":
+        return or_(t.c.owner_id.is_(None), t.c.owner_id.in_(owners))
+    if table == "audit_log":
+        # history of a scoped record only with the record; other tables' history as it is
+        parts = [t.c.table_name.notin_(sorted(_SCOPED))]
+        for name in sorted(_SCOPED):
+            target = tbl(name)
+            parts.append(and_(t.c.table_name == name,
+                              t.c.row_id.in_(select(target.c.id).where(_scope_sql(name, owners, user_id, target)))))
+        return or_(*parts)
+    if table not in PARENT:
+        return None
+    column, parent = PARENT[table]
+    p = tbl(parent).alias(f"scope_{parent}")
+    return exists().where(p.c.id == t.c[column], _scope_sql(parent, owners, user_id, p))
+
+
 def check_transition(machine: str, current: str, new: str, *, field: str = "status", table: str | None = None) -> None:
     """Raise :class:`StateTransitionError` unless ``current → new`` is listed for ``machine``."""
     values = reference.state_values(machine)
@@ -543,4 +692,4 @@ def _summary(table: str, values: Mapping[str, Any]) -> str:
     return schema.table_label(table)
 
 
-__all__ = ["CRMBase", "atomic", "check_transition", "is_integer", "is_number", "refuse_nan", "money", "TABLE_MODULE", "PARENT", "SimCRMError"]
+__all__ = ["ACCESS_LOG", "CRMBase", "atomic", "check_transition", "is_integer", "is_number", "refuse_nan", "money", "TABLE_MODULE", "PARENT", "SimCRMError"]

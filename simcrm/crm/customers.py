@@ -26,6 +26,7 @@ from sqlalchemy import delete, select, update
 from .. import reference
 from ..errors import (
     DuplicateError,
+    PermissionDeniedError,
     RequiredFieldError,
     UnknownValueError,
     ValidationError,
@@ -223,8 +224,12 @@ class CustomersMixin(CRMBase):
         field = ("name" if values.get("name") and values.get("kind", "企业") != "个人"
                  and normalise_name(first["name"]) == normalise_name(values["name"])
                  else "phone" if values.get("phone") and first["phone"] == values["phone"] else "email")
+        # a customer outside the user's scope is not named (no lookup oracle): only that it exists
+        hidden = [r for r in dup if r["id"] is not None and not self._in_scope("customer", r["id"])]
         shown = "；".join(f"{r['code']} {r['name']}（编号 {r['id']}）" if r["id"] is not None
-                         else f"{r['name']}（本次导入第 {r.get('row') or '?'} 行）" for r in dup)
+                         else f"{r['name']}（本次导入第 {r.get('row') or '?'} 行）" for r in dup if r not in hidden)
+        if hidden:
+            shown = "；".join(x for x in (shown, f"{len(hidden)} 个不在你数据范围内的客户（请联系主管核实）") if x)
         raise DuplicateError(field=field, value=values.get(field), label=schema.column_label("customer", field),
                              table="customer", reason=f"已有客户：{shown}",
                              allowed="与已有客户名称、电话、邮件都不同的值；确认不是重复客户时传 allow_duplicate=True")
@@ -387,6 +392,12 @@ class CustomersMixin(CRMBase):
     def transfer_customer(self, customer_id: int, new_owner: int | str, *, reason: str | None = None) -> None:
         """Hand a customer to another (active) employee; the owner history keeps both periods."""
         cust = self._check_customer(customer_id, "update")
+        owners = self._scope_owner_ids()
+        if owners is not None and cust["owner_id"] not in owners:
+            raise PermissionDeniedError(
+                field="customer_id", value=customer_id, label="客户", table="customer",
+                allowed="本人负责或在本人数据范围内的客户（共享来的客户不能转移）",
+                reason=f"{self._who()} 只是共享得到这个客户，不能转移它的负责人；请联系负责人或其主管")
         owner_id = self._employee_id(new_owner)
         self._check_assignable(owner_id)
         if owner_id == cust["owner_id"]:

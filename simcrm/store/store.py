@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     Boolean,
@@ -747,14 +748,20 @@ class Store:
             return int(conn.execute(q).scalar_one())
 
     def read(self, table: str, *, labels: bool = False, resolve: bool = True,
-             columns: Iterable[str] | None = None, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+             columns: Iterable[str] | None = None, where: Mapping[str, Any] | None = None,
+             condition: Any = None, order_by: str | Iterable[str] | None = None, descending: bool = False,
+             limit: int | None = None, offset: int = 0) -> pd.DataFrame:
         """A whole table (or the rows matching ``where``) as a DataFrame, ordered by id.
 
         Args:
             labels: rename the columns to their Chinese labels.
             resolve: show dictionary fields as their text (``False``: the raw ids).
             columns: only these columns.
-            where: ``{column: value}`` equality filters.
+            where: ``{column: value}`` equality filters (a list, tuple or set: ``IN``).
+            condition: a further SQLAlchemy condition (e.g. a user's data scope).
+            order_by: column(s) to sort by before ``id`` (default: ``id`` only);
+                ``descending`` reverses the order.
+            limit, offset: at most ``limit`` rows after skipping ``offset`` (pagination).
 
         Column dtypes follow the schema: ids and integers ``int64`` (``Int64`` where missing
         values are allowed), amounts ``float64``, text ``str``, dates and times
@@ -766,10 +773,16 @@ class Store:
             self._check_columns(t, columns, what="columns")
         self._check_columns(t, where or {})
         cols = [t.c[c] for c in columns] if columns is not None else list(t.columns)
-        q = select(*cols)
-        for k, v in (where or {}).items():
-            q = q.where(t.c[k] == v)
-        q = q.order_by(t.c.id) if "id" in t.c else q
+        q = self._filtered(select(*cols), t, where, condition)
+        keys = [] if order_by is None else [order_by] if isinstance(order_by, str) else list(order_by)
+        self._check_columns(t, keys, what="order_by")
+        keys += ["id"] if "id" in t.c and "id" not in keys else []
+        q = q.order_by(*[t.c[k].desc() if descending else t.c[k].asc() for k in keys])
+        for name, value, low in (("limit", limit, 0), ("offset", offset, 0)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low):
+                raise ValidationError(field=name, value=value, label="分页参数", allowed="不小于 0 的整数")
+        q = q.limit(int(limit)) if limit is not None else q
+        q = q.offset(int(offset)) if offset else q
         with self._reader() as conn:
             result = conn.execute(q)
             data = result.fetchall()
@@ -785,6 +798,25 @@ class Store:
         if labels:
             frame = frame.rename(columns={c.name: c.info.get("label", c.name) for c in cols})
         return frame
+
+    def count_where(self, table: str, *, where: Mapping[str, Any] | None = None, condition: Any = None) -> int:
+        """How many rows :meth:`read` would return with the same ``where`` and ``condition``."""
+        t = self._table(table)
+        self._check_columns(t, where or {})
+        q = self._filtered(select(func.count()).select_from(t), t, where, condition)
+        with self._reader() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    @staticmethod
+    def _filtered(q: Any, t: Any, where: Mapping[str, Any] | None, condition: Any) -> Any:
+        for k, v in (where or {}).items():
+            if isinstance(v, (list, tuple, set, frozenset, np.ndarray, pd.Index, pd.Series)):
+                values = sorted({x.item() if isinstance(x, np.generic) else x for x in v},
+                                key=lambda x: (str(type(x)), x))
+                q = q.where(t.c[k].in_(values))
+            else:
+                q = q.where(t.c[k] == (v.item() if isinstance(v, np.generic) else v))
+        return q if condition is None else q.where(condition)
 
     @staticmethod
     def _table(table: Any) -> Any:

@@ -1,26 +1,17 @@
-"""A user's data scope as a SQL condition, so list screens can page in the database.
+"""A user's data scope as a SQL condition, for the screens (list views page in the database).
 
-:meth:`simcrm.crm.CRM.list` filters a whole table in pandas; a list of 50,000 orders must
-instead send ``WHERE … LIMIT … OFFSET`` to the database. :func:`scope_condition` builds the
-same rule as ``CRM._visible_ids`` (owner in scope, or shared with the user; related tables
-through their customer; leads by owner, unassigned ones visible) as one SQLAlchemy condition.
-``tests/test_ui_list.py`` checks that both give the same rows for every user and table.
+The rule itself belongs to the CRM: :meth:`simcrm.crm.CRM.read_condition` (the data scope of
+:meth:`~simcrm.crm.CRM.scope_condition`, and for customers "not deleted", as ``crm.list``
+shows them). This module only adapts it to a screen that may have no CRM (a bare store).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select
-
-from ..crm.base import PARENT, TABLE_MODULE
-from ..store import schema
+from ..crm.base import TABLE_MODULE
 
 __all__ = ["scope_condition", "can_read"]
-
-
-def _t(name: str):
-    return schema.metadata.tables[name]
 
 
 def scope_condition(crm: Any, table: str) -> Any:
@@ -28,35 +19,9 @@ def scope_condition(crm: Any, table: str) -> Any:
 
     Deleted (merged) customers are always left out, as ``crm.list`` does.
     """
-    t = _t(table)
-    cond = _visible(crm, table)
-    if table == "customer":
-        alive = t.c.deleted == false()
-        return alive if cond is None else and_(cond, alive)
-    return cond
-
-
-def _visible(crm: Any, table: str) -> Any:
-    if crm is None or crm.is_system:
+    if crm is None:
         return None
-    owners = crm._scope_owner_ids()  # the CRM's own rule for whose records are in scope
-    if owners is None:
-        return None
-    t = _t(table)
-    if table == "customer":
-        share = _t("customer_share")
-        shared = select(share.c.customer_id).where(share.c.employee_id == crm.user_id)
-        return or_(t.c.owner_id.in_(sorted(owners)), t.c.id.in_(shared))
-    if table == "lead":
-        return or_(t.c.owner_id.is_(None), t.c.owner_id.in_(sorted(owners)))
-    if table == "campaign" or table not in PARENT:
-        return None
-    column, parent = PARENT[table]
-    parent_cond = _visible(crm, parent)
-    if parent_cond is None:
-        return None
-    p = _t(parent)
-    return t.c[column].in_(select(p.c.id).where(parent_cond))
+    return crm.read_condition(table)
 
 
 def can_read(crm: Any, table: str) -> bool:

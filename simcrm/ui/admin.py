@@ -16,8 +16,12 @@ import pandas as pd
 from .. import reference
 from ..store import schema
 from ._base import Screen, api_call, frame_html
+from ._scope import can_read
 
 __all__ = ["AdminScreen", "tree_html"]
+
+
+NO_RIGHT = "<p style='color:#8a5a00'>无权查看（角色没有“系统管理”模块的查看权限）</p>"
 
 
 def tree_html(frame: pd.DataFrame, *, label: str = "name", extra: dict[int, str] | None = None) -> str:
@@ -104,11 +108,15 @@ class AdminScreen(Screen):
         dname = dept.set_index("id")["name"]
         roles = store.read("role")
         rname = roles.set_index("id")["name"]
-        shown = pd.DataFrame({"工号": emp["code"], "姓名": emp["name"], "登录名": emp["login"],
-                              "部门": emp["department_id"].map(dname), "角色": emp["role_id"].map(rname),
-                              "角色类型": emp["role_type"], "状态": emp["status"]})
-        self.employees.value = frame_html(shown, highlight=emp["status"] != "正常")
-        self.roles.value = frame_html(roles.drop(columns=["description"]).rename(columns=schema.labels("role")))
+        if can_read(self.crm, "employee"):
+            emp = self.crm.list("employee")
+            shown = pd.DataFrame({"工号": emp["code"], "姓名": emp["name"], "登录名": emp["login"],
+                                  "部门": emp["department_id"].map(dname), "角色": emp["role_id"].map(rname),
+                                  "角色类型": emp["role_type"], "状态": emp["status"]})
+            self.employees.value = frame_html(shown, highlight=emp["status"] != "正常")
+            self.roles.value = frame_html(roles.drop(columns=["description"]).rename(columns=schema.labels("role")))
+        else:  # the staff list (logins, roles) is for the 系统管理 right only
+            self.employees.value = self.roles.value = NO_RIGHT
         keep = self.role_picker.value
         self.role_picker.options = [(n, int(i)) for i, n in zip(roles["id"], roles["name"])]
         if keep in set(roles["id"]):

@@ -1,6 +1,9 @@
 """仪表盘 (dashboard): key figures and charts of the data the user may see.
 
-Every figure comes from :mod:`simcrm.analytics` or a plain count of ``crm.list`` rows:
+Every figure is an aggregate query (``COUNT``/``SUM``/``GROUP BY``) in the database with the
+user's data scope (:meth:`simcrm.crm.CRM.read_condition`) in its ``WHERE``, computed as
+:mod:`simcrm.analytics` defines it (``tests/test_crm_scope_sql.py`` compares each figure with
+the analytics function run on the rows of ``crm.list``):
 
 * 客户数 — customers visible (not merged);
 * 销售额 — total of approved orders and contracts (审批“同意”, not 意外中止);
@@ -26,12 +29,17 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from sqlalchemy import func, select
+
 from .. import analytics, reference
+from ..analytics.funnel import OPEN_STATUS, STAGES
+from ..analytics.rfm import quantile_scores
 from ..crm.base import TABLE_MODULE
+from ..store import schema
 from ._base import Screen, figure_output, set_figure
 from ._scope import can_read
 
-__all__ = ["Dashboard", "kpis", "hidden"]
+__all__ = ["Dashboard", "chart_data", "kpis", "hidden"]
 
 KPI_LABELS = {"customers": "客户数", "revenue": "销售额（元）", "weighted_pipeline": "加权销售机会金额（元）",
               "overdue_receivables": "逾期应收（元）", "open_complaints": "未结投诉"}
@@ -52,47 +60,157 @@ def hidden(crm: Any, tables: tuple[str, ...]) -> str | None:
     return None
 
 
-def _sales(crm: Any) -> pd.DataFrame:
-    if not can_read(crm, "sales_order"):
-        return pd.DataFrame(columns=["customer_id", "order_date", "total_amount"])
-    orders = crm.list("sales_order")
-    return orders[(orders["approval"] == "同意") & (orders["status"] != "意外中止")].reset_index(drop=True)
+def _query(crm: Any, q: Any) -> list[Any]:
+    with crm.store._reader() as conn:
+        return conn.execute(q).all()
+
+
+def _where(crm: Any, table: str, *conditions: Any) -> list[Any]:
+    """``conditions`` plus the user's data scope on ``table`` (:meth:`CRM.read_condition`)."""
+    scope = crm.read_condition(table)
+    return [*conditions, *([] if scope is None else [scope])]
+
+
+def _sales_where(crm: Any) -> list[Any]:
+    """Orders that count as sales: approved (审批“同意”) and not 意外中止, in scope."""
+    o = _t("sales_order")
+    return _where(crm, "sales_order", o.c.approval == "同意", o.c.status != "意外中止")
+
+
+def _t(name: str) -> Any:
+    return schema.metadata.tables[name]
+
+
+def _overdue(crm: Any, *order_conditions: Any) -> float:
+    """逾期应收 of the orders in scope matching ``order_conditions``, exactly as
+    :func:`~simcrm.analytics.receivables_aging` computes it: the database sums the past-due
+    instalments and the payments made by today per order (GROUP BY) and keeps the orders that
+    still owe and are in the user's scope (a plan or payment is in scope with its order); only
+    their plans and payments are read and settled instalment by instalment."""
+    plan, pay, o = _t("payment_plan"), _t("payment"), _t("sales_order")
+    as_of = pd.Timestamp(crm.today).date()
+    due = pd.DataFrame(_query(crm, select(plan.c.order_id, func.sum(plan.c.amount)).where(plan.c.due_date < as_of)
+                              .group_by(plan.c.order_id)), columns=["order_id", "due"])
+    paid = pd.DataFrame(_query(crm, select(pay.c.order_id, func.sum(pay.c.amount)).where(pay.c.paid_date <= as_of)
+                               .group_by(pay.c.order_id)), columns=["order_id", "paid"])
+    both = due.merge(paid, on="order_id", how="left").fillna({"paid": 0.0})
+    # an order whose past-due instalments are paid but for less than half a cent owes nothing
+    # overdue (payments settle the oldest instalments first; receivables_aging rounds each
+    # instalment's outstanding to cents); the others are settled exactly below
+    candidates = sorted(int(i) for i in both.loc[both["due"] - both["paid"] > 0.004, "order_id"])
+    scope = _where(crm, "sales_order", *order_conditions)
+    ids = []
+    for i in range(0, len(candidates), 20_000):  # bound parameters per statement stay few
+        chunk = candidates[i:i + 20_000]
+        if scope:
+            ids += [int(r[0]) for r in _query(crm, select(o.c.id).where(o.c.id.in_(chunk), *scope))]
+        else:
+            ids += chunk
+    if not ids:
+        return 0.0
+    plans, payments = [], []
+    for i in range(0, len(ids), 20_000):  # bound parameters per statement stay few
+        chunk = ids[i:i + 20_000]
+        plans.append(crm.store.read("payment_plan", columns=["order_id", "due_date", "amount"],
+                                    where={"order_id": chunk}))
+        payments.append(crm.store.read("payment", columns=["order_id", "paid_date", "amount"],
+                                       where={"order_id": chunk}))
+    aging = analytics.receivables_aging(pd.concat(plans, ignore_index=True), pd.concat(payments, ignore_index=True),
+                                        as_of=crm.today, by=None)
+    return float(aging["total_overdue"].sum()) if len(aging) else 0.0
 
 
 def _own_overdue(crm: Any) -> float:
     """Overdue receivables of the orders the user owns (for a role without the finance right)."""
-    orders = crm.list("sales_order") if can_read(crm, "sales_order") else pd.DataFrame(columns=["id", "owner_id"])
-    mine = set(orders.loc[orders["owner_id"] == crm.user_id, "id"].astype(int))
-    if not mine:
+    if not can_read(crm, "sales_order"):
         return 0.0
-    plans = crm.store.read("payment_plan")
-    payments = crm.store.read("payment")
-    plans, payments = plans[plans["order_id"].isin(mine)], payments[payments["order_id"].isin(mine)]
-    aging = analytics.receivables_aging(plans, payments, as_of=crm.today, by=None)
-    return float(aging["total_overdue"].sum()) if len(aging) else 0.0
+    o = _t("sales_order")
+    return _overdue(crm, o.c.owner_id == crm.user_id)
 
 
 def kpis(crm: Any) -> dict[str, float | None]:
     """The dashboard's key figures for the user of ``crm`` (see the module docstring).
 
     A figure the user's role may not see is ``None`` (see :func:`hidden`); overdue receivables
-    then cover the user's own orders only.
+    then cover the user's own orders only. Each figure is one aggregate query (``COUNT``,
+    ``SUM``, ``GROUP BY``) with the user's data scope in its ``WHERE``.
     """
     out: dict[str, float | None] = dict.fromkeys(KPI_LABELS)
     if can_read(crm, "customer"):
-        out["customers"] = int(len(crm.customers()))
+        out["customers"] = int(crm.count("customer"))
     if can_read(crm, "sales_order"):
-        out["revenue"] = float(_sales(crm)["total_amount"].sum())
+        o = _t("sales_order")
+        total = _query(crm, select(func.sum(o.c.total_amount)).where(*_sales_where(crm)))[0][0]
+        out["revenue"] = float(total or 0.0)
     if can_read(crm, "opportunity"):
-        out["weighted_pipeline"] = float(analytics.funnel(crm.list("opportunity"))["weighted_amount"].sum())
+        op = _t("opportunity")
+        total = _query(crm, select(func.sum(op.c.amount * op.c.probability / 100.0)).where(
+            *_where(crm, "opportunity", op.c.status == OPEN_STATUS,
+                    op.c.stage.in_(list(STAGES)))))[0][0]
+        out["weighted_pipeline"] = float(total or 0.0)
     if hidden(crm, KPI_TABLES["overdue_receivables"]) is None:
-        aging = analytics.receivables_aging(crm.list("payment_plan"), crm.list("payment"), as_of=crm.today, by=None)
-        out["overdue_receivables"] = float(aging["total_overdue"].sum()) if len(aging) else 0.0
+        out["overdue_receivables"] = _overdue(crm)
     elif not crm.is_system:
         out["overdue_receivables"] = _own_overdue(crm)
     if can_read(crm, "complaint"):
-        complaints = crm.list("complaint")
-        out["open_complaints"] = int((complaints["status"] != "已归档").sum())
+        cp = _t("complaint")
+        out["open_complaints"] = int(_query(crm, select(func.count()).select_from(cp).where(
+            *_where(crm, "complaint", cp.c.status != "已归档")))[0][0])
+    return out
+
+
+def chart_data(crm: Any) -> dict[str, pd.DataFrame]:
+    """What the six charts draw, each from one ``GROUP BY`` query in the user's data scope.
+
+    ``region`` / ``kind``: customers per province / kind (as :func:`analytics.distribution`);
+    ``trend``: sales per month (:func:`analytics.growth`); ``pyramid``: customers per level of
+    :func:`analytics.customer_pyramid` by their sales; ``funnel``: open opportunities per stage
+    (:func:`analytics.funnel`); ``rfm``: customers per R × F score (:func:`analytics.rfm`).
+    """
+    out: dict[str, pd.DataFrame] = {}
+    c, o, op = _t("customer"), _t("sales_order"), _t("opportunity")
+    for key in ("province", "kind"):
+        if can_read(crm, "customer"):
+            rows = _query(crm, select(c.c[key], func.count()).where(*_where(crm, "customer")).group_by(c.c[key]))
+        else:
+            rows = []
+        frame = pd.DataFrame(rows, columns=[key, "count"]).astype({"count": "int64"})
+        frame[key] = frame[key].astype("str")
+        out[key] = frame.sort_values(["count", key], ascending=[False, True], kind="stable").reset_index(drop=True)
+    readable = can_read(crm, "sales_order")
+    by_day = pd.DataFrame(_query(crm, select(o.c.order_date, func.sum(o.c.total_amount)).where(*_sales_where(crm))
+                                 .group_by(o.c.order_date)) if readable else [], columns=["order_date", "total_amount"])
+    if len(by_day):
+        by_day["order_date"] = pd.to_datetime(by_day["order_date"])
+        out["trend"] = analytics.growth(by_day, "order_date", "total_amount", freq="M")
+    else:
+        out["trend"] = pd.DataFrame({"period": [], "amount": []})
+    per_customer = pd.DataFrame(
+        _query(crm, select(o.c.customer_id, func.sum(o.c.total_amount), func.count(), func.max(o.c.order_date))
+               .where(*_sales_where(crm)).group_by(o.c.customer_id)) if readable else [],
+        columns=["customer_id", "total_amount", "frequency", "last"])
+    levels = list(analytics.PYRAMID_LEVELS)
+    if len(per_customer):
+        per_customer = per_customer.sort_values("customer_id", kind="stable").reset_index(drop=True)
+        per_customer["total_amount"] = per_customer["total_amount"].astype("float64")
+        counts = analytics.customer_pyramid(per_customer, value_col="total_amount")["level"].value_counts()
+        last = pd.to_datetime(per_customer["last"]).dt.normalize()
+        recency = (pd.Timestamp(crm.today) - last).dt.days.to_numpy()
+        r = quantile_scores(recency, 5, higher_is_better=False)
+        f = quantile_scores(per_customer["frequency"].to_numpy(dtype="int64"), 5)
+        grid = pd.crosstab(pd.Series(r, name="r_score"), pd.Series(f, name="f_score"))
+        grid = grid.reindex(index=range(1, 6), columns=range(1, 6), fill_value=0)
+    else:
+        counts = pd.Series(dtype="int64")
+        grid = pd.DataFrame(0, index=range(1, 6), columns=range(1, 6))
+    out["pyramid"] = pd.DataFrame({"level": levels, "count": [int(counts.get(lv, 0)) for lv in levels]})
+    out["rfm"] = grid
+    stages = list(STAGES)
+    rows = dict(_query(crm, select(op.c.stage, func.count()).where(
+        *_where(crm, "opportunity", op.c.status == OPEN_STATUS)).group_by(op.c.stage))
+                ) if can_read(crm, "opportunity") else None
+    out["funnel"] = (pd.DataFrame({"stage": stages, "count": [int(rows.get(s, 0)) for s in stages]})
+                     if rows is not None else pd.DataFrame({"stage": [], "count": []}))
     return out
 
 
@@ -143,45 +261,25 @@ class Dashboard(Screen):
         self.tiles.value = "".join(tiles)
         if self.hidden:
             self.say("部分指标和图表标为“无权查看”：你的角色只能看到权限和数据范围内的数据。")
-        customers = crm.customers() if can_read(crm, "customer") else pd.DataFrame(columns=["province", "kind"])
-        sales = _sales(crm)
+        data = chart_data(crm)
         figs: dict[str, Any] = {}
-        by_province = analytics.distribution(customers, "province") if len(customers) else pd.DataFrame(
-            columns=["province", "count"])
+        by_province, by_kind = data["province"], data["kind"]
         figs["region"] = go.Figure(go.Bar(x=list(by_province["province"]), y=list(by_province["count"])))
         figs["region"].update_layout(title="客户地区分布（按省份）", xaxis_title="省份", yaxis_title="客户数")
-        by_kind = analytics.distribution(customers, "kind") if len(customers) else pd.DataFrame(columns=["kind", "count"])
         figs["kind"] = go.Figure(go.Pie(labels=list(by_kind["kind"]), values=list(by_kind["count"]), hole=0.4))
         figs["kind"].update_layout(title="客户类型分布（企业 / 个人）")
-        if len(sales):
-            trend = analytics.growth(sales, "order_date", "total_amount", freq="M")
-            x, y = [str(p) for p in trend["period"]], list(trend["amount"])
-        else:
-            x, y = [], []
+        trend = data["trend"]
+        x, y = [str(p) for p in trend["period"]], list(trend["amount"])
         figs["trend"] = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers"))
         figs["trend"].update_layout(title="月度销售额趋势", xaxis_title="月份", yaxis_title="销售额（元）",
                                     xaxis_type="category")
-        per_customer = sales.groupby("customer_id", as_index=False)["total_amount"].sum()
-        if len(per_customer):
-            pyramid = analytics.customer_pyramid(per_customer, value_col="total_amount")
-            counts = pyramid["level"].value_counts()
-        else:
-            counts = pd.Series(dtype="int64")
-        levels = list(analytics.PYRAMID_LEVELS)
-        figs["pyramid"] = go.Figure(go.Funnel(y=levels, x=[int(counts.get(lv, 0)) for lv in levels],
-                                              textinfo="value"))
+        pyramid = data["pyramid"]
+        figs["pyramid"] = go.Figure(go.Funnel(y=list(pyramid["level"]), x=list(pyramid["count"]), textinfo="value"))
         figs["pyramid"].update_layout(title="客户金字塔（按销售额）")
-        opportunities = crm.list("opportunity") if can_read(crm, "opportunity") else None
-        funnel = analytics.funnel(opportunities) if opportunities is not None else pd.DataFrame(
-            {"stage": [], "count": []})
+        funnel = data["funnel"]
         figs["funnel"] = go.Figure(go.Funnel(y=list(funnel["stage"]), x=list(funnel["count"])))
         figs["funnel"].update_layout(title="销售漏斗（跟踪中的销售机会数）")
-        if len(sales):
-            scores = analytics.rfm(sales, amount_col="total_amount", as_of=crm.today)
-            grid = pd.crosstab(scores["r_score"], scores["f_score"]).reindex(index=range(1, 6), columns=range(1, 6),
-                                                                           fill_value=0)
-        else:
-            grid = pd.DataFrame(0, index=range(1, 6), columns=range(1, 6))
+        grid = data["rfm"]
         figs["rfm"] = go.Figure(go.Heatmap(z=grid.values.tolist(), x=[f"F{c}" for c in grid.columns],
                                            y=[f"R{r}" for r in grid.index], colorscale="Blues",
                                            text=grid.values.tolist(), texttemplate="%{text}"))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping
 
 from ..errors import ConfigError
@@ -65,10 +66,10 @@ def _kernel_takes_input() -> bool:
 
     nbclient (nbval, nbgrader, papermill) sends ``allow_stdin=False``; a terminal IPython or a
     plain Python has no kernel (and may have no one at the keyboard)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with ipykernel, a dependency
+    if "ipykernel" not in sys.modules:  # not a kernel (and IPython is not imported for nothing)
         return False
+    from IPython import get_ipython
+
     shell = get_ipython()
     kernel = getattr(shell, "kernel", None)
     return bool(kernel is not None and getattr(kernel, "_allow_stdin", False))

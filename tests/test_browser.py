@@ -143,16 +143,23 @@ def jupyter_lab(tmp_path_factory):
         except OSError:
             time.sleep(0.5)
     if not up:
-        proc.terminate()
+        _stop(proc)
         log.close()
         pytest.fail("JupyterLab did not start: " + (root / "jupyter.log").read_text()[-3000:])
     yield {"base": base, "token": token, "chromium": chromium, "root": root}
+    _stop(proc)
+    log.close()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a JupyterLab server and reap it (under load it may take more than 20 s to stop; an
+    unreaped process is a ResourceWarning, an error in this suite)."""
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
+        proc.wait()
 
 
 def _chromium_or_skip() -> str:
@@ -428,15 +435,11 @@ def student_lab(tmp_path_factory):
         except OSError:
             time.sleep(0.5)
     else:
-        proc.terminate()
+        _stop(proc)
         log.close()
         pytest.fail("JupyterLab did not start: " + (root / "jupyter.log").read_text()[-3000:])
     yield {"base": base, "token": token, "root": root, "home": root / "home", "log": root / "jupyter.log"}
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    _stop(proc)
     log.close()
 
 

@@ -195,8 +195,9 @@ def _open_and_run(browser, lab, name: str, height: int = 900):
     # a workspace of its own per screen, so notebooks opened by other tests stay out of the way
     page.goto(f"{lab['base']}/lab/workspaces/{name}/tree/{name}.ipynb?reset&token={lab['token']}")
     page.wait_for_selector(".jp-Notebook", state="visible")
-    # wait for the kernel, then run every cell from the menu, as a student would
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+    # wait for the kernel (the status bar, see _wait_kernel_ready), then run every cell from the
+    # menu, as a student would
+    _wait_kernel_ready(page)
     # under load the menu may not open on the first click: retry until a cell has started
     started = page.locator(".jp-InputArea-prompt", has_text=re.compile(r"\[(\*|\d+)\]"))
     for _attempt in range(4):

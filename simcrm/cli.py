@@ -272,6 +272,7 @@ def student() -> None:
     Example:
         simcrm student set 230101001 --ticket simcrm_world.json
         simcrm student show
+        simcrm student forget
     """
 
 
@@ -311,12 +312,30 @@ def student_show() -> None:
 
     sid = saved_student()
     home = student_home()
-    click.echo(f"学号：{sid}（{home / STUDENT_FILE}）" if sid else "学号：未设置（默认世界，自学模式）")
+    if sid:
+        click.echo(f"学号：{sid}（{home / STUDENT_FILE}）")
+    elif (home / STUDENT_FILE).is_file():
+        click.echo(f"学号：无——已选择自学模式（默认世界，{home / STUDENT_FILE}）")
+    else:
+        click.echo("学号：未设置（默认世界，自学模式；在笔记本中第一次 start() 时会询问）")
     ticket = world_ticket()
     if ticket is None:
         click.echo("世界文件：没有" + ("（练习世界；计分作业以教师的世界为准）" if sid else ""))
     else:
         click.echo(f"世界文件：学号 {ticket['student']}，世界种子 {ticket['seed']}")
+
+
+@student.command("forget")
+def student_forget() -> None:
+    """删除已保存的学号（或“自学模式”的选择）和世界文件：下一个实训的 start() 会重新询问。
+
+    \b
+    Example:
+        simcrm student forget
+    """
+    from .lab.firstrun import forget_student
+
+    forget_student()
 
 
 from .cli_course import build_labs, course  # noqa: E402  (teacher commands live in their own module)

@@ -44,6 +44,8 @@ os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
 os.environ["SIMCRM_CACHE_DIR"] = str(_JUPYTER_TMP / "simcrm-cache")
 # a 学号 saved by the developer (simcrm student set, ~/.simcrm) must not reach the tests
 os.environ["SIMCRM_HOME"] = str(_JUPYTER_TMP / "simcrm-home")
+# no kernel of the tests asks for a 学号 (simcrm.lab.firstrun): the tests of the question unset it
+os.environ["SIMCRM_ASK_STUDENT"] = "0"
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

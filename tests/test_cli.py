@@ -174,6 +174,13 @@ def test_student_session_is_chinese_and_has_no_teacher_tools(tmp_path):
     server = json.loads((config / "jupyter_server_config.json").read_text(encoding="utf-8"))
     assert server["ServerApp"]["jpserver_extensions"] == {"nbgrader.server_extensions.formgrader": False,
                                                           "nbgrader.server_extensions.course_list": False}
+    # jupyter_server closes a kernel websocket at its first ping when the timeout is not longer than
+    # the interval (it checks for a pong before sending any ping); tornado warns when it is longer:
+    # the local session sends no keep-alive pings (see the browser test's server-log check)
+    tornado = server["ServerApp"]["tornado_settings"]
+    interval = tornado.get("ws_ping_interval", 30_000)
+    timeout = tornado.get("ws_ping_timeout", max(3 * interval, 30_000))
+    assert interval == 0 or interval < timeout, tornado
     overrides = json.loads((config / "labconfig" / "default_setting_overrides.json").read_text(encoding="utf-8"))
     assert overrides["@jupyterlab/translation-extension:plugin"]["locale"] == "zh_CN"
     assert (config / "nbgrader_config.py").exists()  # no "No nbgrader_config.py file found"

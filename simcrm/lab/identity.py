@@ -8,8 +8,9 @@ The identity is resolved in this order (DESIGN.md, "Labs and grading"):
 2. JupyterHub — ``JUPYTERHUB_USER``;
 3. an explicit id passed to :func:`resolve_student` (``start("ch04", student="2024001")``);
 4. the ``SIMCRM_STUDENT`` environment variable;
-5. the 学号 the student saved once (``simcrm student set`` or :func:`simcrm.lab.set_student`,
-   in ``~/.simcrm/student.json``, or ``$SIMCRM_HOME/student.json``);
+5. the 学号 the student saved once (``simcrm student set``, :func:`simcrm.lab.set_student` or the
+   first ``start()`` in a notebook, which asks — :mod:`simcrm.lab.firstrun`), in
+   ``~/.simcrm/student.json``, or ``$SIMCRM_HOME/student.json``;
 6. otherwise the default world (the one in ``datasets/``), for self-learners.
 
 The seed comes from a course salt plus the student id, so two students get different worlds
@@ -89,7 +90,8 @@ def student_home(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def saved_student(environ: Mapping[str, str] | None = None) -> str | None:
-    """The 学号 saved by ``simcrm student set`` (``None`` when nothing is saved)."""
+    """The 学号 saved by ``simcrm student set`` or the first-run question (``None`` when nothing
+    is saved, or when the answer saved was "self-learner")."""
     import json
 
     path = student_home(environ) / STUDENT_FILE
@@ -100,6 +102,8 @@ def saved_student(environ: Mapping[str, str] | None = None) -> str | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(field=str(path), value=f"{type(exc).__name__}: {exc}", label="已保存的学号",
                           allowed='{"student": "学号"}；用 simcrm student set <学号> 重新设置') from exc
+    if value is None:  # the self-learner's answer to the first-run question (simcrm.lab.firstrun)
+        return None
     return _check_id(value, str(path))
 
 

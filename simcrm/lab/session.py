@@ -244,7 +244,15 @@ class Lab:
                 f"  学生：{who}（来源：{source}），世界种子 {self.seed}\n" + note +
                 f"  企业：{self.firm['name']}（{self.firm['industry']}，{self.firm['city']}）\n"
                 f"  你的身份：{self.me['name']}，{self.me['department']}，{self.me['role_type']}（登录名 {self.me['login']}）\n"
-                f"  模拟中的“今天”：{self.today}")
+                f"  模拟中的“今天”：{self.today}" + self._change_hint())
+
+    def _change_hint(self) -> str:
+        """The banner's last line, where the 学号 was saved or asked: how to change it."""
+        if self.student.source not in ("saved", "default", "ticket"):
+            return ""
+        from .firstrun import CHANGE_HINT
+
+        return f"\n  {CHANGE_HINT}"
 
     def table(self, name: str, *, labels: bool = False) -> Any:
         """A table of your world as a DataFrame (``labels=True`` for Chinese column names)."""
@@ -423,6 +431,10 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
         who = Student(hello.get("student"), "autograde")
         lab = Lab(chapter, who, int(hello["seed"]), customers=hello.get("customers"), quiet=quiet)
     else:
+        if student is None:  # the first lab in a notebook asks for the 学号 once (simcrm.lab.firstrun)
+            from .firstrun import ask_once
+
+            ask_once(quiet=quiet)
         who = resolve_student(student)
         ticket = world_ticket() if who.source != "autograde" and salt is None else None
         if ticket is not None and who.id in (None, ticket["student"]):

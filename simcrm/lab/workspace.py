@@ -125,9 +125,13 @@ def _write_config(config: Path) -> None:
     files = {
         config / "jupyter_server_config.json": {
             "ServerApp": {"jpserver_extensions": dict.fromkeys(TEACHER_SERVER_EXTENSIONS, False),
-                          # jupyter_server's default ping timeout (3 × the 30 s interval) makes tornado
-                          # warn on every websocket; equal values are what tornado expects
-                          "tornado_settings": {"ws_ping_timeout": 30000}},
+                          # no keep-alive pings on the kernel websockets of this local (loopback)
+                          # session. jupyter_server's defaults (every 30 s, 90 s timeout) make tornado
+                          # warn on every websocket; a timeout equal to the interval is worse: jupyter_server
+                          # checks for a pong before it has sent its first ping, so it closed every kernel
+                          # connection 30 s after it opened ("WebSocket ping timeout after 30001 ms"),
+                          # and a cell run across the reconnection never finished in the browser
+                          "tornado_settings": {"ws_ping_interval": 0}},
         },
         config / "labconfig" / "page_config.json": {"disabledExtensions": dict.fromkeys(TEACHER_PLUGINS, True)},
         config / "labconfig" / "default_setting_overrides.json": {

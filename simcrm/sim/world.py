@@ -183,8 +183,12 @@ class World:
         Care and retention actions that a student recorded in the store (``care`` rows,
         members of a campaign's 目标组) are applied as actions of the firm's menu
         (:mod:`simcrm.sim.actions`), with an effect that depends on each customer's hidden
-        state, so their effect can be measured against a control group. Same seed and the
-        same sequence of steps give the same tables.
+        state, so their effect can be measured against a control group. The world's complaints
+        a user handled in the CRM (``complaint_history`` rows the world did not write) are the
+        user's from then on, and their resolution acts on the customer (fast and satisfying
+        binds, slow or unsatisfying does not; :meth:`_read_complaint_handling`). Same seed and
+        the same sequence of steps give the same tables; with no such records, the same tables
+        as before this reading existed (nothing is drawn or scheduled).
         """
         if days < 0:
             from ..errors import ConfigError

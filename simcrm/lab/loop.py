@@ -2,7 +2,7 @@
 
 In the student's kernel, :meth:`simcrm.lab.session.Lab.next_quarter` steps the student's world
 ``days`` past today with what they recorded in the CRM (care rows, members of a campaign's
-目标组: :meth:`simcrm.sim.World.step` reads them). The notebook is the complete record, so
+目标组, the handling of the world's complaints: :meth:`simcrm.sim.World.step` reads them). The notebook is the complete record, so
 autograde, which re-executes it, steps again with the same decisions and gets the same outcome.
 
 The referee never trusts the student's database for an *outcome*: :func:`replay` takes only
@@ -20,10 +20,15 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["DECISION_TABLES", "QUARTER_DAYS", "decisions", "replay", "replay_world"]
+__all__ = ["DECISION_TABLES", "HANDLED", "QUARTER_DAYS", "decisions", "replay", "replay_world"]
 
-#: the tables whose student-added rows :meth:`World.step` acts on (order matters: FKs first)
-DECISION_TABLES = ("campaign", "campaign_member", "care")
+#: the tables whose student-added rows :meth:`World.step` acts on (order matters: FKs first);
+#: ``complaint`` rows the student recorded come along so the world's later ids are the same
+DECISION_TABLES = ("campaign", "campaign_member", "care", "complaint", "complaint_history")
+
+#: the key under which :func:`decisions` returns the student's edits of the world's complaints
+#: (the complaint rows as they are now, for complaints the student moved along in the CRM)
+HANDLED = "complaint_handled"
 
 #: one quarter of the simulation
 QUARTER_DAYS = 91
@@ -35,6 +40,11 @@ def decisions(pristine: Any, store: Any) -> dict[str, pd.DataFrame]:
     A decision is a row beyond the world as generated whose creation the CRM audited (新建 in
     ``audit_log``); rows the simulation wrote in a later quarter are not decisions, and neither
     are rows written around the CRM. Values as stored (``resolve=False``).
+
+    Also, under :data:`HANDLED`, the world's complaints the student handled: rows of the world
+    as generated that the CRM audited a change of (修改/状态变更), with their values now (status,
+    satisfaction, solution …); with the student's ``complaint_history`` rows they are the
+    complaint handling that :meth:`World.step` acts on (who was resolved, when, how well).
     """
     from .chapters import max_id
 
@@ -46,7 +56,18 @@ def decisions(pristine: Any, store: Any) -> dict[str, pd.DataFrame]:
         ids = created.loc[created["table_name"] == table, "row_id"]
         mine = (frame["id"] > max_id(pristine, table)) & frame["id"].isin(ids)
         out[table] = frame[mine].reset_index(drop=True)
+    comp = store.read("complaint", resolve=False)
+    changed = audit.loc[(audit["table_name"] == "complaint") & audit["action"].isin(["修改", "状态变更"]), "row_id"]
+    out[HANDLED] = comp[(comp["id"] <= max_id(pristine, "complaint")) & comp["id"].isin(changed)].reset_index(drop=True)
     return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
 
 
 def replay_world(seed: int, chapter: str, customers: int | None, chosen: dict[str, pd.DataFrame],
@@ -62,6 +83,11 @@ def replay_world(seed: int, chapter: str, customers: int | None, chosen: dict[st
         frame = chosen.get(table)
         if frame is not None and len(frame):
             world.store.bulk_insert(table, frame)
+    handled = chosen.get(HANDLED)
+    if handled is not None and len(handled):
+        for row in handled.to_dict("records"):
+            world.store.update("complaint", int(row["id"]), {k: _plain(v) for k, v in row.items() if k != "id"},
+                               validate=False)
     for days in steps:
         world.step(days)
     return world

@@ -662,6 +662,73 @@ class Model:
         c["_push_lin"][dog] = np.maximum(c["_push_lin"][dog], 0.9)
         self._schedule(day[kind == 3], "dsat", dog, np.full(len(dog), -0.05))
 
+    # -- complaints the CRM user handles -------------------------------------------------------
+
+    #: a complaint resolved within this many days of its date, with satisfaction ≥ 4, is fast and satisfying
+    RECOVERY_DAYS = 7
+
+    def take_over_complaints(self, rows: np.ndarray, today: int) -> np.ndarray:
+        """The CRM user took complaints ``rows`` (0-based complaint events) into their hands ``today``.
+
+        The model's own handling stops where the CRM shows it today (the later steps are never
+        rendered, so a step does not overwrite what the user records), and its effects on the
+        customer that were still to come (the close of the complaint, the harm of a complaint
+        left open) are cancelled: from now on the complaint is open for the customer until the
+        user resolves it (:meth:`resolve_complaints`). Returns, per row, whether the complaint
+        was still open for the customer (the model had not closed it). No random draw.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        ev = self.ev["complaint"]
+        f = ev.frame()
+        if len(rows) == 0:
+            return np.zeros(0, dtype=bool)
+        steps = np.stack(f["steps"].to_numpy()[rows]).astype(np.int64)
+        cust = f["cust"].to_numpy()[rows]
+        outcome = f["outcome"].to_numpy()[rows]
+        day = f["day"].to_numpy()[rows]
+        close_day = np.where(outcome < 2, steps[:, 4] // 86400, NEVER)
+        pending = (close_day // 7) >= self.week  # the model's close is still to come
+        still_open = (outcome == 2) | pending
+        cut = pending & (outcome < 2)
+        self._schedule(close_day[cut], "dopen", cust[cut], np.ones(cut.sum()))
+        self._schedule(close_day[cut], "dsat", cust[cut], np.where(outcome[cut] == 0, -0.16, 0.02))
+        harm = (outcome == 2) & (((day + 45) // 7) >= self.week)
+        self._schedule(day[harm] + 45, "dsat", cust[harm], np.full(harm.sum(), 0.12))
+        frozen = np.where(steps < (today + 1) * 86400, steps, NEVER)
+        all_steps = np.stack(f["steps"].to_numpy()).astype(np.int64)
+        all_steps[rows] = frozen
+        col = np.empty(len(f), dtype=object)
+        col[:] = list(all_steps)
+        f["steps"] = col
+        ev._parts = [{k: (all_steps if k == "steps" else p) for k, p in ev._parts[0].items()}]  # frame() left one part
+        ev._frame = f
+        return still_open
+
+    def resolve_complaints(self, rows: np.ndarray, resolved: np.ndarray, satisfaction: np.ndarray,
+                           still_open: np.ndarray) -> None:
+        """The CRM user resolved complaints ``rows`` on days ``resolved`` with ``satisfaction`` (1–5).
+
+        For a complaint still open for the customer, the same events as the model's own
+        handling: the complaint is no longer open; fast (within :data:`RECOVERY_DAYS` of the
+        complaint) and satisfying (≥ 4) restores satisfaction and binds the customer for a year
+        (service recovery); slow or unsatisfying leaves them barely less unhappy. How much that
+        keeps a customer depends on their hidden traits (loyalty, price sensitivity, the
+        competition). No random draw.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        m = np.asarray(still_open, dtype=bool)
+        if not m.any():
+            return
+        f = self.ev["complaint"].frame()
+        cust = f["cust"].to_numpy()[rows][m]
+        day = f["day"].to_numpy()[rows][m]
+        resolved = np.asarray(resolved, dtype=np.int64)[m]
+        fine = ((resolved - day) <= self.RECOVERY_DAYS) & (np.asarray(satisfaction)[m] >= 4)
+        when = np.maximum(resolved, 7 * self.week)  # a week already simulated takes it at the next
+        self._schedule(when, "dopen", cust, -np.ones(len(cust)))
+        self._schedule(when, "dsat", cust, np.where(fine, 0.16, -0.02))
+        self._schedule(when[fine], "recover", cust[fine], when[fine] + 365)
+
     # -- scheduled effects ---------------------------------------------------------------------
 
     def _schedule(self, day: Any, kind: str, cust: np.ndarray, value: np.ndarray) -> None:

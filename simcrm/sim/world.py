@@ -223,8 +223,12 @@ class World:
         Care and retention actions that a student recorded in the store (``care`` rows,
         members of a campaign's 目标组) are applied as actions of the firm's menu
         (:mod:`simcrm.sim.actions`), with an effect that depends on each customer's hidden
-        state, so their effect can be measured against a control group. Same seed and the
-        same sequence of steps give the same tables.
+        state, so their effect can be measured against a control group. The world's complaints
+        a user handled in the CRM (``complaint_history`` rows the world did not write) are the
+        user's from then on, and their resolution acts on the customer (fast and satisfying
+        binds, slow or unsatisfying does not; :meth:`_read_complaint_handling`). Same seed and
+        the same sequence of steps give the same tables; with no such records, the same tables
+        as before this reading existed (nothing is drawn or scheduled).
         """
         if days < 0:
             from ..errors import ConfigError
@@ -290,6 +294,57 @@ class World:
                 when = grp["contacted_at"].fillna(row["start_date"]) if "contacted_at" in grp else None
                 idx, ok = model_index(grp["customer_id"])
                 model.apply_action(idx, to_day(when, lo)[ok], act)
+        self._read_complaint_handling(lo, hi)
+
+    def _read_complaint_handling(self, lo: int, hi: int) -> None:
+        """Complaints of the world that a CRM user took into their hands, and those they resolved.
+
+        A complaint the world wrote that has ``complaint_history`` rows the world did not write is
+        the user's from then on (:meth:`Model.take_over_complaints`: the model stops advancing
+        it, so a step never overwrites what the user recorded). Its first such row with status
+        已回访 (dated up to the end of the coming period) resolves it on that day, with the
+        satisfaction recorded on the complaint (:meth:`Model.resolve_complaints`). Each
+        complaint is taken over once and resolved once. Nothing is read or changed when no user
+        touched a complaint of the world.
+        """
+        world_ids = self._idmap.get("complaint")
+        if world_ids is None or not len(world_ids):
+            return
+        hist = self.store.read("complaint_history", resolve=True)
+        mine = hist[~hist["id"].isin(self._idmap.get("complaint_history", [])) & hist["complaint_id"].isin(world_ids)]
+        if not len(mine):
+            return
+        model = self._model
+        applied = model.__dict__.setdefault("applied", {"care": set(), "campaign_member": set()})
+        taken = applied.setdefault("complaint", {})  # stored complaint id → still open for the customer
+        resolved = applied.setdefault("complaint_resolved", set())
+        rendered = self._rendered_ids("complaint", pd.Series(world_ids))
+        f = model.ev["complaint"].frame()
+        T = self._day()
+        arrive = model.cust["arrive"]
+        vis = (f["day"].to_numpy() <= T) & (arrive[f["cust"].to_numpy()] <= T)
+        from .render import _order_ids
+
+        order = np.flatnonzero(vis)[_order_ids(f["day"].to_numpy()[vis], f["received"].to_numpy()[vis])]
+        row_of = dict(zip(world_ids.tolist(), order[rendered.to_numpy().astype(np.int64) - 1].tolist()))
+        new = sorted(set(int(x) for x in mine["complaint_id"]) - set(taken))
+        if new:
+            still = model.take_over_complaints(np.array([row_of[i] for i in new], dtype=np.int64), lo)
+            taken.update(zip(new, still.tolist()))
+        start = pd.Timestamp(self.params.start)
+        visit = mine[mine["status"] == "已回访"].sort_values(["at", "id"]).groupby("complaint_id")["at"].first()
+        visit = visit[~visit.index.isin(list(resolved))]
+        day = (pd.to_datetime(visit) - start).dt.days
+        visit = visit[day.to_numpy() <= hi]
+        if not len(visit):
+            return
+        ids = [int(i) for i in visit.index]
+        resolved.update(ids)
+        comp = self.store.read("complaint", resolve=False, columns=["id", "satisfaction"]).set_index("id")["satisfaction"]
+        sat = pd.to_numeric(comp.reindex(ids), errors="coerce").fillna(0).to_numpy()
+        when = np.clip((pd.to_datetime(visit) - start).dt.days.to_numpy(), lo, hi).astype(np.int64)
+        model.resolve_complaints(np.array([row_of[i] for i in ids], dtype=np.int64), when, sat,
+                                 np.array([taken[i] for i in ids], dtype=bool))
 
     def _customer_index(self) -> pd.Series:
         c = self._model.cust.frame()

@@ -533,10 +533,31 @@ def check_handled(ctx: Any, answer: Any) -> CheckResult:
     return CheckResult(True)
 
 
-def recovery_table(pristine: Any, after: Any, start: pd.Timestamp, days: int) -> pd.DataFrame:
+def handled_complaints(pristine: Any, store: Any) -> set[int]:
+    """The world's complaints the student resolved in the CRM (their own 已回访 or 已归档 in ``complaint_history``).
+
+    Read from the student's decisions (:func:`simcrm.lab.loop.decisions`): the same set in the
+    kernel and for the referee, whatever the world wrote later."""
+    from ..loop import decisions
+
+    hist = decisions(pristine, store)["complaint_history"]
+    if not len(hist):
+        return set()
+    top = max_id(pristine, "complaint")
+    return {int(c) for c, st in zip(hist["complaint_id"], hist["status"]) if st in STATES[-2:] and c <= top}
+
+
+#: the groups of 练习 7.2, in the order a customer is placed (the first that fits)
+RECOVERY_GROUPS = ("你已补救", "你放慢的", "快速满意", "其他投诉", "不满意未投诉")
+
+
+def recovery_table(pristine: Any, after: Any, start: pd.Timestamp, days: int,
+                   handled: set[int] | frozenset[int] = frozenset()) -> pd.DataFrame:
     """Service recovery measured on the quarter after ``start`` (today, 0:00).
 
-    Customers still active at ``start`` who complained before it, by their latest complaint:
+    Customers still active at ``start`` who complained before it: ``你已补救`` if the student
+    finished (return visit or archive) one of their complaints today (``handled``), else ``你放慢的`` if
+    one of their complaints was still open at ``start``; else by their latest complaint,
     ``快速满意`` (return visit within FAST_DAYS of receipt, satisfaction ≥ 4) or ``其他投诉``;
     and ``不满意未投诉``: dissatisfied customers (:func:`dissatisfied`) who never complained.
     Per group: customers, share who bought (approved order) in the ``days`` after today, and
@@ -552,12 +573,16 @@ def recovery_table(pristine: Any, after: Any, start: pd.Timestamp, days: int) ->
     at = last["id"].map(visit)
     fast = at.notna() & ((at - last["received_at"]) <= pd.Timedelta(days=FAST_DAYS)) & (
         last["satisfaction"].fillna(0) >= SATISFIED)
+    mine = set(comp.loc[comp["id"].isin(list(handled)), "customer_id"])
+    left = set(comp.loc[comp["status"].isin(list(OPEN_STATES)), "customer_id"]) - mine
+    group = np.where(last["customer_id"].isin(mine), "你已补救", np.where(last["customer_id"].isin(left), "你放慢的",
+                                                                       np.where(fast, "快速满意", "其他投诉")))
     low = dissatisfied(pristine, start)
     everyone = pristine.read("complaint")
     silent = [int(c) for c in low.index if c not in set(everyone.loc[everyone["received_at"] < start, "customer_id"])
               and bool(active.get(c, False))]
     groups = pd.DataFrame({"customer_id": np.r_[last["customer_id"].to_numpy(), np.asarray(silent, dtype=np.int64)],
-                           "group": np.r_[np.where(fast, "快速满意", "其他投诉"), np.full(len(silent), "不满意未投诉")]})
+                           "group": np.r_[group, np.full(len(silent), "不满意未投诉")]})
     first = start + pd.Timedelta(days=1)  # the quarter: the day after today … today + days
     orders = after.read("sales_order")
     bought = set(orders.loc[(orders["approval"] == "同意") & (orders["order_date"] >= first)
@@ -574,9 +599,14 @@ def _diagnose_recovery(ctx: Any, answer: Any, expected: Any) -> str | None:
     if not isinstance(answer, pd.DataFrame) or not {"group", "customers"} <= set(answer.columns):
         return None
     if int(answer["customers"].sum()) != int(expected["customers"].sum()):
-        return ("客户范围：今天（运行下一季度之前的“今天”，0 点）以前还没有失效的客户中，投诉过的（每人只算一次，看最近一次投诉），"
+        return ("客户范围：今天（运行下一季度之前的“今天”，0 点）以前还没有失效的客户中，投诉过的（每人只算一次），"
                 "和练习 3.1 中不满意却从没投诉过的；下一季度新来的投诉不算。")
-    return (f"快速满意 = 最近一次投诉在受理后 {FAST_DAYS} 天内完成回访（complaint_history 中“已回访”的时间）且回访满意度 ≥ 4；"
+    mine = expected.set_index("group")["customers"]
+    got = answer.set_index("group")["customers"] if answer["group"].is_unique else None
+    if got is not None and any(int(got.get(g, 0)) != int(mine.get(g, 0)) for g in ("你已补救", "你放慢的")):
+        return ("你已补救 = 你在练习 7.1 中回访并处理完的投诉的客户；你放慢的 = 今天仍有未归档投诉、但你没有处理的客户"
+                "（先判断这两组，其余投诉客户再按最近一次投诉分快速满意/其他投诉）。")
+    return (f"快速满意 = 最近一次投诉在受理后 {FAST_DAYS} 天内完成回访（complaint_history 中“已回访”的时间，今天以前）且回访满意度 ≥ 4；"
             "其余投诉客户为其他投诉；bought_share = 下一季度内有已审批订单的比例，lost_share = 季度末生命周期为“失效”的比例。")
 
 
@@ -585,9 +615,9 @@ def recovery(ctx: Any) -> pd.DataFrame:
     from ..loop import QUARTER_DAYS, replay
 
     after = replay(ctx)
-    return recovery_table(ctx.pristine, after, cutoff(ctx), QUARTER_DAYS)
+    return recovery_table(ctx.pristine, after, cutoff(ctx), QUARTER_DAYS, handled_complaints(ctx.pristine, ctx.store))
 
 
 __all__ = ["sla_table", "complaint_customer", "complaint_value", "stayed_table", "servqual_table", "pareto_table",
-           "call_centre", "recovery_table", "open_complaints", "manager_id", "mot_episode", "ROUTING",
+           "call_centre", "recovery_table", "handled_complaints", "RECOVERY_GROUPS", "open_complaints", "manager_id", "mot_episode", "ROUTING",
            "GAP_OF_CATEGORY", "STEPS", "STEPS_KEY", "CALLS_PER_RECORD", "AHT_SECONDS"]

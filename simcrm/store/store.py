@@ -886,19 +886,19 @@ _DDL: dict[str, list[str]] = {}
 
 
 def _sqlite_ddl(dialect: Any) -> list[str]:
-    """The statements ``metadata.create_all`` runs on an empty SQLite database, in its order
-    (tables sorted by dependency, each followed by its indexes), compiled once per process."""
+    """The statements ``metadata.create_all`` runs on an empty SQLite database, in its order,
+    compiled once per process. They are captured from ``create_all`` itself (on a mock engine
+    that records instead of executing), so the short path cannot drift from the general one."""
     key = f"{dialect.name}/{getattr(dialect, 'server_version_info', None)}"
     if key not in _DDL:
-        from sqlalchemy.schema import CreateIndex, CreateTable
-        from sqlalchemy.sql.ddl import sort_tables_and_constraints
+        from sqlalchemy import create_mock_engine
 
-        stmts = []
-        for table, _fkcs in sort_tables_and_constraints(list(schema.metadata.tables.values())):
-            if table is None:  # constraints of a cycle: SQLite keeps them inline (no ALTER)
-                continue
-            stmts.append(str(CreateTable(table).compile(dialect=dialect)))
-            stmts.extend(str(CreateIndex(ix).compile(dialect=dialect)) for ix in table.indexes)
+        stmts: list[str] = []
+
+        def record(sql: Any, *_multiparams: Any, **_params: Any) -> None:
+            stmts.append(str(sql.compile(dialect=dialect)))
+
+        schema.metadata.create_all(create_mock_engine("sqlite://", record), checkfirst=False)
         _DDL[key] = stmts
     return _DDL[key]
 

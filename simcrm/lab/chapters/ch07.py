@@ -44,7 +44,7 @@ import pandas as pd
 
 from ...sim.actions import ACTIONS
 from ..checks import CheckResult
-from ..loop import QUARTER_DAYS, decisions, replay_world
+from ..loop import HANDLED, QUARTER_DAYS, decisions, replay_world
 from ..questions import calculation, operation
 
 CUSTOMERS = 1200
@@ -148,9 +148,10 @@ def my_decisions(ctx: Any) -> dict[str, pd.DataFrame]:
     read back with dictionary fields as text."""
     ids = decisions(ctx.pristine, ctx.store)
     out = {}
-    for table, frame in ids.items():
+    for key, frame in ids.items():
+        table = "complaint" if key == HANDLED else key  # the world's complaints the student handled
         full = ctx.store.read(table)
-        out[table] = full[full["id"].isin(frame["id"])].reset_index(drop=True)
+        out[key] = full[full["id"].isin(frame["id"])].reset_index(drop=True)
     return out
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import shutil
 import statistics
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +16,7 @@ from simcrm.lab import start
 from simcrm.lab.chapters import ch07
 from simcrm.lab.questions import Context, evaluate, get_question
 from simcrm.sim.actions import ACTIONS
+from lab_matrix import MatrixCourse
 
 
 @pytest.fixture()
@@ -479,41 +478,13 @@ def test_targeting_checks_on_the_crm_campaign():
 
 # --- the grading pipeline --------------------------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
 LAB = "ch07_customer_care"
 
 
 @pytest.mark.slow
 def test_grading_matrix(tmp_path):
-    import copy
-    import re
-
-    import nbformat
-
-    from simcrm.lab import grading
-
-    solutions = tmp_path / "solutions"
-    shutil.copytree(ROOT / "solutions" / LAB, solutions / LAB)
-    course_dir = grading.create_course(tmp_path / "course", solutions, timeout=300)
-    released = grading.release(course_dir, LAB)
-    release_nb = nbformat.read(released["release_dir"] / f"{LAB}.ipynb", as_version=4)
-    source = nbformat.read(solutions / LAB / f"{LAB}.ipynb", as_version=4)
-    cells = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells}
-    answers = {gid: re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", "", c.source, flags=re.M).strip()
-               for gid, c in cells.items() if c.metadata["nbgrader"].get("solution")}
-    points = {gid: float(c.metadata["nbgrader"]["points"]) for gid, c in cells.items()
-              if c.metadata["nbgrader"].get("grade") and c.cell_type == "code"}
-    auto_max = sum(points.values())
-    assert sum(float(c.metadata["nbgrader"]["points"]) for c in cells.values()
-               if c.metadata["nbgrader"].get("grade")) == 100
-    assert 70 <= auto_max <= 85
-
-    def answered(overrides=None):
-        nb = copy.deepcopy(release_nb)
-        by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells}
-        for gid, src in {**answers, **(overrides or {})}.items():
-            by_id[gid].source = src
-        return nb
+    course = MatrixCourse(tmp_path, LAB, timeout=300)
+    answers, answered, release_nb = course.answers, course.answered, course.release_nb
 
     # student B's budget, computed on B's world as B would have typed it in
     lab_b = start("ch07", student="stu_b", quiet=True)
@@ -533,27 +504,5 @@ def test_grading_matrix(tmp_path):
         "copier": answered({"q21_answer": copied,
                             "q41_answer": answers["q41_answer"].replace("budget=budget", "budget=_mine")}),
     }
-    inbox = tmp_path / "inbox"
-    for student, nb in students.items():
-        folder = inbox / student / LAB
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / f"{LAB}.ipynb")
-    grading.collect(course_dir, LAB, inbox)
-    result = grading.autograde(course_dir, LAB, students=list(students), progress=False).set_index("student")
-
-    from nbgrader.api import Gradebook
-
-    def per_question(student):
-        with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
-            sub = gb.find_submission_notebook(LAB, LAB, student)
-            return {g.name: float(g.score) for g in sub.grades if g.cell.name in points}
-
-    assert result.loc["stu_a", "auto_score"] == pytest.approx(auto_max)
-    assert result.loc["stu_b", "auto_score"] == pytest.approx(auto_max)
-    assert result.loc["blank", "auto_score"] == 0
-    assert result.loc["wrong_b", "auto_score"] == pytest.approx(auto_max - points["q12_test"])
-    wrong_q = per_question("wrong_b")
-    assert wrong_q["q12_test"] == 0 and all(v == points[k] for k, v in wrong_q.items() if k != "q12_test")
-    copier = per_question("copier")
-    assert copier["q21_test"] == 0
-    assert result.loc["copier", "auto_score"] == pytest.approx(auto_max - points["q21_test"])
+    result = course.grade(students)
+    course.assert_matrix(result, wrong=("wrong_b", "q12_test"), copier=("copier", "q21_test"))

@@ -5,11 +5,8 @@ the closed loop against the kernel's own next quarter, and the grading matrix.""
 from __future__ import annotations
 
 import collections
-import copy
 import datetime as dt
 import math
-import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +18,7 @@ from simcrm.crm import CRM
 from simcrm.lab.chapters import ch09
 from simcrm.lab.questions import Context, evaluate, get_question
 from simcrm.store import Store
+from lab_matrix import MatrixCourse
 
 SEED, CUSTOMERS = 9, 600
 
@@ -382,38 +380,15 @@ def test_second_try_after_undo_and_the_quarter(lab):
 
 # --- the grading pipeline: full marks, blank, one wrong, two worlds, a copied answer ----------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
 LAB = "ch09_customer_service"
 
 
 @pytest.mark.slow
 def test_grading_matrix(tmp_path):
-    import nbformat
+    from simcrm.lab import start
 
-    from simcrm.lab import grading, start
-
-    solutions = tmp_path / "solutions"
-    shutil.copytree(ROOT / "solutions" / LAB, solutions / LAB)
-    course_dir = grading.create_course(tmp_path / "course", solutions, timeout=300)
-    released = grading.release(course_dir, LAB)
-    release_nb = nbformat.read(released["release_dir"] / f"{LAB}.ipynb", as_version=4)
-    source = nbformat.read(solutions / LAB / f"{LAB}.ipynb", as_version=4)
-    cells = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells}
-    answers = {gid: re.sub(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", "", c.source, flags=re.M).strip()
-               for gid, c in cells.items() if c.metadata["nbgrader"].get("solution")}
-    points = {gid: float(c.metadata["nbgrader"]["points"]) for gid, c in cells.items()
-              if c.metadata["nbgrader"].get("grade") and c.cell_type == "code"}
-    auto_max = sum(points.values())
-    assert sum(float(c.metadata["nbgrader"]["points"]) for c in cells.values()
-               if c.metadata["nbgrader"].get("grade")) == 100
-    assert 70 <= auto_max <= 85
-
-    def answered(overrides=None):
-        nb = copy.deepcopy(release_nb)
-        by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells}
-        for gid, src in {**answers, **(overrides or {})}.items():
-            by_id[gid].source = src
-        return nb
+    course = MatrixCourse(tmp_path, LAB, timeout=300)
+    answers, answered, release_nb = course.answers, course.answered, course.release_nb
 
     # student B's SERVQUAL table, computed on B's world as B would have typed it in
     lab_b = start("ch09", student="stu_b", quiet=True)
@@ -431,31 +406,8 @@ def test_grading_matrix(tmp_path):
         "wrong": answered({"q22_answer": wrong_steps}),
         "copier": answered({"q41_answer": copied}),
     }
-    inbox = tmp_path / "inbox"
-    for student, nb in students.items():
-        folder = inbox / student / LAB
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / f"{LAB}.ipynb")
-    grading.collect(course_dir, LAB, inbox)
-    result = grading.autograde(course_dir, LAB, students=list(students), progress=False).set_index("student")
-
-    from nbgrader.api import Gradebook
-
-    def per_question(student):
-        with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
-            sub = gb.find_submission_notebook(LAB, LAB, student)
-            return {g.name: float(g.score) for g in sub.grades if g.cell.name in points}
-
-    assert result.loc["stu_a", "auto_score"] == pytest.approx(auto_max)
-    assert result.loc["stu_b", "auto_score"] == pytest.approx(auto_max)
-    assert result.loc["blank", "auto_score"] == 0
-    assert result.loc["wrong", "auto_score"] == pytest.approx(auto_max - points["q22_test"])
-    wrong_q = per_question("wrong")
-    assert wrong_q["q22_test"] == 0 and all(v == points[k] for k, v in wrong_q.items() if k != "q22_test")
-    copier = per_question("copier")
-    assert copier["q41_test"] == 0
-    assert result.loc["copier", "auto_score"] == pytest.approx(auto_max - points["q41_test"])
-
+    result = course.grade(students)
+    course.assert_matrix(result, wrong=("wrong", "q22_test"), copier=("copier", "q41_test"))
 
 # --- the closed loop in the simulation: complaints the CRM user resolves fast and well keep customers -----------
 

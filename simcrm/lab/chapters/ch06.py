@@ -35,6 +35,7 @@ from ...analytics.profit import value_tables
 from ..checks import CheckResult
 from ..questions import calculation, judgement, operation
 from . import new_rows
+from . import safe_diagnose as _safe
 
 CUSTOMERS = 2000
 
@@ -60,18 +61,6 @@ RFM_COLUMNS = ["customer_id", "recency_days", "frequency", "monetary", "r_score"
 
 _CACHE: dict[tuple[int, str], tuple[Any, Any]] = {}
 
-
-def _safe(diagnose: Any) -> Any:
-    """A hint finder must never crash the check: an answer of an unexpected shape (text in a
-    number column …) just gets the generic comparison hint."""
-    def wrapped(ctx: Any, answer: Any, expected: Any) -> str | None:
-        try:
-            return diagnose(ctx, answer, expected)
-        except Exception:  # noqa: BLE001 - any failure means "no specific hint"
-            return None
-    wrapped.__name__ = diagnose.__name__
-    wrapped.__doc__ = diagnose.__doc__
-    return wrapped
 
 
 def _cached(store: Any, key: str, build: Any) -> Any:

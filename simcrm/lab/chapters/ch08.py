@@ -32,6 +32,7 @@ from ...analytics.funnel import STAGES
 from ..checks import CheckResult
 from ..questions import calculation, operation
 from . import max_id
+from . import safe_diagnose as _safe
 
 CUSTOMERS = 1200
 
@@ -55,16 +56,6 @@ def _cached(ctx: Any, key: str, build: Any) -> Any:
         _CACHE[slot] = (ctx.pristine, build())
     return _CACHE[slot][1]
 
-
-def _safe(diagnose: Any) -> Any:
-    """A hint finder must never crash the check (an odd answer just gets the generic hint)."""
-    def wrapped(ctx: Any, answer: Any, expected: Any) -> str | None:
-        try:
-            return diagnose(ctx, answer, expected)
-        except Exception:  # noqa: BLE001 - any failure means "no specific hint"
-            return None
-    wrapped.__name__ = diagnose.__name__
-    return wrapped
 
 
 def today(ctx: Any) -> pd.Timestamp:

@@ -41,6 +41,7 @@ from ...analytics.callcenter import agents_needed, average_speed_of_answer, serv
 from ..checks import CheckResult
 from ..questions import calculation, judgement, operation
 from . import max_id, new_rows
+from . import safe_diagnose as _safe
 
 CUSTOMERS = 1200
 
@@ -73,17 +74,6 @@ TARGET_SECONDS = 20
 
 SLA_COLUMNS = ["urgency", "requests", "response_rate", "resolution_rate", "overdue_open"]
 
-
-def _safe(diagnose: Any) -> Any:
-    """A hint finder never crashes the check: an odd answer just gets the generic hint."""
-    def wrapped(ctx: Any, answer: Any, expected: Any) -> str | None:
-        try:
-            return diagnose(ctx, answer, expected)
-        except Exception:  # noqa: BLE001 - any failure means "no specific hint"
-            return None
-    wrapped.__name__ = diagnose.__name__
-    wrapped.__doc__ = diagnose.__doc__
-    return wrapped
 
 
 def today(ctx: Any) -> pd.Timestamp:

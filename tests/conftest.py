@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import atexit
 import glob
 import itertools
 import os
@@ -30,6 +31,8 @@ _VENV_BIN = str(Path(sys.executable).parent)
 if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _VENV_BIN + os.pathsep + os.environ.get("PATH", "")
 _JUPYTER_TMP = Path(tempfile.mkdtemp(prefix="simcrm-jupyter-"))
+# each test process's Jupyter folders and world cache (up to a few GB) go when it ends
+atexit.register(shutil.rmtree, _JUPYTER_TMP, True)
 for _var, _sub in {
     "JUPYTER_CONFIG_DIR": "config",
     "JUPYTER_DATA_DIR": "data",

@@ -14,13 +14,15 @@ changes nothing. :func:`decisions` is what both sides agree the decisions are.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["DECISION_TABLES", "HANDLED", "QUARTER_DAYS", "decisions", "replay", "replay_world"]
+__all__ = ["DECISION_TABLES", "HANDLED", "QUARTER_DAYS", "decisions", "discard_with", "replay", "replay_world"]
 
 #: the tables whose student-added rows :meth:`World.step` acts on (order matters: FKs first);
 #: ``complaint`` rows the student recorded come along so the world's later ids are the same
@@ -93,6 +95,13 @@ def replay_world(seed: int, chapter: str, customers: int | None, chosen: dict[st
     return world
 
 
+def discard_with(obj: Any, folder: Path) -> Any:
+    """``obj``, with ``folder`` (a scratch world's files, tens of MB) removed when ``obj`` is
+    garbage-collected or the process ends: a referee grading a class replays many quarters."""
+    weakref.finalize(obj, shutil.rmtree, folder, True)
+    return obj
+
+
 def replay(ctx: Any, steps: list[int] | None = None) -> Any:
     """The referee's own outcome for the student's decisions: a store after the same steps.
 
@@ -106,6 +115,6 @@ def replay(ctx: Any, steps: list[int] | None = None) -> Any:
         chosen = decisions(ctx.pristine, ctx.store)
         folder = Path(tempfile.mkdtemp(prefix="simcrm-replay-"))
         world = replay_world(ctx.world.seed, ctx.chapter, ctx.world.params.customers, chosen, steps, folder)
-        return world.store
+        return discard_with(world.store, folder)
 
     return ctx.once(f"replay:{steps}", build)

@@ -44,7 +44,7 @@ import pandas as pd
 
 from ...sim.actions import ACTIONS
 from ..checks import CheckResult
-from ..loop import HANDLED, QUARTER_DAYS, decisions, replay_world
+from ..loop import HANDLED, QUARTER_DAYS, decisions, discard_with, replay_world
 from ..questions import calculation, operation
 
 CUSTOMERS = 1200
@@ -435,7 +435,8 @@ def outcome_store(ctx: Any) -> Any:
     if slot not in _CACHE:
         folder = Path(tempfile.mkdtemp(prefix="simcrm-ch07-replay-"))
         _CACHE.clear()  # one replay at a time: each is a full world
-        _CACHE[slot] = replay_world(w.seed, ctx.chapter, w.params.customers, chosen, [QUARTER_DAYS], folder).store
+        _CACHE[slot] = discard_with(replay_world(w.seed, ctx.chapter, w.params.customers, chosen, [QUARTER_DAYS], folder).store,
+                                    folder)
     return _CACHE[slot]
 
 
@@ -513,7 +514,8 @@ def _world_as_generated(ctx: Any) -> Any:
     if slot not in _CACHE:
         from ..session import build_world
 
-        _CACHE[slot] = build_world(w.seed, ctx.chapter, Path(tempfile.mkdtemp(prefix="simcrm-ch07-")), w.params.customers)
+        folder = Path(tempfile.mkdtemp(prefix="simcrm-ch07-"))
+        _CACHE[slot] = discard_with(build_world(w.seed, ctx.chapter, folder, w.params.customers), folder)
     return _CACHE[slot]
 
 

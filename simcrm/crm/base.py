@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, and_, exists, false, insert, or_,
-                        select, update)
+                        select)
 from sqlalchemy.exc import DBAPIError
 
 from .. import reference
@@ -288,6 +288,11 @@ class CRMBase:
 
     def _employee_id(self, ref, *, field="owner_id", label="负责人", active=True) -> int:
         return int(self._employee(ref, field=field, label=label, active=active)["id"])
+
+    def _contact_of(self, customer_id: int, contact_id: int | None) -> None:
+        """Refuse a contact that is not one of ``customer_id``'s (``None``: no contact, fine)."""
+        if contact_id is not None and self._row("contact", contact_id, field="contact_id")["customer_id"] != customer_id:
+            raise ValidationError(field="contact_id", value=contact_id, label="联系人", allowed=f"客户 {customer_id} 的联系人")
 
     def _row(self, table: str, row_id: Any, *, field: str | None = None, resolve: bool = False) -> dict[str, Any]:
         """A row by id; unknown ids and deleted customers are :class:`NotFoundError`."""

@@ -98,11 +98,7 @@ class OpportunitiesMixin(CRMBase):
             owner_id = self._employee_id(owner)
         self._check_assignable(owner_id)
         stage = _check_stage(stage or reference.STAGES[0])
-        if contact_id is not None:
-            contact = self._row("contact", contact_id, field="contact_id")
-            if contact["customer_id"] != customer_id:
-                raise ValidationError(field="contact_id", value=contact_id, label="联系人",
-                                      allowed=f"客户 {customer_id} 的联系人")
+        self._contact_of(customer_id, contact_id)
         if not is_number(amount) or amount < 0 or amount != amount:
             raise ValidationError(field="amount", value=amount, label="预计金额", allowed="不小于 0 的数字")
         override = None if probability_override is None else _check_pct(probability_override)
@@ -207,9 +203,7 @@ class OpportunitiesMixin(CRMBase):
         if expected_close is not None:
             values["expected_close"] = expected_close
         if contact_id is not None:
-            if self._row("contact", contact_id, field="contact_id")["customer_id"] != row["customer_id"]:
-                raise ValidationError(field="contact_id", value=contact_id, label="联系人",
-                                      allowed=f"客户 {row['customer_id']} 的联系人")
+            self._contact_of(row["customer_id"], contact_id)
             values["contact_id"] = contact_id
         self._apply_opportunity(row, extra=values)
 

@@ -11,10 +11,6 @@ from .base import CRMBase, atomic
 
 
 class RelationshipMixin(CRMBase):
-    def _contact_of(self, customer_id: int, contact_id: int | None) -> None:
-        if contact_id is not None and self._row("contact", contact_id, field="contact_id")["customer_id"] != customer_id:
-            raise ValidationError(field="contact_id", value=contact_id, label="联系人", allowed=f"客户 {customer_id} 的联系人")
-
     @atomic
     def log_activity(self, customer_id: int, subject: str, *, channel: str = "电话", kind: str = "记录",
                      at: dt.datetime | str | None = None, contact_id: int | None = None, outcome: str | None = None,

@@ -232,9 +232,7 @@ class SalesMixin(CRMBase):
         if payment_terms is not None:
             values["payment_terms"] = payment_terms
         if contact_id is not None:
-            if self._row("contact", contact_id, field="contact_id")["customer_id"] != order["customer_id"]:
-                raise ValidationError(field="contact_id", value=contact_id, label="联系人",
-                                      allowed=f"客户 {order['customer_id']} 的联系人")
+            self._contact_of(order["customer_id"], contact_id)
             values["contact_id"] = contact_id
         if not values:
             raise RequiredFieldError(field="order_date", value=None, label="修改内容",
@@ -309,8 +307,7 @@ class SalesMixin(CRMBase):
 
             raise UnknownValueError(field="kind", value=kind, label="单据类型", allowed=("合同", "订单"))
         cust = self._row("customer", customer_id)
-        if contact_id is not None and self._row("contact", contact_id, field="contact_id")["customer_id"] != customer_id:
-            raise ValidationError(field="contact_id", value=contact_id, label="联系人", allowed=f"客户 {customer_id} 的联系人")
+        self._contact_of(customer_id, contact_id)
         oid = self._insert("sales_order", {
             "code": self.next_code(kind), "kind": kind, "customer_id": customer_id, "contact_id": contact_id,
             "owner_id": self.user_id or cust["owner_id"], "opportunity_id": opportunity_id, "quote_id": quote_id,

@@ -95,8 +95,7 @@ class ServiceMixin(CRMBase):
         self._check_customer(customer_id, "create", module="service")
         if urgency not in reference.state_values("urgency"):
             raise UnknownValueError(field="urgency", value=urgency, label="紧急程度", allowed=reference.state_values("urgency"))
-        if contact_id is not None and self._row("contact", contact_id, field="contact_id")["customer_id"] != customer_id:
-            raise ValidationError(field="contact_id", value=contact_id, label="联系人", allowed=f"客户 {customer_id} 的联系人")
+        self._contact_of(customer_id, contact_id)
         opened = self.store.validate("service_request", {"opened_at": opened_at or self.now}, partial=True)["opened_at"]
         in_warranty = False
         order_date = None

@@ -55,3 +55,27 @@ def test_the_sqlite_schema_short_path_makes_what_create_all_makes(tmp_path):
     assert a.execute("SELECT * FROM dictionary ORDER BY id").fetchall() == b.execute("SELECT * FROM dictionary ORDER BY id").fetchall()
     a.close()
     b.close()
+
+
+def _department_ddl() -> str:
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        schema.metadata.create_all(conn)
+        sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'department'").scalar_one()
+    engine.dispose()
+    return sql
+
+
+def test_a_postgresql_schema_made_earlier_in_the_process_leaves_sqlite_worlds_unchanged():
+    """PostgreSQL adds the department → employee key by ALTER TABLE; SQLAlchemy then marks that
+    constraint in the shared metadata as never-inside-CREATE-TABLE, and every SQLite world made
+    later in the process lost it (a CI failure). schema.create_all undoes the mark."""
+    from sqlalchemy import create_mock_engine
+
+    before = _department_ddl()
+    assert "fk_department_manager_id" in before
+    statements: list[str] = []
+    postgres = create_mock_engine("postgresql://", lambda sql, *a, **k: statements.append(type(sql).__name__))
+    schema.create_all(postgres, checkfirst=False)
+    assert "AddConstraint" in statements  # the path that used to leave the mark was taken
+    assert _department_ddl() == before

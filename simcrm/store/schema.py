@@ -43,6 +43,7 @@ from .. import reference
 
 __all__ = [
     "metadata",
+    "create_all",
     "TABLES",
     "table_label",
     "column_label",
@@ -735,6 +736,24 @@ tbl(
 
 #: every table, in dependency order (parents before children)
 TABLES: tuple[str, ...] = tuple(t.name for t in metadata.sorted_tables)
+
+
+def create_all(bind: Any, **kw: Any) -> None:
+    """``metadata.create_all(bind)`` without its side effect on the shared metadata.
+
+    On a database that can ``ALTER TABLE … ADD CONSTRAINT`` (PostgreSQL), SQLAlchemy adds each
+    ``use_alter`` foreign key (department.manager_id → employee) after the tables and, doing so,
+    marks the constraint in the *process-wide* metadata as "never inside CREATE TABLE". A SQLite
+    world created later in the same process then lost that foreign key, so a world file's schema
+    depended on whether the process had touched PostgreSQL before. Every schema creation goes
+    through here, which restores each constraint's create rule afterwards.
+    """
+    saved = [(c, c._create_rule) for t in metadata.tables.values() for c in t.constraints]
+    try:
+        metadata.create_all(bind, **kw)
+    finally:
+        for constraint, rule in saved:
+            constraint._create_rule = rule
 
 
 def table_label(table: str) -> str:

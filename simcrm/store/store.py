@@ -293,7 +293,7 @@ class Store:
     def _create_schema(self) -> None:
         with self.transaction() as conn:
             self.advisory_lock(ADVISORY_SCHEMA)
-            schema.metadata.create_all(conn)
+            schema.create_all(conn)
             if int(conn.execute(select(func.count()).select_from(schema.metadata.tables["dictionary"])).scalar_one()):
                 return
             if self.dialect == "sqlite":
@@ -898,7 +898,7 @@ def _sqlite_ddl(dialect: Any) -> list[str]:
         def record(sql: Any, *_multiparams: Any, **_params: Any) -> None:
             stmts.append(str(sql.compile(dialect=dialect)))
 
-        schema.metadata.create_all(create_mock_engine("sqlite://", record), checkfirst=False)
+        schema.create_all(create_mock_engine("sqlite://", record), checkfirst=False)
         _DDL[key] = stmts
     return _DDL[key]
 

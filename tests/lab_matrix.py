@@ -80,15 +80,33 @@ class MatrixCourse:
             sub = gb.find_submission_notebook(self.lab, self.lab, student)
             return {g.name: float(g.score) for g in sub.grades if g.cell.name in self.points}
 
+    def lost(self, student: str) -> dict[str, tuple[float, float, str]]:
+        """``{test cell: (score, points, its output)}`` of the cells where ``student`` lost
+        points, for failure messages: which check failed, and what it printed, says why."""
+        import nbformat
+
+        path = self.course_dir / "autograded" / student / self.lab / f"{self.lab}.ipynb"
+        outputs: dict[str, str] = {}
+        if path.exists():
+            for cell in nbformat.read(path, as_version=4).cells:
+                name = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if name:
+                    outputs[name] = "".join(o.get("text", "") or "\n".join(o.get("traceback", []))
+                                            for o in cell.get("outputs", []))[-800:]
+        return {k: (v, self.points[k], outputs.get(k, "")) for k, v in self.per_question(student).items()
+                if v != self.points[k]}
+
     def assert_matrix(self, result: Any, *, wrong: tuple[str, str], copier: tuple[str, str],
                       full: tuple[str, ...] = ("stu_a", "stu_b"), blank: str = "blank") -> None:
         """Full marks for ``full``, zero for ``blank``; the ``wrong`` and ``copier`` students
         (name, test cell) lose exactly that cell's points and keep every other."""
         for student in full:
-            assert result.loc[student, "auto_score"] == pytest.approx(self.auto_max), student
+            assert result.loc[student, "auto_score"] == pytest.approx(self.auto_max), \
+                (student, self.lost(student), result.loc[student].to_dict())
         assert result.loc[blank, "auto_score"] == 0
         for student, cell in (wrong, copier):
-            assert result.loc[student, "auto_score"] == pytest.approx(self.auto_max - self.points[cell]), student
+            assert result.loc[student, "auto_score"] == pytest.approx(self.auto_max - self.points[cell]), \
+                (student, cell, self.lost(student), result.loc[student].to_dict())
             scores = self.per_question(student)
             assert scores[cell] == 0, (student, cell)
             assert all(v == self.points[k] for k, v in scores.items() if k != cell), (student, scores)

@@ -29,6 +29,7 @@ import pandas as pd
 from ...analytics import funnel, receivables_aging
 from ...analytics._receivables import settle
 from ...analytics.funnel import STAGES
+from ...crm.sales import order_amounts
 from ..checks import CheckResult
 from ..questions import calculation, operation
 from . import max_id
@@ -261,15 +262,11 @@ def check_delivery(ctx: Any, _answer: Any) -> CheckResult:
     total = float(order["total_amount"])
     if len(plans) < 2 or abs(plans["amount"].sum() - total) > 0.01:
         return CheckResult(False, f"回款计划要分至少两期，各期合计等于合同总额 {total:.2f}（财务用 add_payment_plan 录入）。")
-    paid = ctx.store.read("payment", where={"order_id": oid})["amount"].sum()
-    refunded = ctx.store.read("refund", where={"order_id": oid})["amount"].sum()
-    returned = ctx.store.read("sales_return", where={"order_id": oid})["amount"].sum()
-    if paid - refunded < total - returned - 0.01:
-        return CheckResult(False, f"已回款 {paid:.2f}，合同总额 {total:.2f}：客户已按计划付清，请财务用 record_payment 记录回款。")
-    invoiced = (ctx.store.read("invoice", where={"order_id": oid})["amount"].sum()
-                - ctx.store.read("credit_note", where={"order_id": oid})["amount"].sum())
-    if invoiced < total - returned - 0.01:
-        return CheckResult(False, f"已开票 {invoiced:.2f}，合同总额 {total:.2f}：请财务按合同总额开票（issue_invoice）。")
+    bal = order_amounts(ctx.store, oid)
+    if bal["outstanding"] > 0.01:
+        return CheckResult(False, f"已回款 {bal['paid']:.2f}，合同总额 {total:.2f}：客户已按计划付清，请财务用 record_payment 记录回款。")
+    if bal["invoiced"] < total - bal["returned"] - 0.01:
+        return CheckResult(False, f"已开票 {bal['invoiced']:.2f}，合同总额 {total:.2f}：请财务按合同总额开票（issue_invoice）。")
     return CheckResult(True)
 
 

@@ -320,7 +320,7 @@ def drop(server: str) -> list[str]:
             names = pg_security.drop_logins(conn, group) if group else []
             for name in [pg_security.LOGIN_TABLE, "access_log", *reversed(schema.TABLES)]:
                 conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
-            for fn in ("simcrm_audit()", "simcrm_read_only()", "simcrm_shared_customers()", "simcrm_scope_owners()",
+            for fn in ("simcrm_audit()", "simcrm_student()", "simcrm_read_only()", "simcrm_shared_customers()", "simcrm_scope_owners()",
                        "simcrm_sees_all()", "simcrm_is_login()", "simcrm_me()"):
                 conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {fn}")
     except DBAPIError as exc:
@@ -384,8 +384,7 @@ class SharedLab:
         try:
             with self.store.engine.connect() as conn:
                 emp_id = pg_security.me(conn) if pg_security.is_installed(conn) else None
-                student_id = conn.execute(sa.text(f"SELECT student FROM {pg_security.LOGIN_TABLE} "
-                                                  "WHERE db_role = session_user")).scalar() if emp_id else None
+                student_id = conn.execute(sa.text("SELECT simcrm_student()")).scalar() if emp_id else None
         except DBAPIError as exc:
             self.store.close()
             raise _connection_error(exc, url, "学生账号") from None

@@ -427,11 +427,11 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
             gave you (``simcrm classroom create``) or its ``postgresql://`` URL. Returns a
             :class:`simcrm.classroom.SharedLab` acting through your own database login.
     """
-    install_notebook_errors()
+    install_notebook_errors()  # a blank exercise's NameError / NotImplementedError in Chinese
     if shared is not None:
         from ..classroom import join
 
-        return join(chapter, shared, student, quiet=quiet)  # a blank exercise's NameError / NotImplementedError in Chinese
+        return join(chapter, shared, student, quiet=quiet)
     if _autograde_referee() is not None:
         # simcrm's autograde: who the student is and which world is theirs come from the grading
         # pipeline (through its referee), whatever this notebook passes or sets

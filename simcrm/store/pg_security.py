@@ -123,6 +123,8 @@ def _functions(schema_name: str) -> list[str]:
         f"""CREATE OR REPLACE FUNCTION simcrm_me() RETURNS integer LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
             SELECT l.employee_id FROM {LOGIN_TABLE} l JOIN employee e ON e.id = l.employee_id
             WHERE l.db_role = session_user AND e.status = '正常' $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_student() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+            SELECT student FROM {LOGIN_TABLE} WHERE db_role = session_user $$""",
         f"""CREATE OR REPLACE FUNCTION simcrm_is_login() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
             SELECT EXISTS (SELECT 1 FROM {LOGIN_TABLE} WHERE db_role = session_user) $$""",
         f"""CREATE OR REPLACE FUNCTION simcrm_sees_all() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$

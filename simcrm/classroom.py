@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError
 from .errors import ConfigError, ImportFileError
 from .store import Store, pg_security, schema
 
-__all__ = ["create", "drop", "join", "SharedLab", "POSITIONS", "parse_server"]
+__all__ = ["create", "drop", "reset_password", "join", "SharedLab", "POSITIONS", "parse_server"]
 
 #: the positions a student can hold: role name in the generated firm, department, role type
 POSITIONS = {
@@ -83,9 +83,11 @@ def _connection_error(exc: BaseException, url: sa.URL, who: str) -> ConfigError:
     shown = url.render_as_string(hide_password=True)
     user = url.username or "?"
     if "password authentication failed" in detail or "no password supplied" in detail:
+        # the server does not say which (it hides whether a user exists): both are named
         return ConfigError(field="password", value="******", label=f"{who}的密码",
-                           allowed="教师发的连接文件或名单中的密码（区分大小写）",
-                           reason=f"数据库用户 {user} 的密码不对（服务器 {url.host}:{url.port or 5432}）")
+                           allowed="教师发的连接文件或账号表中的用户名和密码（区分大小写）",
+                           reason=f"数据库用户 {user} 登录失败（服务器 {url.host}:{url.port or 5432}）："
+                                  "密码不对，或服务器上没有这个用户（学号不在本课堂名单中，或课堂已删除）")
     if re.search(r'role ".*" does not exist', detail):
         return ConfigError(field="user", value=user, label=f"{who}的数据库用户",
                            allowed="教师在 simcrm classroom create 时为你创建的用户（见你的连接文件）",
@@ -301,6 +303,53 @@ def _write_credentials(out: Path, rows: list[dict[str, Any]], passwords: dict[st
     sheet.to_csv(target, index=False, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
     os.chmod(target, 0o600)
     return sheet
+
+
+def reset_password(server: str, student: str, out: str | os.PathLike, *, student_host: str | None = None) -> Path:
+    """A new password for one student (a lost or leaked connection file); returns their new file.
+
+    The student's row of ``out/credentials.csv`` is updated too, when the sheet is there.
+    """
+    url = parse_server(server)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if not pg_security.is_installed(conn):
+                raise ConfigError(field="server", value=url.render_as_string(hide_password=True),
+                                  label="PostgreSQL 服务器", allowed="simcrm classroom create 建立的课堂世界",
+                                  reason="这里没有课堂世界（没有 classroom_login 表）")
+            known = conn.execute(sa.text(f"SELECT student, db_role FROM {pg_security.LOGIN_TABLE} ORDER BY student")).all()
+            roles = dict(known)
+            if str(student) not in roles:
+                sample = "、".join(s for s, _ in known[:5])
+                raise ConfigError(field="student", value=student, label="学号",
+                                  allowed=f"本课堂名单中的学号（共 {len(known)} 人，如 {sample}）",
+                                  reason="不在本课堂的名单中")
+            role = roles[str(student)]
+            password = secrets.token_urlsafe(12)
+            conn.exec_driver_sql(f'ALTER ROLE "{role}" PASSWORD \'{password}\'')
+            name = conn.execute(sa.text(f"SELECT e.name, r.name FROM {pg_security.LOGIN_TABLE} l JOIN employee e ON "
+                                        "e.id = l.employee_id JOIN role r ON r.id = e.role_id WHERE l.student = :s"),
+                                {"s": str(student)}).first()
+    except DBAPIError as exc:
+        raise _connection_error(exc, url, "教师账号") from None
+    finally:
+        engine.dispose()
+    out = Path(out)
+    folder = out / "students"
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"{student}.json"
+    file.write_text(json.dumps({"student": str(student), "name": name[0], "position": name[1],
+                                "url": _student_url(url, role, password, student_host)},
+                               ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    os.chmod(file, 0o600)
+    sheet_path = out / CREDENTIALS
+    if sheet_path.is_file():
+        sheet = pd.read_csv(sheet_path, dtype=str, encoding="utf-8-sig")
+        sheet.loc[sheet["学号"] == str(student), "密码"] = password
+        sheet.to_csv(sheet_path, index=False, encoding="utf-8-sig")
+        os.chmod(sheet_path, 0o600)
+    return file
 
 
 def drop(server: str) -> list[str]:

@@ -39,6 +39,7 @@ def classroom() -> None:
     \b
     Example:
         simcrm classroom create --server postgresql://teacher:pw@127.0.0.1:5432/crm --roster 名单.xlsx --out 课堂
+        simcrm classroom password --server postgresql://teacher:pw@127.0.0.1:5432/crm --student 2023001 --out 课堂
         simcrm classroom drop --server postgresql://teacher:pw@127.0.0.1:5432/crm
     """
 
@@ -68,6 +69,25 @@ def create(server: str, roster: Path, out: Path, customers: int, seed: int, pref
     click.echo(f"已建课堂世界：{len(sheet)} 个学生账号（" + "，".join(f"{k} {v}" for k, v in counts.items()) + "）")
     click.echo(f"账号表：{out / CREDENTIALS}（含密码，请勿公开）")
     click.echo(f"连接文件：{out / 'students'}/<学号>.json —— 发给对应的学生，学生运行 start(\"ch01\", shared=\"<学号>.json\")")
+
+
+@classroom.command("password")
+@_server_option
+@click.option("--student", required=True, metavar="学号", help="要换新密码的学生。")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="课堂的账号目录（create 的 --out）：新的连接文件写到 students/<学号>.json，账号表同步更新。")
+@click.option("--student-host", default=None, help="学生连接服务器时使用的主机名（默认与 --server 相同）。")
+def password(server: str, student: str, out: Path, student_host: str | None) -> None:
+    """给一个学生换新密码（连接文件丢失或泄露时），旧密码立即失效。
+
+    \b
+    Example:
+        simcrm classroom password --server postgresql://teacher:pw@127.0.0.1:5432/crm --student 2023001 --out 课堂
+    """
+    from .classroom import reset_password
+
+    file = reset_password(server, student, out, student_host=student_host)
+    click.echo(f"已为学号 {student} 设置新密码，新的连接文件：{file}（旧密码已失效）")
 
 
 @classroom.command("drop")

@@ -177,7 +177,7 @@ class Student(threading.Thread):
 
     def update_customer(self, crm, n):
         mine = self.mine["customer"] or self.customers
-        crm.update_customer(self.rng.choice(mine), phone=f"028-{self.rng.randrange(10**7, 10**8)}")
+        crm.update_customer(self.rng.choice(mine), phone=f"028-{self.rng.randrange(2 * 10**7, 10**8)}")
 
     def add_contact(self, crm, n):
         return crm.add_contact(self._customer(), f"联系人{n}", mobile=f"139{self.rng.randrange(10**7, 10**8)}")

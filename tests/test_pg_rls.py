@@ -133,6 +133,17 @@ def test_another_reps_customers_cannot_be_read_changed_or_added_to(shared):
     with pytest.raises(DBAPIError, match="row-level security"):
         with rep2.begin() as conn:
             conn.execute(sa.text("UPDATE contact SET customer_id = :i WHERE id = :k"), {"i": c1, "k": shared.k3})
+    # nor share rep1's customer with themself, nor create a customer in another rep's name
+    with pytest.raises(DBAPIError, match="row-level security"):
+        with rep2.begin() as conn:
+            conn.execute(sa.text("INSERT INTO customer_share (customer_id, employee_id, shared_at, shared_by) "
+                                 "VALUES (:i, :me, now(), :me)"), {"i": c1, "me": shared.rep2})
+    with pytest.raises(DBAPIError, match="row-level security"):
+        with rep2.begin() as conn:
+            conn.execute(sa.text("INSERT INTO customer (code, name, kind, source, province, city, owner_id, hot, "
+                                 "lifecycle, created_at, deleted) SELECT 'KH-X', 'x', kind, source, province, city, "
+                                 ":other, hot, lifecycle, now(), deleted FROM customer WHERE id = :mine"),
+                         {"other": shared.rep1, "mine": shared.c3})
     assert store.snapshot() == before
 
 

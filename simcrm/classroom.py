@@ -215,23 +215,39 @@ def create(server: str, roster: str | os.PathLike, out: str | os.PathLike, *, se
                               label="PostgreSQL 服务器", allowed="一个空的数据库或模式（每个课堂一个）",
                               reason="这里已经有一个 simcrm 世界；先用 simcrm classroom drop 删除它，或换一个数据库/模式")
         prefix = prefix or f"crm_{url.database}_{schema_name}"
+        group = pg_security.group_name(prefix)
+        names = [group, *(pg_security.role_name(prefix, sid) for sid in table["学号"])]
+        if len(set(names)) != len(names):
+            raise ConfigError(field="prefix", value=prefix, label="数据库用户名前缀", allowed="能让每个学号得到不同用户名的前缀",
+                              reason="有学号只在大小写或 . - 上不同，转成数据库用户名后重名")
+        with dst.engine.connect() as conn:
+            taken = conn.execute(sa.text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:n) ORDER BY 1"),
+                                 {"n": names}).scalars().all()
+        if taken:  # roles belong to the whole server: never take over another classroom's logins
+            raise ConfigError(field="prefix", value=prefix, label="数据库用户名前缀",
+                              allowed="服务器上尚未使用的前缀（--prefix）",
+                              reason=f"服务器上已有这些用户：{'、'.join(taken[:5])}（另一个课堂？）")
         world = generate(seed=seed, customers=customers)
         try:
             _copy_world(world.store, dst)
             today = world.today
         finally:
             world.store.close()
-        now = dt.datetime.combine(today, dt.time(9, 0))
-        admin = CRM.system(dst, now=now)
-        rows = _hire(admin, dst, table, customers_per_rep)
-        group = pg_security.group_name(prefix)
-        passwords = {r["学号"]: secrets.token_urlsafe(12) for r in rows}
-        with dst.engine.begin() as conn:
-            pg_security.install(conn, group)
-            for r in rows:
-                r["数据库用户"] = pg_security.role_name(prefix, r["学号"])
-                pg_security.create_login(conn, group, r["数据库用户"], passwords[r["学号"]], r["_employee"],
-                                         student=r["学号"])
+        try:
+            now = dt.datetime.combine(today, dt.time(9, 0))
+            admin = CRM.system(dst, now=now)
+            rows = _hire(admin, dst, table, customers_per_rep)
+            passwords = {r["学号"]: secrets.token_urlsafe(12) for r in rows}
+            with dst.engine.begin() as conn:
+                pg_security.install(conn, group)
+                for r in rows:
+                    r["数据库用户"] = pg_security.role_name(prefix, r["学号"])
+                    pg_security.create_login(conn, group, r["数据库用户"], passwords[r["学号"]], r["_employee"],
+                                             student=r["学号"])
+        except BaseException:
+            with dst.engine.begin() as conn:  # nothing half-built stays on the server
+                _remove_world(conn)
+            raise
     finally:
         dst.close()
     return _write_credentials(out, rows, passwords, url, student_host)
@@ -352,6 +368,15 @@ def reset_password(server: str, student: str, out: str | os.PathLike, *, student
     return file
 
 
+def _remove_world(conn: Any) -> None:
+    """Drop every table and function of a classroom world in the connected schema."""
+    for name in [pg_security.LOGIN_TABLE, "access_log", *reversed(schema.TABLES)]:
+        conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+    for fn in ("simcrm_audit()", "simcrm_student()", "simcrm_read_only()", "simcrm_shared_customers()",
+               "simcrm_scope_owners()", "simcrm_sees_all()", "simcrm_is_login()", "simcrm_me()"):
+        conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {fn}")
+
+
 def drop(server: str) -> list[str]:
     """Remove the classroom world at ``server`` (its tables) and every student login; returns the logins."""
     url = parse_server(server)
@@ -367,11 +392,7 @@ def drop(server: str) -> list[str]:
                 f"JOIN pg_roles u ON u.oid = m.member JOIN {pg_security.LOGIN_TABLE} l ON l.db_role = u.rolname "
                 "LIMIT 1")).scalar()
             names = pg_security.drop_logins(conn, group) if group else []
-            for name in [pg_security.LOGIN_TABLE, "access_log", *reversed(schema.TABLES)]:
-                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
-            for fn in ("simcrm_audit()", "simcrm_student()", "simcrm_read_only()", "simcrm_shared_customers()", "simcrm_scope_owners()",
-                       "simcrm_sees_all()", "simcrm_is_login()", "simcrm_me()"):
-                conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {fn}")
+            _remove_world(conn)
     except DBAPIError as exc:
         raise _connection_error(exc, url, "教师账号") from None
     finally:

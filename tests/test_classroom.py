@@ -252,3 +252,19 @@ def test_a_new_password_replaces_the_old_one(built, tmp_path):
     sheet = classroom.pd.read_csv(built["out"] / classroom.CREDENTIALS, dtype=str, encoding="utf-8-sig")
     new = json.loads(Path(row["连接文件"]).read_text(encoding="utf-8"))["url"]
     assert sheet.loc[3, "密码"] in new and sheet.loc[3, "密码"] != row["密码"]
+
+
+def test_logins_of_another_classroom_are_never_taken_over(built, server, tmp_path):
+    """Database roles belong to the whole server: a second classroom with the same prefix is refused
+    before anything is built, and the first classroom's logins keep working."""
+    url = _schema(server, "class_same_prefix")
+    with pytest.raises(ConfigError) as e:
+        classroom.create(url, _roster(tmp_path), tmp_path / "out", customers=60, prefix="ca")
+    assert e.value.field == "prefix" and "ca_2023001" in e.value.message_zh
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    engine.dispose()
+    lab = start("ch01", shared=built["sheet"].iloc[0]["连接文件"], quiet=True)
+    assert lab.student == ROSTER[0][0]
+    lab.close()

@@ -279,14 +279,13 @@ def install(conn: Connection, group: str) -> None:
 
 def create_login(conn: Connection, group: str, db_role: str, password: str, employee_id: int,
                  student: str | None = None) -> None:
-    """A LOGIN role for one person, member of ``group``, acting as ``employee_id``.
+    """A new LOGIN role for one person, member of ``group``, acting as ``employee_id``.
 
-    An existing role of that name gets the new password (so a teacher can hand out a new one).
+    Roles belong to the whole server: an existing role of that name is never taken over
+    (PostgreSQL refuses ``CREATE ROLE`` for it).
     """
     r = _q(db_role)
-    exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": db_role}).first()
-    verb = "ALTER" if exists else "CREATE"
-    conn.exec_driver_sql(f"{verb} ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS "
+    conn.exec_driver_sql(f"CREATE ROLE {r} LOGIN "
                          f"CONNECTION LIMIT {CONNECTION_LIMIT} PASSWORD {_literal(password)}")
     conn.exec_driver_sql(f"GRANT {_q(group)} TO {r}")
     conn.exec_driver_sql(f"ALTER ROLE {r} SET statement_timeout = {_literal(STATEMENT_TIMEOUT)}")

@@ -233,3 +233,25 @@ def test_every_scoped_table_has_policies(shared):
     for table in {*_SCOPED, *PARENT}:
         assert have.get(table) == {"SELECT", "INSERT", "UPDATE", "DELETE"}, table
     assert have["audit_log"] == {"SELECT"}
+
+
+def test_batch_level_changes_through_a_manager_login_are_audited_once_by_the_database(shared, pg_server):
+    """``set_customer_levels`` writes its rows in one statement; in a shared world the database
+    writes their audit rows (one per customer, with the old and new level), simcrm none."""
+    u = sa.engine.make_url(pg_server.url).set(username=shared.roles["mgr1"], password="pw-mgr1")
+    student = Store(u.render_as_string(hide_password=False) + f"?options=-csearch_path%3D{shared.schema_name}",
+                    create=False)
+    try:
+        mgr = CRM(student, user="mgr1")
+        team = sorted(set(mgr.list("customer")["id"]))
+        before = {c: shared.store.get("customer", c, resolve=True)["level"] for c in team}
+        target = {c: ("VIP客户" if before[c] != "VIP客户" else "小客户") for c in team}
+        base = max(_owner_ids(shared.store, "audit_log"))
+        assert mgr.set_customer_levels(target) == len(team)
+        with shared.store.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT row_id, employee_id, old_value, new_value FROM audit_log "
+                                        "WHERE id > :b AND table_name = 'customer' AND field = 'level'"),
+                                {"b": base}).all()
+        assert sorted(rows) == sorted((c, shared.mgr1, before[c], target[c]) for c in team)
+    finally:
+        student.close()

@@ -21,7 +21,9 @@ Run:
                                          [--think 0.1] [--url postgresql://…]
 
 Without ``--url`` a throw-away PostgreSQL server is started on a loopback port (as the tests do);
-only 127.0.0.1 is ever contacted.
+only 127.0.0.1 is ever contacted. All students run as threads of this one process, so their
+Python work shares one interpreter lock: the latencies include that contention, which a real class
+(one kernel per student, on the students' machines or JupyterHub containers) does not have.
 """
 
 from __future__ import annotations

@@ -343,5 +343,9 @@ from .cli_course import build_labs, course  # noqa: E402  (teacher commands live
 main.add_command(course)
 main.add_command(build_labs)
 
+from .cli_classroom import classroom  # noqa: E402  (shared classroom world on PostgreSQL)
+
+main.add_command(classroom)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

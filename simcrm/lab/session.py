@@ -414,7 +414,7 @@ _SOURCE_ZH = {"ticket": "教师发放的世界文件", "autograde": "自动评�
 
 
 def start(chapter: str, student: str | None = None, *, customers: int | None = None,
-          salt: str | None = None, quiet: bool = False) -> Lab:
+          salt: str | None = None, quiet: bool = False, shared: Any = None) -> Lab:
     """Open the student's own world for ``chapter`` and say who and where they are.
 
     Args:
@@ -423,8 +423,15 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
             autograde the id always comes from the autograde directory.
         customers: world size (default: the chapter's, usually 2,000).
         salt: the course salt (default ``$SIMCRM_COURSE_SALT``), set by the teacher.
+        shared: the class's shared world instead of your own: the connection file the teacher
+            gave you (``simcrm classroom create``) or its ``postgresql://`` URL. Returns a
+            :class:`simcrm.classroom.SharedLab` acting through your own database login.
     """
     install_notebook_errors()  # a blank exercise's NameError / NotImplementedError in Chinese
+    if shared is not None:
+        from ..classroom import join
+
+        return join(chapter, shared, student, quiet=quiet)
     if _autograde_referee() is not None:
         # simcrm's autograde: who the student is and which world is theirs come from the grading
         # pipeline (through its referee), whatever this notebook passes or sets

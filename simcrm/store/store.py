@@ -142,6 +142,14 @@ class Store:
         self._known_ids: dict[str, set[Any]] | None = None
         if create:
             self.create_schema()
+        #: a shared classroom world on PostgreSQL (:mod:`simcrm.store.pg_security`): triggers
+        #: write ``audit_log``, so simcrm's operations do not write their own audit rows there
+        self.audited_by_database = False
+        if self.dialect == "postgresql":
+            from . import pg_security
+
+            with self.engine.connect() as conn:
+                self.audited_by_database = pg_security.is_installed(conn)
 
     # -- opening ---------------------------------------------------------------------------
 

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, Text, insert, text
+from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, Text, bindparam, insert, text
+from sqlalchemy import update as sa_update
 
 from .. import reference
 from ..errors import NotFoundError, RequiredFieldError, UnknownValueError, ValidationError, DuplicateError
@@ -298,6 +299,12 @@ def _insert_sql(name: str, names: list[str]) -> str:
     return f'INSERT INTO "{name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
 
 
+def _cycle_columns(t: Any) -> list[str]:
+    """Columns of ``t`` whose foreign key closes a cycle (``use_alter``: department.manager_id →
+    employee). SQLite checks them at commit; elsewhere they are set after every insert."""
+    return [fk.parent.name for fk in t.foreign_keys if fk.use_alter or fk.constraint.use_alter]
+
+
 def write_frames(store, frames: Mapping[str, pd.DataFrame], *, update: Mapping[str, pd.DataFrame] | None = None,
                  bulk: bool = False) -> None:
     """Insert ``frames`` (database form, explicit ids) and apply ``update`` rows, in one transaction.
@@ -323,12 +330,18 @@ def write_frames(store, frames: Mapping[str, pd.DataFrame], *, update: Mapping[s
             raw = conn.connection.driver_connection
             cur = raw.cursor()
             cur.execute("PRAGMA defer_foreign_keys = ON")
+        later: list[tuple[Any, pd.DataFrame]] = []  # PostgreSQL: the cycle's keys, set after the inserts
         for name in schema.TABLES:
             t = schema.metadata.tables[name]
             for mode, source in (("insert", frames), ("update", update or {})):
                 frame = source.get(name)
                 if frame is None or len(frame) == 0:
                     continue
+                if mode == "insert" and not sqlite:
+                    cyclic = [c for c in _cycle_columns(t) if c in frame.columns and frame[c].notna().any()]
+                    if cyclic:
+                        later.append((t, frame[["id", *cyclic]]))
+                        frame = frame.assign(**{c: None for c in cyclic})
                 names, rows = _rows(t, frame, sqlite)
                 if mode == "insert":
                     if sqlite:
@@ -342,10 +355,13 @@ def write_frames(store, frames: Mapping[str, pd.DataFrame], *, update: Mapping[s
                         idx = names.index("id")
                         cur.executemany(sql, [tuple(v for k, v in enumerate(r) if k != idx) + (r[idx],) for r in rows])
                     else:
-                        from sqlalchemy import bindparam, update as sa_update
-
                         stmt = sa_update(t).where(t.c.id == bindparam("_id")).values({n: bindparam(n) for n in set_cols})
                         conn.execute(stmt, [{**{n: v for n, v in zip(names, r) if n != "id"}, "_id": r[names.index("id")]} for r in rows])
+        for t, keys in later:
+            cols = [c for c in keys.columns if c != "id"]
+            stmt = sa_update(t).where(t.c.id == bindparam("_id")).values({c: bindparam(c) for c in cols})
+            conn.execute(stmt, [{**{c: (None if pd.isna(r[c]) else int(r[c])) for c in cols}, "_id": int(r["id"])}
+                                for r in keys.to_dict("records")])
         if store.dialect == "postgresql":
             for name in frames:
                 conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "

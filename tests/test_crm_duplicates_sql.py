@@ -1,0 +1,227 @@
+"""The customer duplicate rule by indexed SQL gives what the rule says, whoever changed the data.
+
+The rule (crm.customers): a company matches an enterprise customer not deleted with the same
+:func:`normalise_name`; anyone matches a customer not deleted with the same phone or the same
+e-mail (case-insensitive). The expected matches are computed here by brute force from a fresh
+read of the customer table, never taken from the code under test. The checks keep a per-store
+index of names up to date from what the database says (new ids, audited changes), so the tests
+change the data through *another* Store (another process's view), roll changes back, and let a
+second process write while a long import runs.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from simcrm.crm import CRM, normalise_name
+from simcrm.crm.customers import _DuplicateIndex
+from simcrm.errors import DuplicateError
+from simcrm.store import Store
+
+from crm_fixtures import NOW, small_world
+
+
+def _expected(store: Store, values: dict) -> list[int]:
+    """Brute force: the ids the duplicate rule must find for ``values``."""
+    c = store.read("customer", columns=["id", "name", "kind", "phone", "email", "deleted"])
+    out = []
+    for r in c.itertuples():
+        if r.deleted:
+            continue
+        by_name = (values.get("name") and values.get("kind", "企业") != "个人" and r.kind == "企业"
+                   and normalise_name(r.name) == normalise_name(values["name"]))
+        by_phone = values.get("phone") and r.phone == values["phone"]
+        by_email = (values.get("email") and isinstance(r.email, str)
+                    and r.email.lower() == values["email"].lower())
+        if by_name or by_phone or by_email:
+            out.append(int(r.id))
+    return sorted(out)
+
+
+def _found(store: Store, values: dict) -> list[int]:
+    with store.transaction():
+        return sorted(r["id"] for r in _DuplicateIndex(store).find(values))
+
+
+NAMES = ["星辰科技有限公司", "星辰科技（集团）股份有限公司", "星辰科技(集团)有限责任公司", "ＸＩＮＧ星辰有限公司",
+         "xing星辰公司", "远航物流有限公司", "远航 物流", "王小明", "李雷"]
+
+
+def _probes(rng: random.Random) -> list[dict]:
+    out = []
+    for name in NAMES + ["没有这家公司"]:
+        for kind in ("企业", "个人"):
+            out.append({"name": name, "kind": kind})
+    for i in range(12):
+        out.append({"name": "无名", "kind": "个人", "phone": f"1390000{i:04d}"})
+        out.append({"name": "无名", "kind": "个人", "email": f"User{i}@Example.com"})
+    rng.shuffle(out)
+    return out
+
+
+def test_indexed_rule_equals_brute_force_while_others_change_the_data(tmp_path):
+    rng = random.Random(17)
+    path = tmp_path / "dup.db"
+    mine, theirs = Store(path), Store(path)
+    admin = CRM.system(mine, now=NOW)
+    admin.setup_demo_org()
+    admin = admin.as_user("boss")
+    other = CRM.system(theirs, now=NOW).as_user("boss")
+    ids = []
+    for i in range(40):  # duplicates on purpose (allow_duplicate), of every kind
+        kind = "个人" if i % 5 == 0 else "企业"
+        ids.append(admin.create_customer(rng.choice(NAMES), kind, province="北京", city="北京市",
+                                         phone=f"1390000{rng.randrange(12):04d}", allow_duplicate=True,
+                                         email=f"{rng.choice(['user', 'USER', 'User'])}{rng.randrange(12)}@example.com"))
+    probes = _probes(rng)
+    assert any(_expected(mine, p) for p in probes) and any(not _expected(mine, p) for p in probes)
+    for p in probes:
+        assert _found(mine, p) == _expected(mine, p), p
+    # another store (process) renames, deletes, merges and creates: this store's index must learn it
+    for cid in ids[:6]:
+        other.update_customer(cid, name=rng.choice(NAMES[:6]), allow_duplicate=True)
+    for cid in ids[6:10]:
+        other.delete_customer(cid)
+    other.merge_customers(ids[10], [ids[11], ids[12]])
+    other.update_customer(ids[13], kind="个人", phone="13900000001", allow_duplicate=True)
+    other.update_customer(ids[14], email="NEW@example.com", phone="13900000011", allow_duplicate=True)
+    for i in range(5):
+        other.create_customer(rng.choice(NAMES[:6]), province="北京", city="北京市", allow_duplicate=True)
+    for p in probes + [{"name": "x", "kind": "个人", "email": "new@EXAMPLE.com"}]:
+        assert _found(mine, p) == _expected(mine, p), p
+    # a write rolled back is never learnt; one committed in the same store is
+    with pytest.raises(RuntimeError):
+        with mine.transaction():
+            admin.create_customer("回滚科技有限公司", province="北京", city="北京市")
+            assert _found(mine, {"name": "回滚科技"}) != []  # seen inside its own transaction
+            raise RuntimeError("roll back")
+    assert _found(mine, {"name": "回滚科技有限公司"}) == [] == _expected(mine, {"name": "回滚科技有限公司"})
+    kept = admin.create_customer("回滚科技有限公司", province="北京", city="北京市")
+    assert _found(mine, {"name": "回滚科技"}) == [kept]
+    # and the error a user sees names exactly the customers the rule finds
+    p = {"name": NAMES[0], "kind": "企业"}
+    with pytest.raises(DuplicateError) as info:
+        admin.create_customer(NAMES[0], province="北京", city="北京市")
+    shown = [int(x) for x in pd.Series(str(info.value)).str.findall(r"编号 (\d+)").iloc[0]]
+    assert shown == _expected(mine, p) and info.value.field == "name"
+    mine.close()
+    theirs.close()
+
+
+def test_import_sees_what_another_user_did_between_chunks(tmp_path, monkeypatch):
+    """Each chunk checks against the database as it is then: a name created or renamed by a
+    colleague after the first chunk is refused later in the file, one they deleted is free."""
+    from simcrm.crm import importing
+
+    path = tmp_path / "chunks.db"
+    store = Store(path)
+    w = small_world(store)
+    colleague = CRM.system(Store(path), now=NOW).as_user("boss")
+    names = [f"分块{i}贸易有限公司" for i in range(6)] + ["后来者有限公司", "改名物流有限公司", "杭州西湖茶业有限公司",
+                                                     "上海远航物流有限公司"]
+    rows = pd.DataFrame({"客户名称": names, "省份": ["北京"] * len(names), "城市": ["北京市"] * len(names)})
+    monkeypatch.setattr(importing, "IMPORT_CHUNK", 3)
+    calls = []
+
+    class Pause:  # the import pauses between two chunks, outside any transaction
+        @staticmethod
+        def sleep(_seconds):
+            calls.append(1)
+            if len(calls) == 1:  # after the first chunk committed, a colleague works
+                colleague.create_customer("后来者股份有限公司", province="北京", city="北京市")
+                colleague.update_customer(w.c3, name="改名物流有限公司")  # 上海远航物流 is free again
+                colleague.delete_customer(w.c4)
+
+        perf_counter = staticmethod(__import__("time").perf_counter)
+
+    monkeypatch.setattr(importing, "time", Pause)
+    report = w.as_boss.import_customers(rows)  # sees every customer: the messages name them
+    assert len(calls) >= 2
+    assert report["accepted"].tolist() == [True] * 6 + [False, False, True, True]
+    assert report["field"].iloc[6] == report["field"].iloc[7] == "name"
+    later = int(store.read("customer", where={"name": "后来者股份有限公司"})["id"].iloc[0])
+    assert f"编号 {later}" in report["reason"].iloc[6] and f"编号 {w.c3}" in report["reason"].iloc[7]
+    alive = store.read("customer", columns=["name", "deleted"])
+    alive = alive[~alive["deleted"]]
+    assert alive["name"].map(normalise_name).is_unique
+    store.close()
+    colleague.store.close()
+
+
+EDITOR = textwrap.dedent(r"""
+    import datetime as dt, json, sys, time, traceback
+    from pathlib import Path
+    from simcrm.store import Store
+    from simcrm.crm import CRM
+    from simcrm.errors import DuplicateError
+    url, folder, names = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
+    rep = CRM.system(Store(url), now=dt.datetime(2025, 7, 1, 9, 0)).as_user("rep2")
+    mine = rep.create_customer("编辑者自己的有限公司", province="北京", city="北京市")
+    (folder / "ready").touch()
+    edits, created, refused, k = 0, [], [], 0
+    while not (folder / "stop").exists() or k < len(names):
+        rep.update_customer(mine, address=f"第 {edits} 次编辑")
+        edits += 1
+        if k < len(names):
+            try:
+                created.append((names[k], rep.create_customer(names[k], province="北京", city="北京市")))
+            except DuplicateError:
+                refused.append(names[k])
+            k += 1
+        time.sleep(0.01)
+    print(json.dumps({"edits": edits, "created": created, "refused": refused}))
+""")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_url(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "shared.db")
+    return request.getfixturevalue("pg_server").fresh_schema_url()
+
+
+def test_a_colleague_writes_during_a_long_import(shared_url, tmp_path):
+    """While one user imports, another edits and creates customers with names from the same
+    file: nobody gets ``database is locked``, and no name ends up twice."""
+    store = Store(shared_url)
+    admin = CRM.system(store, now=NOW)
+    admin.setup_demo_org()
+    n = 1200
+    names = [f"并发导入{i}贸易有限公司" for i in range(n)]
+    contested = names[::25]  # also created by the colleague, in an order of their own
+    random.Random(5).shuffle(contested)
+    folder = tmp_path / "sync"
+    folder.mkdir()
+    import json
+
+    editor = subprocess.Popen([sys.executable, "-c", EDITOR, shared_url, str(folder), json.dumps(contested)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):
+            if (folder / "ready").exists() or editor.poll() is not None:
+                break
+            __import__("time").sleep(0.1)
+        rows = pd.DataFrame({"客户名称": names, "省份": ["北京"] * n, "城市": ["北京市"] * n})
+        report = admin.as_user("rep1").import_customers(rows)
+    finally:
+        (folder / "stop").touch()
+        out, err = editor.communicate(timeout=600)
+    assert editor.returncode == 0, err[-3000:]
+    assert "database is locked" not in err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["edits"] >= 1
+    created = {name for name, _ in result["created"]}
+    assert created.isdisjoint(result["refused"]) and created | set(result["refused"]) == set(contested)
+    refused_rows = set(report.loc[~report["accepted"], "row"] - 2)
+    assert {names[i] for i in refused_rows} == created  # the import refused exactly what they created first
+    assert set(report.loc[~report["accepted"], "field"]) <= {"name"}
+    assert store.count("customer") == n + 1  # every name once, plus the editor's own customer
+    alive = store.read("customer", columns=["name", "deleted"])
+    assert alive["name"].map(normalise_name).is_unique
+    store.close()

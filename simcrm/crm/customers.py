@@ -259,7 +259,8 @@ class _DuplicateIndex:
         name = values.get("name") if values.get("name") and values.get("kind", "企业") != "个人" else None
         phone = values.get("phone") or None
         email = str(values["email"]).lower() if values.get("email") else None
-        self.prefetch([phone] if phone else [], [email] if email else [])
+        if (phone and phone not in self.fetched_phones) or (email and email not in self.fetched_emails):
+            self.prefetch([phone] if phone else [], [email] if email else [])
         key = normalise_name(name) if name else None
         found: dict[Any, dict[str, Any]] = {}
         if key is not None:

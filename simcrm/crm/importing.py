@@ -113,12 +113,14 @@ def _headers(frame: pd.DataFrame, table: str, allowed: tuple[str, ...], required
 IMPORT_CHUNK = 500
 #: … and a chunk of at least MIN_CHUNK rows ends after this many seconds, so a colleague's
 #: write waits about that long
-CHUNK_SECONDS = 0.25
+CHUNK_SECONDS = 0.3
 MIN_CHUNK = 50
 #: rows whose duplicate lookups are made together (one query)
 PREFETCH_ROWS = 100
-#: pause between two chunks: a writer waiting for the SQLite lock gets a chance to take it
-CHUNK_PAUSE = 0.05
+#: pause between two chunks: a writer waiting for the SQLite lock gets a chance to take it. Longer
+#: than SQLite's longest busy-handler sleep (100 ms), or a waiting writer can sleep through every
+#: pause and starve (with 50 ms a colleague's edit waited up to 2 s during a 7 s import)
+CHUNK_PAUSE = 0.11
 
 
 class ImportingMixin(CRMBase):

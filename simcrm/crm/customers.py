@@ -20,6 +20,7 @@ import unicodedata
 from functools import cache
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import delete, false, func, or_, select, update
 
@@ -292,7 +293,7 @@ class CustomersMixin(CRMBase):
         out = dict(values)
         if "hot" in out:
             hot = out["hot"]
-            if isinstance(hot, bool) or type(hot).__name__ == "bool_":
+            if isinstance(hot, (bool, np.bool_)):  # a pandas column gives numpy booleans
                 out["hot"] = bool(hot)
             else:  # "yes", "False", 1 … are not flags: bool("False") would be True
                 raise ValidationError(field="hot", value=hot, label="热点客户", table="customer",

@@ -225,3 +225,64 @@ def test_a_colleague_writes_during_a_long_import(shared_url, tmp_path):
     alive = store.read("customer", columns=["name", "deleted"])
     assert alive["name"].map(normalise_name).is_unique
     store.close()
+
+
+BIG_TABLES = ("customer", "contact", "lead", "opportunity", "audit_log", "sales_order", "customer_share")
+
+
+def _scans(store: Store, run) -> list[str]:
+    """The plan lines of every SELECT ``run()`` makes that read a big table whole (SQLite ``SCAN``)."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    seen = []
+    listener = lambda conn, cur, stmt, params, ctx, many: seen.append((stmt, params))  # noqa: E731
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        run()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    con = sqlite3.connect(store.path)
+    out = []
+    try:
+        for stmt, params in seen:
+            if not stmt.lstrip().upper().startswith("SELECT"):
+                continue
+            for row in con.execute("EXPLAIN QUERY PLAN " + stmt, params):
+                detail = row[-1].replace("SCAN TABLE ", "SCAN ")  # older SQLite says SCAN TABLE
+                if detail.startswith("SCAN") and any(f"SCAN {t}" == detail.split(" USING")[0].strip()
+                                                     for t in BIG_TABLES):
+                    out.append(f"{detail}  ←  {' '.join(stmt.split())[:160]}")
+    finally:
+        con.close()
+    return out
+
+
+def test_convert_lead_and_single_creates_read_no_table_whole(tmp_path):
+    """After the store's first check (which reads the names once), a conversion, a create and a
+    rename check duplicates and scope by indexed SQL only: no plan scans a big table."""
+    path = tmp_path / "plans.db"
+    store = Store(path)
+    w = small_world(store)
+    rep1 = w.as_rep1
+    for i in range(30):
+        rep1.create_customer(f"计划{i}贸易有限公司", province="北京", city="北京市", phone=f"0755-2300{i:04d}",
+                             email=f"p{i}@example.com")
+    leads = [rep1.create_lead(f"联系人{i}", company=f"转化{i}电子有限公司", mobile=f"1591234{i:04d}",
+                              email=f"Lead{i}@Example.com", province="江苏", city="南京市") for i in range(3)]
+    rep1.convert_lead(leads[0])  # warm: the name index is read here
+    assert _scans(store, lambda: rep1.convert_lead(leads[1])) == []
+    assert _scans(store, lambda: rep1.create_customer("计划新贸易有限公司", province="北京", city="北京市",
+                                                      phone="0755-23999999", email="new@example.com")) == []
+    cid = int(store.read("customer", where={"name": "计划3贸易有限公司"})["id"].iloc[0])
+    assert _scans(store, lambda: rep1.update_customer(cid, name="计划三贸易有限公司", email="P3@example.COM")) == []
+    # the check itself: a lead duplicating a customer's e-mail (case aside) is refused, by the rule
+    dup = rep1.create_lead("重复", company="另一家有限公司", mobile="15900000000", email="P5@EXAMPLE.com",
+                           province="江苏", city="南京市")
+    with pytest.raises(DuplicateError) as info:
+        rep1.convert_lead(dup, email="P5@example.com")
+    assert info.value.field == "email"
+    # and a scan is noticed: the check of this test can fail
+    assert _scans(store, lambda: store.read("customer")) != []
+    store.close()

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, false, func, or_, select, update
+from sqlalchemy import delete, event, false, func, or_, select, update
 
 from .. import reference
 from ..errors import (
@@ -117,6 +117,9 @@ def normalise_phone(value: Any, *, field: str = "phone", label: str = "电话") 
 
 #: audited customer fields that change which names the duplicate rule sees
 _NAME_FIELDS = ("name", "kind", "deleted")
+#: statements that may change those fields or remove customers
+_REWRITES = re.compile(r"\s*(DELETE\s+FROM\s+\"?customer\"?\s|UPDATE\s+\"?customer\"?\s+SET\s.*\b(name|kind|deleted)\b)",
+                       re.IGNORECASE | re.DOTALL)
 
 
 class _NameIndex:
@@ -132,11 +135,21 @@ class _NameIndex:
     (:meth:`Store.after_commit`): a rolled-back write never lingers in it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store: Any = None) -> None:
         self.rows: dict[int, dict[str, Any]] = {}  # id -> {id, code, name}
         self.ids_by_key: dict[str, set[int]] = {}
-        self.id_wm = -1  # -1: never read
+        self.id_wm = -1  # -1: never read (or to be read again)
         self.audit_wm = 0
+        self.generation = 0
+        if store is not None:
+            # writes that leave no audit row (lab.undo deleting what an exercise created or
+            # setting a name back, raw SQL through this store) make the index read all again
+            event.listen(store.engine, "before_cursor_execute", self._watch)
+
+    def _watch(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if _REWRITES.match(statement):
+            self.id_wm = -1
+            self.generation += 1  # a view read before this statement is not learnt either
 
     def _put(self, rows: dict[int, dict[str, Any]], by_key: dict[str, set[int]], r: Any) -> None:
         if r.kind == "企业" and not r.deleted and isinstance(r.name, str):
@@ -172,6 +185,7 @@ class _NameDelta:
 
     def __init__(self, base: _NameIndex, top_id: int, top_audit: int):
         self.base, self.top_id, self.top_audit = base, top_id, top_audit
+        self.generation = base.generation
         self.full = False
         self.changed: set[int] = set()
         self.rows: dict[int, dict[str, Any]] = {}
@@ -186,6 +200,8 @@ class _NameDelta:
     def commit(self) -> None:
         """Make this view the index's (called after the transaction that read it committed)."""
         base = self.base
+        if base.generation != self.generation:
+            return  # rewritten meanwhile: the index reads all again at the next check
         if self.full:
             base.rows, base.ids_by_key = self.rows, self.ids_by_key
         else:
@@ -215,7 +231,7 @@ class _DuplicateIndex:
         self.store = store
         index = getattr(store, "_simcrm_name_index", None)
         if index is None:
-            index = store._simcrm_name_index = _NameIndex()
+            index = store._simcrm_name_index = _NameIndex(store)
         conn = store._active.get()
         self.names = index.delta(conn)
         store.after_commit("customer_name_index", self.names.commit)

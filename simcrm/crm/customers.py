@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import unicodedata
 from functools import cache
 from typing import Any, Iterable
@@ -141,6 +142,7 @@ class _NameIndex:
         self.id_wm = -1  # -1: never read (or to be read again)
         self.audit_wm = 0
         self.generation = 0
+        self.lock = threading.Lock()  # threads sharing a store: commit while another reads
         if store is not None:
             # writes that leave no audit row (lab.undo deleting what an exercise created or
             # setting a name back, raw SQL through this store) make the index read all again
@@ -193,12 +195,18 @@ class _NameDelta:
 
     def find(self, key: str) -> list[dict[str, Any]]:
         ids = set(self.ids_by_key.get(key, ()))
-        if not self.full:
+        if self.full:
+            return [self.rows[i] for i in ids]
+        with self.base.lock:
             ids |= {i for i in self.base.ids_by_key.get(key, ()) if i not in self.changed}
-        return [self.rows[i] if i in self.rows else self.base.rows[i] for i in ids]
+            return [self.rows[i] if i in self.rows else self.base.rows[i] for i in ids]
 
     def commit(self) -> None:
         """Make this view the index's (called after the transaction that read it committed)."""
+        with self.base.lock:
+            self._commit()
+
+    def _commit(self) -> None:
         base = self.base
         if base.generation != self.generation:
             return  # rewritten meanwhile: the index reads all again at the next check

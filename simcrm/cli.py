@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -167,9 +168,11 @@ def generate(seed: int, customers: int, out: str | None, db: str | None, locale:
     target = db or out
     try:
         world = _generate(seed=seed, customers=customers, db=target, locale=locale, progress=progress)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        # a full disk or an I/O error while writing: the world file is not there (built aside,
+        # moved into place only when complete), so the same command works once there is room
         option = "--db" if db else "--out"
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        reason = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
         raise Misuse(f"{option} 的数据库 {target} 无法写入（{reason}）：请检查地址、权限或磁盘空间") from exc
     counts = {name: world.store.count(name) for name in ("customer", "sales_order", "activity", "complaint")}
     click.echo(f"已生成: {world.firm['name'] if isinstance(world.firm, dict) else world.firm} → {target}")

@@ -262,6 +262,8 @@ CASES = [
      "热点客户（hot）[customer]的值 'yes' 无效。允许：True 或 False（是/否）"),
     ("cust-hot-false-text", lambda w: w.admin.update_customer(w.c1, hot="False"), V, "hot",
      "热点客户（hot）[customer]的值 'False' 无效。允许：True 或 False（是/否）"),
+    ("cust-hot-numpy-int", lambda w: w.admin.update_customer(w.c1, hot=np.int64(1)), V, "hot",
+     "热点客户（hot）[customer]的值 np.int64(1) 无效。允许：True 或 False（是/否）"),
     ("cust-nul-byte", lambda w: w.as_rep1.update_customer(w.c1, address="北京\x00海淀"), V, "address",
      "地址（address）[customer]的值 '北京\\x00海淀' 无效：文本中有 NUL 字符。允许：不含 NUL 字符（\\x00）的文本"),
     ("complaint-huge-note", lambda w: w.as_rep1.advance_complaint(w.cp1, "已分派", department_id=w.team1,

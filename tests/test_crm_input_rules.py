@@ -79,6 +79,17 @@ def test_numpy_numbers_are_accepted(world):
     assert "score" in str(info.value)
 
 
+def test_numpy_booleans_are_flags(world):
+    """A flag read from a pandas column is a numpy boolean (np.bool_, named ``bool`` in numpy 2)."""
+    flags = pd.DataFrame({"hot": [True, False]})["hot"].to_numpy()
+    assert not isinstance(flags[0], bool)
+    for flag in flags:
+        world.admin.update_customer(world.c1, hot=flag)
+        assert world.store.get("customer", world.c1)["hot"] is bool(flag)
+    cid = world.as_rep1.create_customer("布尔标记有限公司", province="北京", city="北京市", hot=flags[0])
+    assert world.store.get("customer", cid)["hot"] is True
+
+
 def test_return_after_full_payment_books_a_refund(world):
     rep1 = world.as_rep1
     order = rep1.create_order(world.c1, [{"product_id": world.toner, "quantity": 4, "unit_price": 250}])

@@ -191,3 +191,56 @@ def test_plain_store_files_still_open(tmp_path):
         CRM.system(store).setup_demo_org()
     with Store(path) as again:
         assert again.count("employee") > 0
+
+
+# A full disk during `simcrm generate`, simulated two ways in a child process that then runs the
+# real command line: (1) SQLite itself finds no room (PRAGMA max_page_count on every connection:
+# SQLITE_FULL, "database or disk is full", the error a full disk gives), (2) the operating system
+# refuses to write past a size (RLIMIT_FSIZE with SIGXFSZ ignored: every write() of any file —
+# database, journal, cache — beyond it fails). The world must not appear, nothing half-built may
+# stay behind, and the user gets one Chinese line and a non-zero exit, never a traceback.
+DISK_FULL = textwrap.dedent("""
+    import resource, signal, sys
+    mode, limit = sys.argv[1], int(sys.argv[2])
+    if mode == "sqlite-full":
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        @event.listens_for(Engine, "connect")
+        def _no_room(dbapi_conn, _record):
+            dbapi_conn.execute(f"PRAGMA max_page_count = {limit // 4096}")
+    else:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    from simcrm.cli import main
+    sys.argv = ["simcrm", *sys.argv[3:]]
+    main()
+""")
+
+
+@pytest.mark.parametrize("mode", ["sqlite-full", "os-write-limit"])
+@pytest.mark.parametrize("cache", ["off", "on"])
+def test_disk_full_during_generate(tmp_path, mode, cache):
+    target = tmp_path / "world.sqlite"
+    env = dict(os.environ, SIMCRM_CACHE_DIR=str(tmp_path / "cache"), SIMCRM_CACHE="0" if cache == "off" else "1")
+    limit = 1_500_000  # a 300-customer world is several MB: the disk fills up during the write
+    proc = subprocess.run([sys.executable, "-c", DISK_FULL, mode, str(limit), "generate", "--seed", "5",
+                           "--customers", "300", "--out", str(target), "--no-progress"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode != 0, proc.stdout
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    message = lines[0]
+    assert message.startswith("错误：") and str(target) in message
+    assert "磁盘" in message  # says what to do: free disk space
+    assert not target.exists()
+    assert _building(tmp_path, target.name) == []  # the temporary file went with the error
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "cache"]
+    assert leftovers == []
+    # with room again the same command works and gives the complete world
+    ok = subprocess.run([sys.executable, "-m", "simcrm.cli", "generate", "--seed", "5", "--customers", "300",
+                         "--out", str(target), "--no-progress"], capture_output=True, text=True, env=env, timeout=600)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    with Store(target) as store:
+        assert store.count("customer") == 300

@@ -37,6 +37,7 @@ from ..errors import (
     ValidationError,
 )
 from ..store import Store, schema
+from ..store.store import ADVISORY_CUSTOMER_KEYS
 
 #: the module of :data:`simcrm.reference.MODULES` that governs each table
 TABLE_MODULE: dict[str, str] = {
@@ -96,6 +97,10 @@ ACCESS_LOG = Table(
     Column("row_id", Integer),
     Column("detail", Text),
 )
+
+
+#: customer fields the duplicate rule compares (or that decide whether it looks at a row)
+_CUSTOMER_KEYS = frozenset({"name", "kind", "phone", "email", "deleted"})
 
 
 def atomic(method: Callable) -> Callable:
@@ -590,6 +595,9 @@ class CRMBase:
     def _update(self, table: str, row_id: int, values: Mapping[str, Any], *, action: str = "修改") -> dict[str, Any]:
         """Validate and update one row, one audit row per changed field; returns the old values."""
         with self.store.transaction() as conn:
+            if table == "customer" and not _CUSTOMER_KEYS.isdisjoint(values):
+                # writers of what the duplicate rule compares are serialised (crm.customers._NameIndex)
+                self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS)
             old = self.store.update(table, row_id, dict(values))
             new = self.store.get(table, row_id, resolve=False)
             dict_cols = schema.dictionary_columns(table)

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import unicodedata
 from functools import cache
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, false, func, or_, select, update
 
 from .. import reference
 from ..errors import (
@@ -114,45 +116,191 @@ def normalise_phone(value: Any, *, field: str = "phone", label: str = "电话") 
                                   reason=landline_error.reason) from None
 
 
+#: audited customer fields that change which names the duplicate rule sees
+_NAME_FIELDS = ("name", "kind", "deleted")
+#: statements that may change those fields or remove customers
+_REWRITES = re.compile(r"\s*(DELETE\s+FROM\s+\"?customer\"?\s|UPDATE\s+\"?customer\"?\s+SET\s.*\b(name|kind|deleted)\b)",
+                       re.IGNORECASE | re.DOTALL)
+
+
+class _NameIndex:
+    """The normalised names of the enterprise customers not deleted, kept per :class:`Store`.
+
+    A name's duplicate rule compares :func:`normalise_name` (Python: NFKC, case, brackets,
+    legal-form words), which no database index can hold, so the names are read once and then
+    brought up to date by indexed reads only (:meth:`delta`): customers with an id above the
+    highest one seen, and customers whose name, kind or deleted flag the audit log shows as
+    changed since. Every writer of those fields holds the customer-keys lock (PostgreSQL;
+    SQLite writers are serialised), so ids and audit ids are given in commit order and none
+    is skipped. The index learns a delta only after the transaction that read it committed
+    (:meth:`Store.after_commit`): a rolled-back write never lingers in it.
+    """
+
+    def __init__(self, store: Any = None) -> None:
+        self.rows: dict[int, dict[str, Any]] = {}  # id -> {id, code, name}
+        self.ids_by_key: dict[str, set[int]] = {}
+        self.id_wm = -1  # -1: never read (or to be read again)
+        self.audit_wm = 0
+        self.generation = 0
+        self.lock = threading.Lock()  # threads sharing a store: commit while another reads
+        if store is not None:
+            # writes that leave no audit row (lab.undo deleting what an exercise created or
+            # setting a name back, raw SQL through this store) make the index read all again
+            event.listen(store.engine, "before_cursor_execute", self._watch)
+
+    def _watch(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if _REWRITES.match(statement):
+            self.id_wm = -1
+            self.generation += 1  # a view read before this statement is not learnt either
+
+    def _put(self, rows: dict[int, dict[str, Any]], by_key: dict[str, set[int]], r: Any) -> None:
+        if r.kind == "企业" and not r.deleted and isinstance(r.name, str):
+            rows[int(r.id)] = {"id": int(r.id), "code": r.code, "name": r.name}
+            by_key.setdefault(normalise_name(r.name), set()).add(int(r.id))
+
+    def delta(self, conn: Any) -> "_NameDelta":
+        """What changed since the index was last brought up to date (a full read the first time,
+        or when the database went back behind what the index saw, e.g. a restored file)."""
+        c, a = tbl("customer"), tbl("audit_log")
+        top_audit = conn.execute(select(func.max(a.c.id))).scalar() or 0
+        top_id = conn.execute(select(func.max(c.c.id))).scalar() or 0
+        cols = (c.c.id, c.c.code, c.c.name, c.c.kind, c.c.deleted)
+        d = _NameDelta(self, top_id, top_audit)
+        if self.id_wm < 0 or top_id < self.id_wm or top_audit < self.audit_wm:
+            d.full = True
+            for r in conn.execute(select(*cols).where(c.c.kind == "企业", c.c.deleted == false())):
+                self._put(d.rows, d.ids_by_key, r)
+            return d
+        changed = set(conn.execute(select(a.c.row_id).distinct().where(
+            a.c.id > self.audit_wm, a.c.table_name == "customer", a.c.field.in_(_NAME_FIELDS))).scalars())
+        cond = c.c.id > self.id_wm
+        if changed:
+            cond = or_(cond, c.c.id.in_(sorted(changed)))
+        for r in conn.execute(select(*cols).where(cond)):
+            d.changed.add(int(r.id))
+            self._put(d.rows, d.ids_by_key, r)
+        return d
+
+
+class _NameDelta:
+    """An index's view inside one transaction: its rows, less those changed, plus their new state."""
+
+    def __init__(self, base: _NameIndex, top_id: int, top_audit: int):
+        self.base, self.top_id, self.top_audit = base, top_id, top_audit
+        self.generation = base.generation
+        self.full = False
+        self.changed: set[int] = set()
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.ids_by_key: dict[str, set[int]] = {}
+
+    def find(self, key: str) -> list[dict[str, Any]]:
+        ids = set(self.ids_by_key.get(key, ()))
+        if self.full:
+            return [self.rows[i] for i in ids]
+        with self.base.lock:
+            ids |= {i for i in self.base.ids_by_key.get(key, ()) if i not in self.changed}
+            return [self.rows[i] if i in self.rows else self.base.rows[i] for i in ids]
+
+    def commit(self) -> None:
+        """Make this view the index's (called after the transaction that read it committed)."""
+        with self.base.lock:
+            self._commit()
+
+    def _commit(self) -> None:
+        base = self.base
+        if base.generation != self.generation:
+            return  # rewritten meanwhile: the index reads all again at the next check
+        if self.full:
+            base.rows, base.ids_by_key = self.rows, self.ids_by_key
+        else:
+            for i in self.changed:
+                old = base.rows.pop(i, None)
+                if old is not None:
+                    ids = base.ids_by_key.get(normalise_name(old["name"]))
+                    if ids is not None:
+                        ids.discard(i)
+            for i, r in self.rows.items():
+                base.rows[i] = r
+                base.ids_by_key.setdefault(normalise_name(r["name"]), set()).add(i)
+        base.id_wm, base.audit_wm = self.top_id, self.top_audit
+
+
 class _DuplicateIndex:
-    """The keys of the duplicate rule of every customer not deleted, read once.
+    """The duplicate rule's lookups for one check, or for every row of an import chunk.
 
     A company's name identifies it; a person's does not (同名同姓很常见): people match on phone
-    or e-mail only. Rows checked in the same batch are added with :meth:`add`.
+    or e-mail only. Names come from the store's :class:`_NameIndex`; phones and e-mails are
+    looked up by indexed SQL (``customer.phone``, ``lower(customer.email)``), for a whole chunk
+    in one query (:meth:`prefetch`). Rows checked earlier in the same chunk are added with
+    :meth:`add` (duplicates within the file).
     """
 
     def __init__(self, store: Any):
-        c = store.read("customer", columns=["id", "code", "name", "kind", "phone", "email", "deleted"])
-        c = c[~c["deleted"]]
-        self.by_name: dict[str, list[dict[str, Any]]] = {}
-        self.by_phone: dict[str, list[dict[str, Any]]] = {}
-        self.by_email: dict[str, list[dict[str, Any]]] = {}
-        for r in c.drop(columns=["deleted"]).to_dict("records"):
-            self._put({**r, "id": int(r["id"])})
+        self.store = store
+        index = getattr(store, "_simcrm_name_index", None)
+        if index is None:
+            index = store._simcrm_name_index = _NameIndex(store)
+        conn = store._active.get()
+        self.names = index.delta(conn)
+        store.after_commit("customer_name_index", self.names.commit)
+        self.fetched_phones: dict[str, list[dict[str, Any]]] = {}
+        self.fetched_emails: dict[str, list[dict[str, Any]]] = {}
+        self.file_by_name: dict[str, list[dict[str, Any]]] = {}
+        self.file_by_phone: dict[str, list[dict[str, Any]]] = {}
+        self.file_by_email: dict[str, list[dict[str, Any]]] = {}
 
-    def _put(self, r: dict[str, Any]) -> None:
-        if r["kind"] == "企业" and isinstance(r["name"], str):
-            self.by_name.setdefault(normalise_name(r["name"]), []).append(r)
-        if isinstance(r["phone"], str):
-            self.by_phone.setdefault(r["phone"], []).append(r)
-        if isinstance(r["email"], str):
-            self.by_email.setdefault(r["email"].lower(), []).append(r)
+    def prefetch(self, phones: Iterable[str], emails: Iterable[str]) -> None:
+        """Look up these phones and (lower-cased) e-mails in one query per 500 values."""
+        phones = sorted({p for p in phones if p and p not in self.fetched_phones})
+        emails = sorted({e.lower() for e in emails if e and e.lower() not in self.fetched_emails})
+        c = tbl("customer")
+        conn = self.store._active.get()
+        for key_list, column, out in ((phones, c.c.phone, self.fetched_phones),
+                                      (emails, func.lower(c.c.email), self.fetched_emails)):
+            for start in range(0, len(key_list), 500):
+                part = key_list[start:start + 500]
+                for k in part:
+                    out[k] = []
+                q = select(c.c.id, c.c.code, c.c.name, c.c.kind, c.c.phone, c.c.email).where(
+                    c.c.deleted == false(), column.in_(part))
+                for r in conn.execute(q).mappings():
+                    row = {**r, "id": int(r["id"])}
+                    if isinstance(row["phone"], str) and row["phone"] in self.fetched_phones:
+                        self.fetched_phones[row["phone"]].append(row)
+                    if isinstance(row["email"], str) and row["email"].lower() in self.fetched_emails:
+                        self.fetched_emails[row["email"].lower()].append(row)
 
     def add(self, values: dict[str, Any], row: int | None = None) -> None:
-        self._put({"id": None, "code": None, "name": values.get("name"), "kind": values.get("kind", "企业"),
-                   "phone": values.get("phone"), "email": values.get("email"), "row": row})
+        r = {"id": None, "code": None, "name": values.get("name"), "kind": values.get("kind", "企业"),
+             "phone": values.get("phone"), "email": values.get("email"), "row": row}
+        if r["kind"] == "企业" and isinstance(r["name"], str):
+            self.file_by_name.setdefault(normalise_name(r["name"]), []).append(r)
+        if isinstance(r["phone"], str):
+            self.file_by_phone.setdefault(r["phone"], []).append(r)
+        if isinstance(r["email"], str):
+            self.file_by_email.setdefault(r["email"].lower(), []).append(r)
 
     def find(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> list[dict[str, Any]]:
-        hits: list[dict[str, Any]] = []
-        if values.get("name") and values.get("kind", "企业") != "个人":
-            hits += self.by_name.get(normalise_name(values["name"]), [])
-        if values.get("phone"):
-            hits += self.by_phone.get(values["phone"], [])
-        if values.get("email"):
-            hits += self.by_email.get(str(values["email"]).lower(), [])
+        name = values.get("name") if values.get("name") and values.get("kind", "企业") != "个人" else None
+        phone = values.get("phone") or None
+        email = str(values["email"]).lower() if values.get("email") else None
+        if (phone and phone not in self.fetched_phones) or (email and email not in self.fetched_emails):
+            self.prefetch([phone] if phone else [], [email] if email else [])
+        key = normalise_name(name) if name else None
+        found: dict[Any, dict[str, Any]] = {}
+        if key is not None:
+            for r in self.names.find(key):
+                found[r["id"]] = r
+        for r in (self.fetched_phones.get(phone, []) if phone else []) + \
+                (self.fetched_emails.get(email, []) if email else []):
+            found[r["id"]] = r  # the fuller row (with phone and e-mail) wins
+        for r in ((self.file_by_name.get(key, []) if key is not None else []) +
+                  (self.file_by_phone.get(phone, []) if phone else []) +
+                  (self.file_by_email.get(email, []) if email else [])):
+            found[id(r)] = r
         skip = set(exclude)
-        unique = {id(r): r for r in hits if r["id"] not in skip}
-        return sorted(unique.values(), key=lambda r: (r["id"] is None, r["id"] or 0))
+        hits = [r for r in found.values() if r["id"] not in skip]
+        return sorted(hits, key=lambda r: (r["id"] is None, r["id"] or 0))
 
 
 class CustomersMixin(CRMBase):
@@ -169,7 +317,7 @@ class CustomersMixin(CRMBase):
         out = dict(values)
         if "hot" in out:
             hot = out["hot"]
-            if isinstance(hot, bool) or type(hot).__name__ == "bool_":
+            if isinstance(hot, (bool, np.bool_)):  # a pandas column gives numpy booleans
                 out["hot"] = bool(hot)
             else:  # "yes", "False", 1 … are not flags: bool("False") would be True
                 raise ValidationError(field="hot", value=hot, label="热点客户", table="customer",
@@ -212,6 +360,23 @@ class CustomersMixin(CRMBase):
         index = self._remember(("duplicate_index",), lambda: _DuplicateIndex(self.store))
         return index.find(values, exclude)
 
+    def _prefetch_duplicates(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Look up the phones and e-mails of many rows about to be checked (an import chunk) in
+        one query, under the customer-keys lock; a value that does not validate is skipped
+        (its row will be refused for it anyway)."""
+        loc = locale()
+        phones, emails = [], []
+        for r in rows:
+            for key, norm, out in (("phone", normalise_phone, phones), ("email", loc.validate_email, emails)):
+                if not _missing(r.get(key)):
+                    try:
+                        out.append(norm(r[key]))
+                    except (ValidationError, TypeError, AttributeError):
+                        pass
+        self._remember(("customer_keys_locked",), lambda: self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS))
+        index = self._remember(("duplicate_index",), lambda: _DuplicateIndex(self.store))
+        index.prefetch(phones, emails)
+
     def _refuse_duplicates(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> None:
         # no row stands for "this name is taken": writers of customer names, phones and e-mails
         # take one advisory lock (PostgreSQL; SQLite writers are serialised anyway) and check
@@ -223,7 +388,7 @@ class CustomersMixin(CRMBase):
         first = dup[0]
         field = ("name" if values.get("name") and values.get("kind", "企业") != "个人"
                  and normalise_name(first["name"]) == normalise_name(values["name"])
-                 else "phone" if values.get("phone") and first["phone"] == values["phone"] else "email")
+                 else "phone" if values.get("phone") and first.get("phone") == values["phone"] else "email")
         # a customer outside the user's scope is not named (no lookup oracle): only that it exists
         hidden = [r for r in dup if r["id"] is not None and not self._in_scope("customer", r["id"])]
         shown = "；".join(f"{r['code']} {r['name']}（编号 {r['id']}）" if r["id"] is not None
@@ -305,6 +470,7 @@ class CustomersMixin(CRMBase):
     def _write_customers(self, rows: list[dict[str, Any]]) -> list[int]:
         """Write rows of :meth:`_prepare_customer` (codes, owner history, audit); returns ids."""
         with self.store.transaction():
+            self._remember(("customer_keys_locked",), lambda: self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS))
             fresh = [r for r in rows if r["code"] is None]
             for r, c in zip(fresh, self.next_codes("customer", len(fresh))):
                 r["code"] = c

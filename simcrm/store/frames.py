@@ -24,6 +24,7 @@ SQLAlchemy's executemany, and on PostgreSQL it moves the id sequences past the w
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -373,6 +374,7 @@ def _bulk_sqlite(store, frames: Mapping[str, pd.DataFrame]) -> None:
     proxy = store.engine.raw_connection()
     raw = proxy.driver_connection
     memory = store.url in ("sqlite://", "sqlite:///:memory:")
+    failed = True
     try:
         raw.execute("PRAGMA foreign_keys = OFF")
         raw.execute("PRAGMA ignore_check_constraints = ON")
@@ -394,12 +396,25 @@ def _bulk_sqlite(store, frames: Mapping[str, pd.DataFrame]) -> None:
                 raw.execute(sql)
             raw.execute("COMMIT")
         except BaseException:
-            raw.execute("ROLLBACK")
+            # a full disk (SQLITE_FULL) or an I/O error may have rolled the transaction back
+            # already; a second ROLLBACK would then hide the real error behind "no transaction"
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
             raise
+    except BaseException:
+        failed = True
+        raise
+    else:
+        failed = False
     finally:
-        raw.execute("PRAGMA ignore_check_constraints = OFF")
-        raw.execute("PRAGMA foreign_keys = ON")
-        if not memory:
-            raw.execute("PRAGMA journal_mode = WAL")
-            raw.execute("PRAGMA synchronous = NORMAL")
-        proxy.close()
+        try:
+            raw.execute("PRAGMA ignore_check_constraints = OFF")
+            raw.execute("PRAGMA foreign_keys = ON")
+            if not memory:
+                raw.execute("PRAGMA journal_mode = WAL")
+                raw.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error:
+            if not failed:  # after an error (a full disk) the first error is the one to report
+                raise
+        finally:
+            proxy.close()

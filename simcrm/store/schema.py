@@ -31,12 +31,14 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 from .. import reference
@@ -258,7 +260,7 @@ tbl(
     col("province", String(20), "省份", required=True),
     col("city", String(30), "城市", required=True),
     col("address", TEXT, "地址", sensitive="address"),
-    col("phone", String(20), "电话", sensitive="mobile"),
+    col("phone", String(20), "电话", sensitive="mobile", index=True),  # the duplicate check looks it up
     col("email", String(100), "电子邮件", sensitive="email"),
     col("id_number", String(18), "身份证号", sensitive="id_number"),
     col("credit_code", String(18), "统一社会信用代码"),
@@ -277,6 +279,8 @@ tbl(
     col("deleted", Boolean, "已删除", required=True, default=False),
     col("merged_into", Integer, "合并到", fk="customer.id"),
 )
+# the duplicate check compares e-mails case-insensitively (crm.customers)
+Index("ix_customer_email_lower", func.lower(metadata.tables["customer"].c.email))
 
 tbl(
     "customer_share", "客户共享",

@@ -29,7 +29,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -353,6 +353,8 @@ class Store:
         try:
             with conn.begin():
                 yield conn
+            for hook in conn.info.pop("simcrm_after_commit", {}).values():
+                hook()
         except (IntegrityError, DataError) as exc:
             self._dict_cache = None
             raise self._translate(exc) from exc
@@ -362,7 +364,17 @@ class Store:
         finally:
             self._active.reset(token)
             conn.info.pop("simcrm_write", None)
+            conn.info.pop("simcrm_after_commit", None)
             conn.close()
+
+    def after_commit(self, key: Any, hook: Callable[[], None]) -> None:
+        """Run ``hook()`` once the current write transaction has committed (never if it rolls
+        back); a later hook with the same ``key`` replaces an earlier one. For caches that may
+        only learn what the database really holds."""
+        conn = self._active.get()
+        if conn is None:
+            raise RuntimeError("after_commit needs an open write transaction")
+        conn.info.setdefault("simcrm_after_commit", {})[key] = hook
 
     def in_write(self) -> bool:
         """Whether the calling code runs inside :meth:`transaction`."""

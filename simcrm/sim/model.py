@@ -805,6 +805,24 @@ class Model:
         ev._frame = f
         self._policy_remember(rows, cat[rows], eff)
 
+    def surge_complaints(self, from_day: int, factor: float) -> None:
+        """From ``from_day`` on, unhappy customers complain ``factor`` times as readily.
+
+        A service failure of the firm's own making (a faulty batch from a new supplier, a new
+        logistics partner …): failures and service requests after ``from_day`` escalate to
+        complaints more often, the same draws deciding (no extra random number). Without it,
+        :data:`COMPLAINT_PROPENSITY` alone (tuned so that about 1 in 27 dissatisfied customers
+        complains).
+        """
+        self.surge = (int(from_day), float(factor))
+
+    def _propensity(self, day: np.ndarray) -> Any:
+        """The complaint propensity on ``day`` (a scalar unless a surge is set)."""
+        surge = self.__dict__.get("surge")
+        if surge is None:
+            return COMPLAINT_PROPENSITY
+        return COMPLAINT_PROPENSITY * np.where(np.asarray(day) > surge[0], surge[1], 1.0)
+
     def _policy_rows(self, day: np.ndarray, category: np.ndarray) -> np.ndarray:
         """Which complaints (days, categories) the policy in force decides."""
         pol = self.__dict__.get("complaint_policy")
@@ -1282,7 +1300,7 @@ class Model:
                 prod_p = self._fail_p = prod_w / prod_w.sum()
             self._service_requests(fc, fd, rng.choice(len(prod_p), size=len(fc), p=prod_p))
         # complaints about delivery, price and staff
-        other = rng.random(n) < 0.0035 * (1.5 - sat) ** 2 * COMPLAINT_PROPENSITY * np.where(rejected, 0, 1)
+        other = rng.random(n) < 0.0035 * (1.5 - sat) ** 2 * self._propensity(day) * np.where(rejected, 0, 1)
         cats = rng.choice(["交付物流", "价格收费", "服务态度", "人员行为", "其他"], size=other.sum(),
                           p=_p([0.3 + 1.6 * W["tangibles"], 0.2, 0.2 + 1.4 * W["empathy"], 0.1 + 1.2 * W["assurance"], 0.1]))
         self._complaints(cust[other], day[other] + rng.integers(2, 30, size=other.sum()), np.full(other.sum(), -1), cats)
@@ -1326,7 +1344,7 @@ class Model:
         self._schedule(fd, "dsat", fc, np.where(good, 0.01, -0.07) - 0.03 * W["assurance"])
         # escalation to a complaint is rare: most unhappy customers say nothing (about 1 in 27
         # complain); more likely after bad service and for unhappy customers
-        esc = rng.random(m) < (np.where(good, 0.004, 0.03) + 0.03 * (1 - self.cust["_sat"][fc]) ** 2) * COMPLAINT_PROPENSITY
+        esc = rng.random(m) < (np.where(good, 0.004, 0.03) + 0.03 * (1 - self.cust["_sat"][fc]) ** 2) * self._propensity(fd)
         self._complaints(fc[esc], fd[esc] + rng.integers(0, 10, size=esc.sum()), prod_i[esc] + 1,
                          np.where(rng.random(esc.sum()) < 0.7 - 0.45 * W["responsiveness"], "产品质量", "售后维修"))
         if redo:

@@ -239,6 +239,12 @@ class World:
         self._run(progress=progress)
         return self
 
+    def surge_complaints(self, factor: float) -> "World":
+        """A scenario for the coming quarters: from today on, unhappy customers complain ``factor``
+        times as readily (:meth:`Model.surge_complaints`); the tables up to today do not change."""
+        self._model.surge_complaints(self._day(), factor)
+        return self
+
     def _read_interventions(self, days: int) -> None:
         """Care and retention actions students recorded become menu actions on those customers.
 

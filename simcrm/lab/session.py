@@ -371,6 +371,8 @@ class Lab:
                 proc.wait(timeout=5)
             except Exception:  # noqa: BLE001 - best effort at interpreter exit
                 proc.kill()
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()  # else an unclosed-pipe ResourceWarning when the session is collected
 
 
 # -- the autograde referee (started by the grading pipeline, found through SIMCRM_REFEREE) -----------

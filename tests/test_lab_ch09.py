@@ -315,6 +315,67 @@ def test_handled_rule(ctx):
     assert "被归档" in evaluate("ch09.handled", ctx, ["非常紧急"]).hint  # the 紧急 ones were closed against this rule
 
 
+_QUICK = ["产品质量", "售后维修", "交付物流"]
+CATEGORIES = list(reference.DICTIONARIES["complaint_category"]["values"])
+
+
+def _set_policy(manager, quick, *, only=None):
+    for cat in only or CATEGORIES:
+        if cat in quick:
+            manager.set_complaint_policy(cat, response_days=0, resolve_days=2, remedy="更换并补偿")
+        else:
+            manager.set_complaint_policy(cat, response_days=7, resolve_days=30, remedy="致歉说明")
+
+
+def test_policy_fails_then_passes(ctx):
+    me, manager, admin = _crms(ctx)
+    assert "列表" in evaluate("ch09.policy", ctx, "产品质量").hint
+    assert "没有处理规则" in evaluate("ch09.policy", ctx, _QUICK).hint
+    _set_policy(manager, _QUICK, only=["产品质量", "售后维修"])
+    assert "还有 5 类" in evaluate("ch09.policy", ctx, _QUICK).hint
+    _set_policy(manager, CATEGORIES)  # every category fast: no second group
+    assert "两组" in evaluate("ch09.policy", ctx, list(CATEGORIES)).hint
+    _set_policy(manager, _QUICK)
+    assert "不一致" in evaluate("ch09.policy", ctx, ["产品质量"]).hint
+    # 5 days with 维修或更换 is fast (≤ 7 days) and satisfying (4); 10 days with 更换并补偿 is satisfying (4) but slow
+    manager.set_complaint_policy("服务态度", response_days=1, resolve_days=5, remedy="维修或更换")
+    manager.set_complaint_policy("交付物流", response_days=1, resolve_days=10, remedy="更换并补偿")
+    want = ["产品质量", "售后维修", "服务态度"]
+    assert ch09.policy_split(ctx.store)[0] == set(want)
+    assert evaluate("ch09.policy", ctx, want).ok
+    with pytest.raises(Exception, match="role_type"):  # the agent may not set it
+        me.set_complaint_policy("其他", response_days=0, resolve_days=2, remedy="更换并补偿")
+
+
+def test_policy_rows_written_around_the_crm_do_not_count(ctx):
+    _me_, manager, _admin = _crms(ctx)
+    _set_policy(manager, _QUICK, only=[c for c in CATEGORIES if c != "其他"])
+    ctx.store.insert("complaint_policy", {"category": "其他", "response_days": 7, "resolve_days": 30, "remedy": "致歉说明"})
+    assert "set_complaint_policy" in evaluate("ch09.policy", ctx, _QUICK).hint
+
+
+def _policy_effect_by_loops(after, today, days=91):
+    first, end = today + pd.Timedelta(days=1), today + pd.Timedelta(days=1 + days)
+    visits = {}
+    for h in after.read("complaint_history").to_dict("records"):
+        if h["status"] == "已回访":
+            visits[h["complaint_id"]] = min(visits.get(h["complaint_id"], h["at"]), h["at"])
+    firsts = {}
+    for c in sorted(after.read("complaint").to_dict("records"), key=lambda c: (c["received_at"], c["id"])):
+        if first <= c["received_at"] < end and c["customer_id"] not in firsts:
+            firsts[c["customer_id"]] = c
+    orders = [o for o in after.read("sales_order").to_dict("records") if o["approval"] == "同意" and o["order_date"] < end]
+    life = after.read("customer").set_index("id")["lifecycle"]
+    groups = collections.defaultdict(list)
+    for cust, c in firsts.items():
+        v = visits.get(c["id"])
+        ok = v is not None and v - c["received_at"] <= pd.Timedelta(days=7) and pd.notna(c["satisfaction"]) and c["satisfaction"] >= 4
+        day = c["received_at"].normalize()
+        bought = any(o["customer_id"] == cust and o["order_date"] > day for o in orders)
+        groups["快速满意" if ok else "其余"].append((bought, life[cust] == "失效"))
+    return groups
+
+
 # --- the lab session: a second try after undo, and the closed loop ----------------------------------------
 
 
@@ -376,6 +437,40 @@ def test_second_try_after_undo_and_the_quarter(lab):
 
     again = replay(lab.context()).read("complaint").set_index("id").loc[fast["id"], cols]
     pd.testing.assert_frame_equal(again, before_step.loc[fast["id"]])
+
+
+def test_policy_loop_in_the_lab(tmp_path):
+    """练习 7.2 → next_quarter → 7.4 in a lab: the quarter's complaints follow the rules, the surge gives
+    them a population, the reference equals an independent loop computation on the kernel's own
+    stepped world and the referee's replay (which replays the policy) gives the same table."""
+    from simcrm.lab import start
+    from simcrm.lab.loop import replay
+
+    lab = start("ch09", customers=CUSTOMERS, student="ch09_policy", quiet=True)
+    emp = lab.table("employee").set_index("id")
+    manager = CRM(lab.store, user=emp.loc[ch09.manager_id(lab.context()), "login"], now=lambda: lab.now)
+    quick = ["产品质量", "服务态度", "价格收费"]  # 售后维修, the other usual escalation, slow: both groups get customers
+    _set_policy(manager, quick)
+    lab.check("ch09.policy", quick)
+    today = pd.Timestamp(lab.world.params.today)
+    lab.next_quarter()
+    groups = _policy_effect_by_loops(lab.store, today)
+    assert sum(len(v) for v in groups.values()) >= 8, "the surge gives the policy complaints to act on"
+    assert set(groups) == set(ch09.POLICY_GROUPS)
+    got = get_question("ch09.policy_effect").func(lab.context()).set_index("group")
+    for g, xs in groups.items():
+        assert got.loc[g, "customers"] == len(xs)
+        assert got.loc[g, "bought_share"] == pytest.approx(sum(b for b, _ in xs) / len(xs))
+        assert got.loc[g, "lost_share"] == pytest.approx(sum(lost for _, lost in xs) / len(xs))
+    mine = ch09.policy_effect_table(lab.store, today, 91)
+    pd.testing.assert_frame_equal(get_question("ch09.policy_effect").func(lab.context()), mine)
+    # the quarter's complaints of the quick categories were return-visited on the second day after receipt
+    comp = lab.table("complaint")
+    new = comp[(comp["received_at"] >= today + pd.Timedelta(days=7)) & (comp["received_at"] < today + pd.Timedelta(days=85))]
+    assert len(new) and (new.loc[new["category"].isin(quick), "satisfaction"] == 5).all()
+    assert (new.loc[~new["category"].isin(quick), "satisfaction"].dropna() == 1).all()  # 致歉说明 after 30 days
+    assert replay(lab.context()).read("complaint_policy")["remedy"].tolist() == lab.table("complaint_policy")["remedy"].tolist()
+    lab.grade("ch09.policy_effect", mine)
 
 
 # --- the grading pipeline: full marks, blank, one wrong, two worlds, a copied answer ----------------------------

@@ -55,6 +55,7 @@ TABLE_MODULE: dict[str, str] = {
     "activity": "activity", "care": "care",
     "sla_policy": "service", "service_request": "service", "return_visit": "service",
     "complaint": "complaint", "complaint_history": "complaint", "survey": "complaint",
+    "complaint_policy": "complaint",
     "campaign": "campaign", "campaign_member": "campaign",
 }
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
 from .. import reference
+from ..store import schema
 from ..errors import RequiredFieldError, StateTransitionError, UnknownValueError, ValidationError
 from .base import CRMBase, atomic, check_transition, tbl
 
@@ -68,6 +70,50 @@ class ServiceMixin(CRMBase):
                     self._insert("sla_policy", {"urgency": urgency, "first_response_hours": fr, "resolution_hours": res})
                     have[urgency] = (fr, res)
         return have
+
+    # -- the complaint-handling policy (服务策略 / 投诉处理规则) -----------------------------------------
+
+    @atomic
+    def set_complaint_policy(self, category: str, *, response_days: int, resolve_days: int, remedy: str,
+                             handler: int | str | None = None, note: str | None = None) -> int:
+        """Set the handling rule of a complaint category (投诉处理规则); returns its id.
+
+        The service manager (主管) or the boss decides, for each 投诉类别, within how many days a
+        complaint is first answered (``response_days``, 0–30: 调查中) and return-visited as
+        resolved (``resolve_days``, 1–180, more than ``response_days``: 已回访), the remedy
+        (``remedy``: 致歉说明 / 维修或更换 / 更换并补偿, from the least to the most generous) and,
+        optionally, who handles it (``handler``: an employee in post, id or login). Setting a
+        category again replaces its rule. The rules act on the complaints the firm receives
+        from the next quarter run on (:meth:`simcrm.sim.World.step`); the customer's reaction
+        depends on how fast and how well the complaint is put right.
+        """
+        self._require("complaint", "update")
+        self._require_role(("主管", "老板"), "设定投诉处理规则")
+        cats = self.store.dictionary_values("complaint_category")
+        if not isinstance(category, str) or category not in cats:
+            raise UnknownValueError(field="category", value=category, label="投诉类别", allowed=cats)
+        for field, value, lo, hi in (("response_days", response_days, 0, 30), ("resolve_days", resolve_days, 1, 180)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
+                raise ValidationError(field=field, value=value, label=schema.column_label("complaint_policy", field),
+                                      allowed=f"{lo} 到 {hi} 之间的整数（天）")
+        if int(resolve_days) <= int(response_days):
+            raise ValidationError(field="resolve_days", value=resolve_days, label="回访解决时限(天)",
+                                  allowed=f"大于首次响应时限 {int(response_days)} 天（先响应，后回访）")
+        remedies = reference.state_values("complaint_remedy")
+        if not isinstance(remedy, str) or remedy not in remedies:
+            raise UnknownValueError(field="remedy", value=remedy, label="处理方式", allowed=remedies)
+        handler_id = None if handler is None else self._employee_id(handler, field="handler", label="处理人")
+        values = {"category": category, "response_days": int(response_days), "resolve_days": int(resolve_days),
+                  "remedy": remedy, "handler_id": handler_id, "note": note}
+        self.store.validate("complaint_policy", values)
+        t = tbl("complaint_policy")
+        with self.store.transaction() as conn:
+            cat_id = self.store.dictionary_id("complaint_category", category)
+            pid = conn.execute(select(t.c.id).where(t.c.category == cat_id)).scalar()
+            if pid is None:
+                return self._insert("complaint_policy", values)
+            self._update("complaint_policy", int(pid), {k: v for k, v in values.items() if k != "category"})
+            return int(pid)
 
     # -- service requests ------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 In the student's kernel, :meth:`simcrm.lab.session.Lab.next_quarter` steps the student's world
 ``days`` past today with what they recorded in the CRM (care rows, members of a campaign's
-目标组, the handling of the world's complaints: :meth:`simcrm.sim.World.step` reads them). The notebook is the complete record, so
+目标组, the handling of the world's complaints, the complaint-handling policy:
+:meth:`simcrm.sim.World.step` reads them). The notebook is the complete record, so
 autograde, which re-executes it, steps again with the same decisions and gets the same outcome.
 
 The referee never trusts the student's database for an *outcome*: :func:`replay` takes only
@@ -26,7 +27,7 @@ __all__ = ["DECISION_TABLES", "HANDLED", "QUARTER_DAYS", "decisions", "discard_w
 
 #: the tables whose student-added rows :meth:`World.step` acts on (order matters: FKs first);
 #: ``complaint`` rows the student recorded come along so the world's later ids are the same
-DECISION_TABLES = ("campaign", "campaign_member", "care", "complaint", "complaint_history")
+DECISION_TABLES = ("campaign", "campaign_member", "care", "complaint", "complaint_history", "complaint_policy")
 
 #: the key under which :func:`decisions` returns the student's edits of the world's complaints
 #: (the complaint rows as they are now, for complaints the student moved along in the CRM)

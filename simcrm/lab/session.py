@@ -211,7 +211,9 @@ class Lab:
 
         Care you planned or did and the customers you put in a campaign's 目标组 act on those
         customers (the 对照组 gets nothing), and so do the complaints you handled (the return
-        visit's date and satisfaction: fast and satisfying, or not), with an effect that depends
+        visit's date and satisfaction: fast and satisfying, or not) and the complaint-handling
+        policy you set (``complaint_policy``: the complaints received from tomorrow on are handled
+        by its rules), with an effect that depends
         on each customer's hidden state; everything else goes on as the firm would. The same decisions always give
         the same quarter, so autograde, which re-runs your notebook, sees what you saw; the
         grade of an outcome comes from the referee's own replay of your decisions
@@ -371,6 +373,8 @@ class Lab:
                 proc.wait(timeout=5)
             except Exception:  # noqa: BLE001 - best effort at interpreter exit
                 proc.kill()
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()  # else an unclosed-pipe ResourceWarning when the session is collected
 
 
 # -- the autograde referee (started by the grading pipeline, found through SIMCRM_REFEREE) -----------

@@ -729,6 +729,150 @@ class Model:
         self._schedule(when, "dsat", cust, np.where(fine, 0.16, -0.02))
         self._schedule(when[fine], "recover", cust[fine], when[fine] + 365)
 
+    # -- the firm's complaint-handling policy (投诉处理规则, set in the CRM) ----------------------------
+
+    #: the return visit's satisfaction by the policy's remedy (处理方式) when resolved within
+    #: RECOVERY_DAYS; each of the waits in :data:`SLOW_DAYS` passed costs a point (the same
+    #: remedy pleases less after weeks of waiting)
+    REMEDY_SATISFACTION = {"致歉说明": 2, "维修或更换": 4, "更换并补偿": 5}
+    SLOW_DAYS = (RECOVERY_DAYS, 30)
+
+    @classmethod
+    def policy_satisfaction(cls, remedy: str, resolve_days: int) -> int:
+        """The satisfaction (1–5) a complaint resolved by ``remedy`` in ``resolve_days`` gets."""
+        s = cls.REMEDY_SATISFACTION[remedy] - sum(int(resolve_days) > d for d in cls.SLOW_DAYS)
+        return int(min(max(s, 1), 5))
+
+    def set_complaint_policy(self, rules: dict[str, tuple[int, int, str, int]] | None, from_day: int) -> None:
+        """The firm handles the complaints received after ``from_day`` by ``rules`` (``None``: no policy).
+
+        ``rules``: complaint category → (response days, resolution days, remedy, handler's
+        employee id or -1 for the desk's usual one). A ruled complaint is first answered
+        (调查中) response days after receipt, return-visited (已回访) exactly resolution days after
+        it, with the satisfaction of :meth:`policy_satisfaction`, and archived the day after;
+        fast and satisfying (within :data:`RECOVERY_DAYS`, ≥ 4) it acts on the customer like the
+        model's own fast and satisfying handling, otherwise like a slow one. Complaints the model
+        had already drawn for the coming days are handled again by the rules (their pending
+        effects replaced; the ones the model already settled in a simulated week stay), and
+        the complaints drawn from now on are handled by them as they arise. No random draw.
+        """
+        if not rules:
+            self.__dict__.pop("complaint_policy", None)
+            return
+        self.complaint_policy = {"from": int(from_day), "rules": dict(rules)}
+        f = self.ev["complaint"].frame()
+        if not len(f):
+            return
+        day = f["day"].to_numpy()
+        cat = f["category"].to_numpy()
+        outcome = f["outcome"].to_numpy().copy()
+        steps = np.stack(f["steps"].to_numpy()).astype(np.int64)
+        cust = f["cust"].to_numpy()
+        known = self.__dict__.setdefault("policy_rows", {})  # ev row → (remedy, day its effects were scheduled for)
+        eff_old = np.where(outcome < 2, steps[:, 4] // 86400, day + 45)
+        for r, (_, d) in known.items():
+            eff_old[r] = d
+        ruled = self._policy_rows(day, cat) & ((eff_old // 7) >= self.week)
+        rows = np.flatnonzero(ruled)
+        if not len(rows):
+            return
+        o, e, c = outcome[rows], eff_old[rows], cust[rows]
+        done = o < 2
+        self._unschedule(e[done], "dopen", c[done], -np.ones(done.sum()))
+        self._unschedule(e[done], "dsat", c[done], np.where(o[done] == 0, 0.16, -0.02))
+        fine = o == 0
+        self._unschedule(e[fine], "recover", c[fine], e[fine] + 365)
+        self._unschedule(e[~done], "dsat", c[~done], np.full((~done).sum(), -0.12))
+        new_o, new_steps, new_sat, new_h = self._policy_handling(
+            np.ones(len(rows), dtype=bool), cat[rows], f["received"].to_numpy()[rows],
+            o, steps[rows], f["sat"].to_numpy()[rows], f["handler"].to_numpy()[rows])
+        eff = np.maximum(new_steps[:, 4] // 86400, 7 * self.week)
+        ok = new_o == 0
+        self._schedule(eff, "dopen", c, -np.ones(len(c)))
+        self._schedule(eff, "dsat", c, np.where(ok, 0.16, -0.02))
+        self._schedule(eff[ok], "recover", c[ok], eff[ok] + 365)
+        all_steps = steps
+        all_steps[rows] = new_steps
+        cols = {"outcome": outcome, "sat": f["sat"].to_numpy().copy(), "handler": f["handler"].to_numpy().copy()}
+        cols["outcome"][rows], cols["sat"][rows], cols["handler"][rows] = new_o, new_sat, new_h
+        ev = self.ev["complaint"]
+        col = np.empty(len(f), dtype=object)
+        col[:] = list(all_steps)
+        f["steps"] = col
+        for k, v in cols.items():
+            f[k] = v
+        ev._parts = [{k: (all_steps if k == "steps" else cols.get(k, p)) for k, p in ev._parts[0].items()}]
+        ev._frame = f
+        self._policy_remember(rows, cat[rows], eff)
+
+    def surge_complaints(self, from_day: int, factor: float) -> None:
+        """From ``from_day`` on, unhappy customers complain ``factor`` times as readily.
+
+        A service failure of the firm's own making (a faulty batch from a new supplier, a new
+        logistics partner …): failures and service requests after ``from_day`` escalate to
+        complaints more often, the same draws deciding (no extra random number). Without it,
+        :data:`COMPLAINT_PROPENSITY` alone (tuned so that about 1 in 27 dissatisfied customers
+        complains).
+        """
+        self.surge = (int(from_day), float(factor))
+
+    def _propensity(self, day: np.ndarray) -> Any:
+        """The complaint propensity on ``day`` (a scalar unless a surge is set)."""
+        surge = self.__dict__.get("surge")
+        if surge is None:
+            return COMPLAINT_PROPENSITY
+        return COMPLAINT_PROPENSITY * np.where(np.asarray(day) > surge[0], surge[1], 1.0)
+
+    def _policy_rows(self, day: np.ndarray, category: np.ndarray) -> np.ndarray:
+        """Which complaints (days, categories) the policy in force decides."""
+        pol = self.__dict__.get("complaint_policy")
+        if pol is None:
+            return np.zeros(len(day), dtype=bool)
+        return (np.asarray(day) > pol["from"]) & np.isin(np.asarray(category, dtype=object), list(pol["rules"]))
+
+    def _policy_handling(self, ruled: np.ndarray, category: np.ndarray, start_sec: np.ndarray, outcome: np.ndarray,
+                         steps: np.ndarray, sat: np.ndarray, handler: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``outcome, steps, sat, handler`` with the ruled rows handled as the policy says."""
+        rules = self.complaint_policy["rules"]
+        outcome, steps, sat, handler = (np.array(outcome, copy=True), np.array(steps, dtype=np.int64, copy=True),
+                                        np.array(sat, copy=True), np.array(handler, copy=True))
+        category = np.asarray(category, dtype=object)
+        for name in sorted(set(category[ruled])):
+            m = ruled & (category == name)
+            resp, res, remedy, who = rules[name]
+            t0 = np.asarray(start_sec)[m].astype(np.int64)
+            t_resp = t0 + int(resp) * 86400 + 1800  # answered half an hour into the response day
+            t_visit = t0 + int(res) * 86400  # the return visit exactly ``res`` days after receipt
+            mids = t_resp[:, None] + (t_visit - t_resp)[:, None] * np.array([1, 2, 3])[None, :] // 4
+            steps[m] = np.column_stack([t_resp, mids, t_visit, t_visit + 86400])
+            s = self.policy_satisfaction(remedy, res)
+            sat[m] = s
+            outcome[m] = 0 if (int(res) <= self.RECOVERY_DAYS and s >= 4) else 1
+            if int(who) >= 0:
+                handler[m] = int(who)
+        return outcome, steps, sat, handler
+
+    def _policy_remember(self, rows: np.ndarray, category: np.ndarray, eff: np.ndarray) -> None:
+        """Note the ev rows the policy handled: their remedy (shown as the 处理方案) and effect day."""
+        rules = self.complaint_policy["rules"]
+        known = self.__dict__.setdefault("policy_rows", {})
+        for r, c, d in zip(np.asarray(rows).tolist(), category, np.asarray(eff).tolist()):
+            known[int(r)] = (rules[c][2], int(d))
+
+    def _unschedule(self, day: np.ndarray, kind: str, cust: np.ndarray, value: np.ndarray) -> None:
+        """Take back effects scheduled with :meth:`_schedule` (one matching entry each)."""
+        for d, c, v in zip(np.asarray(day).tolist(), np.asarray(cust).tolist(), np.asarray(value).tolist()):
+            items = self.effects.get(int(d) // 7)
+            for j, (k, cs, vs) in enumerate(items or []):
+                if k != kind:
+                    continue
+                hit = np.flatnonzero((cs == c) & (vs == v))
+                if len(hit):
+                    keep = np.ones(len(cs), dtype=bool)
+                    keep[hit[0]] = False
+                    items[j] = (k, cs[keep], vs[keep])
+                    break
+
     # -- scheduled effects ---------------------------------------------------------------------
 
     def _schedule(self, day: Any, kind: str, cust: np.ndarray, value: np.ndarray) -> None:
@@ -1156,7 +1300,7 @@ class Model:
                 prod_p = self._fail_p = prod_w / prod_w.sum()
             self._service_requests(fc, fd, rng.choice(len(prod_p), size=len(fc), p=prod_p))
         # complaints about delivery, price and staff
-        other = rng.random(n) < 0.0035 * (1.5 - sat) ** 2 * COMPLAINT_PROPENSITY * np.where(rejected, 0, 1)
+        other = rng.random(n) < 0.0035 * (1.5 - sat) ** 2 * self._propensity(day) * np.where(rejected, 0, 1)
         cats = rng.choice(["交付物流", "价格收费", "服务态度", "人员行为", "其他"], size=other.sum(),
                           p=_p([0.3 + 1.6 * W["tangibles"], 0.2, 0.2 + 1.4 * W["empathy"], 0.1 + 1.2 * W["assurance"], 0.1]))
         self._complaints(cust[other], day[other] + rng.integers(2, 30, size=other.sum()), np.full(other.sum(), -1), cats)
@@ -1200,7 +1344,7 @@ class Model:
         self._schedule(fd, "dsat", fc, np.where(good, 0.01, -0.07) - 0.03 * W["assurance"])
         # escalation to a complaint is rare: most unhappy customers say nothing (about 1 in 27
         # complain); more likely after bad service and for unhappy customers
-        esc = rng.random(m) < (np.where(good, 0.004, 0.03) + 0.03 * (1 - self.cust["_sat"][fc]) ** 2) * COMPLAINT_PROPENSITY
+        esc = rng.random(m) < (np.where(good, 0.004, 0.03) + 0.03 * (1 - self.cust["_sat"][fc]) ** 2) * self._propensity(fd)
         self._complaints(fc[esc], fd[esc] + rng.integers(0, 10, size=esc.sum()), prod_i[esc] + 1,
                          np.where(rng.random(esc.sum()) < 0.7 - 0.45 * W["responsiveness"], "产品质量", "售后维修"))
         if redo:
@@ -1265,18 +1409,24 @@ class Model:
         urgency = rng.choice(_URGENCY, size=m, p=_URGENCY_P_COMPLAINT)
         depts = {"产品质量": 9, "售后维修": 7, "交付物流": 9, "价格收费": 2, "服务态度": 7, "人员行为": 1, "其他": 7}
         dept = np.array([depts.get(x, 7) for x in category])
-        self.ev["complaint"].add(cust=cust, day=day, received=start_sec, steps=list(steps), outcome=outcome, sat=sat,
-                                 product=product, category=category.astype(object), urgency=urgency, receiver=receiver,
-                                 handler=np.where(rng.random(m) < 0.5, receiver, self.firm.service_staff[0]), dept=dept,
-                                 gap=np.where((category == "产品质量") & (rng.random(m) < 0.3), "促销差距",
-                                              np.array([self.GAP_OF_CATEGORY.get(x, "理解差距") for x in category],
-                                                       dtype=object)).astype(object),
-                                 contact=self.cust["primary_contact"][cust],
-                                 channel=rng.choice(_COMPLAINT_CHANNELS, size=m, p=_COMPLAINT_CHANNELS_P))
-        self._schedule(day, "dsat", cust, np.full(m, -0.08))
-        self._schedule(day, "dopen", cust, np.ones(m))
+        handler = np.where(rng.random(m) < 0.5, receiver, self.firm.service_staff[0])
+        gap = np.where((category == "产品质量") & (rng.random(m) < 0.3), "促销差距",
+                       np.array([self.GAP_OF_CATEGORY.get(x, "理解差距") for x in category], dtype=object)).astype(object)
+        channel = rng.choice(_COMPLAINT_CHANNELS, size=m, p=_COMPLAINT_CHANNELS_P)
         # for the customer the matter ends with the return visit (archiving is the desk's business)
         close_day = (start_sec + durations[:, :5].sum(axis=1)) // 86400
+        ruled = self._policy_rows(day, category)
+        if ruled.any():  # the firm's complaint-handling policy decides these (no draw: same stream)
+            outcome, steps, sat, handler = self._policy_handling(ruled, category, start_sec, outcome, steps, sat, handler)
+            close_day = np.where(ruled, steps[:, 4] // 86400, close_day)
+        seq = self.ev["complaint"].add(cust=cust, day=day, received=start_sec, steps=list(steps), outcome=outcome,
+                                       sat=sat, product=product, category=category.astype(object), urgency=urgency,
+                                       receiver=receiver, handler=handler, dept=dept, gap=gap,
+                                       contact=self.cust["primary_contact"][cust], channel=channel)
+        if ruled.any():
+            self._policy_remember(seq[ruled], np.asarray(category, dtype=object)[ruled], close_day[ruled])
+        self._schedule(day, "dsat", cust, np.full(m, -0.08))
+        self._schedule(day, "dopen", cust, np.ones(m))
         done = outcome < 2
         self._schedule(close_day[done], "dopen", cust[done], -np.ones(done.sum()))
         self._schedule(close_day[done], "dsat", cust[done], np.where(outcome[done] == 0, 0.16, -0.02))

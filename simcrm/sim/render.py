@@ -888,7 +888,9 @@ def _relationship(m: Model, T, cust_id, contact_id, order_id, opp_id, cust) -> d
                                                                        "receiver", "handler", "dept", "contact")},
                            **{k: np.zeros(0, dtype=object) for k in ("steps", "category", "urgency", "gap", "channel")}})
     cpv = cp[(cp["day"].to_numpy() <= T) & (cust_id[cp["cust"].to_numpy()] > 0)] if len(cp) else cp
-    cpv = cpv.iloc[_order_ids(cpv["day"].to_numpy(), cpv["received"].to_numpy())].reset_index(drop=True)
+    cpv = cpv.iloc[_order_ids(cpv["day"].to_numpy(), cpv["received"].to_numpy())]
+    ev_rows = cpv.index.to_numpy()  # the complaint events shown, in id order
+    cpv = cpv.reset_index(drop=True)
     steps = np.stack(cpv["steps"].to_numpy()) if len(cpv) else np.zeros((0, 6), dtype=np.int64)
     states = np.array(reference.state_values("complaint_status"))
     reached = (steps < Ts).sum(axis=1)
@@ -912,7 +914,13 @@ def _relationship(m: Model, T, cust_id, contact_id, order_id, opp_id, cust) -> d
     comp["handler_id"] = pd.array(np.where(reached >= 2, cpv["handler"].to_numpy(), 0), dtype="Int64")
     comp.loc[reached < 2, "handler_id"] = pd.NA
     comp["handling_notes"] = np.where(reached >= 1, "已联系客户了解情况", None)
-    comp["solution"] = np.where(reached >= 3, np.where(cpv["outcome"].to_numpy() == 0, "更换/补偿并致歉", "按流程处理"), None)
+    solution = np.where(cpv["outcome"].to_numpy() == 0, "更换/补偿并致歉", "按流程处理").astype(object)
+    ruled = m.__dict__.get("policy_rows")
+    if ruled:  # complaints the firm's handling policy decided: its remedy (处理方式)
+        for i, r in enumerate(ev_rows.tolist()):
+            if r in ruled:
+                solution[i] = f"按投诉处理规则：{ruled[r][0]}"
+    comp["solution"] = np.where(reached >= 3, solution, None)
     comp["customer_feedback"] = np.where(reached >= 5, np.where(cpv["sat"].to_numpy() >= 4, "对处理结果满意", "勉强接受"), None)
     comp["return_visit_confirmed"] = reached >= 5
     sat = cpv["sat"].to_numpy()

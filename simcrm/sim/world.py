@@ -239,6 +239,12 @@ class World:
         self._run(progress=progress)
         return self
 
+    def surge_complaints(self, factor: float) -> "World":
+        """A scenario for the coming quarters: from today on, unhappy customers complain ``factor``
+        times as readily (:meth:`Model.surge_complaints`); the tables up to today do not change."""
+        self._model.surge_complaints(self._day(), factor)
+        return self
+
     def _read_interventions(self, days: int) -> None:
         """Care and retention actions students recorded become menu actions on those customers.
 
@@ -294,7 +300,30 @@ class World:
                 when = grp["contacted_at"].fillna(row["start_date"]) if "contacted_at" in grp else None
                 idx, ok = model_index(grp["customer_id"])
                 model.apply_action(idx, to_day(when, lo)[ok], act)
+        self._read_complaint_policy(lo)
         self._read_complaint_handling(lo, hi)
+
+    def _read_complaint_policy(self, lo: int) -> None:
+        """The firm's complaint-handling policy (``complaint_policy``, set in the CRM) for the coming period.
+
+        The rules in the store when a step starts decide the complaints received after today
+        (:meth:`Model.set_complaint_policy`): when each is first answered and return-visited,
+        with what remedy and satisfaction, by whom. Read again at every step; the model is only
+        told when the rules changed, so a step with the same rules changes nothing. With no
+        rules (and none before), nothing is read into the model and the world is exactly as
+        without this table.
+        """
+        model = self._model
+        pol = self.store.read("complaint_policy", resolve=True)
+        had = model.__dict__.get("complaint_policy")
+        if not len(pol) and had is None:
+            return
+        who = self._rendered_ids("employee", pol["handler_id"].astype("float64"))
+        rules = {str(c): (int(a), int(b), str(r), int(h) if pd.notna(h) else -1)
+                 for c, a, b, r, h in zip(pol["category"], pol["response_days"], pol["resolve_days"], pol["remedy"], who)}
+        if had is not None and had["rules"] == rules:
+            return
+        model.set_complaint_policy(rules or None, lo)
 
     def _read_complaint_handling(self, lo: int, hi: int) -> None:
         """Complaints of the world that a CRM user took into their hands, and those they resolved.

@@ -655,6 +655,18 @@ tbl(
 )
 
 tbl(
+    "complaint_policy", "投诉处理规则",
+    pk(),
+    col("category", Integer, "投诉类别", dictionary="complaint_category", required=True, unique=True),
+    col("response_days", Integer, "首次响应时限(天)", required=True, min=0, max=30),
+    col("resolve_days", Integer, "回访解决时限(天)", required=True, min=1, max=180),
+    col("remedy", String(8), "处理方式", required=True, states="complaint_remedy"),
+    col("handler_id", Integer, "处理人", fk="employee.id"),
+    col("note", TEXT, "说明"),
+    doc="服务策略：每类投诉多少天内首次响应、多少天回访解决、处理方式（补偿水平）和处理人；模拟对此后受理的该类投诉照此处理",
+)
+
+tbl(
     "return_visit", "回访记录",
     pk(),
     col("customer_id", Integer, "客户", fk="customer.id", required=True),

@@ -14,17 +14,21 @@ The student is a service agent (客服专员 of 客服部), later the service ma
 * 任务五 (思考题): MOT five steps on one service episode picked from the records;
 * 任务六 (calculation): the call centre — calls per hour at the busiest hour, Erlang C agents
   for 80 % within 20 s, the waiting time with one agent fewer;
-* 任务七 (operation + calculation): the open complaints handled by the student's own rule (some
-  fast, some deliberately slow), then ``lab.next_quarter()`` and service recovery measured.
+* 任务七 (operations + calculations): service recovery as a closed loop — the open complaints
+  handled by the student's own rule (some fast, some deliberately slow: 7.1); as the service
+  manager, a complaint-handling policy per category set in the CRM (``set_complaint_policy``:
+  days to respond and to resolve, remedy), mixing fast and satisfying with slow or apology-only
+  (7.2); ``lab.next_quarter()``; then recovery measured on the backlog and the firm's earlier
+  complaints (7.3) and on the complaints the policy handled in the quarter (7.4).
 
 What the simulation does with complaint handling (:mod:`simcrm.sim.model`): each complaint's
 handling — fast and satisfying, slow, or left open — is decided when the complaint arises,
 and the customer reacts to *that* (a fast, satisfying resolution binds the customer for a
-year; an open complaint raises the churn hazard). :meth:`simcrm.sim.World.step` reads care
-rows and campaign members recorded in the CRM, not complaint records, so the student's own
-handling of today's open complaints is recorded and graded as an operation but does not change
-the next quarter; 练习 7.2 measures recovery on the complaints the firm resolved before today
-(the referee recomputes the quarter on its own replay, :func:`simcrm.lab.loop.replay`).
+year and brings them back to buy; an open complaint raises the churn hazard).
+:meth:`simcrm.sim.World.step` reads what the student recorded: the world's complaints they
+handled become theirs (resolved on their return visit's day with its satisfaction), and the
+policy decides the complaints received after today (:meth:`Model.set_complaint_policy`). The
+referee recomputes the quarter on its own replay of those decisions (:func:`simcrm.lab.loop.replay`).
 """
 
 from __future__ import annotations
@@ -74,6 +78,18 @@ TARGET_SECONDS = 20
 
 SLA_COLUMNS = ["urgency", "requests", "response_rate", "resolution_rate", "overdue_open"]
 
+
+
+#: the next quarter's scenario: customers complain this many times as readily as before today
+SURGE = 25
+
+
+def prepare_world(world: Any) -> None:
+    """The next quarter brings a service failure (a new logistics partner, a batch of unreliable
+    spare parts): from today on unhappy customers complain :data:`SURGE` times as readily, so the
+    complaint-handling policy of 练习 7.2 has complaints to act on. The tables up to today are as
+    generated; the same in the lab and in every replay (:func:`simcrm.lab.session.build_world`)."""
+    world.surge_complaints(SURGE)
 
 
 def today(ctx: Any) -> pd.Timestamp:
@@ -335,7 +351,7 @@ def _diagnose_value(ctx: Any, answer: Any, expected: Any) -> str | None:
     return None
 
 
-@calculation("ch09.complaint_value", points=8, rtol=1e-6, diagnose=_safe(_diagnose_value))
+@calculation("ch09.complaint_value", points=6, rtol=1e-6, diagnose=_safe(_diagnose_value))
 def complaint_value_q(ctx: Any) -> dict[str, Any]:
     return complaint_value(ctx.pristine, cutoff(ctx))
 
@@ -397,7 +413,7 @@ def _diagnose_servqual(ctx: Any, answer: Any, expected: Any) -> str | None:
     return "expectation、perception 是全部调查的期望分（exp_…）、感知分（per_…）的平均数，gap = perception − expectation。"
 
 
-@calculation("ch09.servqual", points=8, atol=1e-4, diagnose=_safe(_diagnose_servqual))
+@calculation("ch09.servqual", points=6, atol=1e-4, diagnose=_safe(_diagnose_servqual))
 def servqual(ctx: Any) -> pd.DataFrame:
     return servqual_table(ctx.pristine, cutoff(ctx))
 
@@ -477,7 +493,7 @@ def _diagnose_calls(ctx: Any, answer: Any, expected: Any) -> str | None:
     return "asa_one_fewer = 少一个坐席（agents − 1）时的平均应答等待时间（秒）；坐席数不超过话务量时为无穷大（math.inf）。"
 
 
-@calculation("ch09.call_centre", points=8, rtol=1e-6, diagnose=_safe(_diagnose_calls))
+@calculation("ch09.call_centre", points=6, rtol=1e-6, diagnose=_safe(_diagnose_calls))
 def call_centre_q(ctx: Any) -> dict[str, Any]:
     out = call_centre(ctx.pristine, cutoff(ctx))
     return {k: out[k] for k in ("busiest_hour", "calls_per_hour", "agents", "asa_one_fewer")}
@@ -491,7 +507,7 @@ def open_complaints(ctx: Any) -> pd.DataFrame:
     return comp[comp["status"].isin(list(OPEN_STATES))].reset_index(drop=True)
 
 
-@operation("ch09.handled", points=6)
+@operation("ch09.handled", points=4)
 def check_handled(ctx: Any, answer: Any) -> CheckResult:
     urgencies = tuple(reference.state_values("urgency"))
     if not isinstance(answer, (list, tuple, set)) or not set(answer) <= set(urgencies):
@@ -600,7 +616,7 @@ def _diagnose_recovery(ctx: Any, answer: Any, expected: Any) -> str | None:
             "其余投诉客户为其他投诉；bought_share = 下一季度内有已审批订单的比例，lost_share = 季度末生命周期为“失效”的比例。")
 
 
-@calculation("ch09.recovery", points=6, key="group", atol=1e-4, diagnose=_safe(_diagnose_recovery))
+@calculation("ch09.recovery", points=4, key="group", atol=1e-4, diagnose=_safe(_diagnose_recovery))
 def recovery(ctx: Any) -> pd.DataFrame:
     from ..loop import QUARTER_DAYS, replay
 
@@ -608,6 +624,94 @@ def recovery(ctx: Any) -> pd.DataFrame:
     return recovery_table(ctx.pristine, after, cutoff(ctx), QUARTER_DAYS, handled_complaints(ctx.pristine, ctx.store))
 
 
-__all__ = ["sla_table", "complaint_customer", "complaint_value", "stayed_table", "servqual_table", "pareto_table",
+# --- 任务七 (continued): the complaint-handling policy and what it did to the customers ------------------
+
+
+def policy_split(store: Any) -> tuple[set[str], set[str]]:
+    """The categories the store's complaint policy resolves fast and satisfyingly (return visit within
+    FAST_DAYS, the remedy's satisfaction at that speed ≥ SATISFIED) and the other ruled ones."""
+    from ...sim.model import Model
+
+    pol = store.read("complaint_policy")
+    fine = {str(c) for c, d, r in zip(pol["category"], pol["resolve_days"], pol["remedy"])
+            if int(d) <= FAST_DAYS and Model.policy_satisfaction(str(r), int(d)) >= SATISFIED}
+    return fine, {str(c) for c in pol["category"]} - fine
+
+
+@operation("ch09.policy", points=4)
+def check_policy(ctx: Any, answer: Any) -> CheckResult:
+    cats = list(ctx.store.dictionary_values("complaint_category"))
+    if not isinstance(answer, (list, tuple, set)) or not all(isinstance(c, str) for c in answer) or not set(answer) <= set(cats):
+        return CheckResult(False, f"quick 应是投诉类别的列表（取自 {cats}）：按你的规则快速、满意地解决的那几类。")
+    pol = ctx.store.read("complaint_policy")
+    missing = [c for c in cats if c not in set(pol["category"])]
+    if missing:
+        return CheckResult(False, f"还有 {len(missing)} 类投诉没有处理规则（{missing}）：每一类都要用 set_complaint_policy 定下规则。")
+    audit = ctx.store.read("audit_log", columns=["action", "table_name", "row_id"])
+    made = set(audit.loc[(audit["table_name"] == "complaint_policy") & (audit["action"] == "新建"), "row_id"])
+    if not set(pol["id"]) <= made:
+        return CheckResult(False, "处理规则要通过 CRM 的 set_complaint_policy 设定（由客服主管操作，留下操作日志）。")
+    fine, other = policy_split(ctx.store)
+    if not fine or not other:
+        return CheckResult(False, f"规则要把投诉类别分成两组：一组 {FAST_DAYS} 天内回访解决且客户满意（满意度 ≥ {SATISFIED}），"
+                                  "另一组故意放慢或只致歉，下一季度才能比较两组客户。")
+    if set(answer) != fine:
+        return CheckResult(False, f"你的规则中快速满意的类别是 {sorted(fine)}，与 quick {sorted(set(answer))} 不一致：快速满意 = "
+                                  f"回访解决时限 ≤ {FAST_DAYS} 天且该处理方式在这个时限下的满意度 ≥ {SATISFIED}"
+                                  f"（回访满意度：致歉说明 2、维修或更换 4、更换并补偿 5，回访解决时限超过 {FAST_DAYS} 天减 1、超过 30 天再减 1）。")
+    return CheckResult(True)
+
+
+#: the groups of 练习 7.4
+POLICY_GROUPS = ("快速满意", "其余")
+
+
+def policy_effect_table(after: Any, start: pd.Timestamp, days: int) -> pd.DataFrame:
+    """Customers whose first complaint of the quarter after ``start`` (today, 0:00; complaints received
+    from the day after today for ``days`` days) was, in ``after`` (the world stepped the quarter),
+    return-visited within FAST_DAYS of receipt with satisfaction ≥ SATISFIED (``快速满意``) or not
+    (``其余``); per group the customers, the share who bought (an approved order dated after the
+    day of that complaint, within the quarter) and the share 失效 at the end."""
+    first = start + pd.Timedelta(days=1)
+    end = first + pd.Timedelta(days=days)
+    comp = after.read("complaint")
+    comp = comp[(comp["received_at"] >= first) & (comp["received_at"] < end)]
+    head = comp.sort_values(["received_at", "id"]).groupby("customer_id").head(1)
+    hist = after.read("complaint_history")
+    visit = head["id"].map(hist[hist["status"] == "已回访"].groupby("complaint_id")["at"].min())
+    fine = visit.notna() & ((visit - head["received_at"]) <= pd.Timedelta(days=FAST_DAYS)) & (
+        head["satisfaction"].fillna(0) >= SATISFIED)
+    orders = after.read("sales_order")
+    orders = orders[(orders["approval"] == "同意") & (orders["order_date"] < end)]
+    day_of = head.set_index("customer_id")["received_at"].dt.normalize()
+    later = orders["order_date"] > orders["customer_id"].map(day_of)
+    bought = set(orders.loc[later.fillna(False).astype(bool), "customer_id"])
+    life = after.read("customer").set_index("id")["lifecycle"]
+    groups = pd.DataFrame({"group": np.where(fine, POLICY_GROUPS[0], POLICY_GROUPS[1]),
+                           "bought": head["customer_id"].isin(bought).to_numpy(),
+                           "lost": head["customer_id"].map(life).eq("失效").to_numpy()})
+    g = groups.groupby("group")
+    return pd.DataFrame({"customers": g.size(), "bought_share": g["bought"].mean(),
+                         "lost_share": g["lost"].mean()}).reset_index()
+
+
+def _diagnose_policy_effect(ctx: Any, answer: Any, expected: Any) -> str | None:
+    if not isinstance(answer, pd.DataFrame) or not {"group", "customers"} <= set(answer.columns):
+        return None
+    if int(answer["customers"].sum()) != int(expected["customers"].sum()):
+        return ("客户范围：下一季度内（今天之后的第一天起 91 天）受理过投诉的客户，每人只算一次，看他在这个季度的第一次投诉；"
+                "今天及以前的投诉不算。")
+    return (f"快速满意 = 这次投诉在受理后 {FAST_DAYS} 天内完成回访（complaint_history 中“已回访”的时间）且回访满意度 ≥ {SATISFIED}；"
+            "bought_share = 投诉受理日之后（不含当天）到季度末有审批状态为“同意”的订单的比例；lost_share = 季度末生命周期为“失效”的比例。")
+
+
+@calculation("ch09.policy_effect", points=6, key="group", atol=1e-4, diagnose=_safe(_diagnose_policy_effect))
+def policy_effect(ctx: Any) -> pd.DataFrame:
+    from ..loop import QUARTER_DAYS, replay
+
+    return policy_effect_table(replay(ctx), cutoff(ctx), QUARTER_DAYS)
+
+
+__all__ = ["policy_split", "policy_effect_table", "POLICY_GROUPS", "sla_table", "complaint_customer", "complaint_value", "stayed_table", "servqual_table", "pareto_table",
            "call_centre", "recovery_table", "handled_complaints", "RECOVERY_GROUPS", "open_complaints", "manager_id", "mot_episode", "ROUTING",
            "GAP_OF_CATEGORY", "STEPS", "STEPS_KEY", "CALLS_PER_RECORD", "AHT_SECONDS"]

@@ -74,9 +74,16 @@ def _chapter_module(chapter: str) -> Any:
 
 
 def _copy_sqlite(src: Path, dst: Path) -> None:
-    """A consistent copy of a SQLite database (WAL included) through the backup API."""
+    """A consistent copy of a SQLite database (WAL included).
+
+    A database no connection holds open, its journal folded in (no ``-wal`` file beside it), is
+    one self-contained file: copied as it is. Otherwise through SQLite's backup API.
+    """
     if dst.exists():
         dst.unlink()
+    if not any(src.with_name(src.name + x).exists() for x in ("-wal", "-journal")):
+        shutil.copyfile(src, dst)
+        return
     with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
         a.backup(b)
     a.close()
@@ -113,7 +120,8 @@ def build_world(seed: int, chapter: str, directory: Path, customers: int | None 
     path = directory / "world.sqlite"
     if path.exists():
         path.unlink()
-    world = generate(seed=seed, customers=n, db=str(path))
+    # the session's folder goes when the kernel ends: no need to flush its world file to disk
+    world = generate(seed=seed, customers=n, db=str(path), durable=False)
     prepare = getattr(module, "prepare_world", None)
     if prepare is not None:
         prepare(world)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -372,7 +373,7 @@ def _params(customers: int, start: Any, today: Any, overrides: dict[str, Any]) -
 def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.date(2023, 1, 1),
              today: Any = dt.date(2025, 12, 31), locale: str = "zh_CN", db: Any = None,
              progress: bool | Callable | None = None, validate: bool = False, cache: bool | None = None,
-             **params: Any) -> World:
+             durable: bool = True, **params: Any) -> World:
     """Build a firm and run the behaviour model from ``start`` to ``today`` into a store.
 
     Args:
@@ -393,6 +394,8 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
             cache (:mod:`simcrm.sim.cache`) and keep new ones there. ``None`` (default): on
             when a cache folder is available and the target is a new SQLite store; ``False``:
             always build.
+        durable: flush a world file served from the cache to disk before it appears at ``db``
+            (``False`` for a scratch file deleted when the process ends, like a lab session's).
         **params: other :class:`~simcrm.sim.model.SimParams` fields.
 
     Returns:
@@ -402,6 +405,17 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
 
     p = _params(customers, start, today, params)
     if isinstance(db, (str, os.PathLike)) and "://" not in str(db) and str(db) != ":memory:":
+        if cache is not False and _cache.cache_dir() is not None:
+            # a world built before: its verified SQLite file is copied as it is (no re-serialising)
+            target = Path(db).expanduser().resolve()
+            if not (target.exists() and target.stat().st_size > 0):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                k = _cache.key(f"{int(seed)}|{locale}|{p.key()}")
+                got = _cache.restore_file(k, target, durable=durable)
+                if got is not None:
+                    world = World(seed, p, Store(target, create=False, check=False), locale, _state=got[0], _meta=got[1])
+                    world._cache_key = k
+                    return world
         # a world file appears complete or not at all: built beside the target, then renamed
         with Store.build_file(db, create=False) as building:  # schema: restored or created below
             built = generate(seed, customers, start, today, locale, building, progress, validate, cache, **params)

@@ -139,3 +139,62 @@ def test_a_lab_reads_its_files_from_the_cache_on_a_warm_start(cache_dir, monkeyp
     assert len(calls) == 1  # the second start copied the file from the cache
     assert Path(b.files.expo_leads).read_bytes() == Path(a.files.expo_leads).read_bytes()
     assert Path(b.files.expo_leads).parent == b.dir
+
+
+# --- a world opened as a file: the stored SQLite file copied as it is (issue 15) -----------------
+
+def test_a_world_file_comes_from_the_cache_as_it_was_built(cache_dir, tmp_path):
+    from simcrm.store import check_file
+
+    fresh = generate(**SMALL, db=tmp_path / "fresh.sqlite", cache=False)
+    generate(**SMALL, db=tmp_path / "a.sqlite")  # fills the cache
+    restored = generate(**SMALL, db=tmp_path / "b.sqlite", durable=False)
+    assert "_lazy" in restored.__dict__  # served from the cache, the model not unpickled
+    check_file(tmp_path / "b.sqlite")  # complete: not marked as a world being built
+    assert _tables(restored) == _tables(fresh)
+    assert restored.firm == fresh.firm and restored.today == fresh.today
+    assert _tables(restored.step(30)) == _tables(fresh.step(30))
+
+
+def test_a_damaged_stored_file_is_a_miss_and_leaves_nothing_behind(cache_dir, tmp_path):
+    fresh = generate(**SMALL, cache=False)
+    generate(**SMALL, db=tmp_path / "a.sqlite")
+    stored = next(p for p in cache_dir.glob("*.sqlite"))
+    k = stored.stem
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    assert cache.restore_file(k, tmp_path / "b.sqlite") is None
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".b.sqlite", "b.sqlite"))]
+    rebuilt = generate(**SMALL, db=tmp_path / "c.sqlite")
+    assert "_lazy" not in rebuilt.__dict__ and _tables(rebuilt) == _tables(fresh)
+
+
+def test_a_world_being_built_elsewhere_is_waited_for_not_built_twice(cache_dir, tmp_path):
+    import threading
+
+    from simcrm.sim.model import SimParams
+    from simcrm.sim.world import _params
+
+    p = _params(SMALL["customers"], SMALL["start"], SMALL["today"], {})
+    assert isinstance(p, SimParams)
+    k = cache.key(f"{SMALL['seed']}|zh_CN|{p.key()}")
+    out: dict = {}
+    with cache.building(k) as waited:  # a prebuild holds the lock of this very world
+        assert waited is False
+        opener = threading.Thread(target=lambda: out.setdefault("w", generate(**SMALL, db=tmp_path / "lab.sqlite")))
+        opener.start()
+        opener.join(0.5)
+        assert opener.is_alive()  # the lab waits for the build …
+        generate(**SMALL)  # … which finishes and fills the cache
+    opener.join(60)
+    assert "_lazy" in out["w"].__dict__  # restored from what the other build saved, not built again
+    assert _tables(out["w"]) == _tables(generate(**SMALL, cache=False))
+
+
+def test_package_versions_in_the_key_match_the_installed_metadata():
+    from importlib.metadata import version
+
+    for mod in ("numpy", "pandas", "faker"):
+        assert cache._version(mod) == version(mod)
+    assert cache._version("no_such_package_simcrm") is None

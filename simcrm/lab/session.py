@@ -37,7 +37,7 @@ from .checks import CheckFailed, CheckResult, install_notebook_errors
 from .identity import STUDENT_FILE, Student, _check_id, resolve_student, student_home, world_seed
 from .questions import Context, evaluate, get_question
 
-__all__ = ["Lab", "start", "set_student", "CHAPTER_TITLES"]
+__all__ = ["Lab", "start", "set_student", "own_world", "CHAPTER_TITLES"]
 
 CHAPTER_TITLES = {
     "ch01": "认识客户关系管理软件",
@@ -444,19 +444,28 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
             from .firstrun import ask_once
 
             ask_once(quiet=quiet)
-        who = resolve_student(student)
-        ticket = world_ticket() if who.source != "autograde" and salt is None else None
-        if ticket is not None and who.id in (None, ticket["student"]):
-            # the teacher handed this student their world (``simcrm course worlds``): no salt needed
-            lab = Lab(chapter, Student(ticket["student"], "ticket"), ticket["seed"], customers=customers, quiet=quiet)
-        else:
-            seed = world_seed(who.id, salt, autograde=who.source == "autograde")
-            # a 学号 without the teacher's ticket or salt gets a world of the public default salt:
-            # say so, a student must not believe it is the world they are graded on
-            practice = who.id is not None and salt is None and not os.environ.get("SIMCRM_COURSE_SALT")
-            lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet, practice=practice)
+        who, seed, salt, practice = own_world(resolve_student(student), salt)
+        lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet, practice=practice)
     _redo_hint.lab = weakref.ref(lab)  # the latest session explains its duplicates (not kept alive)
     return lab
+
+
+def own_world(who: Student, salt: str | None = None) -> tuple[Student, int, str | None, bool]:
+    """Which world a student opens outside simcrm's autograde: ``(student, seed, salt, practice)``.
+
+    The teacher's world ticket when there is one for this student; else the seed of their 学号
+    (and the course salt), or the default world. Shared by :func:`start` and the worlds built
+    ahead (:mod:`simcrm.lab.prebuild`), so both open the same world.
+    """
+    ticket = world_ticket() if who.source != "autograde" and salt is None else None
+    if ticket is not None and who.id in (None, ticket["student"]):
+        # the teacher handed this student their world (``simcrm course worlds``): no salt needed
+        return Student(ticket["student"], "ticket"), ticket["seed"], None, False
+    seed = world_seed(who.id, salt, autograde=who.source == "autograde")
+    # a 学号 without the teacher's ticket or salt gets a world of the public default salt:
+    # say so, a student must not believe it is the world they are graded on
+    practice = who.id is not None and salt is None and not os.environ.get("SIMCRM_COURSE_SALT")
+    return who, seed, salt, practice
 
 
 def _redo_hint(exc: Any) -> str | None:

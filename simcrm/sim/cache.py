@@ -35,6 +35,7 @@ entry just written always stays. Temporary files a crashed save left behind go a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -48,9 +49,9 @@ import time
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["cache_dir", "key", "load", "restore", "restore_file", "save", "load_files", "save_files", "evict", "LazyState",
+__all__ = ["cache_dir", "key", "load", "restore", "restore_file", "building", "save", "load_files", "save_files", "evict", "LazyState",
            "DEFAULT_MAX_MB"]
 
 #: bump when the layout of a cache entry changes
@@ -109,10 +110,10 @@ def _version(mod: str) -> str | None:
         spec = find_spec(mod)
         if spec is None or not spec.origin:
             return None
-        found = sorted(n for n in _dist_infos(str(Path(spec.origin).parent.parent))
+        found = sorted(n[: -len(".dist-info")] for n in _dist_infos(str(Path(spec.origin).parent.parent))
                        if n.split("-", 1)[0].lower().replace("_", "-") == mod)
-        if len(found) == 1 and found[0].count("-") == 1:
-            return found[0][len(mod) + 1: -len(".dist-info")]
+        if len(found) == 1 and found[0].count("-") == 1:  # name-version
+            return found[0].split("-", 1)[1]
         from importlib.metadata import version
 
         return version(mod)
@@ -319,6 +320,43 @@ def load(k: str, raw_target: sqlite3.Connection) -> dict[str, Any] | None:
         return got[0].get()
     except Exception:  # noqa: BLE001 - a damaged entry is a miss
         return None
+
+
+@contextlib.contextmanager
+def building(k: str) -> Iterator[bool]:
+    """Hold the build lock of world ``k`` while it is built; yields ``True`` when another process
+    held it first (it was building the same world: look in the cache again before building).
+
+    So a lab opened while the world is being built ahead (:mod:`simcrm.lab.prebuild`) waits for
+    that build instead of running a second one beside it. An OS lock (``flock``): a builder that
+    dies releases it. Without a private cache folder or on Windows, no lock (``False``).
+    """
+    d = cache_dir()
+    try:
+        import fcntl
+    except ImportError:  # Windows: two builds of the same world both succeed, as before
+        yield False
+        return
+    fd = None
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if _private(d):
+            fd = os.open(d / f".{k}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except (OSError, AttributeError):
+        fd = None
+    if fd is None:
+        yield False
+        return
+    try:
+        waited = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            waited = True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield waited
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _write_entry(d: Path, k: str, secret: bytes, files: dict[str, tuple[str, str]], meta: dict[str, Any] | None) -> None:

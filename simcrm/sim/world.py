@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from pathlib import Path
@@ -405,21 +406,33 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
 
     p = _params(customers, start, today, params)
     if isinstance(db, (str, os.PathLike)) and "://" not in str(db) and str(db) != ":memory:":
-        if cache is not False and _cache.cache_dir() is not None:
+        lock: Any = contextlib.nullcontext(False)
+        target = Path(db).expanduser().resolve()
+        if cache is not False and _cache.cache_dir() is not None and not (target.exists() and target.stat().st_size > 0):
             # a world built before: its verified SQLite file is copied as it is (no re-serialising)
-            target = Path(db).expanduser().resolve()
-            if not (target.exists() and target.stat().st_size > 0):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                k = _cache.key(f"{int(seed)}|{locale}|{p.key()}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            k = _cache.key(f"{int(seed)}|{locale}|{p.key()}")
+
+            def restored() -> World | None:
                 got = _cache.restore_file(k, target, durable=durable)
-                if got is not None:
-                    world = World(seed, p, Store(target, create=False, check=False), locale, _state=got[0], _meta=got[1])
-                    world._cache_key = k
-                    return world
-        # a world file appears complete or not at all: built beside the target, then renamed
-        with Store.build_file(db, create=False) as building:  # schema: restored or created below
-            built = generate(seed, customers, start, today, locale, building, progress, validate, cache, **params)
-            state, meta = built._handover()
+                if got is None:
+                    return None
+                world = World(seed, p, Store(target, create=False, check=False), locale, _state=got[0], _meta=got[1])
+                world._cache_key = k
+                return world
+
+            world = restored()
+            if world is not None:
+                return world
+            lock = _cache.building(k)  # another process building the same world (a prebuild): wait for it
+        with lock as waited:
+            world = restored() if waited else None
+            if world is not None:
+                return world
+            # a world file appears complete or not at all: built beside the target, then renamed
+            with Store.build_file(db, create=False) as building:  # schema: restored or created below
+                built = generate(seed, customers, start, today, locale, building, progress, validate, cache, **params)
+                state, meta = built._handover()
         world = World(seed, p, Store(db, check=False), locale, _state=state, _meta=meta)  # built just now
         world._cache_key = built._cache_key
         return world

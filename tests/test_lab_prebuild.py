@@ -82,3 +82,41 @@ def test_the_cli_refuses_a_prebuild_without_a_cache(env, monkeypatch):
     monkeypatch.setenv("SIMCRM_CACHE", "0")
     result = CliRunner().invoke(main, ["prebuild", "ch04", "--wait"])
     assert result.exit_code == 2 and "SIMCRM_CACHE" in result.output
+
+
+def _count_prepares(monkeypatch, chapter):
+    module = session._chapter_module(chapter)
+    calls = []
+    real = module.prepare_world
+
+    def counting(world):
+        calls.append(world.seed)
+        return real(world)
+
+    monkeypatch.setattr(module, "prepare_world", counting)
+    return calls
+
+
+def test_a_prepared_world_is_kept_and_copied_as_it_was_prepared(env, monkeypatch):
+    calls = _count_prepares(monkeypatch, "ch05")
+    first = session.start("ch05", customers=60, quiet=True)
+    again = session.start("ch05", customers=60, quiet=True)
+    assert len(calls) == 1  # the second start copied the prepared world
+    assert "_lazy" in again.world.__dict__
+    monkeypatch.setenv("SIMCRM_CACHE", "0")
+    fresh = session.start("ch05", customers=60, quiet=True)
+    assert len(calls) == 2
+    for t in ("contact", "customer", "employee", "role"):
+        assert again.table(t).equals(fresh.table(t)) and first.table(t).equals(fresh.table(t))
+    # the world goes on from the same model state
+    again.next_quarter()
+    fresh.next_quarter()
+    for t in ("sales_order", "contact", "complaint"):
+        assert again.table(t).equals(fresh.table(t))
+
+
+def test_a_chapter_that_keeps_something_on_the_world_is_prepared_each_time(env, monkeypatch):
+    calls = _count_prepares(monkeypatch, "ch07")
+    session.start("ch07", customers=60, quiet=True)
+    lab = session.start("ch07", customers=60, quiet=True)
+    assert len(calls) == 2 and hasattr(lab.world, "_ch07_response")

@@ -112,20 +112,59 @@ def _chapter_files(module: Any, builder: Any, world: Any, directory: Path) -> di
 
 
 def build_world(seed: int, chapter: str, directory: Path, customers: int | None = None) -> Any:
-    """Generate the chapter's world for ``seed`` into ``directory/world.sqlite``."""
-    from ..sim import generate
+    """Generate the chapter's world for ``seed`` into ``directory/world.sqlite``.
+
+    A chapter's ``prepare_world`` (its scenario's starting point: rights, a stock-take, damaged
+    contacts …) writes tables only, so the prepared world is kept in the cache too, keyed by
+    the world and by all of simcrm's code, and copied as it is the next time (with the world's
+    model state, which preparing does not change). A chapter that keeps something on the world
+    object instead (a new attribute) is prepared afresh each time.
+    """
+    from ..sim import cache, generate
 
     module = _chapter_module(chapter)
     n = customers or getattr(module, "CUSTOMERS", DEFAULT_CUSTOMERS)
     path = directory / "world.sqlite"
     if path.exists():
         path.unlink()
+    prepare = getattr(module, "prepare_world", None)
+    pk = None
+    if prepare is not None and cache.cache_dir() is not None:
+        world, pk = _prepared_world(seed, n, module, path)
+        if world is not None:
+            return world
     # the session's folder goes when the kernel ends: no need to flush its world file to disk
     world = generate(seed=seed, customers=n, db=str(path), durable=False)
-    prepare = getattr(module, "prepare_world", None)
     if prepare is not None:
+        before = set(world.__dict__)
         prepare(world)
+        added = set(world.__dict__) - before - {"_model", "_firm", "_written", "_idmap"}
+        if pk is not None and not added and getattr(world, "_cache_key", None) is not None:
+            world.store.engine.dispose()  # the journal folded in: one self-contained file
+            if not any(path.with_name(path.name + x).exists() for x in ("-wal", "-journal")):
+                cache.save_files(pk, {"world": path})
     return world
+
+
+def _prepared_world(seed: int, n: int, module: Any, path: Path) -> tuple[Any, str]:
+    """The chapter's prepared world from the cache (``None`` on a miss) and its key."""
+    from ..sim import cache
+    from ..sim.world import DEFAULT_START, DEFAULT_TODAY, World, _params, world_key
+    from ..store import Store
+
+    p = _params(n, DEFAULT_START, DEFAULT_TODAY, {})
+    k = world_key(seed, p)
+    pk = cache.key(f"prepared|{k}|{module.__name__}|{cache.package_hash()}")
+    base = cache.state_of(k)  # the model state stays the world's own entry's
+    if base is None:
+        return None, pk
+    files = cache.load_files(pk, path.parent)
+    if not files or files.get("world") != path:
+        path.unlink(missing_ok=True)
+        return None, pk
+    world = World(seed, p, Store(path, create=False, check=False), "zh_CN", _state=base[0], _meta=base[1])
+    world._cache_key = k
+    return world, pk
 
 
 def pick_employee(store: Any, role_type: str, department: str = "销售") -> dict[str, Any]:

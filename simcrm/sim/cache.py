@@ -51,7 +51,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["cache_dir", "key", "load", "restore", "restore_file", "building", "save", "load_files", "save_files", "evict", "LazyState",
+__all__ = ["cache_dir", "key", "load", "restore", "restore_file", "state_of", "building", "package_hash", "save", "load_files", "save_files", "evict", "LazyState",
            "DEFAULT_MAX_MB"]
 
 #: bump when the layout of a cache entry changes
@@ -119,6 +119,21 @@ def _version(mod: str) -> str | None:
         return version(mod)
     except Exception:  # noqa: BLE001 - not installed as a distribution
         return None
+
+
+@cache
+def package_hash() -> str:
+    """A hash of all of simcrm's code and data (for what more than the world's own code makes:
+    a lab's prepared world runs the CRM and the chapter's code)."""
+    import simcrm
+
+    h = hashlib.sha256(_code_hash().encode())
+    root = Path(str(resources.files("simcrm")))
+    for p in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".csv")):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    h.update(simcrm.__version__.encode())
+    return h.hexdigest()
 
 
 def key(ident: str) -> str:
@@ -245,6 +260,20 @@ def _entry(k: str) -> tuple[Path, bytes, dict[str, Any]] | None:
     if manifest is None or set(manifest.get("files", {})) != {"sqlite", "state"}:
         return None
     return d, secret, manifest
+
+
+def state_of(k: str) -> tuple[LazyState, dict[str, Any]] | None:
+    """The lazy state and metadata of world entry ``k`` without copying its store (a prepared copy
+    of the store is used instead, see :func:`save_files`); ``None`` on a miss."""
+    try:
+        got = _entry(k)
+    except Exception:  # noqa: BLE001 - a damaged entry is a miss
+        return None
+    if got is None:
+        return None
+    d, secret, manifest = got
+    _touch(d / f"{k}.sha256")
+    return LazyState(d / f"{k}.pkl", manifest["files"]["state"][1], secret), dict(manifest.get("meta") or {})
 
 
 def restore(k: str, raw_target: sqlite3.Connection) -> tuple[LazyState, dict[str, Any]] | None:

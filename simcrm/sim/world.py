@@ -28,6 +28,8 @@ from .render import render
 __all__ = ["World", "generate", "generate_frames"]
 
 DEFAULT_SEED = 2026
+#: a world's founding date and its "today" unless told otherwise
+DEFAULT_START, DEFAULT_TODAY = dt.date(2023, 1, 1), dt.date(2025, 12, 31)
 
 
 def _date(value: Any, name: str) -> dt.date:
@@ -371,8 +373,15 @@ def _params(customers: int, start: Any, today: Any, overrides: dict[str, Any]) -
     return p
 
 
-def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.date(2023, 1, 1),
-             today: Any = dt.date(2025, 12, 31), locale: str = "zh_CN", db: Any = None,
+def world_key(seed: int, p: SimParams, locale: str = "zh_CN") -> str:
+    """The world cache's key of the world of ``seed``, parameters ``p`` and ``locale``."""
+    from . import cache as _cache
+
+    return _cache.key(f"{int(seed)}|{locale}|{p.key()}")
+
+
+def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = DEFAULT_START,
+             today: Any = DEFAULT_TODAY, locale: str = "zh_CN", db: Any = None,
              progress: bool | Callable | None = None, validate: bool = False, cache: bool | None = None,
              durable: bool = True, **params: Any) -> World:
     """Build a firm and run the behaviour model from ``start`` to ``today`` into a store.
@@ -411,7 +420,7 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
         if cache is not False and _cache.cache_dir() is not None and not (target.exists() and target.stat().st_size > 0):
             # a world built before: its verified SQLite file is copied as it is (no re-serialising)
             target.parent.mkdir(parents=True, exist_ok=True)
-            k = _cache.key(f"{int(seed)}|{locale}|{p.key()}")
+            k = world_key(seed, p, locale)
 
             def restored() -> World | None:
                 got = _cache.restore_file(k, target, durable=durable)
@@ -439,7 +448,7 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
     store = db if isinstance(db, Store) else Store(db)
     use_cache = (cache is not False and _cache.cache_dir() is not None and store.dialect == "sqlite"
                  and _fresh(store))
-    k = _cache.key(f"{int(seed)}|{locale}|{p.key()}") if use_cache else None
+    k = world_key(seed, p, locale) if use_cache else None
     if k is not None:
         proxy = store.engine.raw_connection()
         try:
@@ -486,8 +495,8 @@ def _progress(progress: Any) -> Any:
     return None
 
 
-def generate_frames(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.date(2023, 1, 1),
-                    today: Any = dt.date(2025, 12, 31), locale: str = "zh_CN", out_dir: Any = None,
+def generate_frames(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = DEFAULT_START,
+                    today: Any = DEFAULT_TODAY, locale: str = "zh_CN", out_dir: Any = None,
                     progress: Any = None, **params: Any) -> dict[str, pd.DataFrame]:
     """The world's tables as DataFrames without a database (large worlds).
 

@@ -120,3 +120,37 @@ def test_a_chapter_that_keeps_something_on_the_world_is_prepared_each_time(env, 
     session.start("ch07", customers=60, quiet=True)
     lab = session.start("ch07", customers=60, quiet=True)
     assert len(calls) == 2 and hasattr(lab.world, "_ch07_response")
+
+
+def test_the_first_start_builds_the_other_chapters_once_and_never_during_autograde(env, monkeypatch):
+    from types import SimpleNamespace
+
+    started = []
+    monkeypatch.setattr(P, "start_prebuild", lambda chapters=None, student=None, **k: started.append((chapters, student)) or "p")
+    monkeypatch.setenv("SIMCRM_PREBUILD", "1")
+    (env / "c").mkdir()
+
+    def lab(**kw):  # what after_start reads of a Lab (a full-size world is slow to build here)
+        spec = dict(customers=None, salt=None, seed=123, chapter="ch04", student=session.Student("pb_002", "saved"))
+        return SimpleNamespace(**{**spec, **kw})
+
+    assert P.after_start(lab()) == "p"
+    assert started == [([c for c in P.DEFAULT_CHAPTERS if c != "ch04"], "pb_002")]
+    assert P.after_start(lab()) is None and len(started) == 1  # once per world
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert P.after_start(lab(seed=124)) is None
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    assert P.after_start(lab(seed=124, customers=60)) is None  # not the chapters' own size
+    assert P.after_start(lab(seed=124, salt="s")) is None  # a salt never goes on a command line
+    monkeypatch.setenv("SIMCRM_PREBUILD", "0")
+    assert P.after_start(lab(seed=124)) is None
+    monkeypatch.setenv("SIMCRM_PREBUILD", "1")
+    assert len(started) == 1
+    assert P.after_start(lab(seed=124)) == "p" and started[-1][1] == "pb_002" and len(started) == 2
+
+
+def test_start_asks_for_the_build_of_the_other_chapters(env, monkeypatch):
+    asked = []
+    monkeypatch.setattr(P, "after_start", lambda lab: asked.append(lab.chapter))
+    session.start("ch04", customers=60, quiet=True)
+    assert asked == ["ch04"]

@@ -8,7 +8,9 @@ it from the world cache (:mod:`simcrm.sim.cache`) takes a fraction of a second. 
   opens and the student reads the lab's introduction, their world is being built;
 * ``simcrm student set`` (a 学号, the teacher's world ticket) starts it for the new world;
 * ``simcrm prebuild`` does it on demand (``--wait`` to stay until it is done), e.g. right after
-  installing, or on a shared server for each student account.
+  installing, or on a shared server for each student account;
+* the first ``start()`` of a student's world (on JupyterHub, where no ``simcrm lab`` runs) starts
+  it for the other chapters, once per world and simcrm version: the next labs open warm.
 
 It builds the world each chapter opens for the student — exactly the one :func:`start` would
 open (the ticket, the 学号 and course salt, or the default world: :func:`session.own_world`) —
@@ -29,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prebuild", "start_prebuild", "DEFAULT_CHAPTERS"]
+__all__ = ["prebuild", "start_prebuild", "after_start", "DEFAULT_CHAPTERS"]
 
 #: the chapters built when none are named (the labs shipped with simcrm, in course order)
 DEFAULT_CHAPTERS = ("ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08", "ch09", "ch10")
@@ -99,6 +101,30 @@ def start_prebuild(chapters: Any = None, student: str | None = None, *, log: str
     finally:
         if out is not subprocess.DEVNULL:
             out.close()
+
+
+def after_start(lab: Any) -> subprocess.Popen | None:
+    """After ``start()``: build the other chapters' worlds of this student in the background,
+    once per world and simcrm version (a marker in the cache folder says it was started; it goes
+    with the cache's hour-old temporary files, so a later start checks again). Never during
+    autograde or nbgrader's runs, for a world of another size than the chapters', or with a salt
+    passed to ``start()`` (the salt is never put on a command line)."""
+    from ..sim import cache
+
+    if (lab.customers is not None or lab.salt is not None or os.environ.get("NBGRADER_EXECUTION")
+            or os.environ.get("SIMCRM_REFEREE")):
+        return None
+    if os.environ.get("SIMCRM_PREBUILD", "1").lower() in ("0", "false", "no", "off"):
+        return None
+    d = cache.cache_dir()
+    if d is None or not d.is_dir():
+        return None
+    marker = d / f".prebuild-{cache.key(f'prebuild|{lab.seed}|{lab.student.id}')}.started"
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:  # started before (or a folder we may not write)
+        return None
+    return start_prebuild([c for c in DEFAULT_CHAPTERS if c != lab.chapter], lab.student.id)
 
 
 def main(argv: list[str] | None = None) -> int:

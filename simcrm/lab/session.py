@@ -485,6 +485,9 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
             ask_once(quiet=quiet)
         who, seed, salt, practice = own_world(resolve_student(student), salt)
         lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet, practice=practice)
+        from .prebuild import after_start
+
+        after_start(lab)  # the student's next labs: their worlds built in the background, once
     _redo_hint.lab = weakref.ref(lab)  # the latest session explains its duplicates (not kept alive)
     return lab
 

@@ -198,3 +198,47 @@ def test_package_versions_in_the_key_match_the_installed_metadata():
     for mod in ("numpy", "pandas", "faker"):
         assert cache._version(mod) == version(mod)
     assert cache._version("no_such_package_simcrm") is None
+
+
+def test_chapter_files_being_made_elsewhere_are_waited_for(cache_dir, monkeypatch):
+    import threading
+
+    from simcrm.lab import session
+
+    session.Lab("ch04", session.Student(None, "default"), 8, customers=60, quiet=True)  # world and files cached
+    world_key = next(p for p in cache_dir.glob("*.pkl")).stem
+    files_keys = {p.name.split(".")[0] for p in cache_dir.glob("*.sha256")} - {world_key}
+    assert len(files_keys) == 1
+    fk = files_keys.pop()
+    saved = {p.name: p.read_bytes() for p in cache_dir.glob(f"{fk}.*")}
+    for p in cache_dir.glob(f"{fk}.*"):
+        p.unlink()  # as if the build ahead had not saved them yet
+    calls = []
+    module = session._chapter_module("ch04")
+    real = module.build_files
+    monkeypatch.setattr(module, "build_files", lambda w, d: calls.append(d) or real(w, d))
+    import contextlib
+
+    waits = []
+    real_building = cache.building
+
+    @contextlib.contextmanager
+    def recording(k):
+        with real_building(k) as waited:
+            waits.append((k, waited))
+            yield waited
+
+    out = {}
+    with real_building(fk):  # the build ahead is making this chapter's files
+        monkeypatch.setattr(cache, "building", recording)
+        opener = threading.Thread(target=lambda: out.setdefault(
+            "lab", session.Lab("ch04", session.Student(None, "default"), 8, customers=60, quiet=True)))
+        opener.start()
+        opener.join(1.0)
+        assert opener.is_alive()
+        for name, data in saved.items():  # … and saves them
+            (cache_dir / name).write_bytes(data)
+            os.chmod(cache_dir / name, 0o600)
+    opener.join(60)
+    assert (fk, True) in waits  # the lab waited on the lock of these very files …
+    assert calls == [] and Path(out["lab"].files.expo_leads).is_file()  # … and copied them, not made them

@@ -105,9 +105,13 @@ def _chapter_files(module: Any, builder: Any, world: Any, directory: Path) -> di
     files = cache.load_files(fk, directory)
     if files is not None:
         return files
-    files = builder(world, directory)
-    if all(isinstance(v, Path) and v.parent == Path(directory) and v.is_file() for v in files.values()):
-        cache.save_files(fk, files)
+    with cache.building(fk) as waited:  # the build ahead may be making them right now: wait for it
+        files = cache.load_files(fk, directory) if waited else None
+        if files is not None:
+            return files
+        files = builder(world, directory)
+        if all(isinstance(v, Path) and v.parent == Path(directory) and v.is_file() for v in files.values()):
+            cache.save_files(fk, files)
     return files
 
 

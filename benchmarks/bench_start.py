@@ -3,17 +3,29 @@
     python benchmarks/bench_start.py              # 5 runs of each, alternating
     python benchmarks/bench_start.py --runs 7 --chapter ch05
 
-Three kinds of fresh Python process, run in turn (baseline, cold, warm, then the next round in
-another order), so a change of the machine's load hits all three alike:
+Kinds of fresh Python process, run in turn (each round in another order), so a change of the
+machine's load hits all of them alike:
 
 * **baseline** — what any notebook kernel does first: ``import pandas`` and ``pd.read_csv`` of
   the world's customer table (``datasets/customer.csv``);
 * **cold** — ``from simcrm.lab import start; start(chapter)`` with an empty world cache (a new
-  ``SIMCRM_CACHE_DIR`` per run): the world is generated;
-* **warm** — the same with the cache filled by an earlier (untimed) run: the world is restored.
+  ``SIMCRM_CACHE_DIR`` per run) and nothing built ahead: the world is generated. This is what a
+  student meets only when the build ahead is off or has not started (see ``prebuilt``);
+* **prebuilt** — a new student's first start: an empty cache, then the build ahead that
+  ``simcrm lab`` / ``simcrm student set`` start in the background (``python -m
+  simcrm.lab.prebuild CHAPTER``, run to its end, untimed: the student is opening JupyterLab and
+  reading the lab's introduction meanwhile — its own wall and CPU time are printed, that is how
+  long the reading must last), then the timed ``start()``;
+* **early** — the same, but ``start()`` is called ``--early-after`` seconds (5) after the build
+  ahead began (the student opens the lab and runs its first cell at once): it waits for that
+  build (the cache's build lock) instead of building again, or builds it itself when it comes
+  first;
+* **warm** — the cache filled by an earlier (untimed) run: the world is restored.
 
-Every process imports IPython before the clock starts (a Jupyter kernel has it loaded already),
-and Python may use byte code (``PYTHONDONTWRITEBYTECODE`` is dropped; the ``.pyc`` files go to a
+Every process first loads what a Jupyter kernel has loaded before it runs a cell — IPython and
+the kernel's own machinery (``ipykernel``: asyncio, zmq, tornado, dateutil …; ``--preamble
+ipython`` loads IPython only, as earlier versions of this benchmark did) — the same for every
+kind, before the clock starts, and Python may use byte code (``PYTHONDONTWRITEBYTECODE`` is dropped; the ``.pyc`` files go to a
 temporary ``PYTHONPYCACHEPREFIX``, filled by the untimed first run) as in an installed package.
 Each prints wall and CPU time (``time.perf_counter`` / ``time.process_time``) of the imports and
 of ``start()``, with its breakdown: world (generation or cache restore, which includes writing
@@ -28,16 +40,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KINDS = ["baseline", "cold", "prebuilt", "early", "warm"]
 
 BASELINE = r"""
 import json, sys, time
-import IPython  # loaded in any kernel
+exec(sys.argv.pop(1))  # what a kernel has loaded before the first cell (the same for every kind)
 t, c = time.perf_counter(), time.process_time()
 import pandas as pd
 frame = pd.read_csv(sys.argv[1])
@@ -46,7 +61,7 @@ print(json.dumps({"total": [time.perf_counter() - t, time.process_time() - c], "
 
 LAB = r"""
 import json, sys, time
-import IPython  # loaded in any kernel
+exec(sys.argv.pop(1))  # what a kernel has loaded before the first cell (the same for every kind)
 W, C = time.perf_counter, time.process_time
 t0, c0 = W(), C()
 from simcrm.lab import start
@@ -69,7 +84,22 @@ def wrap(owner, name, label):
     setattr(owner, name, timed)
 
 wrap(S, "build_world", "world")
-wrap(K, "restore" if hasattr(K, "restore") else "load", "  cache restore")  # format 2 / older code
+wrap(K, "restore_file" if hasattr(K, "restore_file") else "restore", "  cache restore")  # format 3 / 2
+if hasattr(K, "building"):
+    import contextlib
+    _building = K.building
+
+    @contextlib.contextmanager
+    def building(k):
+        t, c = W(), C()
+        with _building(k) as waited:
+            v = acc.setdefault("  wait for a build", [0.0, 0.0])
+            v[0] += W() - t
+            v[1] += C() - c
+            yield waited
+    K.building = building
+if hasattr(S, "_prepared_world"):
+    wrap(S, "_prepared_world", "  prepared world")
 wrap(K, "save", "  cache save")
 wrap(Store, "create_schema", "schema (all opens)")
 wrap(S, "_copy_sqlite", "pristine copy")
@@ -84,8 +114,12 @@ print(json.dumps({"imports": imports, "start": total_start, "parts": acc,
 """
 
 
+PREAMBLES = {"kernel": "import IPython, ipykernel.kernelapp, ipykernel.ipkernel", "ipython": "import IPython"}
+PREAMBLE = PREAMBLES["kernel"]
+
+
 def _run(code: str, args: list[str], env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=HERE)
+    out = subprocess.run([sys.executable, "-c", code, PREAMBLE, *args], capture_output=True, text=True, env=env, cwd=HERE)
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -96,49 +130,90 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--chapter", default="ch04")
     ap.add_argument("--csv", default=os.path.join(HERE, "datasets", "customer.csv"))
+    ap.add_argument("--preamble", choices=sorted(PREAMBLES), default="kernel",
+                    help="what is loaded before the clock starts, for every kind alike")
+    ap.add_argument("--early-after", type=float, default=5.0,
+                    help="seconds between the start of the build ahead and start() in the 'early' kind")
     a = ap.parse_args(argv)
+    global PREAMBLE
+    PREAMBLE = PREAMBLES[a.preamble]
     with tempfile.TemporaryDirectory() as tmp:
         base = {k: v for k, v in os.environ.items() if not k.startswith("SIMCRM_") and k != "PYTHONDONTWRITEBYTECODE"}
         # byte code as an installed package has it (kept out of the checkout, in the temporary folder)
-        base.update(SIMCRM_HOME=os.path.join(tmp, "home"), PYTHONPATH=HERE, PYTHONPYCACHEPREFIX=os.path.join(tmp, "pyc"))
+        base.update(SIMCRM_HOME=os.path.join(tmp, "home"), PYTHONPATH=HERE, PYTHONPYCACHEPREFIX=os.path.join(tmp, "pyc"),
+                    SIMCRM_PREBUILD="0")  # no timed start() builds the other chapters behind the figures' back
         warm_env = dict(base, SIMCRM_CACHE_DIR=os.path.join(tmp, "warm"))
         _run(LAB, [a.chapter], warm_env)  # fills the warm cache (untimed)
-        results: dict[str, list[dict]] = {"baseline": [], "cold": [], "warm": []}
+        results: dict[str, list[dict]] = {k: [] for k in KINDS}
+        prebuild_times: list[tuple[float, float]] = []
         load0 = os.getloadavg()
         for i in range(a.runs):
-            kinds = ["baseline", "cold", "warm"]
-            kinds = kinds[i % 3:] + kinds[:i % 3]
+            kinds = KINDS[i % len(KINDS):] + KINDS[:i % len(KINDS)]
             for kind in kinds:
+                env = dict(base, SIMCRM_CACHE_DIR=os.path.join(tmp, f"{kind}{i}"))
                 if kind == "baseline":
                     results[kind].append(_run(BASELINE, [a.csv], base))
                 elif kind == "cold":
-                    results[kind].append(_run(LAB, [a.chapter], dict(base, SIMCRM_CACHE_DIR=os.path.join(tmp, f"cold{i}"))))
+                    results[kind].append(_run(LAB, [a.chapter], env))
+                elif kind == "prebuilt":
+                    prebuild_times.append(_prebuild(a.chapter, env))
+                    results[kind].append(_run(LAB, [a.chapter], env))
+                elif kind == "early":
+                    ahead = subprocess.Popen([sys.executable, "-m", "simcrm.lab.prebuild", a.chapter], env=env, cwd=HERE,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    try:
+                        time.sleep(a.early_after)  # JupyterLab opens, the student opens the lab and runs its first cell
+                        results[kind].append(_run(LAB, [a.chapter], env))
+                    finally:
+                        ahead.wait()
                 else:
                     results[kind].append(_run(LAB, [a.chapter], warm_env))
+                shutil.rmtree(env["SIMCRM_CACHE_DIR"], ignore_errors=True)  # tens of MB each
         load1 = os.getloadavg()
     med = lambda rs, f: (statistics.median(f(r)[0] for r in rs), statistics.median(f(r)[1] for r in rs))  # noqa: E731
-    print(f"start(\"{a.chapter}\"): {a.runs} runs of each kind, alternating; load average before "
+    print(f"start(\"{a.chapter}\"): {a.runs} runs of each kind, alternating, preamble {a.preamble!r}; load average before "
           f"{load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     print("medians, wall / CPU (s):")
-    print("| part | baseline (import pandas + read_csv) | cold | warm |")
-    print("| --- | --- | --- | --- |")
+    labs = [k for k in KINDS if k != "baseline"]
+    print("| part | baseline (import pandas + read_csv) | " + " | ".join(labs) + " |")
+    print("| --- " * (len(labs) + 2) + "|")
     b = med(results["baseline"], lambda r: r["total"])
-    cold, warm = results["cold"], results["warm"]
     rows = [("imports", lambda r: r["imports"]), ("start()", lambda r: r["start"])]
-    labels = sorted({k for r in cold + warm for k in r["parts"]}, key=lambda k: ["world", "  cache restore", "  cache save",
-                    "schema (all opens)", "pristine copy", "chapter files"].index(k))
+    order = ["world", "  prepared world", "  cache restore", "  wait for a build", "  cache save", "schema (all opens)",
+             "pristine copy", "chapter files"]
+    labels = sorted({k for kind in labs for r in results[kind] for k in r["parts"]}, key=order.index)
     for label in labels:
         rows.append(("· " + label, lambda r, label=label: r["parts"].get(label, [0.0, 0.0])))
     rows.append(("**total**", lambda r: r["total"]))
     for name, f in rows:
-        c, w = med(cold, f), med(warm, f)
+        cells = [med(results[k], f) for k in labs]
         base_cell = f"{b[0]:.2f} / {b[1]:.2f}" if name == "**total**" else ""
-        print(f"| {name} | {base_cell} | {c[0]:.2f} / {c[1]:.2f} | {w[0]:.2f} / {w[1]:.2f} |")
-    c, w = med(cold, lambda r: r["total"]), med(warm, lambda r: r["total"])
-    print(f"ratio to the baseline, wall / CPU: cold {c[0] / b[0]:.2f}× / {c[1] / b[1]:.2f}× (target ≤ 2.5×), "
-          f"warm {w[0] / b[0]:.2f}× / {w[1] / b[1]:.2f}× (target ≤ 1.5×)")
+        print(f"| {name} | {base_cell} | " + " | ".join(f"{c[0]:.2f} / {c[1]:.2f}" for c in cells) + " |")
+    pw, pc = statistics.median(t[0] for t in prebuild_times), statistics.median(t[1] for t in prebuild_times)
+    print(f"the build ahead (python -m simcrm.lab.prebuild {a.chapter}, in the background while the student reads): "
+          f"{pw:.2f} s wall / {pc:.2f} s CPU (median)")
+    ratios = []
+    for k in labs:
+        t = med(results[k], lambda r: r["total"])
+        target = " (target ≤ 1.5×)" if k == "warm" else " (target ≤ 2.5×)" if k == "prebuilt" else ""
+        ratios.append(f"{k} {t[0] / b[0]:.2f}× / {t[1] / b[1]:.2f}×{target}")
+    print("ratio to the baseline, wall / CPU: " + ", ".join(ratios))
     print("runs (total CPU, s): " + "; ".join(f"{k} " + ", ".join(f"{r['total'][1]:.2f}" for r in rs)
                                              for k, rs in results.items()))
+
+
+def _prebuild(chapter: str, env: dict[str, str]) -> tuple[float, float]:
+    """Run the build ahead to its end; its wall and CPU time (of the child process)."""
+    import resource
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "simcrm.lab.prebuild", chapter], env=env, cwd=HERE, check=True,
+                   stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - t, cpu
 
 
 if __name__ == "__main__":

@@ -224,6 +224,10 @@ def lab(directory: str | None, no_browser: bool, port: int | None, prepare_only:
     click.echo(done.summary())
     if prepare_only:
         return
+    from .lab.prebuild import start_prebuild
+
+    if start_prebuild() is not None:  # the student's worlds are built while JupyterLab opens
+        click.echo("正在后台准备你的实训世界（第一次约需十几秒；之后打开实训只需一两秒）。")
     click.echo("正在启动 JupyterLab … 按 Ctrl+C 退出。")
     raise SystemExit(subprocess.call(jupyter_command(folder, no_browser=no_browser, port=port),
                                      env=jupyter_env(folder), cwd=folder))
@@ -300,6 +304,10 @@ def student_set(student_id: str, ticket: str | None) -> None:
         set_student(student_id, ticket)
     except ConfigError as exc:
         raise Misuse(exc.short()) from exc
+    from .lab.prebuild import start_prebuild
+
+    if start_prebuild(student=student_id) is not None:
+        click.echo("正在后台准备你的实训世界，打开实训时就不用再等。")
 
 
 @student.command("show")
@@ -339,6 +347,38 @@ def student_forget() -> None:
     from .lab.firstrun import forget_student
 
     forget_student()
+
+
+@main.command()
+@click.argument("chapters", nargs=-1, metavar="[章节…]")
+@click.option("--student", "student_id", default=None, help="学号（默认：已保存的学号或世界文件，否则默认世界）。")
+@click.option("--wait", is_flag=True, help="在前台生成，完成后再返回（默认在后台进行）。")
+def prebuild(chapters: tuple[str, ...], student_id: str | None, wait: bool) -> None:
+    """提前生成你的实训世界，第一次打开实训时不用等待。
+
+    Builds the student's worlds (and the chapters' files) into the world cache ahead of the
+    first start(): in the background by default, in the foreground with --wait.
+
+    \b
+    Example:
+        simcrm prebuild                 # 全部章节，后台进行
+        simcrm prebuild ch04 --wait     # 只生成第 4 章的世界，完成后返回
+    """
+    from .errors import ConfigError
+    from .lab.prebuild import prebuild as build_now, start_prebuild
+    from .sim import cache
+
+    if cache.cache_dir() is None:
+        raise Misuse("世界缓存已关闭（SIMCRM_CACHE=0 或 SIMCRM_CACHE_DIR 为空）：无法提前生成；请先打开缓存")
+    try:
+        if wait:
+            done = build_now(list(chapters), student_id)
+            click.echo(f"已生成：{'、'.join(done)}（保存在 {cache.cache_dir()}）")
+        else:
+            start_prebuild(list(chapters), student_id)
+            click.echo("已在后台开始生成你的实训世界。")
+    except ConfigError as exc:
+        raise Misuse(exc.short()) from exc
 
 
 from .cli_course import build_labs, course  # noqa: E402  (teacher commands live in their own module)

@@ -49,6 +49,8 @@ os.environ["SIMCRM_CACHE_DIR"] = str(_JUPYTER_TMP / "simcrm-cache")
 os.environ["SIMCRM_HOME"] = str(_JUPYTER_TMP / "simcrm-home")
 # no kernel of the tests asks for a 学号 (simcrm.lab.firstrun): the tests of the question unset it
 os.environ["SIMCRM_ASK_STUDENT"] = "0"
+# no command of the tests (simcrm lab, simcrm student set) leaves a background world build running
+os.environ["SIMCRM_PREBUILD"] = "0"
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

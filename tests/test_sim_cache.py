@@ -139,3 +139,106 @@ def test_a_lab_reads_its_files_from_the_cache_on_a_warm_start(cache_dir, monkeyp
     assert len(calls) == 1  # the second start copied the file from the cache
     assert Path(b.files.expo_leads).read_bytes() == Path(a.files.expo_leads).read_bytes()
     assert Path(b.files.expo_leads).parent == b.dir
+
+
+# --- a world opened as a file: the stored SQLite file copied as it is (issue 15) -----------------
+
+def test_a_world_file_comes_from_the_cache_as_it_was_built(cache_dir, tmp_path):
+    from simcrm.store import check_file
+
+    fresh = generate(**SMALL, db=tmp_path / "fresh.sqlite", cache=False)
+    generate(**SMALL, db=tmp_path / "a.sqlite")  # fills the cache
+    restored = generate(**SMALL, db=tmp_path / "b.sqlite", durable=False)
+    assert "_lazy" in restored.__dict__  # served from the cache, the model not unpickled
+    check_file(tmp_path / "b.sqlite")  # complete: not marked as a world being built
+    assert _tables(restored) == _tables(fresh)
+    assert restored.firm == fresh.firm and restored.today == fresh.today
+    assert _tables(restored.step(30)) == _tables(fresh.step(30))
+
+
+def test_a_damaged_stored_file_is_a_miss_and_leaves_nothing_behind(cache_dir, tmp_path):
+    fresh = generate(**SMALL, cache=False)
+    generate(**SMALL, db=tmp_path / "a.sqlite")
+    stored = next(p for p in cache_dir.glob("*.sqlite"))
+    k = stored.stem
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    assert cache.restore_file(k, tmp_path / "b.sqlite") is None
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".b.sqlite", "b.sqlite"))]
+    rebuilt = generate(**SMALL, db=tmp_path / "c.sqlite")
+    assert "_lazy" not in rebuilt.__dict__ and _tables(rebuilt) == _tables(fresh)
+
+
+def test_a_world_being_built_elsewhere_is_waited_for_not_built_twice(cache_dir, tmp_path):
+    import threading
+
+    from simcrm.sim.model import SimParams
+    from simcrm.sim.world import _params
+
+    p = _params(SMALL["customers"], SMALL["start"], SMALL["today"], {})
+    assert isinstance(p, SimParams)
+    k = cache.key(f"{SMALL['seed']}|zh_CN|{p.key()}")
+    out: dict = {}
+    with cache.building(k) as waited:  # a prebuild holds the lock of this very world
+        assert waited is False
+        opener = threading.Thread(target=lambda: out.setdefault("w", generate(**SMALL, db=tmp_path / "lab.sqlite")))
+        opener.start()
+        opener.join(0.5)
+        assert opener.is_alive()  # the lab waits for the build …
+        generate(**SMALL)  # … which finishes and fills the cache
+    opener.join(60)
+    assert "_lazy" in out["w"].__dict__  # restored from what the other build saved, not built again
+    assert _tables(out["w"]) == _tables(generate(**SMALL, cache=False))
+
+
+def test_package_versions_in_the_key_match_the_installed_metadata():
+    from importlib.metadata import version
+
+    for mod in ("numpy", "pandas", "faker"):
+        assert cache._version(mod) == version(mod)
+    assert cache._version("no_such_package_simcrm") is None
+
+
+def test_chapter_files_being_made_elsewhere_are_waited_for(cache_dir, monkeypatch):
+    import threading
+
+    from simcrm.lab import session
+
+    session.Lab("ch04", session.Student(None, "default"), 8, customers=60, quiet=True)  # world and files cached
+    world_key = next(p for p in cache_dir.glob("*.pkl")).stem
+    files_keys = {p.name.split(".")[0] for p in cache_dir.glob("*.sha256")} - {world_key}
+    assert len(files_keys) == 1
+    fk = files_keys.pop()
+    saved = {p.name: p.read_bytes() for p in cache_dir.glob(f"{fk}.*")}
+    for p in cache_dir.glob(f"{fk}.*"):
+        p.unlink()  # as if the build ahead had not saved them yet
+    calls = []
+    module = session._chapter_module("ch04")
+    real = module.build_files
+    monkeypatch.setattr(module, "build_files", lambda w, d: calls.append(d) or real(w, d))
+    import contextlib
+
+    waits = []
+    real_building = cache.building
+
+    @contextlib.contextmanager
+    def recording(k):
+        with real_building(k) as waited:
+            waits.append((k, waited))
+            yield waited
+
+    out = {}
+    with real_building(fk):  # the build ahead is making this chapter's files
+        monkeypatch.setattr(cache, "building", recording)
+        opener = threading.Thread(target=lambda: out.setdefault(
+            "lab", session.Lab("ch04", session.Student(None, "default"), 8, customers=60, quiet=True)))
+        opener.start()
+        opener.join(1.0)
+        assert opener.is_alive()
+        for name, data in saved.items():  # … and saves them
+            (cache_dir / name).write_bytes(data)
+            os.chmod(cache_dir / name, 0o600)
+    opener.join(60)
+    assert (fk, True) in waits  # the lab waited on the lock of these very files …
+    assert calls == [] and Path(out["lab"].files.expo_leads).is_file()  # … and copied them, not made them

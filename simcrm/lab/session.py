@@ -37,7 +37,7 @@ from .checks import CheckFailed, CheckResult, install_notebook_errors
 from .identity import STUDENT_FILE, Student, _check_id, resolve_student, student_home, world_seed
 from .questions import Context, evaluate, get_question
 
-__all__ = ["Lab", "start", "set_student", "CHAPTER_TITLES"]
+__all__ = ["Lab", "start", "set_student", "own_world", "CHAPTER_TITLES"]
 
 CHAPTER_TITLES = {
     "ch01": "认识客户关系管理软件",
@@ -74,9 +74,16 @@ def _chapter_module(chapter: str) -> Any:
 
 
 def _copy_sqlite(src: Path, dst: Path) -> None:
-    """A consistent copy of a SQLite database (WAL included) through the backup API."""
+    """A consistent copy of a SQLite database (WAL included).
+
+    A database no connection holds open, its journal folded in (no ``-wal`` file beside it), is
+    one self-contained file: copied as it is. Otherwise through SQLite's backup API.
+    """
     if dst.exists():
         dst.unlink()
+    if not any(src.with_name(src.name + x).exists() for x in ("-wal", "-journal")):
+        shutil.copyfile(src, dst)
+        return
     with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
         a.backup(b)
     a.close()
@@ -98,26 +105,70 @@ def _chapter_files(module: Any, builder: Any, world: Any, directory: Path) -> di
     files = cache.load_files(fk, directory)
     if files is not None:
         return files
-    files = builder(world, directory)
-    if all(isinstance(v, Path) and v.parent == Path(directory) and v.is_file() for v in files.values()):
-        cache.save_files(fk, files)
+    with cache.building(fk) as waited:  # the build ahead may be making them right now: wait for it
+        files = cache.load_files(fk, directory) if waited else None
+        if files is not None:
+            return files
+        files = builder(world, directory)
+        if all(isinstance(v, Path) and v.parent == Path(directory) and v.is_file() for v in files.values()):
+            cache.save_files(fk, files)
     return files
 
 
 def build_world(seed: int, chapter: str, directory: Path, customers: int | None = None) -> Any:
-    """Generate the chapter's world for ``seed`` into ``directory/world.sqlite``."""
-    from ..sim import generate
+    """Generate the chapter's world for ``seed`` into ``directory/world.sqlite``.
+
+    A chapter's ``prepare_world`` (its scenario's starting point: rights, a stock-take, damaged
+    contacts …) writes tables only, so the prepared world is kept in the cache too, keyed by
+    the world and by all of simcrm's code, and copied as it is the next time (with the world's
+    model state, which preparing does not change). A chapter that keeps something on the world
+    object instead (a new attribute) is prepared afresh each time.
+    """
+    from ..sim import cache, generate
 
     module = _chapter_module(chapter)
     n = customers or getattr(module, "CUSTOMERS", DEFAULT_CUSTOMERS)
     path = directory / "world.sqlite"
     if path.exists():
         path.unlink()
-    world = generate(seed=seed, customers=n, db=str(path))
     prepare = getattr(module, "prepare_world", None)
+    pk = None
+    if prepare is not None and cache.cache_dir() is not None:
+        world, pk = _prepared_world(seed, n, module, path)
+        if world is not None:
+            return world
+    # the session's folder goes when the kernel ends: no need to flush its world file to disk
+    world = generate(seed=seed, customers=n, db=str(path), durable=False)
     if prepare is not None:
+        before = set(world.__dict__)
         prepare(world)
+        added = set(world.__dict__) - before - {"_model", "_firm", "_written", "_idmap"}
+        if pk is not None and not added and getattr(world, "_cache_key", None) is not None:
+            world.store.engine.dispose()  # the journal folded in: one self-contained file
+            if not any(path.with_name(path.name + x).exists() for x in ("-wal", "-journal")):
+                cache.save_files(pk, {"world": path})
     return world
+
+
+def _prepared_world(seed: int, n: int, module: Any, path: Path) -> tuple[Any, str]:
+    """The chapter's prepared world from the cache (``None`` on a miss) and its key."""
+    from ..sim import cache
+    from ..sim.world import DEFAULT_START, DEFAULT_TODAY, World, _params, world_key
+    from ..store import Store
+
+    p = _params(n, DEFAULT_START, DEFAULT_TODAY, {})
+    k = world_key(seed, p)
+    pk = cache.key(f"prepared|{k}|{module.__name__}|{cache.package_hash()}")
+    base = cache.state_of(k)  # the model state stays the world's own entry's
+    if base is None:
+        return None, pk
+    files = cache.load_files(pk, path.parent)
+    if not files or files.get("world") != path:
+        path.unlink(missing_ok=True)
+        return None, pk
+    world = World(seed, p, Store(path, create=False, check=False), "zh_CN", _state=base[0], _meta=base[1])
+    world._cache_key = k
+    return world, pk
 
 
 def pick_employee(store: Any, role_type: str, department: str = "销售") -> dict[str, Any]:
@@ -447,19 +498,31 @@ def start(chapter: str, student: str | None = None, *, customers: int | None = N
             from .firstrun import ask_once
 
             ask_once(quiet=quiet)
-        who = resolve_student(student)
-        ticket = world_ticket() if who.source != "autograde" and salt is None else None
-        if ticket is not None and who.id in (None, ticket["student"]):
-            # the teacher handed this student their world (``simcrm course worlds``): no salt needed
-            lab = Lab(chapter, Student(ticket["student"], "ticket"), ticket["seed"], customers=customers, quiet=quiet)
-        else:
-            seed = world_seed(who.id, salt, autograde=who.source == "autograde")
-            # a 学号 without the teacher's ticket or salt gets a world of the public default salt:
-            # say so, a student must not believe it is the world they are graded on
-            practice = who.id is not None and salt is None and not os.environ.get("SIMCRM_COURSE_SALT")
-            lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet, practice=practice)
+        who, seed, salt, practice = own_world(resolve_student(student), salt)
+        lab = Lab(chapter, who, seed, customers=customers, salt=salt, quiet=quiet, practice=practice)
+        from .prebuild import after_start
+
+        after_start(lab)  # the student's next labs: their worlds built in the background, once
     _redo_hint.lab = weakref.ref(lab)  # the latest session explains its duplicates (not kept alive)
     return lab
+
+
+def own_world(who: Student, salt: str | None = None) -> tuple[Student, int, str | None, bool]:
+    """Which world a student opens outside simcrm's autograde: ``(student, seed, salt, practice)``.
+
+    The teacher's world ticket when there is one for this student; else the seed of their 学号
+    (and the course salt), or the default world. Shared by :func:`start` and the worlds built
+    ahead (:mod:`simcrm.lab.prebuild`), so both open the same world.
+    """
+    ticket = world_ticket() if who.source != "autograde" and salt is None else None
+    if ticket is not None and who.id in (None, ticket["student"]):
+        # the teacher handed this student their world (``simcrm course worlds``): no salt needed
+        return Student(ticket["student"], "ticket"), ticket["seed"], None, False
+    seed = world_seed(who.id, salt, autograde=who.source == "autograde")
+    # a 学号 without the teacher's ticket or salt gets a world of the public default salt:
+    # say so, a student must not believe it is the world they are graded on
+    practice = who.id is not None and salt is None and not os.environ.get("SIMCRM_COURSE_SALT")
+    return who, seed, salt, practice
 
 
 def _redo_hint(exc: Any) -> str | None:

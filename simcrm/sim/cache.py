@@ -35,6 +35,7 @@ entry just written always stays. Temporary files a crashed save left behind go a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -48,13 +49,13 @@ import time
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["cache_dir", "key", "load", "restore", "save", "load_files", "save_files", "evict", "LazyState",
+__all__ = ["cache_dir", "key", "load", "restore", "restore_file", "state_of", "building", "package_hash", "save", "load_files", "save_files", "evict", "LazyState",
            "DEFAULT_MAX_MB"]
 
 #: bump when the layout of a cache entry changes
-FORMAT = 2
+FORMAT = 3
 
 #: the cache's default size limit in megabytes (``SIMCRM_CACHE_MAX_MB`` overrides it)
 DEFAULT_MAX_MB = 1024
@@ -88,12 +89,50 @@ def _code_hash() -> str:
         h.update(p.as_posix().rsplit("simcrm/", 1)[-1].encode())
         h.update(p.read_bytes())
     for mod in ("numpy", "pandas", "faker"):
-        try:
-            from importlib.metadata import version
+        v = _version(mod)
+        if v is not None:
+            h.update(f"{mod}={v}".encode())
+    return h.hexdigest()
 
-            h.update(f"{mod}={version(mod)}".encode())
-        except Exception:  # noqa: BLE001 - not installed as a distribution
-            pass
+
+@cache
+def _dist_infos(site: str) -> tuple[str, ...]:
+    return tuple(n for n in os.listdir(site) if n.endswith(".dist-info"))
+
+
+def _version(mod: str) -> str | None:
+    """The installed version of ``mod`` without importing it, nor scanning every path entry (as
+    ``importlib.metadata.version`` does: a tenth of a second of each start): the name of the
+    one ``*.dist-info`` folder of ``mod`` beside the package, else the metadata search."""
+    try:
+        from importlib.util import find_spec
+
+        spec = find_spec(mod)
+        if spec is None or not spec.origin:
+            return None
+        found = sorted(n[: -len(".dist-info")] for n in _dist_infos(str(Path(spec.origin).parent.parent))
+                       if n.split("-", 1)[0].lower().replace("_", "-") == mod)
+        if len(found) == 1 and found[0].count("-") == 1:  # name-version
+            return found[0].split("-", 1)[1]
+        from importlib.metadata import version
+
+        return version(mod)
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        return None
+
+
+@cache
+def package_hash() -> str:
+    """A hash of all of simcrm's code and data (for what more than the world's own code makes:
+    a lab's prepared world runs the CRM and the chapter's code)."""
+    import simcrm
+
+    h = hashlib.sha256(_code_hash().encode())
+    root = Path(str(resources.files("simcrm")))
+    for p in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".csv")):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    h.update(simcrm.__version__.encode())
     return h.hexdigest()
 
 
@@ -206,24 +245,48 @@ class StateUnavailable(RuntimeError):
     """A restored entry's state could not be read (the caller rebuilds it)."""
 
 
-def restore(k: str, raw_target: sqlite3.Connection) -> tuple[LazyState, dict[str, Any]] | None:
-    """Copy entry ``k``'s store into ``raw_target``; ``(lazy state, metadata)``, or ``None`` (miss).
-
-    The store is checked against the manifest before it is copied; the state when first used.
-    """
+def _entry(k: str) -> tuple[Path, bytes, dict[str, Any]] | None:
+    """``(folder, secret, verified manifest)`` of world entry ``k`` when its files are private, else ``None``."""
     d = cache_dir()
     if d is None:
         return None
     db, state = d / f"{k}.sqlite", d / f"{k}.pkl"
     if not all(p.exists() and _private(p) for p in (d, db, state)):
         return None
+    secret = _secret(d, create=False)
+    if secret is None:
+        return None
+    manifest = _read_manifest(d, k, secret)
+    if manifest is None or set(manifest.get("files", {})) != {"sqlite", "state"}:
+        return None
+    return d, secret, manifest
+
+
+def state_of(k: str) -> tuple[LazyState, dict[str, Any]] | None:
+    """The lazy state and metadata of world entry ``k`` without copying its store (a prepared copy
+    of the store is used instead, see :func:`save_files`); ``None`` on a miss."""
     try:
-        secret = _secret(d, create=False)
-        if secret is None:
+        got = _entry(k)
+    except Exception:  # noqa: BLE001 - a damaged entry is a miss
+        return None
+    if got is None:
+        return None
+    d, secret, manifest = got
+    _touch(d / f"{k}.sha256")
+    return LazyState(d / f"{k}.pkl", manifest["files"]["state"][1], secret), dict(manifest.get("meta") or {})
+
+
+def restore(k: str, raw_target: sqlite3.Connection) -> tuple[LazyState, dict[str, Any]] | None:
+    """Copy entry ``k``'s store into ``raw_target``; ``(lazy state, metadata)``, or ``None`` (miss).
+
+    The store is checked against the manifest before it is copied; the state when first used.
+    """
+    try:
+        got = _entry(k)
+        if got is None:
             return None
-        manifest = _read_manifest(d, k, secret)
-        if manifest is None or set(manifest.get("files", {})) != {"sqlite", "state"}:
-            return None
+        d, secret, manifest = got
+        db = d / f"{k}.sqlite"
         src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
             if not hmac.compare_digest(manifest["files"]["sqlite"][1], _digest(secret, db)):
@@ -234,7 +297,44 @@ def restore(k: str, raw_target: sqlite3.Connection) -> tuple[LazyState, dict[str
     except Exception:  # noqa: BLE001 - a damaged entry is a miss
         return None
     _touch(d / f"{k}.sha256")
-    return LazyState(state, manifest["files"]["state"][1], secret), dict(manifest.get("meta") or {})
+    return LazyState(d / f"{k}.pkl", manifest["files"]["state"][1], secret), dict(manifest.get("meta") or {})
+
+
+def restore_file(k: str, target: str | os.PathLike, *, durable: bool = True) -> tuple[LazyState, dict[str, Any]] | None:
+    """Copy entry ``k``'s store to the new file ``target``; ``(lazy state, metadata)``, or ``None`` (miss).
+
+    The faster twin of :func:`restore` for a world opened as a file (a lab's world): the stored
+    SQLite file is copied as it is, read once and checked against the manifest on the way, into a
+    temporary file beside ``target`` that is renamed onto it only when the content matched (a
+    damaged or replaced entry leaves nothing at ``target``). The stored file is a complete world
+    (journal folded in, not marked as being built), so nothing is re-serialised. ``durable``:
+    flush the copy to disk before the rename (``False`` for a scratch file deleted at exit).
+    """
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.restoring-{os.getpid()}")
+    try:
+        got = _entry(k)
+        if got is None:
+            return None
+        d, secret, manifest = got
+        mac = hmac.new(secret, digestmod=hashlib.sha256)
+        with open(d / f"{k}.sqlite", "rb") as src, open(tmp, "wb") as out:
+            for block in iter(lambda: src.read(1 << 22), b""):
+                mac.update(block)
+                out.write(block)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        mac.update(b"\x00")
+        if not hmac.compare_digest(manifest["files"]["sqlite"][1], mac.hexdigest()):
+            tmp.unlink()
+            return None
+        os.replace(tmp, target)
+    except Exception:  # noqa: BLE001 - a damaged entry is a miss
+        tmp.unlink(missing_ok=True)
+        return None
+    _touch(d / f"{k}.sha256")
+    return LazyState(d / f"{k}.pkl", manifest["files"]["state"][1], secret), dict(manifest.get("meta") or {})
 
 
 def load(k: str, raw_target: sqlite3.Connection) -> dict[str, Any] | None:
@@ -249,6 +349,43 @@ def load(k: str, raw_target: sqlite3.Connection) -> dict[str, Any] | None:
         return got[0].get()
     except Exception:  # noqa: BLE001 - a damaged entry is a miss
         return None
+
+
+@contextlib.contextmanager
+def building(k: str) -> Iterator[bool]:
+    """Hold the build lock of world ``k`` while it is built; yields ``True`` when another process
+    held it first (it was building the same world: look in the cache again before building).
+
+    So a lab opened while the world is being built ahead (:mod:`simcrm.lab.prebuild`) waits for
+    that build instead of running a second one beside it. An OS lock (``flock``): a builder that
+    dies releases it. Without a private cache folder or on Windows, no lock (``False``).
+    """
+    d = cache_dir()
+    try:
+        import fcntl
+    except ImportError:  # Windows: two builds of the same world both succeed, as before
+        yield False
+        return
+    fd = None
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if _private(d):
+            fd = os.open(d / f".{k}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except (OSError, AttributeError):
+        fd = None
+    if fd is None:
+        yield False
+        return
+    try:
+        waited = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            waited = True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield waited
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _write_entry(d: Path, k: str, secret: bytes, files: dict[str, tuple[str, str]], meta: dict[str, Any] | None) -> None:
@@ -285,7 +422,8 @@ def save(k: str, raw_source: sqlite3.Connection, state: dict[str, Any], meta: di
         dst = sqlite3.connect(tmp_db)
         try:
             raw_source.backup(dst)
-            dst.execute("PRAGMA journal_mode = DELETE")
+            dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file (restore_file copies it)
+            dst.execute("PRAGMA user_version = 0")  # a world being built is marked so; the entry is complete
         finally:
             dst.close()
         fd, tmp_pkl = tempfile.mkstemp(prefix=f".{k}.", suffix=".pkl", dir=d)

@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from pathlib import Path
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -26,6 +28,8 @@ from .render import render
 __all__ = ["World", "generate", "generate_frames"]
 
 DEFAULT_SEED = 2026
+#: a world's founding date and its "today" unless told otherwise
+DEFAULT_START, DEFAULT_TODAY = dt.date(2023, 1, 1), dt.date(2025, 12, 31)
 
 
 def _date(value: Any, name: str) -> dt.date:
@@ -398,10 +402,17 @@ def _params(customers: int, start: Any, today: Any, overrides: dict[str, Any]) -
     return p
 
 
-def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.date(2023, 1, 1),
-             today: Any = dt.date(2025, 12, 31), locale: str = "zh_CN", db: Any = None,
+def world_key(seed: int, p: SimParams, locale: str = "zh_CN") -> str:
+    """The world cache's key of the world of ``seed``, parameters ``p`` and ``locale``."""
+    from . import cache as _cache
+
+    return _cache.key(f"{int(seed)}|{locale}|{p.key()}")
+
+
+def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = DEFAULT_START,
+             today: Any = DEFAULT_TODAY, locale: str = "zh_CN", db: Any = None,
              progress: bool | Callable | None = None, validate: bool = False, cache: bool | None = None,
-             **params: Any) -> World:
+             durable: bool = True, **params: Any) -> World:
     """Build a firm and run the behaviour model from ``start`` to ``today`` into a store.
 
     Args:
@@ -422,6 +433,8 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
             cache (:mod:`simcrm.sim.cache`) and keep new ones there. ``None`` (default): on
             when a cache folder is available and the target is a new SQLite store; ``False``:
             always build.
+        durable: flush a world file served from the cache to disk before it appears at ``db``
+            (``False`` for a scratch file deleted when the process ends, like a lab session's).
         **params: other :class:`~simcrm.sim.model.SimParams` fields.
 
     Returns:
@@ -431,17 +444,40 @@ def generate(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.da
 
     p = _params(customers, start, today, params)
     if isinstance(db, (str, os.PathLike)) and "://" not in str(db) and str(db) != ":memory:":
-        # a world file appears complete or not at all: built beside the target, then renamed
-        with Store.build_file(db, create=False) as building:  # schema: restored or created below
-            built = generate(seed, customers, start, today, locale, building, progress, validate, cache, **params)
-            state, meta = built._handover()
+        lock: Any = contextlib.nullcontext(False)
+        target = Path(db).expanduser().resolve()
+        if cache is not False and _cache.cache_dir() is not None and not (target.exists() and target.stat().st_size > 0):
+            # a world built before: its verified SQLite file is copied as it is (no re-serialising)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            k = world_key(seed, p, locale)
+
+            def restored() -> World | None:
+                got = _cache.restore_file(k, target, durable=durable)
+                if got is None:
+                    return None
+                world = World(seed, p, Store(target, create=False, check=False), locale, _state=got[0], _meta=got[1])
+                world._cache_key = k
+                return world
+
+            world = restored()
+            if world is not None:
+                return world
+            lock = _cache.building(k)  # another process building the same world (a prebuild): wait for it
+        with lock as waited:
+            world = restored() if waited else None
+            if world is not None:
+                return world
+            # a world file appears complete or not at all: built beside the target, then renamed
+            with Store.build_file(db, create=False) as building:  # schema: restored or created below
+                built = generate(seed, customers, start, today, locale, building, progress, validate, cache, **params)
+                state, meta = built._handover()
         world = World(seed, p, Store(db, check=False), locale, _state=state, _meta=meta)  # built just now
         world._cache_key = built._cache_key
         return world
     store = db if isinstance(db, Store) else Store(db)
     use_cache = (cache is not False and _cache.cache_dir() is not None and store.dialect == "sqlite"
                  and _fresh(store))
-    k = _cache.key(f"{int(seed)}|{locale}|{p.key()}") if use_cache else None
+    k = world_key(seed, p, locale) if use_cache else None
     if k is not None:
         proxy = store.engine.raw_connection()
         try:
@@ -488,8 +524,8 @@ def _progress(progress: Any) -> Any:
     return None
 
 
-def generate_frames(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = dt.date(2023, 1, 1),
-                    today: Any = dt.date(2025, 12, 31), locale: str = "zh_CN", out_dir: Any = None,
+def generate_frames(seed: int = DEFAULT_SEED, customers: int = 2000, start: Any = DEFAULT_START,
+                    today: Any = DEFAULT_TODAY, locale: str = "zh_CN", out_dir: Any = None,
                     progress: Any = None, **params: Any) -> dict[str, pd.DataFrame]:
     """The world's tables as DataFrames without a database (large worlds).
 

@@ -295,3 +295,60 @@ def test_receivables_aging_sql_equals_the_pandas_function(world, login, by):
                                            as_of=crm.today, by=None)
         got = receivables_aging_sql(crm, by=None, where=[o.c.owner_id == crm.user_id])
         np.testing.assert_array_equal(_cents(got, labels), _cents(want, labels))
+
+
+@pytest.mark.parametrize("login", [None, "user001", "user002", "user004"])
+def test_board_shows_the_largest_open_opportunities_of_the_scope(world, login):
+    """The board's SQL (GROUP BY stage, LIMIT per column) equals pandas on the old rule's rows."""
+    from simcrm.ui.board import OpportunityBoard
+
+    store, admin = world
+    crm = admin if login is None else admin.as_user(login)
+    board = OpportunityBoard(crm, max_cards=3)
+    opp = old_list(store, crm, "opportunity")
+    opp = opp[opp["status"] == "跟踪"]
+    assert board.total == len(opp) > 0
+    for stage, row in board.stage_totals.set_index("stage").iterrows():
+        here = opp[opp["stage"] == stage].sort_values(["amount", "id"], ascending=[False, True], kind="stable")
+        assert row["count"] == len(here), stage
+        assert row["amount"] == pytest.approx(float(here["amount"].sum()), abs=0.005)
+        assert row["weighted_amount"] == pytest.approx(float((here["amount"] * here["probability"] / 100).sum()),
+                                                       abs=0.005)
+        assert [i for i, c in board.cards.items() if c.stage == stage] == [int(i) for i in here["id"].head(3)]
+    assert sorted(board.opportunities["id"]) == sorted(opp["id"])
+
+
+@pytest.mark.parametrize("login", [None, "user002", "user004", "user018"])
+def test_pickers_and_care_list_read_pages_of_the_scope(world, login):
+    """Order flow, service desk and care planner read only the newest rows / the due care of the
+    user's scope by SQL; the rows equal the old rule's whole-table rows filtered in pandas."""
+    from simcrm.ui.care import CarePlanner
+    from simcrm.ui.orders import OrderFlow
+    from simcrm.ui.service import ServiceDesk
+
+    store, admin = world
+    crm = admin if login is None else admin.as_user(login)
+    can = lambda *tables: all(crm.can(TABLE_MODULE[t]) for t in tables)  # noqa: E731
+    if can("quote", "sales_order", "payment_plan"):  # what the order flow shows
+        quotes = sorted(old_list(store, crm, "quote")["id"], reverse=True)
+        assert len(quotes) > 6
+        flow = OrderFlow(crm, max_quotes=5)
+        assert [v for _, v in flow.quote_picker.options] == quotes[:5]
+        flow = OrderFlow(crm, quote_id=int(quotes[-1]), max_quotes=5)
+        assert [v for _, v in flow.quote_picker.options] == quotes[:5] + [quotes[-1]]
+        assert flow.quote_picker.value == quotes[-1]
+    if can("service_request", "complaint"):
+        desk = ServiceDesk(crm, max_items=4)
+        for table, frame in (("service_request", desk.requests), ("complaint", desk.complaints)):
+            ids = sorted(old_list(store, crm, table)["id"], reverse=True)
+            assert list(frame["id"]) == ids[:4], table
+    if can("care", "customer"):
+        until = crm.today + dt.timedelta(days=60)
+        care = old_list(store, crm, "care")
+        want = care[care["done_date"].isna() & (care["planned_date"].dt.date <= until)]
+        due = crm.care_due(until)
+        pd.testing.assert_frame_equal(due, want.reset_index(drop=True))
+        planner = CarePlanner(crm, days=60)
+        assert sorted(planner.due["id"]) == sorted(want["id"])
+        customers = old_list(store, crm, "customer").sort_values("id")
+        assert [v for _, v in planner.plan_customer.options] == [int(i) for i in customers["id"].head(500)]

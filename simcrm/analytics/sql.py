@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, select, union_all
 
 from ..errors import ValidationError
 from ._validate import as_timestamp
@@ -56,39 +56,51 @@ def _as_of_date(as_of: Any) -> dt.date:
 
 
 def _orders(crm: Any, where: tuple[Any, ...]) -> Any:
-    """``SELECT id FROM sales_order`` in the user's scope matching ``where``, or None (all orders)."""
+    """``SELECT id FROM sales_order`` in the user's scope matching ``where``, or None (all orders).
+
+    An order is in scope with its customer (:data:`simcrm.crm.base.PARENT`), so the query joins
+    the customer and applies the customer's scope condition (:meth:`CRM.scope_condition`): the
+    database then starts from the user's customers (index on ``owner_id``) and their orders
+    (index on ``customer_id``) instead of testing every order with a correlated ``EXISTS``.
+    """
+    from ..crm.base import PARENT
+
     _plan, _pay, o = _tables()
-    conds = list(where)
-    scope = crm.read_condition("sales_order") if crm is not None else None
-    if scope is not None:
-        conds.append(scope)
-    if not conds:
+    scope = crm.scope_condition("customer") if crm is not None else None
+    if scope is None and not where:
         return None
-    return select(o.c.id).where(*conds)
+    q = select(o.c.id)
+    if scope is not None:
+        column, parent = PARENT["sales_order"]
+        c = o.metadata.tables[parent]
+        q = q.join(c, c.c.id == o.c[column]).where(scope)
+    return q.where(*where)
 
 
 def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ()) -> float:
     """逾期应收合计: ``total_overdue`` of :func:`receivables_aging` (``by=None``) over the orders
     in ``crm``'s data scope that match the conditions ``where`` (on ``sales_order``), in yuan (exact to the cent).
 
-    One query: per order, the instalments due before ``as_of`` (a ``SUM … GROUP BY``) less the
-    payments made by ``as_of``, kept when positive and added up.
+    One query: per order, the instalments due before ``as_of`` less the payments made by
+    ``as_of`` (one ``GROUP BY order_id``), kept when positive and added up.
     """
     plan, pay, _o = _tables()
     day = _as_of_date(crm.today if as_of is None else as_of)
     orders = _orders(crm, tuple(where))
-    due_q = select(plan.c.order_id.label("order_id"), func.sum(_cents(plan.c.amount)).label("due")).where(
-        plan.c.due_date < day)
-    paid_q = select(pay.c.order_id.label("order_id"), func.sum(_cents(pay.c.amount)).label("paid")).where(
-        pay.c.paid_date <= day)
+    if orders is not None:
+        orders = select(orders.cte("scope_orders").c.id)
+    # past-due instalments (+) and payments made by then (−) of each order, in one GROUP BY
+    # over the covering indexes (order_id, date, amount) of both tables
+    due_q = select(plan.c.order_id.label("order_id"), plan.c.amount.label("a")).where(plan.c.due_date < day)
+    paid_q = select(pay.c.order_id.label("order_id"), (-pay.c.amount).label("a")).where(pay.c.paid_date <= day)
     if orders is not None:
         due_q = due_q.where(plan.c.order_id.in_(orders))
         paid_q = paid_q.where(pay.c.order_id.in_(orders))
-    due = due_q.group_by(plan.c.order_id).subquery("due")
-    paid = paid_q.group_by(pay.c.order_id).subquery("paid")
-    owed = due.c.due - func.coalesce(paid.c.paid, 0)
-    q = select(func.sum(case((owed > 0, owed), else_=literal(0)))).select_from(
-        due.outerjoin(paid, paid.c.order_id == due.c.order_id))
+    both = union_all(due_q, paid_q).subquery("both")
+    # NB: the orders in scope are one CTE, computed once for both halves
+    # an order's amounts are few and in cents: their float sum rounds to the exact cents
+    per_order = select(_cents(func.sum(both.c.a)).label("owed")).group_by(both.c.order_id).subquery("per_order")
+    q = select(func.sum(case((per_order.c.owed > 0, per_order.c.owed), else_=literal(0))))
     with crm.store._reader() as conn:
         cents = conn.execute(q).scalar()
     return int(cents or 0) / 100

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import and_
+
 from .. import reference
 from ..errors import RequiredFieldError, UnknownValueError, ValidationError
-from .base import CRMBase, atomic
+from .base import TABLE_MODULE, CRMBase, atomic, tbl
 
 
 class RelationshipMixin(CRMBase):
@@ -95,8 +97,13 @@ class RelationshipMixin(CRMBase):
     def care_due(self, until: dt.date | str | None = None):
         """Care actions planned up to ``until`` (default today) and not yet done."""
         until = self.store.validate("care", {"planned_date": until or self.today}, partial=True)["planned_date"]
-        care = self.list("care")
-        return care[care["done_date"].isna() & (care["planned_date"].dt.date <= until)].reset_index(drop=True)
+        # the filter runs in the database with the data scope (one SELECT), not on the whole table
+        c = tbl("care")
+        with self._traced("list", "care"):
+            self._require(TABLE_MODULE["care"], "read")
+        scope = self.read_condition("care")
+        cond = and_(c.c.done_date.is_(None), c.c.planned_date <= until, *([] if scope is None else [scope]))
+        return self._mask_read("care", self.store.read("care", condition=cond)).reset_index(drop=True)
 
     @atomic
     def record_survey(self, customer_id: int, overall: int, *, survey_date: dt.date | str | None = None,

@@ -39,9 +39,10 @@ class CarePlanner(Screen):
         self.satisfaction = w.Dropdown(options=[("", None)] + [(str(i), i) for i in range(1, 6)], description="满意度")
         self.done_button = w.Button(description="完成", button_style="success", icon="check")
         self.done_button.on_click(self.guard(lambda _b: self.complete()))
-        customers = crm.customers()
+        # the first 500 customers the user may see (LIMIT in the database, not the whole list)
+        customers = crm.list("customer", order_by="id", limit=500)
         self.plan_customer = w.Dropdown(options=[(f"{n}（{i}）", int(i)) for i, n in
-                                                 zip(customers["id"], customers["name"])][:500], description="客户")
+                                                 zip(customers["id"], customers["name"])], description="客户")
         self.plan_type = w.Dropdown(options=list(reference.state_values("care_type")), description="关怀类型")
         self.plan_subject = w.Text(description="主题")
         self.plan_date = w.DatePicker(value=crm.today + dt.timedelta(days=7), description="计划日期")
@@ -60,7 +61,9 @@ class CarePlanner(Screen):
         if record:
             self.show_call(api_call("care_due", until))
         due = self.crm.care_due(until)
-        names = self.crm.store.read("customer", columns=["id", "name"]).set_index("id")["name"]
+        ids = sorted(set(int(i) for i in due["customer_id"].dropna()))
+        names = (self.crm.store.read("customer", columns=["id", "name"], where={"id": ids}).set_index("id")["name"]
+                 if ids else pd.Series(dtype="str"))
         due = due.assign(customer=due["customer_id"].map(names))
         self.due = due.sort_values(["planned_date", "id"]).reset_index(drop=True)
         today = pd.Timestamp(self.crm.today)

@@ -348,7 +348,13 @@ def test_pickers_and_care_list_read_pages_of_the_scope(world, login):
         want = care[care["done_date"].isna() & (care["planned_date"].dt.date <= until)]
         due = crm.care_due(until)
         pd.testing.assert_frame_equal(due, want.reset_index(drop=True))
-        planner = CarePlanner(crm, days=60)
-        assert sorted(planner.due["id"]) == sorted(want["id"])
+        planner = CarePlanner(crm, days=60, max_rows=len(want) + 1)
+        assert sorted(planner.due["id"]) == sorted(want["id"]) and planner.due_total == len(want)
+        first = want.sort_values(["planned_date", "id"]).head(3)
+        planner = CarePlanner(crm, days=60, max_rows=3)
+        assert list(planner.due["id"]) == list(first["id"]) and planner.due_total == len(want)
+        assert (f"共 {len(want):,} 项待办" in planner.table_html.value) == (len(want) > 3)
+        if login is None:
+            assert len(want) > 3  # the page is smaller than the due list: paging is tested
         customers = old_list(store, crm, "customer").sort_values("id")
         assert [v for _, v in planner.plan_customer.options] == [int(i) for i in customers["id"].head(500)]

@@ -33,7 +33,7 @@ from ..errors import ValidationError
 from ._validate import as_timestamp
 from .stats import AGING_BUCKETS
 
-__all__ = ["receivables_aging_sql", "overdue_total_sql", "AGING_BY"]
+__all__ = ["receivables_aging_sql", "overdue_total_sql", "scoped_orders", "AGING_BY"]
 
 #: the groupings :func:`receivables_aging_sql` offers (columns of ``sales_order``)
 AGING_BY: tuple[str, ...] = ("order_id", "customer_id", "owner_id")
@@ -55,6 +55,21 @@ def _as_of_date(as_of: Any) -> dt.date:
     return as_timestamp(as_of, "as_of").normalize().date()
 
 
+def scoped_orders(crm: Any) -> tuple[Any, list[Any]]:
+    """``(FROM clause, conditions)`` selecting the orders in ``crm``'s data scope: the
+    ``sales_order`` table alone for a user who sees every order, otherwise joined with its
+    customer under the customer's scope condition (see :func:`_orders`)."""
+    from ..crm.base import PARENT
+
+    _plan, _pay, o = _tables()
+    scope = crm.scope_condition("customer") if crm is not None else None
+    if scope is None:
+        return o, []
+    column, parent = PARENT["sales_order"]
+    c = o.metadata.tables[parent]
+    return o.join(c, c.c.id == o.c[column]), [scope]
+
+
 def _orders(crm: Any, where: tuple[Any, ...]) -> Any:
     """``SELECT id FROM sales_order`` in the user's scope matching ``where``, or None (all orders).
 
@@ -63,18 +78,11 @@ def _orders(crm: Any, where: tuple[Any, ...]) -> Any:
     database then starts from the user's customers (index on ``owner_id``) and their orders
     (index on ``customer_id``) instead of testing every order with a correlated ``EXISTS``.
     """
-    from ..crm.base import PARENT
-
     _plan, _pay, o = _tables()
-    scope = crm.scope_condition("customer") if crm is not None else None
-    if scope is None and not where:
+    frm, scope = scoped_orders(crm)
+    if not scope and not where:
         return None
-    q = select(o.c.id)
-    if scope is not None:
-        column, parent = PARENT["sales_order"]
-        c = o.metadata.tables[parent]
-        q = q.join(c, c.c.id == o.c[column]).where(scope)
-    return q.where(*where)
+    return select(o.c.id).select_from(frm).where(*scope, *where)
 
 
 def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ()) -> float:

@@ -127,13 +127,16 @@ class ServiceDesk(Screen):
         # the clocks still running are what a desk watches (新建, 处理中); the resolved and closed
         # requests (hundreds a year) stay in crm.sla_status()
         sla = sla[sla["resolved_at"].isna()]
+        running = len(sla)
+        sla = sla.head(self.max_items)  # a table of thousands of rows helps no one and is slow to draw
         shown = pd.DataFrame({
             "编号": sla["code"], "紧急程度": sla["urgency"], "状态": sla["status"],
             "已用 / 目标（小时）": [f"{e:g} / {t:g}" if pd.notna(t) else f"{e:g}" for e, t in
                                zip(sla["elapsed_hours"], sla["target_hours"])],
             "响应期限": sla["response_due"], "解决期限": sla["resolution_due"],
             "超时": sla["breached"].map({True: "是", False: ""})})
-        self.sla_html.value = frame_html(shown, highlight=sla["breached"].astype(bool))
+        more = f"<div>共 {running:,} 个未解决的请求，显示前 {len(sla):,} 个。</div>" if running > len(sla) else ""
+        self.sla_html.value = more + frame_html(shown, highlight=sla["breached"].astype(bool))
 
     def _show_request(self) -> None:
         rid = self.request_picker.value

@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--db", help="time this world file instead (e.g. a copy with new indexes)")
     parser.add_argument("--repeat", type=int, default=5, help="timed openings per screen (the median is shown)")
+    parser.add_argument("--skip", nargs="*", default=[], help="leave out the screens whose name contains one of these")
+    parser.add_argument("--users", nargs="*", help="time only these logins (default: a 总经理, a 销售主管, a 销售代表)")
     parser.add_argument("--only", nargs="*", help="time only the screens whose name contains one of these words")
     args = parser.parse_args(argv)
     path = Path(args.db) if args.db else build_or_reuse(args.seed, args.customers)
@@ -136,10 +138,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"360° view of customer {busy} (the rep's busiest)\n")
     slow = []
     for who, crm in users:
+        if args.users and who.split()[0] not in args.users:
+            continue
         print(f"== {who}")
         print(f"  {'screen / read':34s} {'wall s':>8s} {'CPU s':>8s} {'runs':>4s} {'load':>5s}")
         for name, fn in screens(crm, busy).items():
             if args.only and not any(word in name for word in args.only):
+                continue
+            if any(word in name for word in args.skip):
                 continue
             try:
                 wall, used, runs = timed(fn, args.repeat)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, select, union_all
+from sqlalchemy import BigInteger, and_, case, cast, exists, func, literal, select, union_all
 
 from ..errors import ValidationError
 from ._validate import as_timestamp
@@ -90,25 +90,24 @@ def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ())
     in ``crm``'s data scope that match the conditions ``where`` (on ``sales_order``), in yuan (exact to the cent).
 
     One query: per order, the instalments due before ``as_of`` less the payments made by
-    ``as_of`` (one ``GROUP BY order_id``), kept when positive and added up.
+    ``as_of`` (one ``GROUP BY order_id`` over the covering indexes ``(order_id, date, amount)``
+    of both tables), kept when positive; the data scope and ``where`` are then tested on those
+    orders only (the few that still owe, by primary key), and their amounts added up. Testing
+    the scope before grouping would visit every order of a manager's department first.
     """
-    plan, pay, _o = _tables()
+    plan, pay, o = _tables()
     day = _as_of_date(crm.today if as_of is None else as_of)
-    orders = _orders(crm, tuple(where))
-    if orders is not None:
-        orders = select(orders.cte("scope_orders").c.id)
-    # past-due instalments (+) and payments made by then (−) of each order, in one GROUP BY
-    # over the covering indexes (order_id, date, amount) of both tables
     due_q = select(plan.c.order_id.label("order_id"), plan.c.amount.label("a")).where(plan.c.due_date < day)
     paid_q = select(pay.c.order_id.label("order_id"), (-pay.c.amount).label("a")).where(pay.c.paid_date <= day)
-    if orders is not None:
-        due_q = due_q.where(plan.c.order_id.in_(orders))
-        paid_q = paid_q.where(pay.c.order_id.in_(orders))
     both = union_all(due_q, paid_q).subquery("both")
-    # NB: the orders in scope are one CTE, computed once for both halves
     # an order's amounts are few and in cents: their float sum rounds to the exact cents
-    per_order = select(_cents(func.sum(both.c.a)).label("owed")).group_by(both.c.order_id).subquery("per_order")
-    q = select(func.sum(case((per_order.c.owed > 0, per_order.c.owed), else_=literal(0))))
+    per_order = (select(both.c.order_id.label("order_id"), _cents(func.sum(both.c.a)).label("owed"))
+                 .group_by(both.c.order_id).subquery("per_order"))
+    q = select(func.sum(per_order.c.owed)).where(per_order.c.owed > 0)
+    scope = crm.read_condition("sales_order") if crm is not None else None
+    conds = [*where, *([] if scope is None else [scope])]
+    if conds:
+        q = q.where(exists().where(o.c.id == per_order.c.order_id, *conds))
     with crm.store._reader() as conn:
         cents = conn.execute(q).scalar()
     return int(cents or 0) / 100

@@ -358,3 +358,43 @@ def test_pickers_and_care_list_read_pages_of_the_scope(world, login):
             assert len(want) > 3  # the page is smaller than the due list: paging is tested
         customers = old_list(store, crm, "customer").sort_values("id")
         assert [v for _, v in planner.plan_customer.options] == [int(i) for i in customers["id"].head(500)]
+
+
+@pytest.mark.postgres
+def test_receivables_and_board_sql_on_postgresql(world, pg_url):
+    """The same SQL (window SUM, CASE buckets, cents, the board's LIMIT per stage) runs on
+    PostgreSQL and gives the pandas figures there too (the seeded world copied row by row)."""
+    from sqlalchemy import select, text
+
+    from simcrm.analytics.sql import overdue_total_sql, receivables_aging_sql
+    from simcrm.store import Store
+    from simcrm.ui.board import OpportunityBoard
+
+    source, _admin = world
+    store = Store(pg_url)
+    try:
+        with source.engine.connect() as src, store.engine.begin() as dst:
+            dst.execute(text("SET LOCAL session_replication_role = replica"))  # FKs checked by the source
+            for t in reversed(schema.metadata.sorted_tables):  # a new store holds the base data
+                dst.execute(t.delete())
+            for t in schema.metadata.sorted_tables:
+                rows = [dict(r._mapping) for r in src.execute(select(t))]
+                if rows:
+                    dst.execute(t.insert(), rows)
+        admin = CRM.system(store, now=NOW)
+        labels = ["not_due", "0-30", "31-60", "61-90", ">90", "total_overdue"]
+        for crm in (admin, admin.as_user("user004")):
+            orders = old_list(store, crm, "sales_order")
+            plans, pays = store.read("payment_plan"), store.read("payment")
+            plans = plans[plans["order_id"].isin(orders["id"])].merge(
+                orders[["id", "customer_id"]].rename(columns={"id": "order_id"}), on="order_id")
+            pays = pays[pays["order_id"].isin(orders["id"])]
+            want = analytics.receivables_aging(plans, pays, as_of=crm.today, by="customer_id")
+            got = receivables_aging_sql(crm, by="customer_id")
+            np.testing.assert_array_equal(_cents(got, labels), _cents(want, labels))
+            assert round(overdue_total_sql(crm) * 100) == round(float(want["total_overdue"].sum()) * 100)
+            board = OpportunityBoard(crm, max_cards=2)
+            opp = old_list(store, crm, "opportunity")
+            assert board.total == int((opp["status"] == "跟踪").sum())
+    finally:
+        store.close()

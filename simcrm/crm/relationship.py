@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import and_
+
 from .. import reference
 from ..errors import RequiredFieldError, UnknownValueError, ValidationError
-from .base import CRMBase, atomic
+from .base import TABLE_MODULE, CRMBase, atomic, tbl
 
 
 class RelationshipMixin(CRMBase):
@@ -92,11 +94,25 @@ class RelationshipMixin(CRMBase):
             raise ValidationError(field="satisfaction", value=satisfaction, label="反馈满意度", allowed="1–5 的整数")
         self._update("care", care_id, values)
 
-    def care_due(self, until: dt.date | str | None = None):
-        """Care actions planned up to ``until`` (default today) and not yet done."""
+    def care_due(self, until: dt.date | str | None = None, *, limit: int | None = None):
+        """Care actions planned up to ``until`` (default today) and not yet done.
+
+        With ``limit``: only the ``limit`` earliest (by planned date, then id); ``attrs["total"]``
+        of the result says how many are due in all.
+        """
         until = self.store.validate("care", {"planned_date": until or self.today}, partial=True)["planned_date"]
-        care = self.list("care")
-        return care[care["done_date"].isna() & (care["planned_date"].dt.date <= until)].reset_index(drop=True)
+        # the filter runs in the database with the data scope (one SELECT), not on the whole table
+        c = tbl("care")
+        with self._traced("list", "care"):
+            self._require(TABLE_MODULE["care"], "read")
+        scope = self.read_condition("care")
+        cond = and_(c.c.done_date.is_(None), c.c.planned_date <= until, *([] if scope is None else [scope]))
+        if limit is None:
+            return self._mask_read("care", self.store.read("care", condition=cond)).reset_index(drop=True)
+        due = self.store.read("care", condition=cond, order_by="planned_date", limit=limit)
+        due = self._mask_read("care", due).reset_index(drop=True)
+        due.attrs["total"] = self.store.count_where("care", condition=cond)
+        return due
 
     @atomic
     def record_survey(self, customer_id: int, overall: int, *, survey_date: dt.date | str | None = None,

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Index,
     ForeignKey,
     Index,
     Integer,
@@ -369,6 +370,8 @@ tbl(
         ),
         CheckConstraint("status <> '成功' OR probability = 100", name="ck_opportunity_won_100"),
         CheckConstraint("status <> '失败' OR probability = 0", name="ck_opportunity_lost_0"),
+        # the board and the dashboard: open opportunities per stage, largest first, from the index
+        Index("ix_opportunity_status_stage_amount", "status", "stage", "amount", "probability"),
     ),
 )
 metadata.tables["opportunity"].c.stage.info["states_list"] = reference.STAGES
@@ -438,6 +441,9 @@ tbl(
     col("shipping", String(4), "出库状态", required=True, states="shipping"),
     col("approved_by", Integer, "审批人", fk="employee.id"),
     col("approved_at", DateTime, "审批时间"),
+    # the dashboard's sales per customer (pyramid, RFM) and a user's orders read from this index alone
+    extra=(Index("ix_sales_order_customer_sales", "customer_id", "approval", "status", "order_date",
+                 "total_amount"),),
 )
 
 tbl(
@@ -482,7 +488,9 @@ tbl(
     col("instalment", Integer, "期次", required=True, min=1),
     col("due_date", Date, "计划回款日期", required=True),
     col("amount", MONEY, "计划金额", required=True, min=0),
-    extra=(UniqueConstraint("order_id", "instalment"),),
+    # receivables by SQL read (order, due date, amount) from this index alone
+    extra=(UniqueConstraint("order_id", "instalment"),
+           Index("ix_payment_plan_order_due_amount", "order_id", "due_date", "amount")),
 )
 
 tbl(
@@ -494,6 +502,8 @@ tbl(
     col("paid_date", Date, "回款日期", required=True),
     col("amount", MONEY, "回款金额", required=True, min=0),
     col("method", String(20), "付款方式"),
+    # receivables by SQL read (order, payment date, amount) from this index alone
+    extra=(Index("ix_payment_order_paid_amount", "order_id", "paid_date", "amount"),),
 )
 
 tbl(

@@ -15,7 +15,11 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from sqlalchemy import func, select
+
 from .. import analytics, reference
+from ..analytics.funnel import OPEN_STATUS
+from ..store import schema
 from ._base import Screen, api_call, figure_output, frame_html, set_figure
 
 __all__ = ["OpportunityBoard", "FunnelChart", "Card"]
@@ -50,7 +54,9 @@ class OpportunityBoard(Screen):
 
     Attributes:
         cards: ``{opportunity id: Card}`` of the cards shown.
-        opportunities: the open opportunities (DataFrame, all of them, not only the shown cards).
+        opportunities: the open opportunities (DataFrame, all of them, not only the shown cards;
+            read when asked). ``stage_totals``: per stage, the number, amount and weighted
+            amount of the open opportunities; ``total``: their number.
         lose_reason: the text box for the reason used by 输单.
     """
 
@@ -68,29 +74,63 @@ class OpportunityBoard(Screen):
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the opportunities and redraw the columns."""
-        opp = self.crm.list("opportunity")
-        opp = opp[opp["status"] == "跟踪"]
-        cust = self.crm.store.read("customer", columns=["id", "name"]).set_index("id")["name"]
-        opp = opp.assign(customer=opp["customer_id"].map(cust))
-        self.opportunities = opp.reset_index(drop=True)
+        """Re-read the open opportunities and redraw the columns.
+
+        The database does the work: per stage, one ``GROUP BY`` gives the number, amount and
+        weighted amount of the open opportunities in the user's scope, and one query per column
+        gives the ``max_cards`` largest (``ORDER BY amount DESC, id LIMIT …``); only the cards
+        shown are read, with their customers' names.
+        """
+        crm = self.crm
+        total = crm.count("opportunity", where={"status": OPEN_STATUS})  # also checks the read right
+        op, cust = schema.metadata.tables["opportunity"], schema.metadata.tables["customer"]
+        scope = crm.read_condition("opportunity")
+        where = [op.c.status == OPEN_STATUS, *([] if scope is None else [scope])]
+        with crm.store._reader() as conn:
+            sums = {r[0]: (int(r[1]), float(r[2] or 0.0), float(r[3] or 0.0)) for r in conn.execute(
+                select(op.c.stage, func.count(), func.sum(op.c.amount), func.sum(op.c.amount * op.c.probability / 100.0))
+                .where(*where).group_by(op.c.stage))}
+            shown = {}
+            for stage in reference.STAGES:
+                if sums.get(stage, (0,))[0]:
+                    shown[stage] = conn.execute(
+                        select(op.c.id, op.c.name, op.c.stage, op.c.amount, op.c.probability, op.c.customer_id,
+                               cust.c.name.label("customer"))
+                        .select_from(op.outerjoin(cust, cust.c.id == op.c.customer_id))
+                        .where(*where, op.c.stage == stage)
+                        .order_by(op.c.amount.desc(), op.c.id.asc()).limit(self.max_cards)).all()
+        self.total = total
+        self.stage_totals = pd.DataFrame(
+            [(stage, *sums.get(stage, (0, 0.0, 0.0))) for stage in reference.STAGES],
+            columns=["stage", "count", "amount", "weighted_amount"])
         self.cards = {}
         columns = []
         for i, stage in enumerate(reference.STAGES):
-            here = opp[opp["stage"] == stage].sort_values(["amount", "id"], ascending=[False, True])
-            cards = [Card(self, row, i) for row in here.head(self.max_cards).itertuples()]
+            n, amount, _weighted = sums.get(stage, (0, 0.0, 0.0))
+            cards = [Card(self, row, i) for row in shown.get(stage, [])]
             self.cards.update({c.id: c for c in cards})
-            more = len(here) - len(cards)
+            more = n - len(cards)
             head = w.HTML(f"<div style='background:#eef2f8;padding:4px'><b>{html.escape(stage)}</b>"
-                          f"（{reference.stage_probability(stage)}%）<br>{len(here)} 个 · ¥{here['amount'].sum():,.0f}"
+                          f"（{reference.stage_probability(stage)}%）<br>{n} 个 · ¥{amount:,.0f}"
                           "</div>")
             tail = [w.HTML(f"<i>还有 {more} 个（金额较小）</i>")] if more > 0 else []
             columns.append(w.VBox([head, *[c.widget for c in cards], *tail],
                                   layout=w.Layout(width="200px", min_width="200px", flex="0 0 auto", margin="0 3px")))
         self.columns_box.children = columns
-        weighted = float((opp["amount"] * opp["probability"] / 100).sum())
-        self.summary.value = (f"跟踪中的销售机会 {len(opp)} 个，金额 ¥{opp['amount'].sum():,.0f}，"
+        amount = float(self.stage_totals["amount"].sum())
+        weighted = float(self.stage_totals["weighted_amount"].sum())
+        self.summary.value = (f"跟踪中的销售机会 {total} 个，金额 ¥{amount:,.0f}，"
                               f"加权金额 ¥{weighted:,.0f}")
+
+    @property
+    def opportunities(self) -> pd.DataFrame:
+        """All the open opportunities the user may see (read when asked, not to draw the board),
+        with their customer's name in ``customer``."""
+        opp = self.crm.list("opportunity", where={"status": OPEN_STATUS})
+        ids = sorted(set(int(i) for i in opp["customer_id"].dropna()))
+        names = (self.crm.store.read("customer", columns=["id", "name"], where={"id": ids}).set_index("id")["name"]
+                 if ids else pd.Series(dtype="str"))
+        return opp.assign(customer=opp["customer_id"].map(names)).reset_index(drop=True)
 
     def _stage_of(self, opp_id: int) -> str:
         return str(self.crm.store.get("opportunity", opp_id)["stage"])

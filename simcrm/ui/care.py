@@ -18,19 +18,24 @@ from ._base import Screen, api_call, frame_html
 
 __all__ = ["CarePlanner"]
 
+#: due care actions shown (the earliest; a firm of 100,000 customers has tens of thousands)
+_MAX_ROWS = 200
+
 
 class CarePlanner(Screen):
     """Care actions due, with 完成 (feedback, satisfaction) and 新建关怀.
 
     Attributes:
-        until: date picker (default: today + 30 days); ``due``: the ``crm.care_due`` table.
+        until: date picker (default: today + 30 days); ``due``: the ``max_rows`` earliest rows of
+            ``crm.care_due`` (read with ``LIMIT``); ``due_total``: how many are due in all.
         picker, feedback, satisfaction, done_button: complete one care action.
         plan_customer, plan_type, plan_subject, plan_date, plan_button: plan a new one.
     """
 
-    def __init__(self, crm: Any, *, days: int = 30):
+    def __init__(self, crm: Any, *, days: int = 30, max_rows: int = _MAX_ROWS):
         super().__init__()
         self.crm = crm
+        self.max_rows = int(max_rows)
         self.until = w.DatePicker(value=crm.today + dt.timedelta(days=days), description="截至")
         self.until.observe(self.guard(lambda _c: self.refresh()), names="value")
         self.table_html = w.HTML()
@@ -39,9 +44,10 @@ class CarePlanner(Screen):
         self.satisfaction = w.Dropdown(options=[("", None)] + [(str(i), i) for i in range(1, 6)], description="满意度")
         self.done_button = w.Button(description="完成", button_style="success", icon="check")
         self.done_button.on_click(self.guard(lambda _b: self.complete()))
-        customers = crm.customers()
+        # the first 500 customers the user may see (LIMIT in the database, not the whole list)
+        customers = crm.list("customer", order_by="id", limit=500)
         self.plan_customer = w.Dropdown(options=[(f"{n}（{i}）", int(i)) for i, n in
-                                                 zip(customers["id"], customers["name"])][:500], description="客户")
+                                                 zip(customers["id"], customers["name"])], description="客户")
         self.plan_type = w.Dropdown(options=list(reference.state_values("care_type")), description="关怀类型")
         self.plan_subject = w.Text(description="主题")
         self.plan_date = w.DatePicker(value=crm.today + dt.timedelta(days=7), description="计划日期")
@@ -59,15 +65,20 @@ class CarePlanner(Screen):
         until = self.until.value or self.crm.today
         if record:
             self.show_call(api_call("care_due", until))
-        due = self.crm.care_due(until)
-        names = self.crm.store.read("customer", columns=["id", "name"]).set_index("id")["name"]
+        due = self.crm.care_due(until, limit=self.max_rows)
+        self.due_total = int(due.attrs.get("total", len(due)))
+        ids = sorted(set(int(i) for i in due["customer_id"].dropna()))
+        names = (self.crm.store.read("customer", columns=["id", "name"], where={"id": ids}).set_index("id")["name"]
+                 if ids else pd.Series(dtype="str"))
         due = due.assign(customer=due["customer_id"].map(names))
         self.due = due.sort_values(["planned_date", "id"]).reset_index(drop=True)
         today = pd.Timestamp(self.crm.today)
         shown = pd.DataFrame({"编号": self.due["id"], "客户": self.due["customer"], "关怀类型": self.due["care_type"],
                               "主题": self.due["subject"], "计划日期": self.due["planned_date"]})
-        self.table_html.value = frame_html(shown, highlight=self.due["planned_date"] < today,
-                                           empty="（这段时间没有待办的关怀）")
+        more = (f"<div>共 {self.due_total:,} 项待办，显示计划日期最早的 {len(self.due):,} 项。</div>"
+                if self.due_total > len(self.due) else "")
+        self.table_html.value = more + frame_html(shown, highlight=self.due["planned_date"] < today,
+                                                  empty="（这段时间没有待办的关怀）")
         self.picker.options = [(f"{r.planned_date:%Y-%m-%d} {r.care_type} · {r.customer} · {r.subject}", int(r.id))
                                for r in self.due.itertuples()]
 

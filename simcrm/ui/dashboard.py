@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from .. import analytics, reference
 from ..analytics.funnel import OPEN_STATUS, STAGES
 from ..analytics.rfm import quantile_scores
+from ..analytics.sql import overdue_total_sql, scoped_orders
 from ..crm.base import TABLE_MODULE
 from ..store import schema
 from ._base import Screen, figure_output, set_figure
@@ -65,10 +66,26 @@ def _query(crm: Any, q: Any) -> list[Any]:
         return conn.execute(q).all()
 
 
+def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
+    """Query rows as a DataFrame, column by column (pandas builds a frame from tens of thousands
+    of row objects slowly)."""
+    if not rows:
+        return pd.DataFrame({c: [] for c in columns})
+    return pd.DataFrame(dict(zip(columns, (list(v) for v in zip(*rows)))))
+
+
 def _where(crm: Any, table: str, *conditions: Any) -> list[Any]:
     """``conditions`` plus the user's data scope on ``table`` (:meth:`CRM.read_condition`)."""
     scope = crm.read_condition(table)
     return [*conditions, *([] if scope is None else [scope])]
+
+
+def _sales(crm: Any, *columns: Any) -> Any:
+    """``SELECT columns`` of the orders that count as sales (see :func:`_sales_where`); the
+    scope joins each order's customer, so the database starts from the user's customers."""
+    frm, scope = scoped_orders(crm)
+    o = _t("sales_order")
+    return select(*columns).select_from(frm).where(o.c.approval == "同意", o.c.status != "意外中止", *scope)
 
 
 def _sales_where(crm: Any) -> list[Any]:
@@ -82,42 +99,11 @@ def _t(name: str) -> Any:
 
 
 def _overdue(crm: Any, *order_conditions: Any) -> float:
-    """逾期应收 of the orders in scope matching ``order_conditions``, exactly as
-    :func:`~simcrm.analytics.receivables_aging` computes it: the database sums the past-due
-    instalments and the payments made by today per order (GROUP BY) and keeps the orders that
-    still owe and are in the user's scope (a plan or payment is in scope with its order); only
-    their plans and payments are read and settled instalment by instalment."""
-    plan, pay, o = _t("payment_plan"), _t("payment"), _t("sales_order")
-    as_of = pd.Timestamp(crm.today).date()
-    due = pd.DataFrame(_query(crm, select(plan.c.order_id, func.sum(plan.c.amount)).where(plan.c.due_date < as_of)
-                              .group_by(plan.c.order_id)), columns=["order_id", "due"])
-    paid = pd.DataFrame(_query(crm, select(pay.c.order_id, func.sum(pay.c.amount)).where(pay.c.paid_date <= as_of)
-                               .group_by(pay.c.order_id)), columns=["order_id", "paid"])
-    both = due.merge(paid, on="order_id", how="left").fillna({"paid": 0.0})
-    # an order whose past-due instalments are paid but for less than half a cent owes nothing
-    # overdue (payments settle the oldest instalments first; receivables_aging rounds each
-    # instalment's outstanding to cents); the others are settled exactly below
-    candidates = sorted(int(i) for i in both.loc[both["due"] - both["paid"] > 0.004, "order_id"])
-    scope = _where(crm, "sales_order", *order_conditions)
-    ids = []
-    for i in range(0, len(candidates), 20_000):  # bound parameters per statement stay few
-        chunk = candidates[i:i + 20_000]
-        if scope:
-            ids += [int(r[0]) for r in _query(crm, select(o.c.id).where(o.c.id.in_(chunk), *scope))]
-        else:
-            ids += chunk
-    if not ids:
-        return 0.0
-    plans, payments = [], []
-    for i in range(0, len(ids), 20_000):  # bound parameters per statement stay few
-        chunk = ids[i:i + 20_000]
-        plans.append(crm.store.read("payment_plan", columns=["order_id", "due_date", "amount"],
-                                    where={"order_id": chunk}))
-        payments.append(crm.store.read("payment", columns=["order_id", "paid_date", "amount"],
-                                       where={"order_id": chunk}))
-    aging = analytics.receivables_aging(pd.concat(plans, ignore_index=True), pd.concat(payments, ignore_index=True),
-                                        as_of=crm.today, by=None)
-    return float(aging["total_overdue"].sum()) if len(aging) else 0.0
+    """逾期应收 of the orders in scope matching ``order_conditions``, as
+    :func:`~simcrm.analytics.receivables_aging` computes it (``total_overdue``), by one query
+    (:func:`~simcrm.analytics.sql.overdue_total_sql`: per order, the past-due instalments less
+    the payments made by today, summed in cents by the database)."""
+    return overdue_total_sql(crm, crm.today, where=order_conditions)
 
 
 def _own_overdue(crm: Any) -> float:
@@ -140,7 +126,7 @@ def kpis(crm: Any) -> dict[str, float | None]:
         out["customers"] = int(crm.count("customer"))
     if can_read(crm, "sales_order"):
         o = _t("sales_order")
-        total = _query(crm, select(func.sum(o.c.total_amount)).where(*_sales_where(crm)))[0][0]
+        total = _query(crm, _sales(crm, func.sum(o.c.total_amount)))[0][0]
         out["revenue"] = float(total or 0.0)
     if can_read(crm, "opportunity"):
         op = _t("opportunity")
@@ -178,16 +164,16 @@ def chart_data(crm: Any) -> dict[str, pd.DataFrame]:
         frame[key] = frame[key].astype("str")
         out[key] = frame.sort_values(["count", key], ascending=[False, True], kind="stable").reset_index(drop=True)
     readable = can_read(crm, "sales_order")
-    by_day = pd.DataFrame(_query(crm, select(o.c.order_date, func.sum(o.c.total_amount)).where(*_sales_where(crm))
+    by_day = _frame(_query(crm, _sales(crm, o.c.order_date, func.sum(o.c.total_amount))
                                  .group_by(o.c.order_date)) if readable else [], columns=["order_date", "total_amount"])
     if len(by_day):
         by_day["order_date"] = pd.to_datetime(by_day["order_date"])
         out["trend"] = analytics.growth(by_day, "order_date", "total_amount", freq="M")
     else:
         out["trend"] = pd.DataFrame({"period": [], "amount": []})
-    per_customer = pd.DataFrame(
-        _query(crm, select(o.c.customer_id, func.sum(o.c.total_amount), func.count(), func.max(o.c.order_date))
-               .where(*_sales_where(crm)).group_by(o.c.customer_id)) if readable else [],
+    per_customer = _frame(
+        _query(crm, _sales(crm, o.c.customer_id, func.sum(o.c.total_amount), func.count(), func.max(o.c.order_date))
+               .group_by(o.c.customer_id)) if readable else [],
         columns=["customer_id", "total_amount", "frequency", "last"])
     levels = list(analytics.PYRAMID_LEVELS)
     if len(per_customer):

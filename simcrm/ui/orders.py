@@ -19,6 +19,9 @@ from ._base import Screen, api_call, frame_html
 
 __all__ = ["OrderFlow", "parse_instalments"]
 
+#: quotes offered by the picker (the newest ones; a dropdown of 100,000 quotes helps no one)
+_MAX_QUOTES = 300
+
 
 def parse_instalments(text: str) -> list[tuple[str, float]]:
     """``"2025-07-31:5000, 2025-08-31:5000"`` → ``[("2025-07-31", 5000.0), ("2025-08-31", 5000.0)]``.
@@ -39,15 +42,17 @@ class OrderFlow(Screen):
     """Quote → contract/order → shipment → payment plan → payments → invoice.
 
     Attributes:
-        quote_picker: the quotes the user may see; ``order_id``: the order made from it.
+        quote_picker: the newest ``max_quotes`` quotes the user may see (and the one asked
+            for); ``order_id``: the order made from the selected one.
         send_button, convert_button, approve_button, reject_button, ship_button, plan_button,
         pay_button, invoice_button, finish_button: the steps; ``kind``, ``instalments``,
         ``amount``: their inputs. ``state``: the quote and order state shown.
     """
 
-    def __init__(self, crm: Any, *, quote_id: int | None = None):
+    def __init__(self, crm: Any, *, quote_id: int | None = None, max_quotes: int = _MAX_QUOTES):
         super().__init__()
         self.crm = crm
+        self.max_quotes = int(max_quotes)
         self.order_id: int | None = None
         self.quote_picker = w.Dropdown(description="报价单", layout=w.Layout(width="460px"))
         self.state_html = w.HTML()
@@ -84,10 +89,20 @@ class OrderFlow(Screen):
         return None if self.quote_picker.value is None else int(self.quote_picker.value)
 
     def refresh(self, select: int | None = None) -> None:
-        """Re-read the quotes (keeping the selection) and show the state."""
-        quotes = self.crm.list("quote")
-        names = self.crm.store.read("customer", columns=["id", "name"]).set_index("id")["name"]
+        """Re-read the quotes (keeping the selection) and show the state.
+
+        The picker lists the newest :attr:`max_quotes` quotes the user may see (one query with
+        ``ORDER BY id DESC LIMIT``, and the customers' names of those only), plus the selected
+        one if it is older.
+        """
         keep = select if select is not None else self.quote_picker.value
+        quotes = self.crm.list("quote", order_by="id", descending=True, limit=self.max_quotes)
+        if keep is not None and int(keep) not in set(int(i) for i in quotes["id"]):
+            older = self.crm.list("quote", where={"id": int(keep)})
+            quotes = pd.concat([quotes, older], ignore_index=True) if len(older) else quotes
+        ids = sorted(set(int(i) for i in quotes["customer_id"].dropna()))
+        names = (self.crm.store.read("customer", columns=["id", "name"], where={"id": ids}).set_index("id")["name"]
+                 if ids else pd.Series(dtype="str"))
         self.quote_picker.options = [(f"{r.code} [{r.status}] {names.get(r.customer_id, '')} ¥{r.total_amount:,.2f}",
                                       int(r.id)) for r in quotes.sort_values("id", ascending=False).itertuples()]
         if keep in set(quotes["id"]):

@@ -29,21 +29,25 @@ REQUEST_ACTIONS = {
     ("已解决", "处理中"): "reopen_service_request",
 }
 _OPEN_REQUEST = ("新建", "处理中", "已解决")
+#: records offered by each picker (the newest ones)
+_MAX_ITEMS = 300
 
 
 class ServiceDesk(Screen):
     """Service requests, complaints and return visits of the customers the user may see.
 
     Attributes:
-        request_picker, complaint_picker: drop-downs of the records.
+        request_picker, complaint_picker: drop-downs of the newest ``max_items`` service
+            requests and complaints the user may see (``requests``, ``complaints``: their rows).
         request_buttons, complaint_buttons: ``{next state: Button}`` for the selected record.
         note, department, solution: inputs used by the complaint buttons.
         sla: the ``crm.sla_status()`` table shown.
     """
 
-    def __init__(self, crm: Any):
+    def __init__(self, crm: Any, *, max_items: int = _MAX_ITEMS):
         super().__init__()
         self.crm = crm
+        self.max_items = int(max_items)
         self.request_picker = w.Dropdown(description="服务请求", layout=w.Layout(width="460px"))
         self.request_info = w.HTML()
         self.request_box = w.HBox()
@@ -80,7 +84,7 @@ class ServiceDesk(Screen):
 
     def refresh(self) -> None:
         """Re-read requests, complaints and the SLA table."""
-        req = self.crm.list("service_request")
+        req = self._newest("service_request", self.request_picker.value)
         self.requests = req
         keep_r = self.request_picker.value
         self.request_picker.options = [(f"{r.code} [{r.status}] {r.description}", int(r.id))
@@ -89,7 +93,7 @@ class ServiceDesk(Screen):
             self.request_picker.value = keep_r
         elif self.request_picker.options:
             self.request_picker.value = self.request_picker.options[0][1]
-        cp = self.crm.list("complaint")
+        cp = self._newest("complaint", self.complaint_picker.value)
         self.complaints = cp
         keep_c = self.complaint_picker.value
         self.complaint_picker.options = [(f"{r.code} [{r.status}] {r.description}", int(r.id))
@@ -102,6 +106,16 @@ class ServiceDesk(Screen):
         self._show_request()
         self._show_complaint()
 
+    def _newest(self, table: str, keep: Any) -> pd.DataFrame:
+        """The newest :attr:`max_items` rows of ``table`` the user may see (``ORDER BY id DESC
+        LIMIT`` in the database), plus row ``keep`` if it is older."""
+        rows = self.crm.list(table, order_by="id", descending=True, limit=self.max_items)
+        if keep is not None and int(keep) not in set(int(i) for i in rows["id"]):
+            older = self.crm.list(table, where={"id": int(keep)})
+            if len(older):
+                rows = pd.concat([rows, older], ignore_index=True)
+        return rows
+
     def _sla(self) -> None:
         sla = self.crm.sla_status()
         now = pd.Timestamp(self.crm.now)
@@ -113,13 +127,16 @@ class ServiceDesk(Screen):
         # the clocks still running are what a desk watches (新建, 处理中); the resolved and closed
         # requests (hundreds a year) stay in crm.sla_status()
         sla = sla[sla["resolved_at"].isna()]
+        running = len(sla)
+        sla = sla.head(self.max_items)  # a table of thousands of rows helps no one and is slow to draw
         shown = pd.DataFrame({
             "编号": sla["code"], "紧急程度": sla["urgency"], "状态": sla["status"],
             "已用 / 目标（小时）": [f"{e:g} / {t:g}" if pd.notna(t) else f"{e:g}" for e, t in
                                zip(sla["elapsed_hours"], sla["target_hours"])],
             "响应期限": sla["response_due"], "解决期限": sla["resolution_due"],
             "超时": sla["breached"].map({True: "是", False: ""})})
-        self.sla_html.value = frame_html(shown, highlight=sla["breached"].astype(bool))
+        more = f"<div>共 {running:,} 个未解决的请求，显示前 {len(sla):,} 个。</div>" if running > len(sla) else ""
+        self.sla_html.value = more + frame_html(shown, highlight=sla["breached"].astype(bool))
 
     def _show_request(self) -> None:
         rid = self.request_picker.value

@@ -54,6 +54,9 @@ for name, sql in con.execute("SELECT name, sql FROM sqlite_master WHERE type='ta
 idx = con.execute("SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL ORDER BY name)").fetchone()[0]
 out["(indexes)"] = hashlib.sha256((idx or "").encode()).hexdigest()
 con.close()
+w.store.close()
+import shutil
+shutil.rmtree(d, ignore_errors=True)  # ~20 MB a world
 print(json.dumps(out))
 """
 

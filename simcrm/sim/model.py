@@ -181,6 +181,30 @@ def _p(w: Any) -> np.ndarray:
     return w / w.sum()
 
 
+#: cumulative probabilities of the weighted draws, by the bytes of their probabilities
+_CDFS: dict[bytes, np.ndarray] = {}
+
+
+def _pick(rng: np.random.Generator, n: Any, p: Any) -> np.ndarray:
+    """Indices ``0 … len(p) - 1`` drawn with probabilities ``p``: the same numbers as
+    ``rng.choice(len(p), size=n, p=p)`` (which draws ``rng.random(n)`` and looks them up in
+    ``cumsum(p) / cumsum(p)[-1]``), without its checks of ``p`` on every call (tens of
+    microseconds, thousands of calls per world): ``p`` is checked once, when first seen.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    key = p.tobytes()
+    cdf = _CDFS.get(key)
+    if cdf is None:
+        if p.ndim != 1 or not len(p) or (p < 0).any() or not np.isfinite(p).all() or abs(p.sum() - 1) > 1e-8:
+            raise ValueError(f"probabilities must be non-negative and sum to 1, got {p.tolist()}")
+        if len(_CDFS) > 512:
+            _CDFS.clear()
+        cdf = p.cumsum()
+        cdf /= cdf[-1]
+        _CDFS[key] = cdf
+    return cdf.searchsorted(rng.random(n), side="right")
+
+
 def _uniform(seed: int, idx: np.ndarray, salt: int) -> np.ndarray:
     """A fixed uniform number per (seed, customer, salt): the same in every run and step."""
     x = (np.asarray(idx, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64((seed * 7919 + salt * 104729) & 0xFFFFFFFFFFFFFFFF)) \
@@ -1042,8 +1066,8 @@ class Model:
             w_ent = np.where(prod["_b2c"] > 1.2, 0.3, 1.0)
             w_ind = prod["_b2c"]
             probs = self._order_p = (w_ent / w_ent.sum(), w_ind / w_ind.sum())
-        pe = rng.choice(len(price), size=m, p=probs[0])
-        pi = rng.choice(len(price), size=m, p=probs[1])
+        pe = _pick(rng, m, probs[0])
+        pi = _pick(rng, m, probs[1])
         pidx = np.where(ent[o], pe, pi)
         # products not on sale that day are replaced by the next one in the catalogue
         lday = day[o]
@@ -1108,7 +1132,7 @@ class Model:
             reasons = np.array(["质量问题", "型号不符", "运输损坏", "客户不再需要", "发错货"])
             self.ev["ret"].add(order=seq[ri], line=lseq[line], day=ship_last[ri] + rng.integers(2, 25, size=len(ri)),
                                qty=rq, amount=np.round(rq * unit[line] * (1 - disc[line]), 2), product=pidx[line] + 1,
-                               reason=reasons[rng.choice(len(reasons), size=len(ri), p=_p([1, 1, 1 + 4 * self.W["tangibles"], 1, 1]))])
+                               reason=reasons[_pick(rng, len(ri), _p([1, 1, 1 + 4 * self.W["tangibles"], 1, 1]))])
             self._schedule(ship_last[ri] + 5, "dsat", cust[ri], np.full(len(ri), -0.03))
         self._order_extra = dict(total=total, approve=approve, ship1=ship1, ship2=ship2, invoice=invoice)
         self.ev["order"]._parts[-1].update(total=total, approve=approve, ship1=ship1, ship2=ship2, invoice=invoice)
@@ -1154,11 +1178,11 @@ class Model:
                 P = self.P
                 prod_w = np.where(P["_service"], 0, P["_quality"] * (1 + P["_b2c"]))
                 prod_p = self._fail_p = prod_w / prod_w.sum()
-            self._service_requests(fc, fd, rng.choice(len(prod_p), size=len(fc), p=prod_p))
+            self._service_requests(fc, fd, _pick(rng, len(fc), prod_p))
         # complaints about delivery, price and staff
         other = rng.random(n) < 0.0035 * (1.5 - sat) ** 2 * COMPLAINT_PROPENSITY * np.where(rejected, 0, 1)
-        cats = rng.choice(["交付物流", "价格收费", "服务态度", "人员行为", "其他"], size=other.sum(),
-                          p=_p([0.3 + 1.6 * W["tangibles"], 0.2, 0.2 + 1.4 * W["empathy"], 0.1 + 1.2 * W["assurance"], 0.1]))
+        cats = np.array(["交付物流", "价格收费", "服务态度", "人员行为", "其他"])[_pick(rng, other.sum(), _p(
+            [0.3 + 1.6 * W["tangibles"], 0.2, 0.2 + 1.4 * W["empathy"], 0.1 + 1.2 * W["assurance"], 0.1]))]
         self._complaints(cust[other], day[other] + rng.integers(2, 30, size=other.sum()), np.full(other.sum(), -1), cats)
 
     def _service_requests(self, fc: np.ndarray, fd: np.ndarray, prod_i: np.ndarray, redo: bool = True) -> None:
@@ -1168,7 +1192,7 @@ class Model:
         m = len(fc)
         if m == 0:
             return
-        urgency = rng.choice(_URGENCY, size=m, p=_URGENCY_P_SERVICE)
+        urgency = _URGENCY[_pick(rng, m, _URGENCY_P_SERVICE)]
         very, urgent = urgency == "非常紧急", urgency == "紧急"
         sla_first = np.where(very, 1.0, np.where(urgent, 4.0, 24.0))
         sla_res = np.where(very, 8.0, np.where(urgent, 48.0, 120.0))
@@ -1196,7 +1220,7 @@ class Model:
         self.ev["service"].add(cust=fc, day=fd, open_sec=open_sec, first_sec=first_s, res_sec=res_s, close_sec=close_s,
                                product=prod_i + 1, urgency=urgency, assignee=staff, good=good, sat=ssat,
                                contact=self.cust["primary_contact"][fc],
-                               channel=rng.choice(_SERVICE_CHANNELS, size=m, p=_SERVICE_CHANNELS_P))
+                               channel=_SERVICE_CHANNELS[_pick(rng, m, _SERVICE_CHANNELS_P)])
         self._schedule(fd, "dsat", fc, np.where(good, 0.01, -0.07) - 0.03 * W["assurance"])
         # escalation to a complaint is rare: most unhappy customers say nothing (about 1 in 27
         # complain); more likely after bad service and for unhappy customers
@@ -1255,14 +1279,14 @@ class Model:
         # open: reached steps [0, stuck_at): nobody investigates, the plan waits for approval, the
         # fix is promised but not carried out …; and a handled complaint whose record the handler
         # never archived stays at 已回访
-        stuck_at = rng.choice(6, size=m, p=[0.1, 0.25, 0.15, 0.15, 0.25, 0.1])
+        stuck_at = _pick(rng, m, [0.1, 0.25, 0.15, 0.15, 0.25, 0.1])
         unarchived = rng.random(m) < 0.08
         reached = np.arange(6)[None, :] < np.where(outcome == 2, stuck_at, np.where(unarchived, 5, 6))[:, None]
         steps = np.where(reached, steps, NEVER)
-        sat = np.where(outcome == 0, rng.choice([4, 5], size=m, p=[0.45, 0.55]),
-                       np.where(outcome == 1, rng.choice([2, 3, 4], size=m, p=[0.35, 0.45, 0.2]),
+        sat = np.where(outcome == 0, np.array([4, 5])[_pick(rng, m, [0.45, 0.55])],
+                       np.where(outcome == 1, np.array([2, 3, 4])[_pick(rng, m, [0.35, 0.45, 0.2])],
                                 rng.choice([1, 2], size=m)))
-        urgency = rng.choice(_URGENCY, size=m, p=_URGENCY_P_COMPLAINT)
+        urgency = _URGENCY[_pick(rng, m, _URGENCY_P_COMPLAINT)]
         depts = {"产品质量": 9, "售后维修": 7, "交付物流": 9, "价格收费": 2, "服务态度": 7, "人员行为": 1, "其他": 7}
         dept = np.array([depts.get(x, 7) for x in category])
         self.ev["complaint"].add(cust=cust, day=day, received=start_sec, steps=list(steps), outcome=outcome, sat=sat,
@@ -1272,7 +1296,7 @@ class Model:
                                               np.array([self.GAP_OF_CATEGORY.get(x, "理解差距") for x in category],
                                                        dtype=object)).astype(object),
                                  contact=self.cust["primary_contact"][cust],
-                                 channel=rng.choice(_COMPLAINT_CHANNELS, size=m, p=_COMPLAINT_CHANNELS_P))
+                                 channel=_COMPLAINT_CHANNELS[_pick(rng, m, _COMPLAINT_CHANNELS_P)])
         self._schedule(day, "dsat", cust, np.full(m, -0.08))
         self._schedule(day, "dopen", cust, np.ones(m))
         # for the customer the matter ends with the return visit (archiving is the desk's business)
@@ -1312,8 +1336,8 @@ class Model:
         m = len(who)
         day = d0 + rng.integers(0, 7, size=m)
         e = c["ent"][who]
-        ch = np.where(e, rng.choice(self._CHANNELS_ENT[0], size=m, p=self._CHANNELS_ENT[1]),
-                      rng.choice(self._CHANNELS_IND[0], size=m, p=self._CHANNELS_IND[1]))
+        ch = np.where(e, np.array(self._CHANNELS_ENT[0])[_pick(rng, m, self._CHANNELS_ENT[1])],
+                      np.array(self._CHANNELS_IND[0])[_pick(rng, m, self._CHANNELS_IND[1])])
         ncont = c["n_contacts"][who]
         contact = c["primary_contact"][who] + (rng.random(m) * ncont).astype(np.int64)
         subjects = np.array(["客户回访", "需求沟通", "产品介绍", "报价跟进", "使用培训", "续约洽谈", "节日问候", "催款提醒", "新品推荐"])

@@ -756,18 +756,21 @@ class Model:
     # -- scheduled effects ---------------------------------------------------------------------
 
     def _schedule(self, day: Any, kind: str, cust: np.ndarray, value: np.ndarray) -> None:
-        day = np.broadcast_to(np.asarray(day), np.shape(cust))
         if len(cust) == 0:
             return
+        day = np.asarray(day)
+        if day.shape != np.shape(cust):  # one day for all (np.broadcast_to costs more than the rest)
+            day = np.broadcast_to(day, np.shape(cust))
         wk = day // 7
         cust, value = np.asarray(cust), np.asarray(value)
-        if (wk == wk[0]).all():  # the usual case: one week
-            if wk[0] < NEVER // 7:
-                self.effects.setdefault(int(wk[0]), []).append((kind, cust.copy(), value.copy()))
+        w0 = wk[0]
+        if len(wk) == 1 or (wk == w0).all():  # the usual case: one week
+            if w0 < NEVER // 7:
+                self.effects.setdefault(int(w0), []).append((kind, cust.copy(), value.copy()))
             return
         o = np.argsort(wk, kind="stable")  # by week, in the given order within a week
         ws = wk[o]
-        cut = np.flatnonzero(np.r_[True, ws[1:] != ws[:-1], True])
+        cut = np.flatnonzero(np.concatenate(([True], ws[1:] != ws[:-1], [True])))
         for a, b in zip(cut[:-1], cut[1:]):
             w = ws[a]
             if w >= NEVER // 7:
@@ -1068,26 +1071,30 @@ class Model:
             probs = self._order_p = (w_ent / w_ent.sum(), w_ind / w_ind.sum())
         pe = _pick(rng, m, probs[0])
         pi = _pick(rng, m, probs[1])
-        pidx = np.where(ent[o], pe, pi)
+        ent_o = ent[o]
+        pidx = np.where(ent_o, pe, pi)
         # products not on sale that day are replaced by the next one in the catalogue
         lday = day[o]
         for _ in range(3):
             bad = (lday >= prod["_stop_day"][pidx]) | (lday < prod["_launch_day"][pidx])
             pidx = np.where(bad, (pidx + 1) % len(price), pidx)
         weeks11 = self.__dict__.get("_weeks11")
-        if weeks11 is None:
+        if weeks11 is None:  # by week: True for the week of 11.11 and the week before (a lookup, not np.isin)
             d11 = np.array([(dt.date(y, 11, 11) - self.p.start).days for y in range(self.p.start.year, self.p.today.year + 8)])
-            weeks11 = self._weeks11 = np.concatenate([d11 // 7, d11 // 7 - 1])
-        near11 = np.isin(lday // 7, weeks11)
-        disc = np.where(ent[o], np.clip(np.round(rng.normal(0.03 + 0.12 * price_sens[o], 0.03), 2), 0, 0.3),
+            w11 = np.concatenate([d11 // 7, d11 // 7 - 1])
+            w11 = w11[w11 >= 0]
+            weeks11 = self._weeks11 = np.zeros(int(w11.max(initial=0)) + 2, dtype=bool)
+            weeks11[w11] = True
+        near11 = weeks11[np.clip(lday // 7, -1, len(weeks11) - 1)]  # the last entry is False
+        disc = np.where(ent_o, np.clip(np.round(rng.normal(0.03 + 0.12 * price_sens[o], 0.03), 2), 0, 0.3),
                         np.where(near11, 0.15, np.where(rng.random(m) < 0.3, 0.05, 0.0)))
         unit = price[pidx]
         per_line = target[o] / n_lines[o]
-        qty = np.clip(np.round(per_line / (unit * (1 - disc)) * rng.uniform(0.7, 1.3, size=m)), 1, np.where(ent[o], 800, 6))
+        qty = np.clip(np.round(per_line / (unit * (1 - disc)) * rng.uniform(0.7, 1.3, size=m)), 1, np.where(ent_o, 800, 6))
         amount = np.round(qty * unit * (1 - disc), 2)
         tax = np.where(prod["_service"][pidx], 0.06, 0.13)
         partial = (n_lines > 1) & (rng.random(n) < 0.25)
-        first_line = np.r_[0, np.cumsum(n_lines)[:-1]]
+        first_line = np.concatenate(([0], np.cumsum(n_lines)[:-1]))
         part = np.where(partial[o] & (np.arange(m) - first_line[o] > 0), 2, 1)
         lseq = self.ev["line"].add(order=seq[o], product=pidx + 1, qty=qty, price=unit, discount=disc, tax=tax,
                                    amount=amount, part=part, cost=prod["cost"][pidx] * qty,

@@ -1178,8 +1178,9 @@ class Model:
         W = self.W
         p_fail = np.where(ent, 0.13, 0.06) * (1 + 1.6 * W["reliability"]) * np.where(rejected, 0, 1)
         fail = rng.random(n) < p_fail
-        fc, fd = cust[fail], day[fail] + np.minimum(rng.exponential(70, size=fail.sum()).astype(np.int64) + 3, 700)
-        if len(fc):
+        # (a draw of size 0 takes nothing from the generator: skipping it changes no later number)
+        if fail.any():
+            fc, fd = cust[fail], day[fail] + np.minimum(rng.exponential(70, size=fail.sum()).astype(np.int64) + 3, 700)
             prod_p = self.__dict__.get("_fail_p")
             if prod_p is None:
                 P = self.P
@@ -1188,9 +1189,10 @@ class Model:
             self._service_requests(fc, fd, _pick(rng, len(fc), prod_p))
         # complaints about delivery, price and staff
         other = rng.random(n) < 0.0035 * (1.5 - sat) ** 2 * COMPLAINT_PROPENSITY * np.where(rejected, 0, 1)
-        cats = np.array(["交付物流", "价格收费", "服务态度", "人员行为", "其他"])[_pick(rng, other.sum(), _p(
-            [0.3 + 1.6 * W["tangibles"], 0.2, 0.2 + 1.4 * W["empathy"], 0.1 + 1.2 * W["assurance"], 0.1]))]
-        self._complaints(cust[other], day[other] + rng.integers(2, 30, size=other.sum()), np.full(other.sum(), -1), cats)
+        if other.any():
+            cats = np.array(["交付物流", "价格收费", "服务态度", "人员行为", "其他"])[_pick(rng, other.sum(), _p(
+                [0.3 + 1.6 * W["tangibles"], 0.2, 0.2 + 1.4 * W["empathy"], 0.1 + 1.2 * W["assurance"], 0.1]))]
+            self._complaints(cust[other], day[other] + rng.integers(2, 30, size=other.sum()), np.full(other.sum(), -1), cats)
 
     def _service_requests(self, fc: np.ndarray, fd: np.ndarray, prod_i: np.ndarray, redo: bool = True) -> None:
         """Service requests of customers ``fc`` on days ``fd`` about products ``prod_i`` (0-based)."""
@@ -1232,13 +1234,15 @@ class Model:
         # escalation to a complaint is rare: most unhappy customers say nothing (about 1 in 27
         # complain); more likely after bad service and for unhappy customers
         esc = rng.random(m) < (np.where(good, 0.004, 0.03) + 0.03 * (1 - self.cust["_sat"][fc]) ** 2) * COMPLAINT_PROPENSITY
-        self._complaints(fc[esc], fd[esc] + rng.integers(0, 10, size=esc.sum()), prod_i[esc] + 1,
-                         np.where(rng.random(esc.sum()) < 0.7 - 0.45 * W["responsiveness"], "产品质量", "售后维修"))
+        if esc.any():  # (draws of size 0 take nothing from the generator)
+            self._complaints(fc[esc], fd[esc] + rng.integers(0, 10, size=esc.sum()), prod_i[esc] + 1,
+                             np.where(rng.random(esc.sum()) < 0.7 - 0.45 * W["responsiveness"], "产品质量", "售后维修"))
         if redo:
             # unskilled staff (weak 安全性): a fix does not hold and the customer calls again
             again = rng.random(m) < 0.04 + 0.3 * W["assurance"]
-            back = np.minimum(res_s[again], (fd[again] + 30) * 86400) // 86400 + rng.integers(3, 20, size=again.sum())
-            self._service_requests(fc[again], back, prod_i[again], redo=False)
+            if again.any():
+                back = np.minimum(res_s[again], (fd[again] + 30) * 86400) // 86400 + rng.integers(3, 20, size=again.sum())
+                self._service_requests(fc[again], back, prod_i[again], redo=False)
 
     def _service_staff_at(self, day: np.ndarray) -> np.ndarray:
         """The desk agent who takes each request or complaint: the agents employed that day, in turn."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pytest
 from sqlalchemy import create_engine
 
 from simcrm.sim import identities
@@ -79,3 +80,21 @@ def test_a_postgresql_schema_made_earlier_in_the_process_leaves_sqlite_worlds_un
     schema.create_all(postgres, checkfirst=False)
     assert "AddConstraint" in statements  # the path that used to leave the mark was taken
     assert _department_ddl() == before
+
+
+def test_pick_draws_what_rng_choice_draws():
+    """model._pick replaces rng.choice(len(p), size=n, p=p): same indices, same generator state after."""
+    from simcrm.sim.model import _pick
+
+    for seed in range(30):
+        for p in ([0.12, 0.33, 0.55], [0.25, 0.35, 0.15, 0.15, 0.10], [1.0], [0.0, 0.5, 0.5, 0.0],
+                  np.random.default_rng(seed).dirichlet(np.ones(40))):
+            p = np.asarray(p) / np.sum(p)
+            for n in (0, 1, 7, 300):
+                a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+                want = a.choice(len(p), size=n, p=p)
+                got = _pick(b, n, p)
+                assert got.dtype == want.dtype and got.tolist() == want.tolist()
+                assert a.bit_generator.state == b.bit_generator.state
+    with pytest.raises(ValueError):
+        _pick(np.random.default_rng(0), 3, [0.5, 0.6])

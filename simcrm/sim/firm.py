@@ -48,8 +48,8 @@ def codes(entity: str, serials: np.ndarray, total: int | None = None) -> np.ndar
         return np.zeros(0, dtype=object)
     if total is not None:
         width = max(width, len(str(int(total))))
-    fmt = f"{prefix}{{:0{width}d}}"  # the same text as zero-filling str(serial), one format per code
-    return np.array([fmt.format(v) for v in np.asarray(serials).astype(np.int64).tolist()], dtype=object)
+    # prefix + the serial zero-filled to ``width`` (what f"{v:0{width}d}" gives), in numpy's string loops
+    return np.strings.add(prefix, np.strings.zfill(np.asarray(serials).astype(np.int64).astype(str), width)).astype(object)
 
 
 #: category tree: (code, name, parent code)

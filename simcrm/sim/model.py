@@ -181,6 +181,30 @@ def _p(w: Any) -> np.ndarray:
     return w / w.sum()
 
 
+#: cumulative probabilities of the weighted draws, by the bytes of their probabilities
+_CDFS: dict[bytes, np.ndarray] = {}
+
+
+def _pick(rng: np.random.Generator, n: Any, p: Any) -> np.ndarray:
+    """Indices ``0 … len(p) - 1`` drawn with probabilities ``p``: the same numbers as
+    ``rng.choice(len(p), size=n, p=p)`` (which draws ``rng.random(n)`` and looks them up in
+    ``cumsum(p) / cumsum(p)[-1]``), without its checks of ``p`` on every call (tens of
+    microseconds, thousands of calls per world): ``p`` is checked once, when first seen.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    key = p.tobytes()
+    cdf = _CDFS.get(key)
+    if cdf is None:
+        if p.ndim != 1 or not len(p) or (p < 0).any() or not np.isfinite(p).all() or abs(p.sum() - 1) > 1e-8:
+            raise ValueError(f"probabilities must be non-negative and sum to 1, got {p.tolist()}")
+        if len(_CDFS) > 512:
+            _CDFS.clear()
+        cdf = p.cumsum()
+        cdf /= cdf[-1]
+        _CDFS[key] = cdf
+    return cdf.searchsorted(rng.random(n), side="right")
+
+
 def _uniform(seed: int, idx: np.ndarray, salt: int) -> np.ndarray:
     """A fixed uniform number per (seed, customer, salt): the same in every run and step."""
     x = (np.asarray(idx, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64((seed * 7919 + salt * 104729) & 0xFFFFFFFFFFFFFFFF)) \
@@ -876,18 +900,21 @@ class Model:
     # -- scheduled effects ---------------------------------------------------------------------
 
     def _schedule(self, day: Any, kind: str, cust: np.ndarray, value: np.ndarray) -> None:
-        day = np.broadcast_to(np.asarray(day), np.shape(cust))
         if len(cust) == 0:
             return
+        day = np.asarray(day)
+        if day.shape != np.shape(cust):  # one day for all (np.broadcast_to costs more than the rest)
+            day = np.broadcast_to(day, np.shape(cust))
         wk = day // 7
         cust, value = np.asarray(cust), np.asarray(value)
-        if (wk == wk[0]).all():  # the usual case: one week
-            if wk[0] < NEVER // 7:
-                self.effects.setdefault(int(wk[0]), []).append((kind, cust.copy(), value.copy()))
+        w0 = wk[0]
+        if len(wk) == 1 or (wk == w0).all():  # the usual case: one week
+            if w0 < NEVER // 7:
+                self.effects.setdefault(int(w0), []).append((kind, cust.copy(), value.copy()))
             return
         o = np.argsort(wk, kind="stable")  # by week, in the given order within a week
         ws = wk[o]
-        cut = np.flatnonzero(np.r_[True, ws[1:] != ws[:-1], True])
+        cut = np.flatnonzero(np.concatenate(([True], ws[1:] != ws[:-1], [True])))
         for a, b in zip(cut[:-1], cut[1:]):
             w = ws[a]
             if w >= NEVER // 7:
@@ -1186,28 +1213,32 @@ class Model:
             w_ent = np.where(prod["_b2c"] > 1.2, 0.3, 1.0)
             w_ind = prod["_b2c"]
             probs = self._order_p = (w_ent / w_ent.sum(), w_ind / w_ind.sum())
-        pe = rng.choice(len(price), size=m, p=probs[0])
-        pi = rng.choice(len(price), size=m, p=probs[1])
-        pidx = np.where(ent[o], pe, pi)
+        pe = _pick(rng, m, probs[0])
+        pi = _pick(rng, m, probs[1])
+        ent_o = ent[o]
+        pidx = np.where(ent_o, pe, pi)
         # products not on sale that day are replaced by the next one in the catalogue
         lday = day[o]
         for _ in range(3):
             bad = (lday >= prod["_stop_day"][pidx]) | (lday < prod["_launch_day"][pidx])
             pidx = np.where(bad, (pidx + 1) % len(price), pidx)
         weeks11 = self.__dict__.get("_weeks11")
-        if weeks11 is None:
+        if weeks11 is None:  # by week: True for the week of 11.11 and the week before (a lookup, not np.isin)
             d11 = np.array([(dt.date(y, 11, 11) - self.p.start).days for y in range(self.p.start.year, self.p.today.year + 8)])
-            weeks11 = self._weeks11 = np.concatenate([d11 // 7, d11 // 7 - 1])
-        near11 = np.isin(lday // 7, weeks11)
-        disc = np.where(ent[o], np.clip(np.round(rng.normal(0.03 + 0.12 * price_sens[o], 0.03), 2), 0, 0.3),
+            w11 = np.concatenate([d11 // 7, d11 // 7 - 1])
+            w11 = w11[w11 >= 0]
+            weeks11 = self._weeks11 = np.zeros(int(w11.max(initial=0)) + 2, dtype=bool)
+            weeks11[w11] = True
+        near11 = weeks11[np.clip(lday // 7, -1, len(weeks11) - 1)]  # the last entry is False
+        disc = np.where(ent_o, np.clip(np.round(rng.normal(0.03 + 0.12 * price_sens[o], 0.03), 2), 0, 0.3),
                         np.where(near11, 0.15, np.where(rng.random(m) < 0.3, 0.05, 0.0)))
         unit = price[pidx]
         per_line = target[o] / n_lines[o]
-        qty = np.clip(np.round(per_line / (unit * (1 - disc)) * rng.uniform(0.7, 1.3, size=m)), 1, np.where(ent[o], 800, 6))
+        qty = np.clip(np.round(per_line / (unit * (1 - disc)) * rng.uniform(0.7, 1.3, size=m)), 1, np.where(ent_o, 800, 6))
         amount = np.round(qty * unit * (1 - disc), 2)
         tax = np.where(prod["_service"][pidx], 0.06, 0.13)
         partial = (n_lines > 1) & (rng.random(n) < 0.25)
-        first_line = np.r_[0, np.cumsum(n_lines)[:-1]]
+        first_line = np.concatenate(([0], np.cumsum(n_lines)[:-1]))
         part = np.where(partial[o] & (np.arange(m) - first_line[o] > 0), 2, 1)
         lseq = self.ev["line"].add(order=seq[o], product=pidx + 1, qty=qty, price=unit, discount=disc, tax=tax,
                                    amount=amount, part=part, cost=prod["cost"][pidx] * qty,
@@ -1252,7 +1283,7 @@ class Model:
             reasons = np.array(["质量问题", "型号不符", "运输损坏", "客户不再需要", "发错货"])
             self.ev["ret"].add(order=seq[ri], line=lseq[line], day=ship_last[ri] + rng.integers(2, 25, size=len(ri)),
                                qty=rq, amount=np.round(rq * unit[line] * (1 - disc[line]), 2), product=pidx[line] + 1,
-                               reason=reasons[rng.choice(len(reasons), size=len(ri), p=_p([1, 1, 1 + 4 * self.W["tangibles"], 1, 1]))])
+                               reason=reasons[_pick(rng, len(ri), _p([1, 1, 1 + 4 * self.W["tangibles"], 1, 1]))])
             self._schedule(ship_last[ri] + 5, "dsat", cust[ri], np.full(len(ri), -0.03))
         self._order_extra = dict(total=total, approve=approve, ship1=ship1, ship2=ship2, invoice=invoice)
         self.ev["order"]._parts[-1].update(total=total, approve=approve, ship1=ship1, ship2=ship2, invoice=invoice)
@@ -1291,19 +1322,21 @@ class Model:
         W = self.W
         p_fail = np.where(ent, 0.13, 0.06) * (1 + 1.6 * W["reliability"]) * np.where(rejected, 0, 1)
         fail = rng.random(n) < p_fail
-        fc, fd = cust[fail], day[fail] + np.minimum(rng.exponential(70, size=fail.sum()).astype(np.int64) + 3, 700)
-        if len(fc):
+        # (a draw of size 0 takes nothing from the generator: skipping it changes no later number)
+        if fail.any():
+            fc, fd = cust[fail], day[fail] + np.minimum(rng.exponential(70, size=fail.sum()).astype(np.int64) + 3, 700)
             prod_p = self.__dict__.get("_fail_p")
             if prod_p is None:
                 P = self.P
                 prod_w = np.where(P["_service"], 0, P["_quality"] * (1 + P["_b2c"]))
                 prod_p = self._fail_p = prod_w / prod_w.sum()
-            self._service_requests(fc, fd, rng.choice(len(prod_p), size=len(fc), p=prod_p))
+            self._service_requests(fc, fd, _pick(rng, len(fc), prod_p))
         # complaints about delivery, price and staff
         other = rng.random(n) < 0.0035 * (1.5 - sat) ** 2 * self._propensity(day) * np.where(rejected, 0, 1)
-        cats = rng.choice(["交付物流", "价格收费", "服务态度", "人员行为", "其他"], size=other.sum(),
-                          p=_p([0.3 + 1.6 * W["tangibles"], 0.2, 0.2 + 1.4 * W["empathy"], 0.1 + 1.2 * W["assurance"], 0.1]))
-        self._complaints(cust[other], day[other] + rng.integers(2, 30, size=other.sum()), np.full(other.sum(), -1), cats)
+        if other.any():
+            cats = np.array(["交付物流", "价格收费", "服务态度", "人员行为", "其他"])[_pick(rng, other.sum(), _p(
+                [0.3 + 1.6 * W["tangibles"], 0.2, 0.2 + 1.4 * W["empathy"], 0.1 + 1.2 * W["assurance"], 0.1]))]
+            self._complaints(cust[other], day[other] + rng.integers(2, 30, size=other.sum()), np.full(other.sum(), -1), cats)
 
     def _service_requests(self, fc: np.ndarray, fd: np.ndarray, prod_i: np.ndarray, redo: bool = True) -> None:
         """Service requests of customers ``fc`` on days ``fd`` about products ``prod_i`` (0-based)."""
@@ -1312,7 +1345,7 @@ class Model:
         m = len(fc)
         if m == 0:
             return
-        urgency = rng.choice(_URGENCY, size=m, p=_URGENCY_P_SERVICE)
+        urgency = _URGENCY[_pick(rng, m, _URGENCY_P_SERVICE)]
         very, urgent = urgency == "非常紧急", urgency == "紧急"
         sla_first = np.where(very, 1.0, np.where(urgent, 4.0, 24.0))
         sla_res = np.where(very, 8.0, np.where(urgent, 48.0, 120.0))
@@ -1340,18 +1373,20 @@ class Model:
         self.ev["service"].add(cust=fc, day=fd, open_sec=open_sec, first_sec=first_s, res_sec=res_s, close_sec=close_s,
                                product=prod_i + 1, urgency=urgency, assignee=staff, good=good, sat=ssat,
                                contact=self.cust["primary_contact"][fc],
-                               channel=rng.choice(_SERVICE_CHANNELS, size=m, p=_SERVICE_CHANNELS_P))
+                               channel=_SERVICE_CHANNELS[_pick(rng, m, _SERVICE_CHANNELS_P)])
         self._schedule(fd, "dsat", fc, np.where(good, 0.01, -0.07) - 0.03 * W["assurance"])
         # escalation to a complaint is rare: most unhappy customers say nothing (about 1 in 27
         # complain); more likely after bad service and for unhappy customers
         esc = rng.random(m) < (np.where(good, 0.004, 0.03) + 0.03 * (1 - self.cust["_sat"][fc]) ** 2) * self._propensity(fd)
-        self._complaints(fc[esc], fd[esc] + rng.integers(0, 10, size=esc.sum()), prod_i[esc] + 1,
-                         np.where(rng.random(esc.sum()) < 0.7 - 0.45 * W["responsiveness"], "产品质量", "售后维修"))
+        if esc.any():  # (draws of size 0 take nothing from the generator)
+            self._complaints(fc[esc], fd[esc] + rng.integers(0, 10, size=esc.sum()), prod_i[esc] + 1,
+                             np.where(rng.random(esc.sum()) < 0.7 - 0.45 * W["responsiveness"], "产品质量", "售后维修"))
         if redo:
             # unskilled staff (weak 安全性): a fix does not hold and the customer calls again
             again = rng.random(m) < 0.04 + 0.3 * W["assurance"]
-            back = np.minimum(res_s[again], (fd[again] + 30) * 86400) // 86400 + rng.integers(3, 20, size=again.sum())
-            self._service_requests(fc[again], back, prod_i[again], redo=False)
+            if again.any():
+                back = np.minimum(res_s[again], (fd[again] + 30) * 86400) // 86400 + rng.integers(3, 20, size=again.sum())
+                self._service_requests(fc[again], back, prod_i[again], redo=False)
 
     def _service_staff_at(self, day: np.ndarray) -> np.ndarray:
         """The desk agent who takes each request or complaint: the agents employed that day, in turn."""
@@ -1399,20 +1434,20 @@ class Model:
         # open: reached steps [0, stuck_at): nobody investigates, the plan waits for approval, the
         # fix is promised but not carried out …; and a handled complaint whose record the handler
         # never archived stays at 已回访
-        stuck_at = rng.choice(6, size=m, p=[0.1, 0.25, 0.15, 0.15, 0.25, 0.1])
+        stuck_at = _pick(rng, m, [0.1, 0.25, 0.15, 0.15, 0.25, 0.1])
         unarchived = rng.random(m) < 0.08
         reached = np.arange(6)[None, :] < np.where(outcome == 2, stuck_at, np.where(unarchived, 5, 6))[:, None]
         steps = np.where(reached, steps, NEVER)
-        sat = np.where(outcome == 0, rng.choice([4, 5], size=m, p=[0.45, 0.55]),
-                       np.where(outcome == 1, rng.choice([2, 3, 4], size=m, p=[0.35, 0.45, 0.2]),
+        sat = np.where(outcome == 0, np.array([4, 5])[_pick(rng, m, [0.45, 0.55])],
+                       np.where(outcome == 1, np.array([2, 3, 4])[_pick(rng, m, [0.35, 0.45, 0.2])],
                                 rng.choice([1, 2], size=m)))
-        urgency = rng.choice(_URGENCY, size=m, p=_URGENCY_P_COMPLAINT)
+        urgency = _URGENCY[_pick(rng, m, _URGENCY_P_COMPLAINT)]
         depts = {"产品质量": 9, "售后维修": 7, "交付物流": 9, "价格收费": 2, "服务态度": 7, "人员行为": 1, "其他": 7}
         dept = np.array([depts.get(x, 7) for x in category])
         handler = np.where(rng.random(m) < 0.5, receiver, self.firm.service_staff[0])
         gap = np.where((category == "产品质量") & (rng.random(m) < 0.3), "促销差距",
                        np.array([self.GAP_OF_CATEGORY.get(x, "理解差距") for x in category], dtype=object)).astype(object)
-        channel = rng.choice(_COMPLAINT_CHANNELS, size=m, p=_COMPLAINT_CHANNELS_P)
+        channel = _COMPLAINT_CHANNELS[_pick(rng, m, _COMPLAINT_CHANNELS_P)]
         # for the customer the matter ends with the return visit (archiving is the desk's business)
         close_day = (start_sec + durations[:, :5].sum(axis=1)) // 86400
         ruled = self._policy_rows(day, category)
@@ -1462,8 +1497,8 @@ class Model:
         m = len(who)
         day = d0 + rng.integers(0, 7, size=m)
         e = c["ent"][who]
-        ch = np.where(e, rng.choice(self._CHANNELS_ENT[0], size=m, p=self._CHANNELS_ENT[1]),
-                      rng.choice(self._CHANNELS_IND[0], size=m, p=self._CHANNELS_IND[1]))
+        ch = np.where(e, np.array(self._CHANNELS_ENT[0])[_pick(rng, m, self._CHANNELS_ENT[1])],
+                      np.array(self._CHANNELS_IND[0])[_pick(rng, m, self._CHANNELS_IND[1])])
         ncont = c["n_contacts"][who]
         contact = c["primary_contact"][who] + (rng.random(m) * ncont).astype(np.int64)
         subjects = np.array(["客户回访", "需求沟通", "产品介绍", "报价跟进", "使用培训", "续约洽谈", "节日问候", "催款提醒", "新品推荐"])

@@ -24,7 +24,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import types
 import weakref
@@ -33,7 +32,7 @@ from typing import Any
 
 from ..errors import ConfigError, UnknownValueError
 from ..errors import add_hint as _add_hint
-from .checks import CheckFailed, CheckResult, install_notebook_errors
+from .checks import CheckFailed, install_notebook_errors
 from .identity import STUDENT_FILE, Student, _check_id, resolve_student, student_home, world_seed
 from .questions import Context, evaluate, get_question
 

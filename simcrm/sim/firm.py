@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import reference
-from .identities import Identities, birth_dates
+from .identities import Identities
 
 __all__ = ["Firm", "build_firm", "CATALOGUE", "CODE_FORMATS"]
 

@@ -15,7 +15,7 @@ shows on a given day is rendered from them by :mod:`simcrm.sim.render`. Latent t
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

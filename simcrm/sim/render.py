@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import reference
 from ..store import schema
-from .firm import CODE_FORMATS, codes
+from .firm import codes
 from .model import NEVER, Model, _uniform
 
 __all__ = ["render"]

@@ -30,7 +30,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
-    Index,
     ForeignKey,
     Index,
     Integer,

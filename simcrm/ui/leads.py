@@ -9,7 +9,6 @@ a 合并 button calling ``crm.merge_customers(keep, others)``.
 
 from __future__ import annotations
 
-import html
 import tempfile
 from pathlib import Path
 from typing import Any

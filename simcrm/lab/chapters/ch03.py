@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..checks import CheckResult, compare
+from ..checks import CheckResult
 from ..questions import calculation, judgement, operation
 from . import max_id, new_rows
 

@@ -236,6 +236,13 @@ class _ForkedProcess:
                 raise subprocess.TimeoutExpired("kernel", timeout)
         return self.returncode  # type: ignore[return-value]
 
+    def __del__(self) -> None:
+        if self.returncode is None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+
     def send_signal(self, sig: int) -> None:
         if self.returncode is None:
             signal.pidfd_send_signal(self._fd, sig)

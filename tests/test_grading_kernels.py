@@ -131,3 +131,27 @@ def test_only_this_interpreters_ipykernel_is_forked():
     assert kernels._launcher_args([sys.executable, "-m", "ipykernel_launcher", "-f", "c.json"]) == ["-f", "c.json"]
     assert kernels._launcher_args(["/usr/bin/other-python", "-m", "ipykernel_launcher", "-f", "c.json"]) is None
     assert kernels._launcher_args([sys.executable, "-m", "other_kernel", "-f", "c.json"]) is None
+
+
+def test_a_submission_shadowing_a_preloaded_module_runs_in_a_plain_kernel(zygote, tmp_path):
+    """A ``simcrm/`` package (or ``pandas.py``) next to the notebook is what a plain kernel would
+    import; a forked kernel already holds the real one, so such a submission is started the
+    ordinary way and sees its own files, as the student's kernel did."""
+    (tmp_path / "simcrm").mkdir()
+    (tmp_path / "simcrm" / "__init__.py").write_text("MARK = 'planted'\n", encoding="utf-8")
+    mark, ppid = _run("import os, simcrm\nprint(getattr(simcrm, 'MARK', 'real'), os.getppid())", tmp_path, "x")
+    assert mark == "planted"
+    assert int(ppid) == os.getpid()
+    assert zygote.alive()  # the zygote stays for the next submission
+
+
+def test_shadowing_names_the_files_that_replace_a_module(tmp_path):
+    (tmp_path / "simcrm").mkdir()
+    (tmp_path / "simcrm" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "pandas.py").write_text("", encoding="utf-8")
+    (tmp_path / "numpy").mkdir()  # a folder without __init__.py: the installed numpy still wins
+    (tmp_path / "data.csv").write_text("", encoding="utf-8")
+    (tmp_path / "helpers.py").write_text("", encoding="utf-8")
+    modules = {"simcrm", "pandas", "numpy", "data"}
+    assert kernels.shadowing(tmp_path, modules) == ["pandas.py", "simcrm"]
+    assert kernels.shadowing(tmp_path / "missing", modules) == []

@@ -65,6 +65,7 @@ class KernelZygote:
             if log:
                 err.close()
         self.lock = threading.Lock()
+        self.modules: set[str] | None = None  # top-level modules the zygote imported (its first line)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -74,19 +75,33 @@ class KernelZygote:
         with self.lock:
             if not self.alive():
                 return None
+            if self.modules is None:
+                first = self._reply(600)
+                if not isinstance(first.get("modules"), list):
+                    self.close(kill=True)
+                    return None
+                self.modules = set(first["modules"])
+            if shadowing(cwd, self.modules):
+                return None  # a file of the submission would replace a preloaded module: start it the plain way
             try:
                 self.proc.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env, "log": log}) + "\n")
                 self.proc.stdin.flush()
-                ready, _, _ = select.select([self.proc.stdout], [], [], 120)
-                line = self.proc.stdout.readline() if ready else ""
-                reply = json.loads(line) if line else {}
-            except (OSError, ValueError):
-                reply = {}
-            pid = reply.get("pid")
+            except OSError:
+                pass
+            pid = self._reply(120).get("pid")
             if not isinstance(pid, int):
                 self.close(kill=True)
                 return None
             return pid
+
+    def _reply(self, timeout: float) -> dict[str, Any]:
+        try:
+            ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+            line = self.proc.stdout.readline() if ready else ""
+            reply = json.loads(line) if line else {}
+        except (OSError, ValueError):
+            reply = {}
+        return reply if isinstance(reply, dict) else {}
 
     def close(self, kill: bool = False) -> None:
         if self.proc.poll() is None:
@@ -104,6 +119,26 @@ class KernelZygote:
             except OSError:
                 pass
         self._tmp.cleanup()
+
+
+def shadowing(folder: str | Path, modules: set[str]) -> list[str]:
+    """Files in ``folder`` that a plain kernel started there would import instead of one of
+    ``modules`` (the folder comes first on a kernel's ``sys.path``): ``x.py``, a package ``x/``
+    or an extension ``x.*.so``. A forked kernel already holds the real module, so such a
+    submission runs in a kernel started the ordinary way, exactly as the student ran it."""
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return []
+    found = []
+    for p in entries:
+        if p.is_dir():
+            name = p.name if (p / "__init__.py").exists() else None
+        else:
+            name = p.name.split(".", 1)[0] if p.suffix in (".py", ".pyc", ".so", ".pyd") else None
+        if name in modules:
+            found.append(p.name)
+    return sorted(found)
 
 
 _ZYGOTE: dict[str, KernelZygote] = {}
@@ -143,6 +178,7 @@ def zygote_main() -> int:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module the kernel then imports itself
             pass
+    print(json.dumps({"modules": sorted({m.split(".", 1)[0] for m in sys.modules})}), flush=True)
     signal.signal(signal.SIGCHLD, _reap)  # kernels are waited for as they end (their CPU time counts)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grading process's to handle
     for line in sys.stdin:

@@ -155,3 +155,12 @@ def test_shadowing_names_the_files_that_replace_a_module(tmp_path):
     modules = {"simcrm", "pandas", "numpy", "data"}
     assert kernels.shadowing(tmp_path, modules) == ["pandas.py", "simcrm"]
     assert kernels.shadowing(tmp_path / "missing", modules) == []
+
+
+def test_a_retry_runs_in_a_plain_kernel(zygote, tmp_path):
+    """autograde runs a submission whose forked kernel failed once more with plain_kernels()."""
+    with kernels.plain_kernels():
+        assert kernels.zygote() is None
+        _pid, ppid, *_ = _run("import os, random; print(os.getpid(), os.getppid(), random.random())", tmp_path, "x")
+    assert int(ppid) == os.getpid()
+    assert kernels.zygote() is zygote

@@ -568,10 +568,19 @@ def autograde_student(api: Any, course: Path, assignment: str, student: str, not
         backed = referee_cells(course, assignment, notebooks)
         _prepare_submission(course, assignment, student, notebooks, report)
         result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
+        if not result.get("success"):
+            # once more in a kernel started the ordinary way: a failure of the forked kernel
+            # (simcrm.lab.kernels) must never cost a grade; a notebook that fails again is the student's
+            from .kernels import plain_kernels
+
+            with plain_kernels():
+                result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
         if not result.get("success") and _disable_crashing_cells(course, assignment, student, notebooks,
                                                                  report, timeout):
             result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
         if not result.get("success"):
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / "nbgrader.log").write_text(f"{result.get('error') or ''}\n{result.get('log') or ''}", encoding="utf-8")
             error = (result.get("error") or result.get("log") or "").strip().splitlines()
             last = next((line for line in reversed(error) if "Error" in line), error[-1] if error else "未知错误")
             kind = "kernel_died" if "DeadKernel" in "\n".join(error) else "autograde_failed"

@@ -65,6 +65,7 @@ class KernelZygote:
             if log:
                 err.close()
         self.lock = threading.Lock()
+        self.kernel_log = str(log.with_name("kernels.log")) if log else None  # what forked kernels print
         self.modules: set[str] | None = None  # top-level modules the zygote imported (its first line)
 
     def alive(self) -> bool:
@@ -144,9 +145,22 @@ def shadowing(folder: str | Path, modules: set[str]) -> list[str]:
 _ZYGOTE: dict[str, KernelZygote] = {}
 
 
+class plain_kernels:
+    """Within this block, kernels start the ordinary way (a retry after a forked kernel failed)."""
+
+    depth = 0
+
+    def __enter__(self) -> None:
+        plain_kernels.depth += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        plain_kernels.depth -= 1
+
+
 def zygote(env: dict[str, str] | None = None, log: Path | None = None) -> KernelZygote | None:
     """This process's zygote (started on first use; ``None`` where fork is not available)."""
-    if not hasattr(os, "fork") or not hasattr(os, "pidfd_open") or os.environ.get("SIMCRM_NO_ZYGOTE"):
+    if (not hasattr(os, "fork") or not hasattr(os, "pidfd_open") or os.environ.get("SIMCRM_NO_ZYGOTE")
+            or plain_kernels.depth):
         return None
     z = _ZYGOTE.get("z")
     if z is None or not z.alive():
@@ -309,7 +323,7 @@ class ForkedKernelManager(AsyncKernelManager):
             env = dict(kw.get("env") or os.environ)
             env["JPY_PARENT_PID"] = str(os.getpid())
             cwd = str(kw.get("cwd") or os.getcwd())
-            pid = z.spawn(args, cwd, env, log=os.environ.get("SIMCRM_KERNEL_LOG"))
+            pid = z.spawn(args, cwd, env, log=os.environ.get("SIMCRM_KERNEL_LOG") or z.kernel_log)
         if pid is None:
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         prov = self.provisioner

@@ -19,8 +19,11 @@ ever ran — so a student's code cannot leave anything for the next student:
   generators are seeded afresh (a fork would otherwise repeat the zygote's sequence).
 
 :class:`ForkedKernelManager` is the ``Execute.kernel_manager_class`` of simcrm's autograde; it
-falls back to starting a plain kernel whenever the zygote is unusable (not Linux/macOS, a
-kernel that is not this interpreter's ipykernel, a zygote that died).
+falls back to starting a plain kernel whenever the zygote is unusable (no ``pidfd_open``: not
+Linux; a kernel that is not this interpreter's ipykernel; a zygote that died), when the
+submission's folder holds a file that a plain kernel would import instead of a module the zygote
+already holds (:func:`shadowing`: a planted ``simcrm/`` package keeps its effect), and inside
+:class:`plain_kernels` (autograde's retry of a submission whose forked kernel failed).
 """
 
 from __future__ import annotations

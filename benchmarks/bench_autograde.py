@@ -41,10 +41,15 @@ DATA = ROOT / "tests" / "data" / "nb"
 
 # nbgrader runs `alembic`; keep Jupyter and IPython out of $HOME
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-_TMP = Path(tempfile.mkdtemp(prefix="simcrm-bench-"))
-for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-    (_TMP / var).mkdir()
-    os.environ[var] = str(_TMP / var)
+# one folder for the run: worker processes (spawned, so they import this module again) reuse it
+if os.environ.get("SIMCRM_BENCH_TMP"):
+    _TMP = Path(os.environ["SIMCRM_BENCH_TMP"])
+else:
+    _TMP = Path(tempfile.mkdtemp(prefix="simcrm-bench-"))
+    os.environ["SIMCRM_BENCH_TMP"] = str(_TMP)
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        (_TMP / var).mkdir()
+        os.environ[var] = str(_TMP / var)
 
 from simcrm.lab import grading  # noqa: E402 - after the environment is set
 

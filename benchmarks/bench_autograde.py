@@ -7,15 +7,19 @@ Grades the same class of submissions in fresh copies of one course:
 * ``plain`` — plain ``nbgrader autograde <assignment> --force`` (nbgrader's command line, one
   call for the class; hidden tests then run the referee from the kernel, as a self-learner would).
 
-Fair: every run starts with its own **empty world cache** (``SIMCRM_CACHE_DIR``) and its own
-copy of the course; the order of the sides alternates from round to round; the figures are
+Fair: every run starts with its own world cache (``SIMCRM_CACHE_DIR``) and its own copy of the
+course — an **empty** cache (``--caches fresh``: a first grading, every world generated during
+the run) or a copy of one cache **holding the class's worlds**, built once before the runs and
+not timed (``--caches warm``: a re-grade, or worlds built when the assignment was handed out;
+the same copy for both sides); the order of the sides alternates from round to round; the figures are
 **medians** over the rounds. Both sides must give the same scores. Prints seconds per
 submission for each side, the ratio, and the speed-up of the workers; next to the wall time, the
 CPU time (user + sys of every process of the run, including processes the kernel left behind,
 which this process adopts and reaps on Linux) and the load average, since on a shared machine
 the wall time says more about the neighbours than about the grader.
 
-Run: ``python benchmarks/bench_autograde.py [n_students] [--lab ch04_customers] [--rounds 2] [--jobs 2]``.
+Run: ``python benchmarks/bench_autograde.py [n_students] [--lab ch04_customers] [--rounds 2] [--jobs 2]
+[--caches fresh|warm|both]``.
 
 With ``--lab`` the class is a real chapter lab from ``solutions/``: every student gets their own
 world, two thirds hand in the solution, one third a wrong answer to the lab's last question.
@@ -37,10 +41,15 @@ DATA = ROOT / "tests" / "data" / "nb"
 
 # nbgrader runs `alembic`; keep Jupyter and IPython out of $HOME
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-_TMP = Path(tempfile.mkdtemp(prefix="simcrm-bench-"))
-for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-    (_TMP / var).mkdir()
-    os.environ[var] = str(_TMP / var)
+# one folder for the run: worker processes (spawned, so they import this module again) reuse it
+if os.environ.get("SIMCRM_BENCH_TMP"):
+    _TMP = Path(os.environ["SIMCRM_BENCH_TMP"])
+else:
+    _TMP = Path(tempfile.mkdtemp(prefix="simcrm-bench-"))
+    os.environ["SIMCRM_BENCH_TMP"] = str(_TMP)
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        (_TMP / var).mkdir()
+        os.environ[var] = str(_TMP / var)
 
 from simcrm.lab import grading  # noqa: E402 - after the environment is set
 
@@ -120,16 +129,40 @@ def cli_scores(course: Path, assignment: str = "mini") -> dict[str, float]:
         return {s.student.id: float(s.code_score) for s in gb.assignment_submissions(assignment)}
 
 
-def _fresh(template: Path, name: str) -> tuple[Path, Path]:
-    """A copy of the course and an empty world cache of its own."""
+#: the world cache every "warm" run starts from a copy of (the class's worlds, built once)
+WARM = _TMP / "warm_cache"
+
+
+def _fresh(template: Path, name: str, warm: bool = False) -> tuple[Path, Path]:
+    """A copy of the course and a world cache of its own: empty, or a copy of :data:`WARM`."""
     course = _TMP / "runs" / name
     if course.exists():
         shutil.rmtree(course)
     shutil.copytree(template, course)
     cache = _TMP / "caches" / name
     shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir(parents=True)
+    if warm:
+        shutil.copytree(WARM, cache)
+    else:
+        cache.mkdir(parents=True)
     return course, cache
+
+
+def build_warm_cache(template: Path, assignment: str, students: list[str]) -> float:
+    """Build the class's worlds once into :data:`WARM` (as a teacher's cache holds them after
+    the first grading or ``simcrm course worlds``); the seconds it took."""
+    WARM.mkdir(parents=True, exist_ok=True)
+    saved = os.environ.get("SIMCRM_CACHE_DIR")
+    os.environ["SIMCRM_CACHE_DIR"] = str(WARM)
+    t0 = time.perf_counter()
+    try:
+        grading.prebuild_worlds(template, assignment, students, jobs=os.cpu_count() or 1)
+    finally:
+        if saved is None:
+            os.environ.pop("SIMCRM_CACHE_DIR", None)
+        else:
+            os.environ["SIMCRM_CACHE_DIR"] = saved
+    return time.perf_counter() - t0
 
 
 def _cpu() -> float:
@@ -166,8 +199,9 @@ def _reap(wait: float = 15.0) -> None:
             time.sleep(0.2)
 
 
-def run_simcrm(template: Path, assignment: str, expected: dict[str, float], jobs: int, name: str) -> float:
-    course, cache = _fresh(template, name)
+def run_simcrm(template: Path, assignment: str, expected: dict[str, float], jobs: int, name: str,
+               warm: bool = False) -> float:
+    course, cache = _fresh(template, name, warm)
     os.environ["SIMCRM_CACHE_DIR"] = str(cache)
     c0 = _cpu()
     t0 = time.perf_counter()
@@ -180,8 +214,8 @@ def run_simcrm(template: Path, assignment: str, expected: dict[str, float], jobs
     return took
 
 
-def run_plain(template: Path, assignment: str, expected: dict[str, float], name: str) -> float:
-    course, cache = _fresh(template, name)
+def run_plain(template: Path, assignment: str, expected: dict[str, float], name: str, warm: bool = False) -> float:
+    course, cache = _fresh(template, name, warm)
     env = dict(os.environ, SIMCRM_CACHE_DIR=str(cache),
                SIMCRM_COURSE_SALT=grading.course_settings(course)["salt"])
     c0 = _cpu()
@@ -195,41 +229,52 @@ def run_plain(template: Path, assignment: str, expected: dict[str, float], name:
     return took
 
 
-def main(n: int = 30, lab: str | None = None, rounds: int = 2, jobs: int = 2) -> None:
+def main(n: int = 30, lab: str | None = None, rounds: int = 2, jobs: int = 2, caches: str = "fresh") -> None:
     from statistics import median
 
     _adopt_orphans()
     assignment = lab or "mini"
     template, _twin, expected = make_lab_class(lab, n) if lab else make_class(n)
-    times: dict[str, list[float]] = {"simcrm 1 worker": [], f"simcrm {jobs} workers": [], "plain nbgrader": []}
-    cpus: dict[str, list[float]] = {k: [] for k in times}
-    loads: list[float] = []
-    for r in range(rounds):
-        sides = [("simcrm 1 worker", lambda k: run_simcrm(template, assignment, expected, 1, k)),
-                 (f"simcrm {jobs} workers", lambda k: run_simcrm(template, assignment, expected, jobs, k)),
-                 ("plain nbgrader", lambda k: run_plain(template, assignment, expected, k))]
-        if r % 2:
-            sides.reverse()
-        for label, run in sides:
-            name = f"r{r}-{label.replace(' ', '_')}"
-            took = run(name)
-            times[label].append(took)
-            cpus[label].append(CPU[name])
-            load = os.getloadavg()[0]
-            loads.append(load)
-            print(f"  round {r + 1}: {label:18s} {took:7.1f} s = {took / n:6.2f} s/submission; "
-                  f"CPU {CPU[name] / n:6.2f} s/submission; load average {load:.1f}", flush=True)
     where = f"solutions/{lab}" if lab else "tests/data/nb/mini"
-    print(f"class of {n} submissions of {where} ({sum(v == max(expected.values()) for v in expected.values())} "
-          f"correct), {rounds} rounds, alternating order, empty world cache per run; medians:")
-    med = {k: median(v) for k, v in times.items()}
-    for label, t in med.items():
-        print(f"  {label:18s}: {t:7.1f} s = {t / n:6.2f} s/submission (CPU {median(cpus[label]) / n:6.2f} s); "
-              f"a class of 100: {t / n * 100 / 60:5.1f} min")
-    print(f"  load average during the runs: {min(loads):.1f}–{max(loads):.1f} (1-minute, after each run)")
-    one, many, plain = med["simcrm 1 worker"], med[f"simcrm {jobs} workers"], med["plain nbgrader"]
-    print(f"  simcrm 1 worker / plain: {one / plain:.2f};  simcrm {jobs} workers / plain: {many / plain:.2f};  "
-          f"speed-up of {jobs} workers: {one / many:.2f}x; same scores on every run")
+    modes = ["fresh", "warm"] if caches == "both" else [caches]
+    if "warm" in modes:
+        took = build_warm_cache(template, assignment, sorted(expected))
+        print(f"  the class's {n} worlds built once for the warm runs: {took:.1f} s", flush=True)
+    for mode in modes:
+        warm = mode == "warm"
+        times: dict[str, list[float]] = {"simcrm 1 worker": [], f"simcrm {jobs} workers": [], "plain nbgrader": []}
+        cpus: dict[str, list[float]] = {k: [] for k in times}
+        loads: list[float] = []
+        for r in range(rounds):
+            sides = [("simcrm 1 worker", lambda k: run_simcrm(template, assignment, expected, 1, k, warm)),
+                     (f"simcrm {jobs} workers", lambda k: run_simcrm(template, assignment, expected, jobs, k, warm)),
+                     ("plain nbgrader", lambda k: run_plain(template, assignment, expected, k, warm))]
+            if r % 2:
+                sides.reverse()
+            for label, run in sides:
+                name = f"{mode}-r{r}-{label.replace(' ', '_')}"
+                took = run(name)
+                times[label].append(took)
+                cpus[label].append(CPU[name])
+                load = os.getloadavg()[0]
+                loads.append(load)
+                print(f"  {mode} round {r + 1}: {label:18s} {took:7.1f} s = {took / n:6.2f} s/submission; "
+                      f"CPU {CPU[name] / n:6.2f} s/submission; load average {load:.1f}", flush=True)
+        cache_said = ("empty world cache per run" if not warm else
+                      "world cache per run holding the class's worlds (a re-grade, or worlds built before grading)")
+        print(f"class of {n} submissions of {where} ({sum(v == max(expected.values()) for v in expected.values())} "
+              f"correct), {rounds} rounds, alternating order, {cache_said}; medians:")
+        med = {k: median(v) for k, v in times.items()}
+        cpu = {k: median(v) for k, v in cpus.items()}
+        for label, t in med.items():
+            print(f"  {label:18s}: {t:7.1f} s = {t / n:6.2f} s/submission (CPU {cpu[label] / n:6.2f} s); "
+                  f"a class of 100: {t / n * 100 / 60:5.1f} min")
+        print(f"  load average during the runs: {min(loads):.1f}–{max(loads):.1f} (1-minute, after each run)")
+        one, many, plain = med["simcrm 1 worker"], med[f"simcrm {jobs} workers"], med["plain nbgrader"]
+        c1, cm, cp = cpu["simcrm 1 worker"], cpu[f"simcrm {jobs} workers"], cpu["plain nbgrader"]
+        print(f"  wall: simcrm 1 worker / plain: {one / plain:.2f};  simcrm {jobs} workers / plain: {many / plain:.2f};  "
+              f"speed-up of {jobs} workers: {one / many:.2f}x; same scores on every run")
+        print(f"  CPU:  simcrm 1 worker / plain: {c1 / cp:.2f};  simcrm {jobs} workers / plain: {cm / cp:.2f}")
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
@@ -241,5 +286,8 @@ if __name__ == "__main__":
     parser.add_argument("--lab", default=None, help="a chapter lab of solutions/, e.g. ch04_customers")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (each side once per round, order alternating)")
     parser.add_argument("--jobs", type=int, default=2, help="workers of the parallel simcrm run")
+    parser.add_argument("--caches", choices=["fresh", "warm", "both"], default="fresh",
+                        help="world caches of the runs: empty (a first grading), holding the class's worlds "
+                             "(a re-grade, or worlds built before grading), or both")
     args = parser.parse_args()
-    main(args.n, args.lab, args.rounds, args.jobs)
+    main(args.n, args.lab, args.rounds, args.jobs, args.caches)

@@ -480,10 +480,28 @@ class _KernelEnv:
                 os.environ[k] = v
 
 
+def kernel_overrides() -> dict[str, Any]:
+    """nbgrader settings of simcrm's autograde: kernels forked from a zygote (:mod:`simcrm.lab.kernels`)."""
+    from .kernels import ForkedKernelManager
+
+    return {"Execute.kernel_manager_class": ForkedKernelManager}
+
+
+def _start_zygote(course: Path) -> None:
+    """Start this process's kernel zygote now (its imports then overlap the first repair)."""
+    from .kernels import zygote
+
+    env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_FROM_KERNEL and k != "SIMCRM_REFEREE"}
+    log = course / REPAIR_DIR / "zygote.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    zygote(env, log)
+
+
 def _run_nbgrader(api: Any, course: Path, assignment: str, student: str,
                   backed: dict[str, dict[str, tuple[list[str], float]]], report: Report
                   ) -> tuple[dict, list[dict[str, Any]] | None, str | None]:
     """One nbgrader autograde of a submission, with a fresh referee when the assignment uses one."""
+    _start_zygote(course)
     referee = None
     if backed:
         chapters = sorted({k.split(".", 1)[0] for cells in backed.values() for keys, _ in cells.values() for k in keys})
@@ -550,10 +568,19 @@ def autograde_student(api: Any, course: Path, assignment: str, student: str, not
         backed = referee_cells(course, assignment, notebooks)
         _prepare_submission(course, assignment, student, notebooks, report)
         result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
+        if not result.get("success"):
+            # once more in a kernel started the ordinary way: a failure of the forked kernel
+            # (simcrm.lab.kernels) must never cost a grade; a notebook that fails again is the student's
+            from .kernels import plain_kernels
+
+            with plain_kernels():
+                result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
         if not result.get("success") and _disable_crashing_cells(course, assignment, student, notebooks,
                                                                  report, timeout):
             result, record, referee_error = _run_nbgrader(api, course, assignment, student, backed, report)
         if not result.get("success"):
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / "nbgrader.log").write_text(f"{result.get('error') or ''}\n{result.get('log') or ''}", encoding="utf-8")
             error = (result.get("error") or result.get("log") or "").strip().splitlines()
             last = next((line for line in reversed(error) if "Error" in line), error[-1] if error else "未知错误")
             kind = "kernel_died" if "DeadKernel" in "\n".join(error) else "autograde_failed"
@@ -645,10 +672,11 @@ def _worker_init(course: str, folder: str, timeout: int | None) -> None:
         src.backup(dst)  # a consistent copy, even while the parent merges another student
     src.close()
     dst.close()
-    overrides: dict[str, Any] = {"CourseDirectory.db_url": f"sqlite:///{db_copy}"}
+    overrides: dict[str, Any] = {"CourseDirectory.db_url": f"sqlite:///{db_copy}", **kernel_overrides()}
     if timeout:
         overrides["Execute.timeout"] = int(timeout)
     _WORKER.update(course=Path(course), db=str(db_copy), api=open_api(course, **overrides))
+    _start_zygote(Path(course))
 
 
 def _worker_grade(assignment: str, student: str, notebooks: list[str], cell_timeout: int) -> tuple[str, str]:
@@ -816,7 +844,7 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
     if not all((release_dir / f"{n}.ipynb").exists() for n in notebooks):
         release(course, assignment, to_exchange=False)
     overrides = {"Execute.timeout": int(timeout)} if timeout else {}
-    api = open_api(course, **overrides)
+    api = open_api(course, **overrides, **kernel_overrides())
     cell_timeout = int(timeout or api.config.Execute.get("timeout", DEFAULT_CELL_TIMEOUT))
     if referee_cells(course, assignment, notebooks):
         course_settings(course)  # no salt → a clear error now, never the public default
@@ -848,6 +876,8 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
     bar = tqdm(total=len(todo), desc=f"自动评分 {assignment}", unit="份", disable=not progress)
     try:
         if jobs == 1 or len(todo) <= 1:
+            if todo:
+                _start_zygote(course)
             for student in todo:
                 reports[student] = autograde_student(api, course, assignment, student, notebooks, cell_timeout)
                 _mark_done(course, assignment, student, notebooks)
@@ -858,6 +888,9 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
     finally:
         bar.close()
         close_referees()
+        from .kernels import close_zygote
+
+        close_zygote()
     batch.unlink(missing_ok=True)  # the whole batch is done: the next run starts afresh
     table = grade_table(course, assignment)
     table = table[table["student"].isin(students)].set_index("student").reindex(students).reset_index()

@@ -24,6 +24,7 @@ from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, Text
 
 from .. import reference
 from ..store import schema
+from .identities import get_identities
 
 __all__ = ["write_datasets", "data_dictionary", "expo_leads"]
 
@@ -103,7 +104,7 @@ def expo_leads(world, seed: int = 4, n: int = 90) -> tuple[pd.DataFrame, pd.Data
         earlier row of the file).
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(world.seed), 404, int(seed)]))
-    ids = world._model.ids
+    ids = get_identities(world.locale)  # the model's own (stateless); unpickling the model for it costs more than the list
     cust = world.table("customer")
     contact = world.table("contact")
     ent = cust[cust["kind"] == "企业"].reset_index(drop=True)

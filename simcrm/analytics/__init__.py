@@ -166,3 +166,9 @@ __all__ = [
     "LIFECYCLE_SCHEMES",
     "lifecycle_stages",
 ]
+
+# A public function named like its submodule (rfm, funnel) is bound now: the first import of
+# that submodule anywhere (``from simcrm.analytics.rfm import …``) sets the package's attribute
+# to the module, which would then shadow the lazily looked-up function for good.
+from .funnel import funnel  # noqa: E402
+from .rfm import rfm  # noqa: E402

@@ -247,6 +247,9 @@ class World:
         """A scenario for the coming quarters: from today on, unhappy customers complain ``factor``
         times as readily (:meth:`Model.surge_complaints`); the tables up to today do not change."""
         self._model.surge_complaints(self._day(), factor)
+        # kept on the world too: a scenario lives in the model state, so a chapter that sets one
+        # cannot be served a cached copy of its prepared tables (lab.session.build_world)
+        self.scenario = {**self.__dict__.get("scenario", {}), "complaint_surge": float(factor)}
         return self
 
     def _read_interventions(self, days: int) -> None:

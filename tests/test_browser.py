@@ -267,7 +267,10 @@ def test_list_view_renders_chinese_and_pages(jupyter_lab, browser, request):
     assert page.locator("td", has_text="制造业").count() >= 1
     page.click("button:has-text('下一页')")
     page.wait_for_selector(f"text=第 2 / {pages} 页，共 {n} 条")
-    assert page.locator("td", has_text="制造业").count() == 0
+    # the page label and the table are two widget updates: wait for the table's, bounded
+    page.wait_for_selector("td:has-text('制造业')", state="detached", timeout=30_000)
+    assert page.locator("td", has_text="批发和零售业").count() == 0
+    assert page.locator("td", has_text="住宿和餐饮业").count() == 0 and page.locator("td", has_text="教育").count() >= 1
     _screenshot(page, request, "list_view")
     _finish(page, jupyter_lab)
 

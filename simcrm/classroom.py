@@ -330,10 +330,7 @@ def reset_password(server: str, student: str, out: str | os.PathLike, *, student
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
-            if not pg_security.is_installed(conn):
-                raise ConfigError(field="server", value=url.render_as_string(hide_password=True),
-                                  label="PostgreSQL 服务器", allowed="simcrm classroom create 建立的课堂世界",
-                                  reason="这里没有课堂世界（没有 classroom_login 表）")
+            _require_classroom(conn, url)
             known = conn.execute(sa.text(f"SELECT student, db_role FROM {pg_security.LOGIN_TABLE} ORDER BY student")).all()
             roles = dict(known)
             if str(student) not in roles:
@@ -377,16 +374,21 @@ def _remove_world(conn: Any) -> None:
         conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {fn}")
 
 
+def _require_classroom(conn: Any, url: Any) -> None:
+    """Refuse, in Chinese, a server where ``simcrm classroom create`` built no world."""
+    if not pg_security.is_installed(conn):
+        raise ConfigError(field="server", value=url.render_as_string(hide_password=True),
+                          label="PostgreSQL 服务器", allowed="simcrm classroom create 建立的课堂世界",
+                          reason="这里没有课堂世界（没有 classroom_login 表）")
+
+
 def drop(server: str) -> list[str]:
     """Remove the classroom world at ``server`` (its tables) and every student login; returns the logins."""
     url = parse_server(server)
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
-            if not pg_security.is_installed(conn):
-                raise ConfigError(field="server", value=url.render_as_string(hide_password=True),
-                                  label="PostgreSQL 服务器", allowed="simcrm classroom create 建立的课堂世界",
-                                  reason="这里没有课堂世界（没有 classroom_login 表）")
+            _require_classroom(conn, url)
             group = conn.execute(sa.text(
                 "SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid "
                 f"JOIN pg_roles u ON u.oid = m.member JOIN {pg_security.LOGIN_TABLE} l ON l.db_role = u.rolname "

@@ -110,7 +110,6 @@ def expo_leads(world, seed: int = 4, n: int = 90) -> tuple[pd.DataFrame, pd.Data
     ent = cust[cust["kind"] == "企业"].reset_index(drop=True)
     prim = contact[contact["status"] == "主联系人"].drop_duplicates("customer_id").set_index("customer_id")
     reg = reference.regions()
-    sources = list(reference.DICTIONARIES["source"]["values"])
     titles = ["采购经理", "行政主管", "总经理", "IT主管", "办公室主任", "财务经理"]
     kinds = (["new"] * 30 + ["dup_company"] * 10 + ["dup_mobile"] * 8 + ["dup_email"] * 6 + ["dup_in_file"] * 8
              + ["typo"] * 6 + ["missing"] * 8 + ["bad_mobile"] * 6 + ["bad_email"] * 5 + ["bad_source"] * 3)

@@ -990,12 +990,10 @@ class Model:
     def _week(self, w: int) -> None:
         d0 = 7 * w
         d1 = d0 + 7
-        p = self.p
         if d0 > self.horizon:
             self._continue_arrivals(d0, d1)
         self._apply_effects(w)
         c = self.cust
-        n = len(c)
         arrived = c["arrive"] < d1
         alive = c["_alive"]
         act = np.flatnonzero(arrived & alive)

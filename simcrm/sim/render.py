@@ -58,7 +58,6 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
     t: dict[str, pd.DataFrame] = {}
     firm = m.firm
     T = today
-    T_sec = (T + 1) * 86400 - 1
 
     # --- organisation ----------------------------------------------------------------------
     emp = firm.tables["employee"].copy()
@@ -94,8 +93,6 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
     order_id[vis_seq] = np.arange(1, len(vis_seq) + 1)
 
     lifecycle, lc_day, lost, events = _lifecycle(m, ov, cust_id, T)
-    revenue = np.bincount(cust_id[ov["cust"].to_numpy()], weights=np.where(ov["rejected"], 0, ov["total"]),
-                          minlength=n_cust + 1)
     cust = pd.DataFrame({
         "id": np.arange(1, n_cust + 1),
     })
@@ -286,7 +283,6 @@ def render(m: Model, today: int) -> dict[str, pd.DataFrame]:
     p_paid = pv["paid"].to_numpy()
     p_order_seq = pv["order"].to_numpy()
     unpaid = np.bincount(p_order_seq, weights=(p_paid > T).astype(float), minlength=len(orders))
-    last_paid = pd.Series(np.where(p_paid >= NEVER // 2, -1, p_paid)).groupby(p_order_seq).max().reindex(range(len(orders)), fill_value=-1).to_numpy()
     abort = orders["abort_day"].to_numpy()[ord_seq]
     end = orders["end"].to_numpy()[ord_seq]
     done = (so["shipping"].to_numpy() == "全部") & (unpaid[ord_seq] == 0) & ((end >= NEVER // 2) | (end <= T))

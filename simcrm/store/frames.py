@@ -300,6 +300,11 @@ def _insert_sql(name: str, names: list[str]) -> str:
     return f'INSERT INTO "{name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
 
 
+def _update_by_id(t: Any, columns: list[str]) -> Any:
+    """``UPDATE t SET column = :column, … WHERE id = :_id`` (rows bound as dicts, the key as ``_id``)."""
+    return sa_update(t).where(t.c.id == bindparam("_id")).values({c: bindparam(c) for c in columns})
+
+
 def _cycle_columns(t: Any) -> list[str]:
     """Columns of ``t`` whose foreign key closes a cycle (``use_alter``: department.manager_id →
     employee). SQLite checks them at commit; elsewhere they are set after every insert."""
@@ -356,12 +361,12 @@ def write_frames(store, frames: Mapping[str, pd.DataFrame], *, update: Mapping[s
                         idx = names.index("id")
                         cur.executemany(sql, [tuple(v for k, v in enumerate(r) if k != idx) + (r[idx],) for r in rows])
                     else:
-                        stmt = sa_update(t).where(t.c.id == bindparam("_id")).values({n: bindparam(n) for n in set_cols})
-                        conn.execute(stmt, [{**{n: v for n, v in zip(names, r) if n != "id"}, "_id": r[names.index("id")]} for r in rows])
+                        idx = names.index("id")
+                        conn.execute(_update_by_id(t, set_cols),
+                                     [{**{n: v for n, v in zip(names, r) if n != "id"}, "_id": r[idx]} for r in rows])
         for t, keys in later:
             cols = [c for c in keys.columns if c != "id"]
-            stmt = sa_update(t).where(t.c.id == bindparam("_id")).values({c: bindparam(c) for c in cols})
-            conn.execute(stmt, [{**{c: (None if pd.isna(r[c]) else int(r[c])) for c in cols}, "_id": int(r["id"])}
+            conn.execute(_update_by_id(t, cols), [{**{c: (None if pd.isna(r[c]) else int(r[c])) for c in cols}, "_id": int(r["id"])}
                                 for r in keys.to_dict("records")])
         if store.dialect == "postgresql":
             for name in frames:

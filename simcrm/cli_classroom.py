@@ -1,7 +1,8 @@
 """``simcrm classroom …``: a shared classroom world on a PostgreSQL server (teacher commands).
 
 Thin over :mod:`simcrm.classroom`; registered in :mod:`simcrm.cli` with
-``main.add_command(classroom)``. Errors are one Chinese line and a non-zero exit code.
+``main.add_command(classroom)``. Errors are one Chinese line and a non-zero exit code
+(:class:`simcrm.cli_errors.Group`, the class of every simcrm command group).
 """
 
 from __future__ import annotations
@@ -10,26 +11,16 @@ from pathlib import Path
 
 import click
 
-from .errors import SimCRMError
+from .cli_errors import Group
 
 __all__ = ["classroom"]
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except SimCRMError as exc:
-            from .cli import Failed  # "错误：…" on one line, exit 1 (as every simcrm command)
-
-            raise Failed(exc.short()) from exc
 
 
 _server_option = click.option("--server", required=True, metavar="URL",
                               help="PostgreSQL 地址，如 postgresql://teacher:密码@127.0.0.1:5432/crm（教师账号，可创建角色）。")
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def classroom() -> None:
     """教师用：在 PostgreSQL 服务器上建一个全班共享的企业，每个学生一个数据库账号。
 

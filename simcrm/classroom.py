@@ -114,35 +114,24 @@ def _open(url: sa.URL, who: str, *, create: bool = False) -> Store:
 
 
 def read_roster(path: str | os.PathLike) -> pd.DataFrame:
-    """The roster as ``学号, 姓名, 身份`` (身份 empty where the roster does not say)."""
-    from .lab.course import _ID_COLUMNS, _NAME_COLUMNS, _pick, _read_table
+    """The roster as ``学号, 姓名, 身份`` (身份 empty where the roster does not say).
+
+    Read by the course's roster reader (:func:`simcrm.lab.course.read_roster`: the same columns,
+    text 学号, the same refusals — among them numeric 学号 whose leading zeros Excel hid), with
+    the column 身份 on top; a 学号 must also fit a database user name (至多 40 个字符).
+    """
+    from .lab.course import read_roster as read_course_roster
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(field="roster", value=str(path), label="学生名单", allowed="已存在的 CSV 或 Excel 文件",
                           reason="文件不存在")
-    table = _read_table(path)
-    id_col, name_col = _pick(list(table.columns), _ID_COLUMNS), _pick(list(table.columns), _NAME_COLUMNS)
-    if id_col is None or name_col is None:
-        raise ImportFileError(f"名单 {path.name} 缺少“{'学号' if id_col is None else '姓名'}”列"
-                              f"（现有列：{'、'.join(map(str, table.columns))}；需要 学号 和 姓名）",
-                              message_en=f"roster {path.name} lacks an id or name column")
-    role_col = _pick(list(table.columns), _ROLE_COLUMNS)
-    roster = pd.DataFrame({
-        "学号": table[id_col].fillna("").astype(str).str.strip(),
-        "姓名": table[name_col].fillna("").astype(str).str.strip(),
-        "身份": table[role_col].fillna("").astype(str).str.strip() if role_col else "",
-    })
-    roster = roster[roster["学号"] != ""].reset_index(drop=True)
+    roster = read_course_roster(path, extra={"身份": _ROLE_COLUMNS})[["学号", "姓名", "身份"]]
     if roster.empty:
         raise ImportFileError(f"名单 {path.name} 中没有学生", message_en=f"roster {path.name} is empty")
-    bad = [s for s in roster["学号"] if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,40}", s)]
-    if bad:
-        raise ImportFileError(f"学号只能由字母、数字、_ . - 组成（至多 40 个字符）：{'、'.join(bad[:10])}",
-                              message_en=f"bad student ids: {', '.join(bad[:10])}")
-    dups = sorted(set(roster["学号"][roster["学号"].duplicated()]))
-    if dups:
-        raise ImportFileError(f"名单中学号重复：{'、'.join(dups[:10])}", message_en=f"duplicate ids: {', '.join(dups[:10])}")
+    long = [s for s in roster["学号"] if len(s) > 40]
+    if long:
+        raise ImportFileError(f"学号至多 40 个字符：{'、'.join(long[:10])}", message_en=f"student ids too long: {long[:10]}")
     for i, value in enumerate(roster["身份"], start=2):
         if value and value not in POSITIONS:
             raise ImportFileError(f"名单 {path.name} 第 {i} 行的身份“{value}”无效：允许 {'、'.join(POSITIONS)} 或留空",

@@ -213,6 +213,41 @@ def test_bad_roster_is_refused_before_anything_is_built(server, tmp_path):
     engine.dispose()
 
 
+def test_xlsx_roster_whose_numeric_ids_lost_their_leading_zeros_is_refused(server, tmp_path):
+    """The classroom reads rosters with the course's reader: numeric 学号 shown by a display format
+    that cannot be reproduced (Excel hid their leading zeros) are refused, naming the rows, and
+    nothing is built; the same roster typed as text is read with its zeros and its 身份 column."""
+    openpyxl = pytest.importorskip("openpyxl")
+    from simcrm.lab.course import read_roster as course_reader
+
+    def workbook(path, numeric):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.append(["学号", "姓名", "身份"])
+        for i, (sid, name) in enumerate(ROSTER[:4]):
+            ws.append([int(sid) if i in numeric else "0" + sid, name, "客服专员" if i == 0 else None])
+            if i in numeric:
+                ws.cell(row=i + 2, column=1).number_format = '"0"0000000'  # Excel shows 02023002
+        wb.save(path)
+        return path
+
+    bad = workbook(tmp_path / "名单.xlsx", numeric={1, 3})
+    url = _schema(server, "class_xlsx")
+    with pytest.raises(ImportFileError) as e:
+        classroom.create(url, bad, tmp_path / "out", customers=60, prefix="cz")
+    with pytest.raises(ImportFileError) as course_e:
+        course_reader(bad)
+    assert "第 3、5 行的学号是数字" in e.value.message_zh and e.value.message_zh == course_e.value.message_zh
+    assert not (tmp_path / "out").exists()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    engine.dispose()
+    good = classroom.read_roster(workbook(tmp_path / "好名单.xlsx", numeric=set()))
+    assert list(good["学号"]) == ["0" + s for s, _ in ROSTER[:4]]
+    assert list(good["身份"]) == ["客服专员", "", "", ""] and list(good.columns) == ["学号", "姓名", "身份"]
+
+
 def test_cli_create_then_drop(server, tmp_path):
     url = _schema(server, "class_cli")
     runner = CliRunner()

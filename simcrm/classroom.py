@@ -205,7 +205,10 @@ def create(server: str, roster: str | os.PathLike, out: str | os.PathLike, *, se
                               reason="这里已经有一个 simcrm 世界；先用 simcrm classroom drop 删除它，或换一个数据库/模式")
         prefix = prefix or f"crm_{url.database}_{schema_name}"
         group = pg_security.group_name(prefix)
-        names = [group, *(pg_security.role_name(prefix, sid) for sid in table["学号"])]
+        from .sim.firm import ROLES
+
+        names = [group, *(pg_security.rights_group(group, i) for i in range(1, len(ROLES) + 1)),
+                 *(pg_security.role_name(prefix, sid) for sid in table["学号"])]
         if len(set(names)) != len(names):
             raise ConfigError(field="prefix", value=prefix, label="数据库用户名前缀", allowed="能让每个学号得到不同用户名的前缀",
                               reason="有学号只在大小写或 . - 上不同，转成数据库用户名后重名")
@@ -282,7 +285,8 @@ def _hire(admin: Any, store: Store, roster: pd.DataFrame, per_rep: int) -> list[
 
 
 def _student_url(url: sa.URL, role: str, password: str, host: str | None) -> str:
-    u = url.set(username=role, password=password)
+    # no options: the login's own search_path (its masked audit_log view first) applies
+    u = url.set(username=role, password=password).difference_update_query(["options"])
     if host:
         u = u.set(host=host)
     return u.render_as_string(hide_password=False)
@@ -355,11 +359,16 @@ def reset_password(server: str, student: str, out: str | os.PathLike, *, student
 
 
 def _remove_world(conn: Any) -> None:
-    """Drop every table and function of a classroom world in the connected schema."""
+    """Drop every table, view and function of a classroom world in the connected schema."""
+    schema_name = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+    for level in range(1, len(pg_security.mask_levels()) + 1):
+        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{pg_security.masked_schema(schema_name, level)}" CASCADE')
     for name in [pg_security.LOGIN_TABLE, "access_log", *reversed(schema.TABLES)]:
         conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
-    for fn in ("simcrm_audit()", "simcrm_student()", "simcrm_read_only()", "simcrm_shared_customers()",
-               "simcrm_scope_owners()", "simcrm_sees_all()", "simcrm_is_login()", "simcrm_me()"):
+    functions = conn.execute(sa.text(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = :s AND p.proname LIKE 'simcrm\\_%'"), {"s": schema_name}).scalars().all()
+    for fn in functions:
         conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {fn}")
 
 

@@ -151,6 +151,44 @@ def test_a_student_works_in_the_shared_world_and_the_database_audits_it(built):
         engine.dispose()
 
 
+def test_a_manager_sees_id_numbers_masked_in_the_shared_world_as_crm_masks_them(built):
+    """The teacher records a customer's ID number and phone; the team's 销售主管, working through
+    start(..., shared=...), reads the history by simcrm with the ID number masked as crm masks it
+    for a 主管 (the phone in clear), and by raw SQL cannot read the clear values at all."""
+    from simcrm.crm import CRM, MASKING
+    from simcrm.crm.base import locale
+    from simcrm.store import Store
+
+    sheet = built["sheet"]
+    manager = sheet[sheet["身份"] == "销售主管"].iloc[0]
+    rep = sheet[(sheet["身份"] == "销售代表") & (sheet["部门"] == manager["部门"])].iloc[0]
+    rep_id = _teacher(built, "SELECT id FROM employee WHERE login = :l", l=rep["CRM登录名"])[0][0]
+    cid = _teacher(built, "SELECT min(id) FROM customer WHERE owner_id = :e AND NOT deleted", e=rep_id)[0][0]
+    teacher_store = Store(built["url"], create=False)
+    try:
+        CRM.system(teacher_store).update_customer(cid, id_number="11010519491231002X", phone="13812345678")
+    finally:
+        teacher_store.close()
+    clear = dict(_teacher(built, "SELECT field, new_value FROM audit_log WHERE table_name = 'customer' AND row_id = :c "
+                                 "AND field IN ('id_number', 'phone') ORDER BY id", c=cid))
+    assert MASKING["主管"] == {"id_number"}  # what crm masks for a manager (exports and history)
+    lab = start("ch01", shared=manager["连接文件"], quiet=True)
+    try:
+        history = lab.crm.audit("customer", cid)
+        seen = dict(zip(history["field"], history["new_value"]))
+        assert seen["id_number"] == locale().mask_id_number(clear["id_number"]) != clear["id_number"]
+        assert seen["phone"] == clear["phone"]
+        with lab.store.engine.connect() as conn:
+            with pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+                conn.execute(sa.text("SELECT new_value FROM class_a.audit_log WHERE row_id = :c"), {"c": cid})
+        with lab.store.engine.connect() as conn:
+            raw = conn.execute(sa.text("SELECT new_value FROM audit_log WHERE table_name = 'customer' AND row_id = :c "
+                                       "AND field = 'id_number'"), {"c": cid}).scalars().all()
+        assert raw == [seen["id_number"]]
+    finally:
+        lab.close()
+
+
 def _with(url: str, **parts) -> str:
     return sa.engine.make_url(url).set(**parts).render_as_string(hide_password=False)
 

@@ -18,6 +18,17 @@ enforce who sees and changes what:
   on every audited table writes ``audit_log`` (one row per changed field, old and new values,
   the acting employee from the login and the database role in ``audit_log.db_role``). Students
   may only read ``audit_log``; its rows cannot be inserted, changed or deleted by them.
+* **module rights by privileges** — each role of the firm has a NOLOGIN group role
+  (:func:`rights_group`) holding, on every table, the privileges of its module rights (read →
+  SELECT, create → INSERT, update → UPDATE, delete → DELETE on the table's module, as crm's
+  ``_require``), plus the :data:`SIDE_EFFECTS` simcrm's own operations need and the
+  :data:`MACHINERY` every login needs (:func:`table_privileges`, :func:`apply_rights`). The key
+  columns of scoped tables (:func:`key_columns`) are readable by all, for the scope walk; row locks
+  use a privilege on the ``id`` column, whose changes a trigger refuses.
+* **personal data in the audit log masked by role type** — as :data:`simcrm.crm.MASKING`: each
+  masking level has its own pair of masked columns (filled by a trigger with the masks of
+  :mod:`simcrm.locales` in SQL), a login may read only its level's columns, and an ``audit_log``
+  view of its level (security invoker) comes first on its ``search_path``, so simcrm's reads work.
 * **the organisation is read-only** — employees, roles, rights, departments and dictionaries
   cannot be changed by a student login (so nobody grants themself the data scope 全部).
 
@@ -41,8 +52,9 @@ from sqlalchemy.engine import Connection
 
 from . import schema
 
-__all__ = ["install", "create_login", "drop_logins", "is_installed", "me", "role_name", "group_name",
-           "READ_ONLY", "NOT_AUDITED", "LOGIN_TABLE"]
+__all__ = ["install", "apply_rights", "create_login", "drop_logins", "is_installed", "me", "role_name", "group_name",
+           "rights_group", "table_privileges", "key_columns", "mask_levels", "mask_level", "masked_schema",
+           "READ_ONLY", "NOT_AUDITED", "LOGIN_TABLE", "SIDE_EFFECTS", "MACHINERY", "PRIVILEGE"]
 
 #: tables a student login may read (and lock, which needs the UPDATE privilege) but never change
 READ_ONLY = frozenset({"department", "dictionary", "employee", "role", "role_right"})

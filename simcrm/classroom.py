@@ -387,10 +387,7 @@ def drop(server: str) -> list[str]:
     try:
         with engine.begin() as conn:
             _require_classroom(conn, url)
-            group = conn.execute(sa.text(
-                "SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid "
-                f"JOIN pg_roles u ON u.oid = m.member JOIN {pg_security.LOGIN_TABLE} l ON l.db_role = u.rolname "
-                "LIMIT 1")).scalar()
+            group = pg_security.group_of(conn)
             names = pg_security.drop_logins(conn, group) if group else []
             _remove_world(conn)
     except DBAPIError as exc:

@@ -297,8 +297,21 @@ def test_cli_create_then_drop(server, tmp_path):
     file = tmp_path / "out" / "students" / "2023001.json"
     lab = start("ch01", shared=str(file), quiet=True)
     lab.close()
+    engine = sa.create_engine(url)
+
+    def leftovers():
+        with engine.connect() as conn:
+            return (conn.execute(sa.text(r"SELECT rolname FROM pg_roles WHERE rolname LIKE 'cc\_%' ORDER BY 1")).scalars().all(),
+                    conn.execute(sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'class_cli%' ORDER BY 1")).scalars().all(),
+                    sa.inspect(conn).get_table_names())
+
+    roles, schemas, tables = leftovers()
+    assert {"cc_students", "cc_2023001", "cc_students_role3"} <= set(roles) and len(schemas) > 1 and tables
     result = runner.invoke(main, ["classroom", "drop", "--server", url])
     assert result.exit_code == 0 and "2 个学生账号" in result.output, result.output
+    # every login, the students' group and each role's group, the masked views' schemas: gone
+    assert leftovers() == ([], ["class_cli"], [])
+    engine.dispose()
     with pytest.raises(ConfigError, match="登录失败"):
         start("ch01", shared=str(file), quiet=True)
     result = runner.invoke(main, ["classroom", "create", "--server", "mysql://x@127.0.0.1/crm", "--roster", str(roster),

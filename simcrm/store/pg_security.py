@@ -52,7 +52,7 @@ from sqlalchemy.engine import Connection
 
 from . import schema
 
-__all__ = ["install", "apply_rights", "create_login", "drop_logins", "is_installed", "me", "role_name", "group_name",
+__all__ = ["install", "apply_rights", "group_of", "create_login", "drop_logins", "is_installed", "me", "role_name", "group_name",
            "rights_group", "table_privileges", "key_columns", "mask_levels", "mask_level", "masked_schema",
            "READ_ONLY", "NOT_AUDITED", "LOGIN_TABLE", "SIDE_EFFECTS", "MACHINERY", "PRIVILEGE"]
 
@@ -210,6 +210,15 @@ def is_installed(conn: Connection) -> bool:
     if conn.dialect.name != "postgresql":
         return False
     return bool(conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": LOGIN_TABLE}).scalar())
+
+
+_GROUP_NOTE = "simcrm classroom group: "
+
+
+def group_of(conn: Connection) -> str | None:
+    """The students' group role of the connected classroom world (``None``: not a classroom)."""
+    note = conn.execute(text("SELECT obj_description(to_regclass(:t), 'pg_class')"), {"t": LOGIN_TABLE}).scalar()
+    return note[len(_GROUP_NOTE):] if note and note.startswith(_GROUP_NOTE) else None
 
 
 def me(conn: Connection) -> int | None:
@@ -426,6 +435,7 @@ def install(conn: Connection, group: str) -> None:
         employee_id integer NOT NULL UNIQUE REFERENCES employee (id),
         student text,
         created_at timestamp NOT NULL DEFAULT localtimestamp)""")
+    conn.exec_driver_sql(f"COMMENT ON TABLE {LOGIN_TABLE} IS {_literal(_GROUP_NOTE + group)}")
     conn.exec_driver_sql("ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS db_role text")
     levels = range(1, len(mask_levels()) + 1)
     for level in levels:

@@ -218,6 +218,7 @@ def test_audit_values_are_masked_by_the_database_as_crm_masks_them(firm):
                     present = hit & expected[col].notna()
                     expected.loc[present, col] = _mask(rule, expected.loc[present, col]).to_numpy()
         with firm.engine_of(role, own_path=True).connect() as conn:
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"  # the login's own settings apply
             rows = pd.read_sql(sa.text("SELECT field, old_value, new_value FROM audit_log WHERE table_name = 'customer' "
                                        "AND row_id = :c AND field = ANY(:f) ORDER BY id"),
                                conn, params={"c": cid, "f": list(changes)})

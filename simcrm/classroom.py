@@ -9,9 +9,11 @@ which builds one firm (the simulation, as ``simcrm generate``) into the server, 
 student of the roster into it — in groups of eight: a 销售主管 over five 销售代表 in a team of
 their own under 销售部, and two 客服专员 in 客服部 (a roster column ``角色`` may say otherwise) —
 gives every 销售代表 a few of the firm's customers, and creates one PostgreSQL LOGIN role per
-student with a generated password. The database then enforces each role's data scope
-(:mod:`simcrm.store.pg_security`: row-level security, audit by triggers), so a student who
-bypasses simcrm with raw SQL still sees only what their role may see.
+student with a generated password. The database then enforces each role's data scope and module
+rights and masks the audit log's personal data by role type (:mod:`simcrm.store.pg_security`:
+row-level security, per-role privileges, audit by triggers), so a student who bypasses simcrm with
+raw SQL still sees and changes only what their role may. After changing roles' rights the teacher
+runs ``simcrm classroom rights`` (:func:`apply_rights`).
 
 It writes ``credentials.csv`` (the teacher's sheet: 学号, 姓名, 身份, 部门, login, password) and
 one connection file per student, ``students/<学号>.json``, to hand out. A student opens the
@@ -40,7 +42,7 @@ from sqlalchemy.exc import DBAPIError
 from .errors import ConfigError, ImportFileError
 from .store import Store, pg_security, schema
 
-__all__ = ["create", "drop", "reset_password", "join", "SharedLab", "POSITIONS", "parse_server"]
+__all__ = ["create", "drop", "apply_rights", "reset_password", "join", "SharedLab", "POSITIONS", "parse_server"]
 
 #: the positions a student can hold: role name in the generated firm, department, role type
 POSITIONS = {
@@ -378,6 +380,28 @@ def _require_classroom(conn: Any, url: Any) -> None:
         raise ConfigError(field="server", value=url.render_as_string(hide_password=True),
                           label="PostgreSQL 服务器", allowed="simcrm classroom create 建立的课堂世界",
                           reason="这里没有课堂世界（没有 classroom_login 表）")
+
+
+def apply_rights(server: str) -> int:
+    """Grant the database privileges of every role's current module rights again (after the
+    teacher changed rights, added a role or moved a student to another role); returns how many
+    roles. Data scopes need nothing: the database reads them at every statement."""
+    url = parse_server(server)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            _require_classroom(conn, url)
+            group = pg_security.group_of(conn)
+            if group is None:
+                raise ConfigError(field="server", value=url.render_as_string(hide_password=True),
+                                  label="PostgreSQL 服务器", allowed="simcrm classroom create 建立的课堂世界",
+                                  reason="课堂世界缺少学生组角色的记录（请用本版本的 simcrm classroom create 重建）")
+            pg_security.apply_rights(conn, group)
+            return int(conn.execute(sa.text("SELECT count(*) FROM role")).scalar_one())
+    except DBAPIError as exc:
+        raise _connection_error(exc, url, "教师账号") from None
+    finally:
+        engine.dispose()
 
 
 def drop(server: str) -> list[str]:

@@ -25,12 +25,14 @@ def classroom() -> None:
     """教师用：在 PostgreSQL 服务器上建一个全班共享的企业，每个学生一个数据库账号。
 
     Teacher commands: one firm shared by the whole class on a PostgreSQL server, one database
-    login per student; the database enforces each role's data scope (row-level security).
+    login per student; the database enforces each role's data scope (row-level security), module
+    rights (privileges) and the audit log's masks.
 
     \b
     Example:
         simcrm classroom create --server postgresql://teacher:pw@127.0.0.1:5432/crm --roster 名单.xlsx --out 课堂
         simcrm classroom password --server postgresql://teacher:pw@127.0.0.1:5432/crm --student 2023001 --out 课堂
+        simcrm classroom rights --server postgresql://teacher:pw@127.0.0.1:5432/crm
         simcrm classroom drop --server postgresql://teacher:pw@127.0.0.1:5432/crm
     """
 
@@ -79,6 +81,21 @@ def password(server: str, student: str, out: Path, student_host: str | None) -> 
 
     file = reset_password(server, student, out, student_host=student_host)
     click.echo(f"已为学号 {student} 设置新密码，新的连接文件：{file}（旧密码已失效）")
+
+
+@classroom.command("rights")
+@_server_option
+def rights(server: str) -> None:
+    """角色权限改动后（改了模块权限、加了角色或调整了学生的角色），按当前权限重新授予数据库权限。
+
+    \b
+    Example:
+        simcrm classroom rights --server postgresql://teacher:pw@127.0.0.1:5432/crm
+    """
+    from .classroom import apply_rights
+
+    n = apply_rights(server)
+    click.echo(f"已按 {n} 个角色的当前模块权限重新授予数据库权限。")
 
 
 @classroom.command("drop")

@@ -189,6 +189,41 @@ def test_a_manager_sees_id_numbers_masked_in_the_shared_world_as_crm_masks_them(
         lab.close()
 
 
+def test_changed_rights_reach_the_database_after_classroom_rights(built):
+    """The teacher gives 销售代表 the right to delete customers: the database grants it only after
+    ``simcrm classroom rights`` (then a rep's login has DELETE on customer), and taking it back
+    revokes it again."""
+    from simcrm.crm import CRM
+    from simcrm.store import Store
+
+    rep = built["sheet"][built["sheet"]["身份"] == "销售代表"].iloc[0]
+
+    def can_delete() -> bool:
+        return _teacher(built, "SELECT has_table_privilege(:u, 'class_a.customer', 'DELETE')", u=rep["数据库用户"])[0][0]
+
+    def set_delete(allowed: bool) -> None:
+        teacher_store = Store(built["url"], create=False)
+        try:
+            CRM.system(teacher_store).set_role_rights("销售代表", "customer", delete=allowed)
+        finally:
+            teacher_store.close()
+
+    def rights_command():
+        result = CliRunner().invoke(main, ["classroom", "rights", "--server", built["url"]])
+        assert result.exit_code == 0 and "重新授予" in result.output, result.output
+
+    assert not can_delete()
+    set_delete(True)
+    try:
+        assert not can_delete()  # not before the teacher applies the rights
+        rights_command()
+        assert can_delete()
+    finally:
+        set_delete(False)
+        rights_command()
+    assert not can_delete()
+
+
 def _with(url: str, **parts) -> str:
     return sa.engine.make_url(url).set(**parts).render_as_string(hide_password=False)
 

@@ -274,3 +274,14 @@ def test_batch_level_changes_through_a_manager_login_are_audited_once_by_the_dat
         assert sorted(rows) == sorted((c, shared.mgr1, before[c], target[c]) for c in team)
     finally:
         student.close()
+
+
+def test_the_students_group_is_found_with_or_without_its_note(shared):
+    """``group_of`` reads the group from the note install leaves on classroom_login; a world
+    installed before the note is found by membership (not a role's group)."""
+    group = pg_security.group_name(shared.schema_name)
+    with shared.store.engine.begin() as conn:
+        assert pg_security.group_of(conn) == group
+        conn.exec_driver_sql(f"COMMENT ON TABLE {pg_security.LOGIN_TABLE} IS NULL")
+        assert pg_security.group_of(conn) == group
+        conn.exec_driver_sql(f"COMMENT ON TABLE {pg_security.LOGIN_TABLE} IS 'simcrm classroom group: {group}'")

@@ -218,7 +218,16 @@ _GROUP_NOTE = "simcrm classroom group: "
 def group_of(conn: Connection) -> str | None:
     """The students' group role of the connected classroom world (``None``: not a classroom)."""
     note = conn.execute(text("SELECT obj_description(to_regclass(:t), 'pg_class')"), {"t": LOGIN_TABLE}).scalar()
-    return note[len(_GROUP_NOTE):] if note and note.startswith(_GROUP_NOTE) else None
+    if note and note.startswith(_GROUP_NOTE):
+        return note[len(_GROUP_NOTE):]
+    if not is_installed(conn):
+        return None
+    # a world installed before the note: the group every login belongs to (not a role's group)
+    return conn.execute(text(
+        "SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid "
+        f"JOIN pg_roles u ON u.oid = m.member JOIN {LOGIN_TABLE} l ON l.db_role = u.rolname "
+        "WHERE r.rolname !~ '_role[0-9]+$' GROUP BY r.rolname "
+        f"HAVING count(*) = (SELECT count(*) FROM {LOGIN_TABLE}) ORDER BY r.rolname LIMIT 1")).scalar()
 
 
 def me(conn: Connection) -> int | None:

@@ -91,6 +91,14 @@ def test_every_write_of_an_operation_is_granted_by_the_rights_it_checks(monkeypa
     rep1.ship_order(w.order_pending)
     line = int(store.read("order_line", where={"order_id": w.order_pending})["id"].iloc[0])
     rep1.return_goods(w.order_pending, {line: 1}, "外壳破损")
+    paid = rep1.create_order(w.c1, [{"product_id": w.toner, "quantity": 2}])
+    mgr1.approve_order(paid)
+    rep1.ship_order(paid)
+    total = rep1.order_balance(paid)["total"]
+    rep1.record_payment(paid, total)
+    rep1.issue_invoice(paid, total)
+    line = int(store.read("order_line", where={"order_id": paid})["id"].iloc[0])
+    rep1.return_goods(paid, {line: 1}, "质量问题")  # paid and invoiced in full: a refund and a credit note
     rep1.order_balance(w.order1)
     rep1.advance_opportunity(w.o1, "需求分析")
     rep1.win_opportunity(rep1.create_opportunity(w.c1, "耗材补货", amount=1000))
@@ -101,6 +109,9 @@ def test_every_write_of_an_operation_is_granted_by_the_rights_it_checks(monkeypa
     assert len(tracer.calls) > 40
     names = {name for name, _, _ in tracer.calls}
     assert {"ship_order", "return_goods", "unshare_customer", "convert_lead", "record_payment"} <= names
+    written = {(name, table) for name, _, writes in tracer.calls for table, _ in writes}
+    assert {("return_goods", "credit_note"), ("return_goods", "refund"), ("ship_order", "stock_move"),
+            ("approve_order", "customer")} <= written
 
     missing = []
     for name, rights, writes in tracer.calls:

@@ -73,10 +73,12 @@ PRIVILEGE = {"read": "SELECT", "create": "INSERT", "update": "UPDATE", "delete":
 #: privileges simcrm's own operations need beyond the module of the table they touch: a module
 #: right → ``{table: privileges}`` it brings along (found by tracing every CRM operation's writes
 #: against the rights it checks). E.g. shipping an order (order: update) books stock moves and
-#: changes the product's stock; an order's balance (order: read) sums its payments and invoices;
-#: ending a share (customer: update) deletes the share row.
+#: changes the product's stock; an order's balance (order: read) sums its payments and invoices,
+#: and the dashboard shows an order reader the overdue instalments of their own orders; ending a
+#: share (customer: update) deletes the share row.
 SIDE_EFFECTS: dict[tuple[str, str], dict[str, frozenset[str]]] = {
-    ("order", "read"): {t: frozenset({"SELECT"}) for t in ("payment", "invoice", "refund", "credit_note")},
+    ("order", "read"): {t: frozenset({"SELECT"}) for t in ("payment", "invoice", "refund", "credit_note",
+                                                            "payment_plan")},
     ("order", "update"): {"product": frozenset({"UPDATE (stock)"}), "stock_move": frozenset({"INSERT"}),
                           "shipment": frozenset({"INSERT"}), "sales_return": frozenset({"INSERT"}),
                           "return_line": frozenset({"INSERT"}), "refund": frozenset({"INSERT"}),

@@ -9,9 +9,11 @@ which builds one firm (the simulation, as ``simcrm generate``) into the server, 
 student of the roster into it — in groups of eight: a 销售主管 over five 销售代表 in a team of
 their own under 销售部, and two 客服专员 in 客服部 (a roster column ``角色`` may say otherwise) —
 gives every 销售代表 a few of the firm's customers, and creates one PostgreSQL LOGIN role per
-student with a generated password. The database then enforces each role's data scope
-(:mod:`simcrm.store.pg_security`: row-level security, audit by triggers), so a student who
-bypasses simcrm with raw SQL still sees only what their role may see.
+student with a generated password. The database then enforces each role's data scope and module
+rights and masks the audit log's personal data by role type (:mod:`simcrm.store.pg_security`:
+row-level security, per-role privileges, audit by triggers), so a student who bypasses simcrm with
+raw SQL still sees and changes only what their role may. After changing roles' rights the teacher
+runs ``simcrm classroom rights`` (:func:`apply_rights`).
 
 It writes ``credentials.csv`` (the teacher's sheet: 学号, 姓名, 身份, 部门, login, password) and
 one connection file per student, ``students/<学号>.json``, to hand out. A student opens the
@@ -40,7 +42,7 @@ from sqlalchemy.exc import DBAPIError
 from .errors import ConfigError, ImportFileError
 from .store import Store, pg_security, schema
 
-__all__ = ["create", "drop", "reset_password", "join", "SharedLab", "POSITIONS", "parse_server"]
+__all__ = ["create", "drop", "apply_rights", "reset_password", "join", "SharedLab", "POSITIONS", "parse_server"]
 
 #: the positions a student can hold: role name in the generated firm, department, role type
 POSITIONS = {
@@ -114,35 +116,24 @@ def _open(url: sa.URL, who: str, *, create: bool = False) -> Store:
 
 
 def read_roster(path: str | os.PathLike) -> pd.DataFrame:
-    """The roster as ``学号, 姓名, 身份`` (身份 empty where the roster does not say)."""
-    from .lab.course import _ID_COLUMNS, _NAME_COLUMNS, _pick, _read_table
+    """The roster as ``学号, 姓名, 身份`` (身份 empty where the roster does not say).
+
+    Read by the course's roster reader (:func:`simcrm.lab.course.read_roster`: the same columns,
+    text 学号, the same refusals — among them numeric 学号 whose leading zeros Excel hid), with
+    the column 身份 on top; a 学号 must also fit a database user name (至多 40 个字符).
+    """
+    from .lab.course import read_roster as read_course_roster
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(field="roster", value=str(path), label="学生名单", allowed="已存在的 CSV 或 Excel 文件",
                           reason="文件不存在")
-    table = _read_table(path)
-    id_col, name_col = _pick(list(table.columns), _ID_COLUMNS), _pick(list(table.columns), _NAME_COLUMNS)
-    if id_col is None or name_col is None:
-        raise ImportFileError(f"名单 {path.name} 缺少“{'学号' if id_col is None else '姓名'}”列"
-                              f"（现有列：{'、'.join(map(str, table.columns))}；需要 学号 和 姓名）",
-                              message_en=f"roster {path.name} lacks an id or name column")
-    role_col = _pick(list(table.columns), _ROLE_COLUMNS)
-    roster = pd.DataFrame({
-        "学号": table[id_col].fillna("").astype(str).str.strip(),
-        "姓名": table[name_col].fillna("").astype(str).str.strip(),
-        "身份": table[role_col].fillna("").astype(str).str.strip() if role_col else "",
-    })
-    roster = roster[roster["学号"] != ""].reset_index(drop=True)
+    roster = read_course_roster(path, extra={"身份": _ROLE_COLUMNS})[["学号", "姓名", "身份"]]
     if roster.empty:
         raise ImportFileError(f"名单 {path.name} 中没有学生", message_en=f"roster {path.name} is empty")
-    bad = [s for s in roster["学号"] if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,40}", s)]
-    if bad:
-        raise ImportFileError(f"学号只能由字母、数字、_ . - 组成（至多 40 个字符）：{'、'.join(bad[:10])}",
-                              message_en=f"bad student ids: {', '.join(bad[:10])}")
-    dups = sorted(set(roster["学号"][roster["学号"].duplicated()]))
-    if dups:
-        raise ImportFileError(f"名单中学号重复：{'、'.join(dups[:10])}", message_en=f"duplicate ids: {', '.join(dups[:10])}")
+    long = [s for s in roster["学号"] if len(s) > 40]
+    if long:
+        raise ImportFileError(f"学号至多 40 个字符：{'、'.join(long[:10])}", message_en=f"student ids too long: {long[:10]}")
     for i, value in enumerate(roster["身份"], start=2):
         if value and value not in POSITIONS:
             raise ImportFileError(f"名单 {path.name} 第 {i} 行的身份“{value}”无效：允许 {'、'.join(POSITIONS)} 或留空",
@@ -216,7 +207,10 @@ def create(server: str, roster: str | os.PathLike, out: str | os.PathLike, *, se
                               reason="这里已经有一个 simcrm 世界；先用 simcrm classroom drop 删除它，或换一个数据库/模式")
         prefix = prefix or f"crm_{url.database}_{schema_name}"
         group = pg_security.group_name(prefix)
-        names = [group, *(pg_security.role_name(prefix, sid) for sid in table["学号"])]
+        from .sim.firm import ROLES
+
+        names = [group, *(pg_security.rights_group(group, i) for i in range(1, len(ROLES) + 1)),
+                 *(pg_security.role_name(prefix, sid) for sid in table["学号"])]
         if len(set(names)) != len(names):
             raise ConfigError(field="prefix", value=prefix, label="数据库用户名前缀", allowed="能让每个学号得到不同用户名的前缀",
                               reason="有学号只在大小写或 . - 上不同，转成数据库用户名后重名")
@@ -293,7 +287,8 @@ def _hire(admin: Any, store: Store, roster: pd.DataFrame, per_rep: int) -> list[
 
 
 def _student_url(url: sa.URL, role: str, password: str, host: str | None) -> str:
-    u = url.set(username=role, password=password)
+    # no options: the login's own search_path (its masked audit_log view first) applies
+    u = url.set(username=role, password=password).difference_update_query(["options"])
     if host:
         u = u.set(host=host)
     return u.render_as_string(hide_password=False)
@@ -366,11 +361,16 @@ def reset_password(server: str, student: str, out: str | os.PathLike, *, student
 
 
 def _remove_world(conn: Any) -> None:
-    """Drop every table and function of a classroom world in the connected schema."""
+    """Drop every table, view and function of a classroom world in the connected schema."""
+    schema_name = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+    for level in range(1, len(pg_security.mask_levels()) + 1):
+        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{pg_security.masked_schema(schema_name, level)}" CASCADE')
     for name in [pg_security.LOGIN_TABLE, "access_log", *reversed(schema.TABLES)]:
         conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
-    for fn in ("simcrm_audit()", "simcrm_student()", "simcrm_read_only()", "simcrm_shared_customers()",
-               "simcrm_scope_owners()", "simcrm_sees_all()", "simcrm_is_login()", "simcrm_me()"):
+    functions = conn.execute(sa.text(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = :s AND p.proname LIKE 'simcrm\\_%'"), {"s": schema_name}).scalars().all()
+    for fn in functions:
         conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {fn}")
 
 
@@ -382,6 +382,28 @@ def _require_classroom(conn: Any, url: Any) -> None:
                           reason="这里没有课堂世界（没有 classroom_login 表）")
 
 
+def apply_rights(server: str) -> int:
+    """Grant the database privileges of every role's current module rights again (after the
+    teacher changed rights, added a role or moved a student to another role); returns how many
+    roles. Data scopes need nothing: the database reads them at every statement."""
+    url = parse_server(server)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            _require_classroom(conn, url)
+            group = pg_security.group_of(conn)
+            if group is None:
+                raise ConfigError(field="server", value=url.render_as_string(hide_password=True),
+                                  label="PostgreSQL 服务器", allowed="simcrm classroom create 建立的课堂世界",
+                                  reason="课堂世界缺少学生组角色的记录（请用本版本的 simcrm classroom create 重建）")
+            pg_security.apply_rights(conn, group)
+            return int(conn.execute(sa.text("SELECT count(*) FROM role")).scalar_one())
+    except DBAPIError as exc:
+        raise _connection_error(exc, url, "教师账号") from None
+    finally:
+        engine.dispose()
+
+
 def drop(server: str) -> list[str]:
     """Remove the classroom world at ``server`` (its tables) and every student login; returns the logins."""
     url = parse_server(server)
@@ -389,10 +411,7 @@ def drop(server: str) -> list[str]:
     try:
         with engine.begin() as conn:
             _require_classroom(conn, url)
-            group = conn.execute(sa.text(
-                "SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid "
-                f"JOIN pg_roles u ON u.oid = m.member JOIN {pg_security.LOGIN_TABLE} l ON l.db_role = u.rolname "
-                "LIMIT 1")).scalar()
+            group = pg_security.group_of(conn)
             names = pg_security.drop_logins(conn, group) if group else []
             _remove_world(conn)
     except DBAPIError as exc:

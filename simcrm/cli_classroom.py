@@ -1,7 +1,8 @@
 """``simcrm classroom …``: a shared classroom world on a PostgreSQL server (teacher commands).
 
 Thin over :mod:`simcrm.classroom`; registered in :mod:`simcrm.cli` with
-``main.add_command(classroom)``. Errors are one Chinese line and a non-zero exit code.
+``main.add_command(classroom)``. Errors are one Chinese line and a non-zero exit code
+(:class:`simcrm.cli_errors.Group`, the class of every simcrm command group).
 """
 
 from __future__ import annotations
@@ -10,36 +11,28 @@ from pathlib import Path
 
 import click
 
-from .errors import SimCRMError
+from .cli_errors import Group
 
 __all__ = ["classroom"]
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except SimCRMError as exc:
-            from .cli import Failed  # "错误：…" on one line, exit 1 (as every simcrm command)
-
-            raise Failed(exc.short()) from exc
 
 
 _server_option = click.option("--server", required=True, metavar="URL",
                               help="PostgreSQL 地址，如 postgresql://teacher:密码@127.0.0.1:5432/crm（教师账号，可创建角色）。")
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def classroom() -> None:
     """教师用：在 PostgreSQL 服务器上建一个全班共享的企业，每个学生一个数据库账号。
 
     Teacher commands: one firm shared by the whole class on a PostgreSQL server, one database
-    login per student; the database enforces each role's data scope (row-level security).
+    login per student; the database enforces each role's data scope (row-level security), module
+    rights (privileges) and the audit log's masks.
 
     \b
     Example:
         simcrm classroom create --server postgresql://teacher:pw@127.0.0.1:5432/crm --roster 名单.xlsx --out 课堂
         simcrm classroom password --server postgresql://teacher:pw@127.0.0.1:5432/crm --student 2023001 --out 课堂
+        simcrm classroom rights --server postgresql://teacher:pw@127.0.0.1:5432/crm
         simcrm classroom drop --server postgresql://teacher:pw@127.0.0.1:5432/crm
     """
 
@@ -88,6 +81,21 @@ def password(server: str, student: str, out: Path, student_host: str | None) -> 
 
     file = reset_password(server, student, out, student_host=student_host)
     click.echo(f"已为学号 {student} 设置新密码，新的连接文件：{file}（旧密码已失效）")
+
+
+@classroom.command("rights")
+@_server_option
+def rights(server: str) -> None:
+    """角色权限改动后（改了模块权限、加了角色或调整了学生的角色），按当前权限重新授予数据库权限。
+
+    \b
+    Example:
+        simcrm classroom rights --server postgresql://teacher:pw@127.0.0.1:5432/crm
+    """
+    from .classroom import apply_rights
+
+    n = apply_rights(server)
+    click.echo(f"已按 {n} 个角色的当前模块权限重新授予数据库权限。")
 
 
 @classroom.command("drop")

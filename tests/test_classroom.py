@@ -151,6 +151,79 @@ def test_a_student_works_in_the_shared_world_and_the_database_audits_it(built):
         engine.dispose()
 
 
+def test_a_manager_sees_id_numbers_masked_in_the_shared_world_as_crm_masks_them(built):
+    """The teacher records a customer's ID number and phone; the team's 销售主管, working through
+    start(..., shared=...), reads the history by simcrm with the ID number masked as crm masks it
+    for a 主管 (the phone in clear), and by raw SQL cannot read the clear values at all."""
+    from simcrm.crm import CRM, MASKING
+    from simcrm.crm.base import locale
+    from simcrm.store import Store
+
+    sheet = built["sheet"]
+    manager = sheet[sheet["身份"] == "销售主管"].iloc[0]
+    rep = sheet[(sheet["身份"] == "销售代表") & (sheet["部门"] == manager["部门"])].iloc[0]
+    rep_id = _teacher(built, "SELECT id FROM employee WHERE login = :l", l=rep["CRM登录名"])[0][0]
+    cid = _teacher(built, "SELECT min(id) FROM customer WHERE owner_id = :e AND NOT deleted", e=rep_id)[0][0]
+    teacher_store = Store(built["url"], create=False)
+    try:
+        CRM.system(teacher_store).update_customer(cid, id_number="11010519491231002X", phone="13812345678")
+    finally:
+        teacher_store.close()
+    clear = dict(_teacher(built, "SELECT field, new_value FROM audit_log WHERE table_name = 'customer' AND row_id = :c "
+                                 "AND field IN ('id_number', 'phone') ORDER BY id", c=cid))
+    assert MASKING["主管"] == {"id_number"}  # what crm masks for a manager (exports and history)
+    lab = start("ch01", shared=manager["连接文件"], quiet=True)
+    try:
+        history = lab.crm.audit("customer", cid)
+        seen = dict(zip(history["field"], history["new_value"]))
+        assert seen["id_number"] == locale().mask_id_number(clear["id_number"]) != clear["id_number"]
+        assert seen["phone"] == clear["phone"]
+        with lab.store.engine.connect() as conn:
+            with pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+                conn.execute(sa.text("SELECT new_value FROM class_a.audit_log WHERE row_id = :c"), {"c": cid})
+        with lab.store.engine.connect() as conn:
+            raw = conn.execute(sa.text("SELECT new_value FROM audit_log WHERE table_name = 'customer' AND row_id = :c "
+                                       "AND field = 'id_number'"), {"c": cid}).scalars().all()
+        assert raw == [seen["id_number"]]
+    finally:
+        lab.close()
+
+
+def test_changed_rights_reach_the_database_after_classroom_rights(built):
+    """The teacher gives 销售代表 the right to delete customers: the database grants it only after
+    ``simcrm classroom rights`` (then a rep's login has DELETE on customer), and taking it back
+    revokes it again."""
+    from simcrm.crm import CRM
+    from simcrm.store import Store
+
+    rep = built["sheet"][built["sheet"]["身份"] == "销售代表"].iloc[0]
+
+    def can_delete() -> bool:
+        return _teacher(built, "SELECT has_table_privilege(:u, 'class_a.customer', 'DELETE')", u=rep["数据库用户"])[0][0]
+
+    def set_delete(allowed: bool) -> None:
+        teacher_store = Store(built["url"], create=False)
+        try:
+            CRM.system(teacher_store).set_role_rights("销售代表", "customer", delete=allowed)
+        finally:
+            teacher_store.close()
+
+    def rights_command():
+        result = CliRunner().invoke(main, ["classroom", "rights", "--server", built["url"]])
+        assert result.exit_code == 0 and "重新授予" in result.output, result.output
+
+    assert not can_delete()
+    set_delete(True)
+    try:
+        assert not can_delete()  # not before the teacher applies the rights
+        rights_command()
+        assert can_delete()
+    finally:
+        set_delete(False)
+        rights_command()
+    assert not can_delete()
+
+
 def _with(url: str, **parts) -> str:
     return sa.engine.make_url(url).set(**parts).render_as_string(hide_password=False)
 
@@ -213,6 +286,41 @@ def test_bad_roster_is_refused_before_anything_is_built(server, tmp_path):
     engine.dispose()
 
 
+def test_xlsx_roster_whose_numeric_ids_lost_their_leading_zeros_is_refused(server, tmp_path):
+    """The classroom reads rosters with the course's reader: numeric 学号 shown by a display format
+    that cannot be reproduced (Excel hid their leading zeros) are refused, naming the rows, and
+    nothing is built; the same roster typed as text is read with its zeros and its 身份 column."""
+    openpyxl = pytest.importorskip("openpyxl")
+    from simcrm.lab.course import read_roster as course_reader
+
+    def workbook(path, numeric):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.append(["学号", "姓名", "身份"])
+        for i, (sid, name) in enumerate(ROSTER[:4]):
+            ws.append([int(sid) if i in numeric else "0" + sid, name, "客服专员" if i == 0 else None])
+            if i in numeric:
+                ws.cell(row=i + 2, column=1).number_format = '"0"0000000'  # Excel shows 02023002
+        wb.save(path)
+        return path
+
+    bad = workbook(tmp_path / "名单.xlsx", numeric={1, 3})
+    url = _schema(server, "class_xlsx")
+    with pytest.raises(ImportFileError) as e:
+        classroom.create(url, bad, tmp_path / "out", customers=60, prefix="cz")
+    with pytest.raises(ImportFileError) as course_e:
+        course_reader(bad)
+    assert "第 3、5 行的学号是数字" in e.value.message_zh and e.value.message_zh == course_e.value.message_zh
+    assert not (tmp_path / "out").exists()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    engine.dispose()
+    good = classroom.read_roster(workbook(tmp_path / "好名单.xlsx", numeric=set()))
+    assert list(good["学号"]) == ["0" + s for s, _ in ROSTER[:4]]
+    assert list(good["身份"]) == ["客服专员", "", "", ""] and list(good.columns) == ["学号", "姓名", "身份"]
+
+
 def test_cli_create_then_drop(server, tmp_path):
     url = _schema(server, "class_cli")
     runner = CliRunner()
@@ -224,8 +332,21 @@ def test_cli_create_then_drop(server, tmp_path):
     file = tmp_path / "out" / "students" / "2023001.json"
     lab = start("ch01", shared=str(file), quiet=True)
     lab.close()
+    engine = sa.create_engine(url)
+
+    def leftovers():
+        with engine.connect() as conn:
+            return (conn.execute(sa.text(r"SELECT rolname FROM pg_roles WHERE rolname LIKE 'cc\_%' ORDER BY 1")).scalars().all(),
+                    conn.execute(sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'class_cli%' ORDER BY 1")).scalars().all(),
+                    sa.inspect(conn).get_table_names())
+
+    roles, schemas, tables = leftovers()
+    assert {"cc_students", "cc_2023001", "cc_students_role3"} <= set(roles) and len(schemas) > 1 and tables
     result = runner.invoke(main, ["classroom", "drop", "--server", url])
     assert result.exit_code == 0 and "2 个学生账号" in result.output, result.output
+    # every login, the students' group and each role's group, the masked views' schemas: gone
+    assert leftovers() == ([], ["class_cli"], [])
+    engine.dispose()
     with pytest.raises(ConfigError, match="登录失败"):
         start("ch01", shared=str(file), quiet=True)
     result = runner.invoke(main, ["classroom", "create", "--server", "mysql://x@127.0.0.1/crm", "--roster", str(roster),

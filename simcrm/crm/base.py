@@ -643,7 +643,9 @@ def _scope_sql(table: str, owners: list[int], user_id: int, t: Any = None) -> An
         return None
     column, parent = PARENT[table]
     p = tbl(parent).alias(f"scope_{parent}")
-    return exists().where(p.c.id == t.c[column], _scope_sql(parent, owners, user_id, p))
+    # EXISTS (SELECT id …), not SELECT *: in a classroom world a login may read only the key
+    # columns of a parent outside its modules (pg_security.key_columns)
+    return select(p.c.id).where(p.c.id == t.c[column], _scope_sql(parent, owners, user_id, p)).exists()
 
 
 def check_transition(machine: str, current: str, new: str, *, field: str = "status", table: str | None = None) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "world_tickets",
     "open_api",
     "import_roster",
+    "read_roster",
     "release",
     "collect",
     "feedback",
@@ -362,19 +363,16 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def import_roster(course_dir: str | Path, path: str | Path) -> pd.DataFrame:
-    """Add or update the students of a roster (CSV or Excel) in the gradebook.
+def read_roster(path: str | Path, *, extra: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+    """A roster file (CSV or Excel) as text: columns ``学号``, ``姓名``, ``邮箱`` and ``extra``.
 
-    Columns ``学号`` and ``姓名`` (or ``id`` and ``name``; an optional ``邮箱``/``email``).
-    学号 are read as text, so leading zeros survive. CSV may be UTF-8 or GBK (Excel's default
-    on Chinese Windows).
-
-    Returns:
-        The roster as imported: columns ``学号``, ``姓名``.
+    Columns ``学号`` and ``姓名`` (or ``id`` and ``name``; an optional ``邮箱``/``email``;
+    ``extra`` maps further output columns to the headers that may hold them, empty where the
+    file has none). 学号 are read as text, so leading zeros survive; an Excel number whose
+    display format cannot be reproduced (leading zeros Excel hid) is refused, naming the rows.
+    CSV may be UTF-8 or GBK (Excel's default on Chinese Windows). Rows without a 学号 are
+    dropped; 学号 of other characters than letters, digits, ``_ . -`` and repeated 学号 are refused.
     """
-    from nbgrader.api import Gradebook
-
-    course = _course(course_dir)
     path = Path(path)
     table = _read_table(path)
     id_col, name_col = _pick(list(table.columns), _ID_COLUMNS), _pick(list(table.columns), _NAME_COLUMNS)
@@ -393,12 +391,13 @@ def import_roster(course_dir: str | Path, path: str | Path) -> pd.DataFrame:
             "请在 Excel 中把学号列设置为“文本”格式并重新输入，或另存为 CSV 后再导入。",
             message_en=f"roster {path.name}: student ids in rows {rows} are numbers with a display format "
                        "that cannot be reproduced; store them as text")
-    email_col = _pick(list(table.columns), _EMAIL_COLUMNS)
-    roster = pd.DataFrame({
-        "学号": table[id_col].fillna("").astype(str).str.strip(),
-        "姓名": table[name_col].fillna("").astype(str).str.strip(),
-        "邮箱": table[email_col].fillna("").astype(str).str.strip() if email_col else "",
-    })
+
+    def column(names: tuple[str, ...]) -> Any:
+        picked = _pick(list(table.columns), names)
+        return table[picked].fillna("").astype(str).str.strip() if picked is not None else ""
+
+    roster = pd.DataFrame({"学号": column((id_col,)), "姓名": column((name_col,)), "邮箱": column(_EMAIL_COLUMNS),
+                           **{out: column(names) for out, names in (extra or {}).items()}})
     roster = roster[roster["学号"] != ""].reset_index(drop=True)
     bad = [s for s in roster["学号"] if not re.fullmatch(r"[A-Za-z0-9_.\-]+", s)]
     if bad:
@@ -407,6 +406,19 @@ def import_roster(course_dir: str | Path, path: str | Path) -> pd.DataFrame:
     dups = sorted(set(roster["学号"][roster["学号"].duplicated()]))
     if dups:
         raise ImportFileError(f"名单中学号重复：{'、'.join(dups[:10])}", message_en=f"duplicate ids: {', '.join(dups[:10])}")
+    return roster
+
+
+def import_roster(course_dir: str | Path, path: str | Path) -> pd.DataFrame:
+    """Add or update the students of a roster (CSV or Excel, see :func:`read_roster`) in the gradebook.
+
+    Returns:
+        The roster as imported: columns ``学号``, ``姓名``.
+    """
+    from nbgrader.api import Gradebook
+
+    course = _course(course_dir)
+    roster = read_roster(path)
     cfg = course_config(course)
     with nbgrader_env(), Gradebook(cfg.CourseDirectory.db_url) as gb:
         for row in roster.itertuples(index=False):

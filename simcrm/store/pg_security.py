@@ -18,6 +18,17 @@ enforce who sees and changes what:
   on every audited table writes ``audit_log`` (one row per changed field, old and new values,
   the acting employee from the login and the database role in ``audit_log.db_role``). Students
   may only read ``audit_log``; its rows cannot be inserted, changed or deleted by them.
+* **module rights by privileges** — each role of the firm has a NOLOGIN group role
+  (:func:`rights_group`) holding, on every table, the privileges of its module rights (read →
+  SELECT, create → INSERT, update → UPDATE, delete → DELETE on the table's module, as crm's
+  ``_require``), plus the :data:`SIDE_EFFECTS` simcrm's own operations need and the
+  :data:`MACHINERY` every login needs (:func:`table_privileges`, :func:`apply_rights`). The key
+  columns of scoped tables (:func:`key_columns`) are readable by all, for the scope walk; row locks
+  use a privilege on the ``id`` column, whose changes a trigger refuses.
+* **personal data in the audit log masked by role type** — as :data:`simcrm.crm.MASKING`: each
+  masking level has its own pair of masked columns (filled by a trigger with the masks of
+  :mod:`simcrm.locales` in SQL), a login may read only its level's columns, and an ``audit_log``
+  view of its level (security invoker) comes first on its ``search_path``, so simcrm's reads work.
 * **the organisation is read-only** — employees, roles, rights, departments and dictionaries
   cannot be changed by a student login (so nobody grants themself the data scope 全部).
 
@@ -41,8 +52,9 @@ from sqlalchemy.engine import Connection
 
 from . import schema
 
-__all__ = ["install", "create_login", "drop_logins", "is_installed", "me", "role_name", "group_name",
-           "READ_ONLY", "NOT_AUDITED", "LOGIN_TABLE"]
+__all__ = ["install", "apply_rights", "group_of", "create_login", "drop_logins", "is_installed", "me", "role_name", "group_name",
+           "rights_group", "table_privileges", "key_columns", "mask_levels", "mask_level", "masked_schema",
+           "READ_ONLY", "NOT_AUDITED", "LOGIN_TABLE", "SIDE_EFFECTS", "MACHINERY", "PRIVILEGE"]
 
 #: tables a student login may read (and lock, which needs the UPDATE privilege) but never change
 READ_ONLY = frozenset({"department", "dictionary", "employee", "role", "role_right"})
@@ -54,6 +66,119 @@ LOGIN_TABLE = "classroom_login"
 CONNECTION_LIMIT = 8
 #: the longest one statement of a student may run (a runaway query cannot hold the server)
 STATEMENT_TIMEOUT = "30s"
+
+#: the module right behind each SQL privilege on a table (crm's ``_require(module, action)``)
+PRIVILEGE = {"read": "SELECT", "create": "INSERT", "update": "UPDATE", "delete": "DELETE"}
+
+#: privileges simcrm's own operations need beyond the module of the table they touch: a module
+#: right → ``{table: privileges}`` it brings along (found by tracing every CRM operation's writes
+#: against the rights it checks). E.g. shipping an order (order: update) books stock moves and
+#: changes the product's stock; an order's balance (order: read) sums its payments and invoices,
+#: and the dashboard shows an order reader the overdue instalments of their own orders; ending a
+#: share (customer: update) deletes the share row.
+SIDE_EFFECTS: dict[tuple[str, str], dict[str, frozenset[str]]] = {
+    ("order", "read"): {t: frozenset({"SELECT"}) for t in ("payment", "invoice", "refund", "credit_note",
+                                                            "payment_plan")},
+    ("order", "update"): {"product": frozenset({"UPDATE (stock)"}), "stock_move": frozenset({"INSERT"}),
+                          "shipment": frozenset({"INSERT"}), "sales_return": frozenset({"INSERT"}),
+                          "return_line": frozenset({"INSERT"}), "refund": frozenset({"INSERT"}),
+                          "credit_note": frozenset({"INSERT"}), "customer": frozenset({"UPDATE"})},
+    ("customer", "update"): {"customer_share": frozenset({"INSERT", "DELETE"}), "owner_history": frozenset({"INSERT"})},
+    ("opportunity", "update"): {"opportunity_stage_history": frozenset({"INSERT"}), "quota": frozenset({"INSERT"})},
+    ("complaint", "update"): {"complaint_history": frozenset({"INSERT"})},
+    ("service", "create"): {"complaint": frozenset({"UPDATE"})},
+    ("finance", "update"): {t: frozenset({"INSERT"}) for t in ("payment", "invoice", "credit_note", "payment_plan", "refund")},
+    ("contact", "create"): {"contact": frozenset({"UPDATE"})},
+}
+
+#: table privileges every login holds whatever its role (simcrm's machinery): the organisation
+#: is read (who the user is, their rights, dictionary labels; changes refused by a trigger);
+#: codes are drawn from numbering_rule; an export writes its export_log row
+MACHINERY: dict[str, frozenset[str]] = {
+    **{t: frozenset({"SELECT"}) for t in sorted(READ_ONLY)},
+    "numbering_rule": frozenset({"SELECT", "INSERT", "UPDATE"}),
+    "export_log": frozenset({"INSERT"}),
+}
+#: tables whose privileges are not the module rule: the organisation (teacher only) and the
+#: audit log (read column by column, masked by role type, see :func:`audit_columns`)
+NOT_BY_MODULE = READ_ONLY | {"audit_log"}
+
+
+def table_privileges(can) -> dict[str, set[str]]:
+    """``{table: SQL privileges}`` of a role, from ``can(module, action)`` (its module rights).
+
+    A table of module *m* gets ``SELECT``/``INSERT``/``UPDATE``/``DELETE`` where the role may
+    read/create/update/delete *m* (:data:`simcrm.crm.base.TABLE_MODULE`, as crm's ``_require``),
+    plus :data:`SIDE_EFFECTS` of its rights and the :data:`MACHINERY` every login has. Privileges
+    with a column list (``UPDATE (stock)``) are column privileges.
+    """
+    from ..crm.base import TABLE_MODULE
+
+    out: dict[str, set[str]] = {name: set(MACHINERY.get(name, ())) for name in schema.TABLES}
+    for name in schema.TABLES:
+        if name in NOT_BY_MODULE:
+            continue
+        for action, privilege in PRIVILEGE.items():
+            if can(TABLE_MODULE[name], action):
+                out[name].add(privilege)
+    for (module, action), extra in SIDE_EFFECTS.items():
+        if can(module, action):
+            for name, privileges in extra.items():
+                out[name] |= privileges
+    for name, privileges in out.items():  # a column privilege inside a table privilege says nothing more
+        out[name] = {p for p in privileges if "(" not in p or p.split(" (")[0] not in privileges}
+    return out
+
+
+def key_columns(table: str) -> list[str]:
+    """Columns of a scoped table every login may read (in its scope): the id and the links the
+    data-scope rule walks (simcrm's own history query reads them for every table)."""
+    from ..crm.base import PARENT
+
+    cols = ["id"]
+    if table in PARENT:
+        cols.append(PARENT[table][0])
+    if table in ("customer", "lead"):
+        cols.append("owner_id")
+    if table == "customer_share":
+        cols.append("employee_id")
+    return cols
+
+
+# --- masking of personal data in the audit log -------------------------------------------------
+
+
+def mask_levels() -> list[frozenset[str]]:
+    """The distinct non-empty masking rule sets of :data:`simcrm.crm.MASKING` (level 1, 2 …)."""
+    from ..crm.privacy import MASKING
+
+    return sorted({r for r in MASKING.values() if r}, key=lambda r: (len(r), sorted(r)))
+
+
+def mask_level(role_type: str) -> int:
+    """0: sees audit values in clear; n: sees them masked by ``mask_levels()[n - 1]``."""
+    from ..crm.privacy import MASKING
+
+    rules = MASKING[role_type]
+    return 0 if not rules else mask_levels().index(rules) + 1
+
+
+def audit_columns(level: int) -> dict[str, str]:
+    """``{column the login reads: column of audit_log}`` for a masking level."""
+    names = [c.name for c in schema.metadata.tables["audit_log"].columns] + ["db_role"]
+    suffix = f"_m{level}" if level else ""
+    return {n: (n + suffix if n in ("old_value", "new_value") else n) for n in names}
+
+
+def masked_schema(schema_name: str, level: int) -> str:
+    """The schema holding the ``audit_log`` view of masking level ``level`` (≥ 1)."""
+    return f"{schema_name}_mask{level}"[:63]
+
+
+def rights_group(group: str, role_id: int) -> str:
+    """The NOLOGIN role holding the table privileges of one role of the firm."""
+    return f"{group}_role{int(role_id)}"[:63]
+
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -89,6 +214,24 @@ def is_installed(conn: Connection) -> bool:
     return bool(conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": LOGIN_TABLE}).scalar())
 
 
+_GROUP_NOTE = "simcrm classroom group: "
+
+
+def group_of(conn: Connection) -> str | None:
+    """The students' group role of the connected classroom world (``None``: not a classroom)."""
+    note = conn.execute(text("SELECT obj_description(to_regclass(:t), 'pg_class')"), {"t": LOGIN_TABLE}).scalar()
+    if note and note.startswith(_GROUP_NOTE):
+        return note[len(_GROUP_NOTE):]
+    if not is_installed(conn):
+        return None
+    # a world installed before the note: the group every login belongs to (not a role's group)
+    return conn.execute(text(
+        "SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid "
+        f"JOIN pg_roles u ON u.oid = m.member JOIN {LOGIN_TABLE} l ON l.db_role = u.rolname "
+        "WHERE r.rolname !~ '_role[0-9]+$' GROUP BY r.rolname "
+        f"HAVING count(*) = (SELECT count(*) FROM {LOGIN_TABLE}) ORDER BY r.rolname LIMIT 1")).scalar()
+
+
 def me(conn: Connection) -> int | None:
     """The employee id of the connected login (``None``: not a classroom login, e.g. the teacher)."""
     return conn.execute(text("SELECT simcrm_me()")).scalar()
@@ -111,10 +254,50 @@ def _scope_expr(table: str) -> str:
         scoped = sorted(_SCOPED)
         parts = [f"table_name NOT IN ({', '.join(_literal(n) for n in scoped)})"]
         parts += [f"(table_name = {_literal(n)} AND row_id IN (SELECT id FROM {_q(n)}))" for n in scoped]
-        return f"{every} OR " + " OR ".join(parts)
+        # and only of tables whose module the login may read (or all, with the 系统管理 read right)
+        return (f"table_name = ANY(CAST((SELECT simcrm_history_tables()) AS text[])) AND ({every} OR "
+                + " OR ".join(parts) + ")")
     column, parent = PARENT[table]
     # the parent's own policy applies inside this subquery, so the rule climbs to the customer
     return f"{every} OR EXISTS (SELECT 1 FROM {_q(parent)} p WHERE p.id = {_q(table)}.{_q(column)})"
+
+
+_BLANKS = " \t\r\n\u3000"  # what simcrm.locales strips before masking
+
+
+def _address_pattern() -> str:
+    from ..locales.zh_CN.masks import _address_pattern as pattern
+
+    return pattern().pattern
+
+
+def _module_json() -> str:
+    import json
+
+    from ..crm.base import TABLE_MODULE
+
+    return json.dumps(dict(sorted(TABLE_MODULE.items())), ensure_ascii=False)
+
+
+def _levels_json() -> str:
+    import json
+
+    return json.dumps([sorted(r) for r in mask_levels()])
+
+
+def _sensitive_json() -> str:
+    import json
+
+    return json.dumps({n: schema.sensitive_columns(n) for n in schema.TABLES if schema.sensitive_columns(n)},
+                      ensure_ascii=False, sort_keys=True)
+
+
+def _mask_assignments() -> str:
+    lines = []
+    for level in range(1, len(mask_levels()) + 1):
+        for col in ("old_value", "new_value"):
+            lines.append(f"            NEW.{col}_m{level} := simcrm_mask_audit({level}, NEW.table_name, NEW.field, NEW.{col});")
+    return "\n".join(lines)
 
 
 def _functions(schema_name: str) -> list[str]:
@@ -183,6 +366,53 @@ def _functions(schema_name: str) -> list[str]:
             END IF;
             RETURN NULL;
         END $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_history_tables() RETURNS text[] LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+            SELECT coalesce(array_agg(t.key), ARRAY[]::text[])
+            FROM jsonb_each_text({_literal(_module_json())}::jsonb) t
+            WHERE EXISTS (SELECT 1 FROM employee e JOIN role_right rr ON rr.role_id = e.role_id
+                          WHERE e.id = simcrm_me() AND rr.can_read AND rr.module IN ('system', t.value)) $$""",
+        # the masks of simcrm.locales (zh_CN) in SQL, for the audit values a role sees masked
+        f"""CREATE OR REPLACE FUNCTION simcrm_mask(rule text, v text) RETURNS text LANGUAGE plpgsql IMMUTABLE {path} AS $$
+        DECLARE t text; n integer; k integer; a integer; kept text;
+        BEGIN
+            IF v IS NULL THEN RETURN NULL; END IF;
+            t := btrim(v, {_literal(_BLANKS)});
+            n := char_length(t);
+            IF rule IN ('mobile', 'id_number') THEN
+                k := CASE rule WHEN 'mobile' THEN 3 ELSE 6 END;
+                IF n <= k + 4 THEN RETURN repeat('*', n); END IF;
+                RETURN left(t, k) || repeat('*', n - k - 4) || right(t, 4);
+            ELSIF rule = 'email' THEN
+                a := position('@' in reverse(t));
+                IF a = 0 THEN RETURN left(t, 1) || '***'; END IF;
+                RETURN left(t, 1) || '***@' || right(t, a - 1);
+            ELSIF rule = 'address' THEN
+                kept := coalesce(substring(t from {_literal('^(' + _address_pattern() + ')')}), '');
+                RETURN kept || CASE WHEN n > char_length(kept) THEN '****' ELSE '' END;
+            END IF;
+            RETURN v;
+        END $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_mask_audit(level integer, tbl text, fld text, v text) RETURNS text
+            LANGUAGE sql IMMUTABLE {path} AS $$
+            SELECT CASE WHEN v IS NULL OR v = 'None' OR level < 1 THEN v
+                        WHEN ({_literal(_levels_json())}::jsonb -> (level - 1)) ?
+                             ({_literal(_sensitive_json())}::jsonb -> tbl ->> fld)
+                        THEN simcrm_mask({_literal(_sensitive_json())}::jsonb -> tbl ->> fld, v)
+                        ELSE v END $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_audit_masks() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+        BEGIN
+{_mask_assignments()}
+            RETURN NEW;
+        END $$""",
+        # a login may lock rows (UPDATE of the id column) but never change an id
+        f"""CREATE OR REPLACE FUNCTION simcrm_keep_id() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER {path} AS $$
+        BEGIN
+            IF NEW.id IS DISTINCT FROM OLD.id AND simcrm_is_login() THEN
+                RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                    MESSAGE = '学生账号不能修改记录编号（' || TG_TABLE_NAME || '.id）';
+            END IF;
+            RETURN NEW;
+        END $$""",
         f"""CREATE OR REPLACE FUNCTION simcrm_read_only() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER {path} AS $$
         BEGIN
             IF simcrm_is_login() THEN
@@ -199,8 +429,9 @@ def install(conn: Connection, group: str) -> None:
 
     Run once by the owner of the tables (the teacher), inside one transaction, after the world's
     data is in place (rows already there are not audited again). ``group`` is the NOLOGIN role
-    every student login inherits its privileges from (created if missing). Running it again
-    replaces the functions, policies and triggers (same result).
+    every student login inherits the common privileges from (created if missing); each role of
+    the firm gets its own NOLOGIN role with its module rights (:func:`apply_rights`). Running it
+    again replaces the functions, policies, triggers and privileges (same result).
     """
     from ..crm.base import ACCESS_LOG, PARENT, _SCOPED
 
@@ -208,40 +439,52 @@ def install(conn: Connection, group: str) -> None:
         raise ValueError("row-level security needs PostgreSQL")
     schema_name = conn.execute(text("SELECT current_schema()")).scalar_one()
     g = _q(group)
-    exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": group}).first()
-    if not exists:
-        conn.exec_driver_sql(f"CREATE ROLE {g} NOLOGIN")
+    _ensure_role(conn, group)
     ACCESS_LOG.create(conn, checkfirst=True)
     conn.exec_driver_sql(f"""CREATE TABLE IF NOT EXISTS {LOGIN_TABLE} (
         db_role text PRIMARY KEY,
         employee_id integer NOT NULL UNIQUE REFERENCES employee (id),
         student text,
         created_at timestamp NOT NULL DEFAULT localtimestamp)""")
+    conn.exec_driver_sql(f"COMMENT ON TABLE {LOGIN_TABLE} IS {_literal(_GROUP_NOTE + group)}")
     conn.exec_driver_sql("ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS db_role text")
+    levels = range(1, len(mask_levels()) + 1)
+    for level in levels:
+        conn.exec_driver_sql(f"ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS old_value_m{level} text, "
+                             f"ADD COLUMN IF NOT EXISTS new_value_m{level} text")
     for stmt in _functions(schema_name):
         conn.exec_driver_sql(stmt)
+    # the history already there, masked once (new rows: the trigger simcrm_audit_masks)
+    if levels:
+        sets = ", ".join(f"{c}_m{lv} = simcrm_mask_audit({lv}, table_name, field, {c})"
+                         for lv in levels for c in ("old_value", "new_value"))
+        conn.exec_driver_sql(f"UPDATE audit_log SET {sets}")
 
-    # privileges: everything through the group; nothing on the logs beyond reading
+    # the common privileges of every login (simcrm's machinery); the rest by role (apply_rights)
     conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {_q(schema_name)} TO {g}")
+    conn.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA {_q(schema_name)} FROM {g}")
     for name in schema.TABLES:
         t = _q(name)
-        conn.exec_driver_sql(f"REVOKE ALL ON {t} FROM {g}")
-        if name == "audit_log":
-            grant = "SELECT"
-        elif name == "export_log":
-            grant = "SELECT, INSERT"
-        elif name == "numbering_rule":
-            grant = "SELECT, INSERT, UPDATE"
-        elif name in READ_ONLY:
-            grant = "SELECT, UPDATE"  # UPDATE only so that simcrm may lock rows it checks; refused below
-        else:
-            grant = "SELECT, INSERT, UPDATE, DELETE"
-        conn.exec_driver_sql(f"GRANT {grant} ON {t} TO {g}")
-    conn.exec_driver_sql(f"REVOKE ALL ON access_log FROM {g}")
+        # row locks (SELECT … FOR NO KEY UPDATE, taken by simcrm's checks inside a write) need an
+        # UPDATE privilege: the id column's, whose changes a trigger refuses
+        conn.exec_driver_sql(f"GRANT UPDATE (id) ON {t} TO {g}")
+        if name in _SCOPED:  # the links simcrm's data-scope and history queries walk
+            conn.exec_driver_sql(f"GRANT SELECT ({', '.join(key_columns(name))}) ON {t} TO {g}")
     conn.exec_driver_sql(f"GRANT INSERT, SELECT (id) ON access_log TO {g}")  # refusals are recorded
-    conn.exec_driver_sql(f"REVOKE ALL ON {LOGIN_TABLE} FROM {g}")
     conn.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {_q(schema_name)} TO {g}")
     conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA {_q(schema_name)} FROM PUBLIC")
+    # the audit log as a role sees it: a view per masking level, ahead of the table in the
+    # login's search_path; it runs with the login's own rights (columns, row-level security)
+    for level in levels:
+        ms = _q(masked_schema(schema_name, level))
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {ms}")
+        conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA {ms} FROM PUBLIC")
+        cols = ", ".join(f"{_q(src)} AS {_q(out)}" for out, src in audit_columns(level).items())
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {ms}.audit_log")
+        conn.exec_driver_sql(f"CREATE VIEW {ms}.audit_log WITH (security_invoker = true) "
+                             f"AS SELECT {cols} FROM {_q(schema_name)}.audit_log")
+        conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {ms} TO {g}")
+        conn.exec_driver_sql(f"GRANT SELECT ON {ms}.audit_log TO {g}")
 
     # row-level security: one policy per command, for the students' group
     for name in sorted({*_SCOPED, "audit_log"}):
@@ -265,21 +508,88 @@ def install(conn: Connection, group: str) -> None:
     # triggers: the history written by the database; the organisation read-only for students
     for name in schema.TABLES:
         t = _q(name)
-        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS simcrm_audit ON {t}")
-        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS simcrm_read_only ON {t}")
+        for trigger in ("simcrm_audit", "simcrm_read_only", "simcrm_keep_id", "simcrm_audit_masks"):
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON {t}")
+        conn.exec_driver_sql(f"CREATE TRIGGER simcrm_keep_id BEFORE UPDATE OF id ON {t} "
+                             "FOR EACH ROW EXECUTE FUNCTION simcrm_keep_id()")
         if name in READ_ONLY:
             conn.exec_driver_sql(f"CREATE TRIGGER simcrm_read_only BEFORE INSERT OR UPDATE OR DELETE ON {t} "
                                  "FOR EACH ROW EXECUTE FUNCTION simcrm_read_only()")
+        if name == "audit_log" and levels:
+            conn.exec_driver_sql("CREATE TRIGGER simcrm_audit_masks BEFORE INSERT OR UPDATE ON audit_log "
+                                 "FOR EACH ROW EXECUTE FUNCTION simcrm_audit_masks()")
         if name in NOT_AUDITED:
             continue
         dict_cols = ",".join(schema.dictionary_columns(name))
         conn.exec_driver_sql(f"CREATE TRIGGER simcrm_audit AFTER INSERT OR UPDATE OR DELETE ON {t} FOR EACH ROW "
                              f"EXECUTE FUNCTION simcrm_audit({_literal(schema.table_label(name))}, {_literal(dict_cols)})")
+    apply_rights(conn, group)
+
+
+def _ensure_role(conn: Connection, name: str) -> None:
+    if not conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name}).first():
+        conn.exec_driver_sql(f"CREATE ROLE {_q(name)} NOLOGIN")
+
+
+def role_rights(conn: Connection) -> dict[int, dict[str, dict[str, bool]]]:
+    """``{role id: {module: {action: allowed}}}`` from the world's ``role`` and ``role_right`` tables."""
+    from ..crm.base import ACTIONS
+
+    out: dict[int, dict[str, dict[str, bool]]] = {
+        int(r): {} for r in conn.execute(text("SELECT id FROM role ORDER BY id")).scalars()}
+    for row in conn.execute(text("SELECT * FROM role_right")).mappings():
+        out[int(row["role_id"])][row["module"]] = {a: bool(row[f"can_{a}"]) for a in ACTIONS}
+    return out
+
+
+def apply_rights(conn: Connection, group: str) -> None:
+    """Grant each role of the firm the table privileges of its module rights; sync the logins.
+
+    One NOLOGIN role per role of the firm (:func:`rights_group`) holds the privileges of
+    :func:`table_privileges`; each login is a member of its employee's role's group only, reads
+    the audit log's columns of its masking level (:func:`mask_level` of its role type), and
+    finds the masked ``audit_log`` view first on its ``search_path``. Run by :func:`install`;
+    run it again (as the teacher) after changing rights, roles or who holds which role.
+    """
+    schema_name = conn.execute(text("SELECT current_schema()")).scalar_one()
+    rights = role_rights(conn)
+    for role_id, modules in rights.items():
+        rg = rights_group(group, role_id)
+        _ensure_role(conn, rg)
+        conn.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA {_q(schema_name)} FROM {_q(rg)}")
+
+        def can(module: str, action: str, modules=modules) -> bool:
+            return modules.get(module, {}).get(action, False)
+
+        for name, privileges in table_privileges(can).items():
+            if privileges:
+                for p in sorted(privileges):
+                    conn.exec_driver_sql(f"GRANT {p} ON {_q(name)} TO {_q(rg)}")
+    logins = conn.execute(text(f"SELECT l.db_role, e.role_id, e.role_type FROM {LOGIN_TABLE} l "
+                               "JOIN employee e ON e.id = l.employee_id ORDER BY l.db_role")).all()
+    for db_role, role_id, role_type in logins:
+        _sync_login(conn, group, schema_name, db_role, int(role_id), role_type, list(rights))
+
+
+def _sync_login(conn: Connection, group: str, schema_name: str, db_role: str, role_id: int, role_type: str,
+                role_ids: list[int]) -> None:
+    r = _q(db_role)
+    for other in role_ids:
+        if other != role_id:
+            conn.exec_driver_sql(f"REVOKE {_q(rights_group(group, other))} FROM {r}")
+    conn.exec_driver_sql(f"GRANT {_q(rights_group(group, role_id))} TO {r}")
+    level = mask_level(role_type)
+    conn.exec_driver_sql(f"REVOKE ALL ON audit_log FROM {r}")
+    cols = ", ".join(_q(c) for c in audit_columns(level).values())
+    conn.exec_driver_sql(f"GRANT SELECT ({cols}) ON audit_log TO {r}")
+    path = f"{_q(masked_schema(schema_name, level))}, {_q(schema_name)}" if level else _q(schema_name)
+    conn.exec_driver_sql(f"ALTER ROLE {r} SET search_path = {path}")
 
 
 def create_login(conn: Connection, group: str, db_role: str, password: str, employee_id: int,
                  student: str | None = None) -> None:
-    """A new LOGIN role for one person, member of ``group``, acting as ``employee_id``.
+    """A new LOGIN role for one person, member of ``group`` and of its role's group, acting as
+    ``employee_id``.
 
     Roles belong to the whole server: an existing role of that name is never taken over
     (PostgreSQL refuses ``CREATE ROLE`` for it).
@@ -289,20 +599,31 @@ def create_login(conn: Connection, group: str, db_role: str, password: str, empl
                          f"CONNECTION LIMIT {CONNECTION_LIMIT} PASSWORD {_literal(password)}")
     conn.exec_driver_sql(f"GRANT {_q(group)} TO {r}")
     conn.exec_driver_sql(f"ALTER ROLE {r} SET statement_timeout = {_literal(STATEMENT_TIMEOUT)}")
+    # no JIT: the row-level security of a history query is one large expression that PostgreSQL
+    # would compile to machine code on every statement (measured: 1.8 s of JIT for a 7 ms query)
+    conn.exec_driver_sql(f"ALTER ROLE {r} SET jit = off")
     schema_name = conn.execute(text("SELECT current_schema()")).scalar_one()
-    conn.exec_driver_sql(f"ALTER ROLE {r} SET search_path = {_q(schema_name)}")
     conn.execute(text(f"INSERT INTO {LOGIN_TABLE} (db_role, employee_id, student) VALUES (:r, :e, :s) "
                       "ON CONFLICT (db_role) DO UPDATE SET employee_id = EXCLUDED.employee_id, student = EXCLUDED.student"),
                  {"r": db_role, "e": int(employee_id), "s": student})
+    role_id, role_type = conn.execute(text("SELECT role_id, role_type FROM employee WHERE id = :e"),
+                                      {"e": int(employee_id)}).one()
+    _sync_login(conn, group, schema_name, db_role, int(role_id), role_type, list(role_rights(conn)))
 
 
 def drop_logins(conn: Connection, group: str) -> list[str]:
-    """Remove every login of the connected classroom world and its group role; returns their names."""
+    """Remove every login of the connected classroom world, its role groups and its group role;
+    returns the logins' names."""
     names = conn.execute(text(f"SELECT db_role FROM {LOGIN_TABLE} ORDER BY db_role")).scalars().all()
     for name in names:
+        conn.exec_driver_sql(f"DROP OWNED BY {_q(name)}")
         conn.exec_driver_sql(f"DROP ROLE IF EXISTS {_q(name)}")
     conn.exec_driver_sql(f"DELETE FROM {LOGIN_TABLE}")
+    for role_id in conn.execute(text("SELECT id FROM role ORDER BY id")).scalars():
+        rg = rights_group(group, role_id)
+        if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": rg}).first():
+            conn.exec_driver_sql(f"DROP OWNED BY {_q(rg)}")
+            conn.exec_driver_sql(f"DROP ROLE {_q(rg)}")
     conn.exec_driver_sql(f"DROP OWNED BY {_q(group)}")
     conn.exec_driver_sql(f"DROP ROLE IF EXISTS {_q(group)}")
     return list(names)
-

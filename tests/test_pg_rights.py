@@ -1,0 +1,272 @@
+"""Module rights and masking of a classroom world, enforced by PostgreSQL (raw SQL as each role).
+
+A generated firm (all nine roles of :data:`simcrm.sim.firm.ROLES`) is put on the real server of
+``tests/conftest.py`` with ``pg_security.install``; one login per role. Then:
+
+* every login's privilege on every table (``has_table_privilege``) equals crm's rule, computed
+  here from the world's ``role_right`` rows through ``CRM.can`` and ``TABLE_MODULE`` (plus the
+  documented machinery and side effects of simcrm's own operations);
+* raw statements outside those rights are refused, and simcrm's operations of a 销售代表 that
+  touch other modules' tables (shipping books stock moves, a return, an order's balance, ending
+  a share, reading a record's history) still work through the rep's own login;
+* the audit log's personal data: a role that crm shows masked values cannot read the clear
+  columns; its ``audit_log`` (the view on its search_path) shows exactly crm's masks, and
+  ``CRM.audit`` through the login returns what crm returns for that user.
+"""
+
+from __future__ import annotations
+
+import types
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from simcrm import classroom
+from simcrm.crm import CRM
+from simcrm.crm.base import ACTIONS, TABLE_MODULE, locale
+from simcrm.crm.privacy import MASKING
+from simcrm.sim import generate
+from simcrm.store import Store, pg_security, schema
+
+pytestmark = pytest.mark.postgres
+
+SQL_PRIVILEGE = {"read": "SELECT", "create": "INSERT", "update": "UPDATE", "delete": "DELETE"}
+
+
+@pytest.fixture(scope="module")
+def firm(pg_server):
+    url = pg_server.fresh_schema_url()
+    schema_name = url.rsplit("%3D", 1)[1]
+    world = generate(seed=5, customers=60)
+    store = Store(url, create=False)
+    try:
+        classroom._copy_world(world.store, store)
+    finally:
+        world.store.close()
+    group = pg_security.group_name(schema_name)
+    with store.engine.connect() as conn:
+        emp = pd.read_sql(sa.text("SELECT e.id, e.role_id, e.department_id, r.name AS role FROM employee e "
+                                  "JOIN role r ON r.id = e.role_id WHERE e.status = '正常' ORDER BY e.id"), conn)
+        owners = pd.read_sql(sa.text("SELECT owner_id, count(*) AS n FROM customer WHERE NOT deleted "
+                                     "GROUP BY owner_id"), conn).set_index("owner_id")["n"]
+    reps = emp[emp["role"] == "销售代表"].assign(n=lambda f: f["id"].map(owners).fillna(0))
+    rep = reps.sort_values(["n", "id"], ascending=[False, True]).iloc[0]
+    people = {"销售代表": int(rep["id"])}
+    team_manager = emp[(emp["role"] == "销售主管") & (emp["department_id"] == rep["department_id"])]
+    people["销售主管"] = int(team_manager["id"].iloc[0])
+    for role, rows in emp.groupby("role"):
+        people.setdefault(role, int(rows["id"].iloc[0]))
+    logins = {role: pg_security.role_name(schema_name, f"r{int(emp.set_index('id').loc[e, 'role_id'])}")
+              for role, e in people.items()}
+    with store.engine.begin() as conn:
+        pg_security.install(conn, group)
+        for role, e in people.items():
+            pg_security.create_login(conn, group, logins[role], f"pw-{logins[role]}", e, student=role)
+    engines: dict[str, sa.Engine] = {}
+    stores: list[Store] = []
+
+    def engine_of(role: str, *, own_path: bool = False) -> sa.Engine:
+        """Raw SQL as ``role``: on the world's schema, or (own_path) on the login's own search_path."""
+        key = f"{role}/{own_path}"
+        if key not in engines:
+            u = sa.engine.make_url(pg_server.url).set(username=logins[role], password=f"pw-{logins[role]}")
+            args = {} if own_path else {"options": f"-csearch_path={schema_name}"}
+            engines[key] = sa.create_engine(u, connect_args=args)
+        return engines[key]
+
+    def store_of(role: str) -> Store:
+        """simcrm's store through ``role``'s login, as a student connects (the login's search_path)."""
+        u = sa.engine.make_url(pg_server.url).set(username=logins[role], password=f"pw-{logins[role]}")
+        s = Store(u.render_as_string(hide_password=False), create=False)
+        stores.append(s)
+        return s
+
+    yield types.SimpleNamespace(store=store, people=people, logins=logins, schema_name=schema_name,
+                                engine_of=engine_of, store_of=store_of)
+    for s in stores:
+        s.close()
+    for e in engines.values():
+        e.dispose()
+    with store.engine.begin() as conn:
+        pg_security.drop_logins(conn, group)
+    store.close()
+
+
+def _crm_privileges(crm: CRM, table: str) -> set[str]:
+    """What crm's own rule lets the user do to ``table`` by SQL (table-level privileges)."""
+    if table in pg_security.READ_ONLY:
+        return {"SELECT"}  # the organisation: read by simcrm for everyone, changed by the teacher only
+    if table == "audit_log":
+        return set()  # read column by column (masked by role type), never written by a login
+    out = {SQL_PRIVILEGE[a] for a in ACTIONS if crm.can(TABLE_MODULE[table], a)}
+    for (module, action), extra in pg_security.SIDE_EFFECTS.items():
+        if crm.can(module, action):
+            out |= {p for p in extra.get(table, ()) if "(" not in p}
+    return out | set(pg_security.MACHINERY.get(table, ()))
+
+
+def _has(conn, login: str, schema_name: str, table: str) -> set[str]:
+    return {p for p in SQL_PRIVILEGE.values()
+            if conn.execute(sa.text("SELECT has_table_privilege(:u, :t, :p)"),
+                            {"u": login, "t": f"{schema_name}.{table}", "p": p}).scalar()}
+
+
+def test_table_privileges_of_every_role_are_crms_module_rights(firm):
+    """For every role of the firm and every table, the SQL privileges of its login equal what
+    crm's rights allow (read → SELECT, create → INSERT, update → UPDATE, delete → DELETE on the
+    table's module), computed from the world's role_right rows by CRM.can."""
+    assert len(firm.people) == len(classroom.POSITIONS) + 6  # all nine roles of the firm
+    got_all: dict[str, dict[str, set[str]]] = {}
+    with firm.store.engine.connect() as conn:
+        for role, emp in firm.people.items():
+            crm = CRM(firm.store, user=emp)
+            got_all[role] = {}
+            for table in schema.TABLES:
+                got = _has(conn, firm.logins[role], firm.schema_name, table)
+                got_all[role][table] = got
+                assert got == _crm_privileges(crm, table), (role, table)
+    # not vacuous: the roles differ where their rights differ
+    rep, finance, service = got_all["销售代表"], got_all["财务专员"], got_all["客服专员"]
+    assert "INSERT" not in rep["payment"] and "INSERT" in finance["payment"]
+    assert "SELECT" not in rep["complaint"] and "SELECT" in service["complaint"]
+    assert "UPDATE" in rep["sales_order"] and "UPDATE" not in service["sales_order"]
+    assert all("DELETE" not in rep[t] for t in ("customer", "contact", "sales_order"))
+
+
+@pytest.mark.parametrize("role, sql", [
+    ("销售代表", "SELECT * FROM complaint"),
+    ("销售代表", "SELECT * FROM survey"),
+    ("销售代表", "INSERT INTO payment (order_id, amount) VALUES (1, 1)"),
+    ("销售代表", "UPDATE product SET price = 1"),
+    ("销售代表", "DELETE FROM customer"),
+    ("销售代表", "UPDATE customer SET id = id + 100000"),
+    ("销售代表", "SELECT old_value FROM audit_log"),
+    ("销售主管", "SELECT new_value FROM audit_log"),
+    ("客服专员", "UPDATE sales_order SET total_amount = 1"),
+    ("客服专员", "INSERT INTO lead (name) VALUES ('x')"),
+    ("财务专员", "UPDATE customer SET credit_limit = 1"),
+    ("仓管员", "SELECT * FROM customer"),
+    ("市场专员", "DELETE FROM campaign"),
+])
+def test_raw_sql_outside_the_roles_rights_is_refused(firm, role, sql):
+    before = firm.store.snapshot()
+    with pytest.raises(DBAPIError, match=r"permission denied|学生账号不能修改"):
+        with firm.engine_of(role).begin() as conn:
+            conn.exec_driver_sql(sql)
+    assert firm.store.snapshot() == before
+
+
+def test_a_reps_operations_across_modules_work_through_the_login(firm):
+    """simcrm's own operations whose writes reach other modules' tables (stock, product, finance
+    reads, shares, history) work for a 销售代表 through their login, as crm allows them."""
+    rep_id, mgr_id = firm.people["销售代表"], firm.people["销售主管"]
+    rep, mgr = CRM(firm.store_of("销售代表"), user=rep_id), CRM(firm.store_of("销售主管"), user=mgr_id)
+    teacher = CRM.system(firm.store)
+    product = int(teacher.list("product").sort_values("stock", ascending=False)["id"].iloc[0])
+    stock = float(firm.store.get("product", product)["stock"])
+    cid = rep.create_customer("成都蓉城软件有限公司", province="四川", city="成都市")
+    order = rep.create_order(cid, [{"product_id": product, "quantity": 3}])
+    mgr.approve_order(order)
+    rep.ship_order(order)
+    assert float(firm.store.get("product", product)["stock"]) == stock - 3
+    line = int(rep.list("order_line", where={"order_id": order})["id"].iloc[0])
+    rep.return_goods(order, {line: 1}, "外壳破损")
+    assert float(firm.store.get("product", product)["stock"]) == stock - 2
+    assert rep.order_balance(order)["returned"] > 0
+    other = next(e for r, e in firm.people.items() if r == "销售主管")
+    rep.share_customer(cid, other)
+    rep.unshare_customer(cid, other)
+    history = rep.audit("customer", cid)
+    assert set(history["action"]) >= {"新建"} and (history["employee_id"] == rep_id).any()
+    # what the rep may not do by module is still refused by the database, whatever Python says
+    pretender = CRM(firm.store_of("销售代表"), user=firm.people["客服专员"])
+    with pytest.raises(DBAPIError, match="permission denied"):
+        pretender.list("complaint")
+
+
+@pytest.mark.parametrize("role", list(classroom.POSITIONS))
+def test_every_screen_opens_for_a_student_position_through_its_login(firm, role):
+    """Each CRM screen a student may open (simcrm.ui) works through the login of each position a
+    classroom hands out: the database grants what the screens read for that role."""
+    from simcrm import ui
+
+    crm = CRM(firm.store_of(role), user=firm.people[role])
+    cid = int(crm.list("customer")["id"].iloc[0])
+    args = {"customer360": {"customer_id": cid}, "record": {"table": "customer", "row_id": cid}}
+    for name in ui.SCREENS:
+        assert ui.screen(name, crm, **args.get(name, {})) is not None, name
+    if role == "销售代表":  # the figure that needed the order readers' payment_plan privilege
+        from simcrm.ui.dashboard import kpis
+
+        assert kpis(crm)["overdue_receivables"] is not None
+
+
+def _mask(rule: str, values: pd.Series) -> pd.Series:
+    return getattr(locale(), f"mask_{rule}_series")(values)
+
+
+def test_audit_values_are_masked_by_the_database_as_crm_masks_them(firm):
+    """The teacher changes personal data of customers in the team's scope; each role's own
+    ``audit_log`` shows the old and new values masked exactly as crm masks them for its role type
+    (computed here with simcrm.locales), the clear columns are refused, and CRM.audit through the
+    login equals CRM.audit of the same user on the teacher's connection."""
+    teacher = CRM.system(firm.store)
+    rep_id = firm.people["销售代表"]
+    customers = teacher.list("customer", where={"owner_id": rep_id})
+    cid = int(customers["id"].iloc[0])
+    changes = {"phone": "13812345678", "email": "zhang.san@example.cn", "id_number": "11010519491231002X",
+               "address": "广东省广州市天河区体育西路 123 号"}
+    teacher.update_customer(cid, **changes)
+    teacher.update_customer(cid, phone="13987654321", address="北京市朝阳区建国路 88 号")
+    clear = teacher.audit("customer", cid)
+    clear = clear[clear["field"].isin(list(changes))]
+    assert len(clear) >= 6
+    rules = schema.sensitive_columns("customer")
+    for role in ("销售代表", "销售主管", "总经理"):
+        emp = firm.people[role]
+        role_type = firm.store.get("employee", emp)["role_type"]
+        expected = clear.copy()
+        for field, rule in rules.items():
+            if rule in MASKING[role_type]:
+                hit = expected["field"] == field
+                for col in ("old_value", "new_value"):
+                    present = hit & expected[col].notna()
+                    expected.loc[present, col] = _mask(rule, expected.loc[present, col]).to_numpy()
+        with firm.engine_of(role, own_path=True).connect() as conn:
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"  # the login's own settings apply
+            rows = pd.read_sql(sa.text("SELECT field, old_value, new_value FROM audit_log WHERE table_name = 'customer' "
+                                       "AND row_id = :c AND field = ANY(:f) ORDER BY id"),
+                               conn, params={"c": cid, "f": list(changes)})
+        assert rows.to_dict("records") == expected[["field", "old_value", "new_value"]].to_dict("records"), role
+        if MASKING[role_type]:
+            assert rows.to_dict("records") != clear[["field", "old_value", "new_value"]].to_dict("records")
+            with pytest.raises(DBAPIError, match="permission denied"):
+                with firm.engine_of(role, own_path=True).connect() as conn:
+                    conn.exec_driver_sql(f"SELECT old_value FROM {firm.schema_name}.audit_log")
+        # simcrm's own history read, through the login, is crm's masked history for that user
+        through_login = CRM(firm.store_of(role), user=emp).audit("customer", cid)
+        on_teacher = CRM(firm.store, user=emp).audit("customer", cid)
+        pd.testing.assert_frame_equal(through_login, on_teacher)
+
+
+def test_sql_masks_equal_simcrms_masks_on_the_worlds_data(firm):
+    """simcrm_mask (SQL) gives exactly simcrm.locales' masks for every phone, e-mail, ID number
+    and address of the world's customers, contacts and employees."""
+    checked = 0
+    with firm.store.engine.connect() as conn:
+        for table in ("customer", "contact", "employee"):
+            for column, rule in schema.sensitive_columns(table).items():
+                if rule == "name":
+                    continue
+                frame = pd.read_sql(sa.text(f"SELECT {column} AS v, simcrm_mask(:r, {column}) AS m FROM {table} "
+                                            f"WHERE {column} IS NOT NULL"), conn, params={"r": rule})
+                assert frame["m"].tolist() == _mask(rule, frame["v"]).tolist(), (table, column)
+                checked += len(frame)
+        edge = ["", " 13812341234 ", "1234", "x", "no-at-sign", "a@b@c.cn", "天河区体育西路", "上海市",
+                "延边朝鲜族自治州延吉市人民路 1 号", "新疆维吾尔自治区乌鲁木齐市天山区"]
+        for rule in ("mobile", "id_number", "email", "address"):
+            got = [conn.execute(sa.text("SELECT simcrm_mask(:r, :v)"), {"r": rule, "v": v}).scalar() for v in edge]
+            assert got == _mask(rule, pd.Series(edge)).tolist(), rule
+    assert checked > 100

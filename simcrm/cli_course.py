@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from .cli_errors import Failed, Group
 from .errors import SimCRMError
 
 __all__ = ["course", "build_labs", "labs_command"]
@@ -22,15 +23,7 @@ _course_option = click.option(
 )
 
 
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except SimCRMError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def course() -> None:
     """教师用：用 nbgrader 管理一门课的作业——建课、名单、发布、收取、评分、反馈、导出成绩。
 
@@ -315,7 +308,7 @@ def labs_command(solutions_dir: Path | None, labs_dir: Path | None, check: bool,
             return
         changed = generate_labs(solutions, labs, list(assignments) or None)
     except SimCRMError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise Failed(exc.short()) from exc
     for path in changed:
         click.echo(f"已更新：{path}")
     click.echo(f"完成，{len(changed)} 个文件有变化。")

@@ -125,6 +125,16 @@ def test_a_simcrm_error_is_one_line(monkeypatch):
     assert last.startswith("错误：种子（seed）的值 1") and "[en]" not in result.output
 
 
+
+def test_a_course_command_error_is_one_chinese_line_too(tmp_path):
+    # simcrm course shares the top level's error handling (simcrm.cli_errors.Group)
+    roster = tmp_path / "名单.csv"
+    roster.write_text("姓名\n张三\n", encoding="utf-8")  # no 学号 column
+    result = CliRunner().invoke(main, ["course", "roster", "--course", str(tmp_path), str(roster)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("错误：") and "Error" not in result.output, result.output
+
 # --- simcrm lab: the student's own folder ---------------------------------------------------------
 
 

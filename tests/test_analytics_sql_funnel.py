@@ -78,3 +78,46 @@ def test_funnel_sql_sees_a_change(world, tmp_path):
     want = analytics.funnel(crm.list("opportunity"), crm.list("opportunity_stage_history"), as_of=NOW)
     assert after["reached"].tolist() == want["reached"].tolist()
     np.testing.assert_allclose(after["avg_days_in_stage"], want["avg_days_in_stage"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.postgres
+def test_funnel_dashboard_and_counts_on_postgresql(pg_url, tmp_path):
+    """The same SQL runs on PostgreSQL (days between timestamps by EXTRACT(EPOCH …), the
+    dashboard's cents and joins, the counts joined up to the customer) and gives the pandas
+    figures there too (a seeded world copied row by row)."""
+    from sqlalchemy import select, text
+
+    from simcrm.store import Store, schema
+    from simcrm.ui.dashboard import Dashboard, kpis
+
+    source = generate(seed=31, customers=120, db=str(tmp_path / "w.sqlite")).store
+    store = Store(pg_url)
+    try:
+        with source.engine.connect() as src, store.engine.begin() as dst:
+            dst.execute(text("SET LOCAL session_replication_role = replica"))  # FKs checked by the source
+            for t in reversed(schema.metadata.sorted_tables):  # a new store holds the base data
+                dst.execute(t.delete())
+            for t in schema.metadata.sorted_tables:
+                rows = [dict(r._mapping) for r in src.execute(select(t))]
+                if rows:
+                    dst.execute(t.insert(), rows)
+        admin = CRM.system(store, now=NOW)
+        for login in (None, "user002", "user004"):
+            crm = admin if login is None else admin.as_user(login)
+            opp, hist = crm.list("opportunity"), crm.list("opportunity_stage_history")
+            for as_of in (None, NOW):
+                want = analytics.funnel(opp, hist, as_of=as_of)
+                got = funnel_sql(crm, as_of)
+                for col in ("count", "reached"):
+                    assert got[col].tolist() == want[col].astype("int64").tolist(), (login, col)
+                for col in ("amount", "weighted_amount", "conversion", "avg_days_in_stage"):
+                    np.testing.assert_allclose(got[col], want[col], rtol=0, atol=1e-6, err_msg=col)
+                np.testing.assert_allclose(got.attrs["cycle_days"], want.attrs["cycle_days"], rtol=1e-9)
+            assert np.isfinite(got["avg_days_in_stage"]).sum() >= 3
+            assert Dashboard(crm).values == kpis(crm)
+            for table in ("payment", "order_line", "sales_order", "customer"):
+                if crm.is_system or crm.can({"payment": "finance"}.get(table, "order" if table != "customer"
+                                                                           else "customer"), "read"):
+                    assert crm.count(table) == len(crm.list(table)), (login, table)
+    finally:
+        store.close()

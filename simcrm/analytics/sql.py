@@ -85,14 +85,6 @@ def _orders(crm: Any, where: tuple[Any, ...]) -> Any:
     return select(o.c.id).select_from(frm).where(*scope, *where)
 
 
-def _own_scope(crm: Any) -> bool:
-    """Whether ``crm``'s user sees only their own records (data scope 本人): few orders."""
-    if crm is None or crm.is_system:
-        return False
-    owners = crm._scope_owner_ids()
-    return owners is not None and len(owners) <= 1
-
-
 def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ()) -> float:
     """逾期应收合计: ``total_overdue`` of :func:`receivables_aging` (``by=None``) over the orders
     in ``crm``'s data scope that match the conditions ``where`` (on ``sales_order``), in yuan (exact to the cent).
@@ -107,11 +99,6 @@ def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ())
     day = _as_of_date(crm.today if as_of is None else as_of)
     due_q = select(plan.c.order_id.label("order_id"), plan.c.amount.label("a")).where(plan.c.due_date < day)
     paid_q = select(pay.c.order_id.label("order_id"), (-pay.c.amount).label("a")).where(pay.c.paid_date <= day)
-    if where or _own_scope(crm):
-        # one employee's orders: start from them (index on owner / customer), not from every order
-        orders = _orders(crm, tuple(where))
-        due_q = due_q.where(plan.c.order_id.in_(orders))
-        paid_q = paid_q.where(pay.c.order_id.in_(orders))
     both = union_all(due_q, paid_q).subquery("both")
     # an order's amounts are few and in cents: their float sum rounds to the exact cents
     per_order = (select(both.c.order_id.label("order_id"), _cents(func.sum(both.c.a)).label("owed"))

@@ -19,7 +19,7 @@ import pandas as pd
 
 from sqlalchemy import func, select
 
-from .. import analytics, reference
+from .. import reference
 from ..analytics.funnel import OPEN_STATUS
 from ..analytics.sql import funnel_sql
 from ..store import schema

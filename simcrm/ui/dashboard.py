@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from .. import analytics, reference
 from ..analytics.funnel import OPEN_STATUS, STAGES
 from ..analytics.rfm import quantile_scores
-from ..analytics.sql import _cents, _own_scope, overdue_total_sql, scoped_orders
+from ..analytics.sql import _cents, overdue_total_sql, scoped_orders
 from ..crm.base import TABLE_MODULE
 from ..store import schema
 from ._base import Screen, figure_output, set_figure
@@ -92,6 +92,14 @@ def _sales_where(crm: Any) -> list[Any]:
     """Orders that count as sales: approved (审批“同意”) and not 意外中止, in scope."""
     o = _t("sales_order")
     return _where(crm, "sales_order", o.c.approval == "同意", o.c.status != "意外中止")
+
+
+def _own_scope(crm: Any) -> bool:
+    """Whether ``crm``'s user sees only their own records (data scope 本人)."""
+    if crm is None or crm.is_system:
+        return False
+    owners = crm._scope_owner_ids()
+    return owners is not None and len(owners) <= 1
 
 
 def _per_customer_query(crm: Any) -> Any:

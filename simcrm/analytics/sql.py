@@ -215,10 +215,21 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
     op = schema.metadata.tables["opportunity"]
     hist = schema.metadata.tables["opportunity_stage_history"]
     scope = crm.read_condition("opportunity") if crm is not None else None
-    scoped = [] if scope is None else [scope]
+    # in scope: the customer's scope on opportunity ⋈ customer (CRM.count_from), one primary-key
+    # join per row rather than a correlated EXISTS per opportunity and per history row
+    if scope is None:
+        opp_from, hist_from, scoped = op, hist.join(op, op.c.id == hist.c.opportunity_id), []
+    else:
+        opp_from, customer_scope = crm.count_from("opportunity")
+        scoped = [customer_scope]
+        # the history rows of the opportunities in scope: read in table order, each tested
+        # against the list of those opportunities (not fetched one opportunity at a time)
+        hist_from = hist.join(op, op.c.id == hist.c.opportunity_id)
     dialect = crm.store.engine.dialect.name
     pos = {s: i for i, s in enumerate(order)}
     last = len(order) - 1
+    hist_scoped = [] if scope is None else [
+        hist.c.opportunity_id.in_(select(op.c.id).select_from(opp_from).where(*scoped))]
 
     def index_of(column: Any) -> Any:
         return case(pos, value=column, else_=literal(-1)) if pos else literal(-1)
@@ -226,7 +237,7 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
     # 1. per (stage, status)
     q1 = (select(op.c.stage, op.c.status, func.count(), func.sum(_cents(op.c.amount)),
                  func.sum(op.c.amount * op.c.probability / 100.0))
-          .where(*scoped).group_by(op.c.stage, op.c.status))
+          .select_from(opp_from).where(*scoped).group_by(op.c.stage, op.c.status))
     # 2. furthest stage per opportunity (history, current stage, the last one when won)
     h_best = (select(func.max(index_of(hist.c.stage))).where(hist.c.opportunity_id == op.c.id)
               .scalar_subquery())
@@ -234,14 +245,14 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
     # (furthest in the history, current) pairs: at most (stages + 1)² groups; the larger of
     # the two is taken in Python (the subquery runs once per opportunity, on the covering
     # index (opportunity_id, stage))
-    per_opp = select(func.coalesce(h_best, literal(-1)).label("h"), current.label("c")).where(*scoped).subquery("per_opp")
+    per_opp = select(func.coalesce(h_best, literal(-1)).label("h"), current.label("c")).select_from(opp_from).where(*scoped).subquery("per_opp")
     q2 = select(per_opp.c.h, per_opp.c.c, func.count()).group_by(per_opp.c.h, per_opp.c.c)
     with crm.store._reader() as conn:
         by_stage = conn.execute(q1).all()
         reached_rows = conn.execute(q2).all()
         if as_of is None:
             end = conn.execute(select(func.max(hist.c.entered_at), func.max(hist.c.left_at)).select_from(
-                hist.join(op, op.c.id == hist.c.opportunity_id)).where(*scoped)).one()
+                hist_from).where(*hist_scoped)).one()
             end = max((as_timestamp(v, "as_of") for v in end if v is not None), default=None)
         else:
             end = as_timestamp(as_of, "as_of")
@@ -258,8 +269,8 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
         for s in order:
             sums += [func.sum(case((hist.c.stage == s, days), else_=literal(None))),
                      func.count(case((hist.c.stage == s, literal(1)), else_=literal(None)))]
-        q3 = (select(*sums).select_from(hist.join(op, op.c.id == hist.c.opportunity_id))
-              .where(not_(event), *scoped))
+        q3 = (select(*sums).select_from(hist_from)
+              .where(not_(event), *hist_scoped))
         row = conn.execute(q3).one()
         stays = [(s, row[2 * i], row[2 * i + 1]) for i, s in enumerate(order)]
 
@@ -290,8 +301,8 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
     out["avg_days_in_stage"] = [avg.get(s, np.nan) for s in order]
     out["stage"] = out["stage"].astype("str")
     out.attrs["win_rate"] = float(won / (won + lost)) if won + lost else float("nan")
-    cycle_q = select(func.avg(cast(_days_between(op.c.closed_at, op.c.created_at, dialect), Float))).where(
-        op.c.status == WON_STATUS, op.c.closed_at.isnot(None), *scoped)
+    cycle_q = select(func.avg(cast(_days_between(op.c.closed_at, op.c.created_at, dialect), Float))).select_from(
+        opp_from).where(op.c.status == WON_STATUS, op.c.closed_at.isnot(None), *scoped)
     with crm.store._reader() as conn:
         cycle = conn.execute(cycle_q).scalar() if won else None
     out.attrs["cycle_days"] = float(cycle) if cycle is not None else float("nan")

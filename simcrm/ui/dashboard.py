@@ -61,9 +61,13 @@ def hidden(crm: Any, tables: tuple[str, ...]) -> str | None:
     return None
 
 
-def _query(crm: Any, q: Any) -> list[Any]:
+def _query(crm: Any, q: Any, *, plain: bool = False) -> list[Any]:
+    """The rows of ``q``; ``plain``: as the database driver gives them (tuples, no SQLAlchemy
+    row objects or result types: for tens of thousands of rows of numbers and dates, which
+    :func:`_frame` and pandas convert anyway)."""
     with crm.store._reader() as conn:
-        return conn.execute(q).all()
+        result = conn.execute(q)
+        return result.cursor.fetchall() if plain else result.all()
 
 
 def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
@@ -216,7 +220,7 @@ def _chart_data(crm: Any) -> tuple[dict[str, pd.DataFrame], int | None, int | No
         out["trend"] = analytics.growth(by_day, "order_date", "total_amount", freq="M")
     else:
         out["trend"] = pd.DataFrame({"period": [], "amount": []})
-    per_customer = _frame(_query(crm, _per_customer_query(crm)) if readable else [],
+    per_customer = _frame(_query(crm, _per_customer_query(crm), plain=True) if readable else [],
                           columns=["customer_id", "cents", "frequency", "last"])
     revenue_cents = int(per_customer["cents"].sum()) if readable else None
     levels = list(analytics.PYRAMID_LEVELS)

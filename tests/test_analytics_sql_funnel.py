@@ -121,3 +121,40 @@ def test_funnel_dashboard_and_counts_on_postgresql(pg_url, tmp_path):
                     assert crm.count(table) == len(crm.list(table)), (login, table)
     finally:
         store.close()
+
+
+def test_funnel_sql_stays_of_closed_opportunities(tmp_path):
+    """Rows the generated worlds lack: an open stay of a closed opportunity ends at its close date,
+    and a row entered on or after the close date is not a stay. Both functions agree on them, and
+    the figures move (so these rules are exercised, not skipped)."""
+    from sqlalchemy import insert, select, update
+
+    from simcrm.store import schema
+
+    store = generate(seed=31, customers=120, db=str(tmp_path / "w.sqlite")).store
+    admin = CRM.system(store, now=NOW)
+    before = funnel_sql(admin, NOW)
+    op = schema.metadata.tables["opportunity"]
+    hist = schema.metadata.tables["opportunity_stage_history"]
+    with store.engine.begin() as conn:
+        won = conn.execute(select(op.c.id, op.c.closed_at).where(op.c.status == analytics.WON_STATUS,
+                                                                  op.c.closed_at.isnot(None))).first()
+        lost = conn.execute(select(op.c.id, op.c.closed_at).where(op.c.status == analytics.LOST_STATUS,
+                                                                   op.c.closed_at.isnot(None))).first()
+        first = conn.execute(select(hist.c.id).where(hist.c.opportunity_id == won.id).order_by(hist.c.id)).first()
+        # the won opportunity's first stay left open: it ends at the close date, not at as_of
+        conn.execute(update(hist).where(hist.c.id == first.id).values(left_at=None))
+        # a row of the lost one entered after its close, still marked 跟踪: not a stay
+        conn.execute(insert(hist).values(opportunity_id=lost.id, stage=analytics.STAGES[0], status="跟踪",
+                                         probability=10, entered_at=lost.closed_at + dt.timedelta(days=1),
+                                         left_at=None))
+    opp, history = admin.list("opportunity"), admin.list("opportunity_stage_history")
+    want = analytics.funnel(opp, history, as_of=NOW)
+    got = funnel_sql(admin, NOW)
+    np.testing.assert_allclose(got["avg_days_in_stage"], want["avg_days_in_stage"], rtol=0, atol=1e-6)
+    assert got["reached"].tolist() == want["reached"].tolist()
+    assert not np.allclose(got["avg_days_in_stage"], before["avg_days_in_stage"], equal_nan=True)
+    # ending the open stay at as_of instead would give other days
+    end_at_now = analytics.funnel(opp.assign(status=opp["status"].where(opp["id"] != won.id, "跟踪")),
+                                  history, as_of=NOW)
+    assert not np.allclose(got["avg_days_in_stage"], end_at_now["avg_days_in_stage"], equal_nan=True)

@@ -22,7 +22,8 @@ from simcrm.errors import PermissionDeniedError
 from simcrm.sim import generate
 from simcrm.store import schema
 from simcrm.ui.customer360 import SECTIONS, Customer360
-from simcrm.ui.dashboard import chart_data, kpis
+from simcrm.ui.dashboard import Dashboard, chart_data, kpis
+from simcrm.ui.listview import ListView
 
 #: one employee of each role of the seeded firm (see simcrm.sim.firm): 总经理, 销售主管 of the
 #: sales department and of a team (本部门), 销售代表 (本人), 市场专员, 客服主管, 客服专员,
@@ -109,7 +110,12 @@ def test_list_gives_the_old_rows_for_every_role_and_table(world, login):
         if not crm.can(TABLE_MODULE[table], "read") or table == "audit_log":
             continue
         got = crm.list(table)
-        pd.testing.assert_frame_equal(got, old_list(store, crm, table), obj=f"{login} {table}")
+        want = old_list(store, crm, table)
+        pd.testing.assert_frame_equal(got, want, obj=f"{login} {table}")
+        # the count (joined up to the customer for a customer's records, CRM.count_from) and
+        # the list screen's total count the same rows
+        assert crm.count(table) == len(want), (login, table)
+        assert ListView(crm, table).total == len(want), (login, table)
         checked += 1
     assert checked >= 5
     # the scope really restricts someone: a rep sees fewer customers than exist
@@ -224,6 +230,8 @@ def test_dashboard_figures_match_the_analytics_on_whole_lists(world, login):
     want, sales = old_kpis(crm)
     got = kpis(crm)
     assert set(got) == set(want)
+    # the screen takes 销售额 and 客户数 from its charts' queries: the same figures
+    assert Dashboard(crm).values == got
     for key, value in want.items():
         if value is None or isinstance(value, int):
             assert got[key] == value, key

@@ -114,3 +114,30 @@ def test_care_planner_lists_due_and_completes(world):
     assert row["feedback"] == "打印效果满意" and row["satisfaction"] == 5 and row["done_date"] is not None
     assert list(care.due["id"]) == [world.care1]
     assert list(world.as_rep1.care_due("2026-03-31")["id"]) == [world.care1]
+
+
+@pytest.mark.parametrize("login", [None, "user001", "user002", "user003", "user019"])
+def test_sla_clock_reads_only_the_rows_it_shows(tmp_path, login):
+    """The clock table (the first max_items unresolved requests and their count, read by the
+    database) shows what the whole crm.sla_status() table filtered in pandas gives, per role."""
+    from simcrm.crm import CRM
+    from simcrm.sim import generate
+
+    store = generate(seed=11, customers=120, db=str(tmp_path / "w.sqlite")).store
+    admin = CRM.system(store, now=dt.datetime(2025, 12, 31, 18, 0))
+    crm = admin if login is None else admin.as_user(login)
+    if not (crm.is_system or crm.can("service", "read")):
+        pytest.skip(f"{login} has no read right on service requests")
+    full = crm.sla_status()
+    running = full[full["resolved_at"].isna()]
+    assert len(running) > 3, "the world has too few running clocks to test paging"
+    desk = ServiceDesk(crm, max_items=3)
+    html = desk.sla_html.value
+    assert f"共 {len(running):,} 个未解决的请求，显示前 3 个。" in html
+    for code in running["code"].head(3):
+        assert code in html
+    for code in running["code"].iloc[3:]:
+        assert code not in html
+    # the lazily read full table is crm.sla_status() plus the hours
+    assert desk.sla.drop(columns=["elapsed_hours", "target_hours"]).equals(full)
+    assert len(desk.sla) == len(full) > len(running)

@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, and_, case, cast, exists, func, literal, select, union_all
+from sqlalchemy import BigInteger, Float, and_, case, cast, exists, extract, func, literal, not_, or_, select, union_all
 
 from ..errors import ValidationError
 from ._validate import as_timestamp
 from .stats import AGING_BUCKETS
 
-__all__ = ["receivables_aging_sql", "overdue_total_sql", "scoped_orders", "AGING_BY"]
+__all__ = ["receivables_aging_sql", "overdue_total_sql", "funnel_sql", "scoped_orders", "AGING_BY"]
 
 #: the groupings :func:`receivables_aging_sql` offers (columns of ``sales_order``)
 AGING_BY: tuple[str, ...] = ("order_id", "customer_id", "owner_id")
@@ -176,4 +176,134 @@ def receivables_aging_sql(crm: Any, as_of: Any = None, by: str | None = None, *,
     out["total_overdue"] = values[:, 1:].sum(axis=1) / 100
     if by is not None:
         out.insert(0, by, pd.Series([r[0] for r in rows], dtype="int64"))
+    return out
+
+
+def _days_between(end: Any, start: Any, dialect: str) -> Any:
+    """``end − start`` in days (fractional), for two ``DateTime`` expressions."""
+    if dialect == "sqlite":
+        return func.julianday(end) - func.julianday(start)
+    return extract("epoch", end - start) / 86400.0
+
+
+def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None) -> pd.DataFrame:
+    """销售漏斗 in SQL: :func:`~simcrm.analytics.funnel` of the opportunities in ``crm``'s data
+    scope and their stage history (``funnel(crm.list("opportunity"),
+    crm.list("opportunity_stage_history"), as_of=as_of)``), from three aggregate queries:
+
+    * per (stage, status): count, amount (integer cents) and Σ amount × probability / 100 —
+      ``count``, ``amount``, ``weighted_amount`` of the open ones, and the win rate;
+    * per opportunity, the furthest stage reached (its history, its current stage, the last
+      stage when won), counted per stage — ``reached`` and ``conversion``;
+    * per stage, the sum and the number of stays in the history (a stay ends at ``left_at``,
+      else at the close date of a closed opportunity, else at ``as_of``; rows recording the
+      closing are not stays) — ``avg_days_in_stage``.
+
+    Only aggregated rows come back to Python. ``as_of`` defaults, as in :func:`funnel`, to the
+    latest ``entered_at`` / ``left_at`` in the history. The figures equal the pandas function's
+    (amounts to the cent; float sums differ only in their last bits, the database adds them in
+    another order); ``tests/test_analytics_sql.py`` compares both for several roles and dates.
+    """
+    from ..store import schema
+    from .funnel import CLOSED_STATUSES, LOST_STATUS, OPEN_STATUS, WON_STATUS
+
+    order = list(stages) if stages is not None else None
+    if order is None:
+        from .funnel import STAGES
+
+        order = list(STAGES)
+    op = schema.metadata.tables["opportunity"]
+    hist = schema.metadata.tables["opportunity_stage_history"]
+    scope = crm.read_condition("opportunity") if crm is not None else None
+    # in scope: the customer's scope on opportunity ⋈ customer (CRM.count_from), one primary-key
+    # join per row rather than a correlated EXISTS per opportunity and per history row
+    if scope is None:
+        opp_from, hist_from, scoped = op, hist.join(op, op.c.id == hist.c.opportunity_id), []
+    else:
+        opp_from, customer_scope = crm.count_from("opportunity")
+        scoped = [customer_scope]
+        # the history rows of the opportunities in scope: read in table order, each tested
+        # against the list of those opportunities (not fetched one opportunity at a time)
+        hist_from = hist.join(op, op.c.id == hist.c.opportunity_id)
+    dialect = crm.store.engine.dialect.name
+    pos = {s: i for i, s in enumerate(order)}
+    last = len(order) - 1
+    hist_scoped = [] if scope is None else [
+        hist.c.opportunity_id.in_(select(op.c.id).select_from(opp_from).where(*scoped))]
+
+    def index_of(column: Any) -> Any:
+        return case(pos, value=column, else_=literal(-1)) if pos else literal(-1)
+
+    # 1. per (stage, status)
+    q1 = (select(op.c.stage, op.c.status, func.count(), func.sum(_cents(op.c.amount)),
+                 func.sum(op.c.amount * op.c.probability / 100.0))
+          .select_from(opp_from).where(*scoped).group_by(op.c.stage, op.c.status))
+    # 2. furthest stage per opportunity (history, current stage, the last one when won)
+    h_best = (select(func.max(index_of(hist.c.stage))).where(hist.c.opportunity_id == op.c.id)
+              .scalar_subquery())
+    current = case((op.c.status == WON_STATUS, literal(last)), else_=index_of(op.c.stage))
+    # (furthest in the history, current) pairs: at most (stages + 1)² groups; the larger of
+    # the two is taken in Python (the subquery runs once per opportunity, on the covering
+    # index (opportunity_id, stage))
+    per_opp = select(func.coalesce(h_best, literal(-1)).label("h"), current.label("c")).select_from(opp_from).where(*scoped).subquery("per_opp")
+    q2 = select(per_opp.c.h, per_opp.c.c, func.count()).group_by(per_opp.c.h, per_opp.c.c)
+    with crm.store._reader() as conn:
+        by_stage = conn.execute(q1).all()
+        reached_rows = conn.execute(q2).all()
+        if as_of is None:
+            end = conn.execute(select(func.max(hist.c.entered_at), func.max(hist.c.left_at)).select_from(
+                hist_from).where(*hist_scoped)).one()
+            end = max((as_timestamp(v, "as_of") for v in end if v is not None), default=None)
+        else:
+            end = as_timestamp(as_of, "as_of")
+        # 3. stays per stage
+        closed = op.c.status.in_(list(CLOSED_STATUSES))
+        close_at = case((closed, op.c.closed_at), else_=literal(None))
+        event = or_(and_(closed, op.c.closed_at.isnot(None), hist.c.entered_at >= op.c.closed_at),
+                    hist.c.status.in_(list(CLOSED_STATUSES)))
+        stay_end = func.coalesce(hist.c.left_at, close_at,
+                                 literal(end.to_pydatetime() if end is not None else None, type_=hist.c.entered_at.type))
+        days = cast(_days_between(stay_end, hist.c.entered_at, dialect), Float)
+        # one column pair per stage instead of GROUP BY stage: no sort of every history row
+        sums = []
+        for s in order:
+            sums += [func.sum(case((hist.c.stage == s, days), else_=literal(None))),
+                     func.count(case((hist.c.stage == s, literal(1)), else_=literal(None)))]
+        q3 = (select(*sums).select_from(hist_from)
+              .where(not_(event), *hist_scoped))
+        row = conn.execute(q3).one()
+        stays = [(s, row[2 * i], row[2 * i + 1]) for i, s in enumerate(order)]
+
+    rows = {s: [0, 0, 0.0] for s in order}
+    won = lost = 0
+    for stage, status, n, cents, weighted in by_stage:
+        if status == WON_STATUS:
+            won += int(n)
+        elif status == LOST_STATUS:
+            lost += int(n)
+        if status == OPEN_STATUS and stage in rows:
+            rows[stage] = [int(n), int(cents or 0), float(weighted or 0.0)]
+    out = pd.DataFrame({"stage": order, "count": [rows[s][0] for s in order],
+                        "amount": [rows[s][1] / 100 for s in order],
+                        "weighted_amount": [rows[s][2] for s in order]})
+    out["count"] = out["count"].astype("int64")
+    at = np.zeros(len(order) + 1, dtype="int64")
+    for h, c, n in reached_rows:
+        b = max(int(h), int(c))
+        if b >= 0:
+            at[b] += int(n)
+    reached = at[::-1].cumsum()[::-1][:len(order)]
+    out["reached"] = reached.astype("int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conv = np.r_[reached[1:] / np.where(reached[:-1] > 0, reached[:-1], np.nan), np.nan]
+    out["conversion"] = np.round(conv, 4)
+    avg = {stage: float(total) / int(n) for stage, total, n in stays if n and stage in pos}
+    out["avg_days_in_stage"] = [avg.get(s, np.nan) for s in order]
+    out["stage"] = out["stage"].astype("str")
+    out.attrs["win_rate"] = float(won / (won + lost)) if won + lost else float("nan")
+    cycle_q = select(func.avg(cast(_days_between(op.c.closed_at, op.c.created_at, dialect), Float))).select_from(
+        opp_from).where(op.c.status == WON_STATUS, op.c.closed_at.isnot(None), *scoped)
+    with crm.store._reader() as conn:
+        cycle = conn.execute(cycle_q).scalar() if won else None
+    out.attrs["cycle_days"] = float(cycle) if cycle is not None else float("nan")
     return out

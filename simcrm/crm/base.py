@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, and_, exists, false, insert, or_,
-                        select)
+from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, and_, exists, false, func, insert,
+                        or_, select)
 from sqlalchemy.exc import DBAPIError
 
 from .. import reference
@@ -515,12 +515,39 @@ class CRMBase:
         return frame
 
     def count(self, table: str, *, where: Mapping[str, Any] | None = None) -> int:
-        """How many rows :meth:`list` would return (one ``SELECT COUNT(*)``)."""
+        """How many rows :meth:`list` would return (one ``SELECT COUNT(*)``, see :meth:`count_from`)."""
         if table not in schema.metadata.tables:
             raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
         with self._traced("count", table):
             self._require(TABLE_MODULE[table], "read")
-        return self.store.count_where(table, where=where, condition=self.read_condition(table))
+        frm, cond = self.count_from(table)
+        t = tbl(table)
+        self.store._check_columns(t, where or {})
+        q = self.store._filtered(select(func.count()).select_from(frm), t, where, cond)
+        with self.store._reader() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def count_from(self, table: str) -> tuple[Any, Any]:
+        """``(FROM clause, condition)`` to count the rows of ``table`` that :meth:`list` shows.
+
+        For a record of a customer (:data:`PARENT`) seen by a user with a data scope, the FROM
+        clause joins the table up its parent chain to the customer (each join is many-to-one:
+        every row is counted once) and the condition is the customer's scope: the database can
+        then count from the user's customers through the ``customer_id`` / ``order_id`` indexes,
+        instead of testing every row with the correlated ``EXISTS`` of :meth:`read_condition`
+        (one primary-key lookup per parent, per row: 1.6 s for a manager's 620,000 payments).
+        Otherwise: the table itself and :meth:`read_condition`.
+        """
+        cond = self.read_condition(table)
+        if cond is None or table not in PARENT:
+            return tbl(table), cond
+        frm, child, name = tbl(table), tbl(table), table
+        while name in PARENT:
+            column, parent = PARENT[name]
+            p = tbl(parent)
+            frm = frm.join(p, p.c.id == child.c[column])
+            child, name = p, parent
+        return frm, self.scope_condition(name)
 
     def _mask_read(self, table: str, frame: pd.DataFrame) -> pd.DataFrame:
         """Hook for reads of tables whose values the role sees masked (see :mod:`.audit`)."""

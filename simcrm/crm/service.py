@@ -220,10 +220,14 @@ class ServiceMixin(CRMBase):
             is met when done by its due time; ``breached`` when a target is missed or its due
             time has passed undone.
         """
+        return self._sla_table(self.list("service_request"), at)
+
+    def _sla_table(self, sr: pd.DataFrame, at: dt.datetime | str | None = None) -> pd.DataFrame:
+        """:meth:`sla_status` of the service-request rows ``sr`` (a screen passes only the rows it
+        shows, read by ``list(where=…, limit=…)``, instead of every request)."""
         at = pd.Timestamp(at or self.now)
         sla = self._sla() if self.store.count("sla_policy") < len(DEFAULT_SLA) else {
             r.urgency: (r.first_response_hours, r.resolution_hours) for r in self.store.read("sla_policy").itertuples()}
-        sr = self.list("service_request")
         fr = sr["urgency"].map({k: v[0] for k, v in sla.items()}).astype("float64")
         res = sr["urgency"].map({k: v[1] for k, v in sla.items()}).astype("float64")
         out = sr[["id", "code", "urgency", "status", "opened_at", "first_response_at", "resolved_at"]].copy()

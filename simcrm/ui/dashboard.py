@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from .. import analytics, reference
 from ..analytics.funnel import OPEN_STATUS, STAGES
 from ..analytics.rfm import quantile_scores
-from ..analytics.sql import overdue_total_sql, scoped_orders
+from ..analytics.sql import _cents, overdue_total_sql, scoped_orders
 from ..crm.base import TABLE_MODULE
 from ..store import schema
 from ._base import Screen, figure_output, set_figure
@@ -61,9 +61,13 @@ def hidden(crm: Any, tables: tuple[str, ...]) -> str | None:
     return None
 
 
-def _query(crm: Any, q: Any) -> list[Any]:
+def _query(crm: Any, q: Any, *, plain: bool = False) -> list[Any]:
+    """The rows of ``q``; ``plain``: as the database driver gives them (tuples, no SQLAlchemy
+    row objects or result types: for tens of thousands of rows of numbers and dates, which
+    :func:`_frame` and pandas convert anyway)."""
     with crm.store._reader() as conn:
-        return conn.execute(q).all()
+        result = conn.execute(q)
+        return result.cursor.fetchall() if plain else result.all()
 
 
 def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
@@ -94,6 +98,31 @@ def _sales_where(crm: Any) -> list[Any]:
     return _where(crm, "sales_order", o.c.approval == "同意", o.c.status != "意外中止")
 
 
+def _own_scope(crm: Any) -> bool:
+    """Whether ``crm``'s user sees only their own records (data scope 本人)."""
+    if crm is None or crm.is_system:
+        return False
+    owners = crm._scope_owner_ids()
+    return owners is not None and len(owners) <= 1
+
+
+def _per_customer_query(crm: Any) -> Any:
+    """Sales per customer in scope: ``customer_id, Σ cents, number of orders, last order date``.
+
+    A user seeing one employee's customers (本人) starts from them (their orders by the index on
+    ``customer_id``); any wider scope adds up every order first, in customer order from the
+    covering index (no sort), and then keeps the customers in scope (one primary-key lookup per
+    customer instead of one per order)."""
+    o, c = _t("sales_order"), _t("customer")
+    cols = (o.c.customer_id, func.sum(_cents(o.c.total_amount)), func.count(), func.max(o.c.order_date))
+    scope = crm.scope_condition("customer") if crm is not None else None
+    if scope is None or _own_scope(crm):
+        return _sales(crm, *cols).group_by(o.c.customer_id)
+    g = (select(*(col.label(f"v{i}") for i, col in enumerate(cols)))
+         .where(o.c.approval == "同意", o.c.status != "意外中止").group_by(o.c.customer_id).subquery("per_customer"))
+    return select(g.c.v0, g.c.v1, g.c.v2, g.c.v3).select_from(g.join(c, c.c.id == g.c.v0)).where(scope)
+
+
 def _t(name: str) -> Any:
     return schema.metadata.tables[name]
 
@@ -121,13 +150,20 @@ def kpis(crm: Any) -> dict[str, float | None]:
     then cover the user's own orders only. Each figure is one aggregate query (``COUNT``,
     ``SUM``, ``GROUP BY``) with the user's data scope in its ``WHERE``.
     """
+    return _kpis(crm)
+
+
+def _kpis(crm: Any, revenue_cents: int | None = None, customers: int | None = None) -> dict[str, float | None]:
+    """:func:`kpis`; ``revenue_cents`` and ``customers`` when :func:`_chart_data` has them already
+    (the dashboard adds up the sales per customer once, for the charts and the tile)."""
     out: dict[str, float | None] = dict.fromkeys(KPI_LABELS)
     if can_read(crm, "customer"):
-        out["customers"] = int(crm.count("customer"))
+        out["customers"] = int(crm.count("customer")) if customers is None else int(customers)
     if can_read(crm, "sales_order"):
         o = _t("sales_order")
-        total = _query(crm, _sales(crm, func.sum(o.c.total_amount)))[0][0]
-        out["revenue"] = float(total or 0.0)
+        if revenue_cents is None:
+            revenue_cents = _query(crm, _sales(crm, func.sum(_cents(o.c.total_amount))))[0][0]
+        out["revenue"] = int(revenue_cents or 0) / 100
     if can_read(crm, "opportunity"):
         op = _t("opportunity")
         total = _query(crm, select(func.sum(op.c.amount * op.c.probability / 100.0)).where(
@@ -153,14 +189,27 @@ def chart_data(crm: Any) -> dict[str, pd.DataFrame]:
     :func:`analytics.customer_pyramid` by their sales; ``funnel``: open opportunities per stage
     (:func:`analytics.funnel`); ``rfm``: customers per R × F score (:func:`analytics.rfm`).
     """
+    return _chart_data(crm)[0]
+
+
+def _chart_data(crm: Any) -> tuple[dict[str, pd.DataFrame], int | None, int | None]:
+    """:func:`chart_data`, the sales in cents (the 销售额 tile) and the number of customers
+    (the 客户数 tile), both by-products of the charts' queries (``None``: not read)."""
     out: dict[str, pd.DataFrame] = {}
     c, o, op = _t("customer"), _t("sales_order"), _t("opportunity")
+    customers = None
+    if can_read(crm, "customer"):
+        # one pass over the customers for both charts (and the 客户数 tile)
+        both = _frame(_query(crm, select(c.c.province, c.c.kind, func.count()).where(*_where(crm, "customer"))
+                             .group_by(c.c.province, c.c.kind)), columns=["province", "kind", "count"])
+        customers = int(both["count"].sum())
+    else:
+        both = pd.DataFrame({"province": [], "kind": [], "count": []})
     for key in ("province", "kind"):
-        if can_read(crm, "customer"):
-            rows = _query(crm, select(c.c[key], func.count()).where(*_where(crm, "customer")).group_by(c.c[key]))
-        else:
-            rows = []
-        frame = pd.DataFrame(rows, columns=[key, "count"]).astype({"count": "int64"})
+        frame = (both.groupby(key, as_index=False, sort=False, dropna=False)["count"].sum() if len(both)
+                 else both[[key, "count"]])
+        frame = pd.DataFrame({key: frame[key].to_numpy(), "count": frame["count"].to_numpy()}).astype(
+            {"count": "int64"})
         frame[key] = frame[key].astype("str")
         out[key] = frame.sort_values(["count", key], ascending=[False, True], kind="stable").reset_index(drop=True)
     readable = can_read(crm, "sales_order")
@@ -171,14 +220,13 @@ def chart_data(crm: Any) -> dict[str, pd.DataFrame]:
         out["trend"] = analytics.growth(by_day, "order_date", "total_amount", freq="M")
     else:
         out["trend"] = pd.DataFrame({"period": [], "amount": []})
-    per_customer = _frame(
-        _query(crm, _sales(crm, o.c.customer_id, func.sum(o.c.total_amount), func.count(), func.max(o.c.order_date))
-               .group_by(o.c.customer_id)) if readable else [],
-        columns=["customer_id", "total_amount", "frequency", "last"])
+    per_customer = _frame(_query(crm, _per_customer_query(crm), plain=True) if readable else [],
+                          columns=["customer_id", "cents", "frequency", "last"])
+    revenue_cents = int(per_customer["cents"].sum()) if readable else None
     levels = list(analytics.PYRAMID_LEVELS)
     if len(per_customer):
         per_customer = per_customer.sort_values("customer_id", kind="stable").reset_index(drop=True)
-        per_customer["total_amount"] = per_customer["total_amount"].astype("float64")
+        per_customer["total_amount"] = per_customer["cents"].to_numpy(dtype="int64") / 100
         counts = analytics.customer_pyramid(per_customer, value_col="total_amount")["level"].value_counts()
         last = pd.to_datetime(per_customer["last"]).dt.normalize()
         recency = (pd.Timestamp(crm.today) - last).dt.days.to_numpy()
@@ -197,7 +245,7 @@ def chart_data(crm: Any) -> dict[str, pd.DataFrame]:
                 ) if can_read(crm, "opportunity") else None
     out["funnel"] = (pd.DataFrame({"stage": stages, "count": [int(rows.get(s, 0)) for s in stages]})
                      if rows is not None else pd.DataFrame({"stage": [], "count": []}))
-    return out
+    return out, revenue_cents, customers
 
 
 def _tile(label: str, value: float | None, note: str = "") -> str:
@@ -234,7 +282,8 @@ class Dashboard(Screen):
         import plotly.graph_objects as go
 
         crm = self.crm
-        self.values = kpis(crm)
+        data, revenue_cents, customers = _chart_data(crm)
+        self.values = _kpis(crm, revenue_cents, customers)
         self.show_call("from simcrm.ui.dashboard import kpis\nkpis(crm)")
         self.hidden = {k: why for k, tables in {**KPI_TABLES, **CHART_TABLES}.items()
                        if (why := hidden(crm, tables)) is not None}
@@ -247,7 +296,6 @@ class Dashboard(Screen):
         self.tiles.value = "".join(tiles)
         if self.hidden:
             self.say("部分指标和图表标为“无权查看”：你的角色只能看到权限和数据范围内的数据。")
-        data = chart_data(crm)
         figs: dict[str, Any] = {}
         by_province, by_kind = data["province"], data["kind"]
         figs["region"] = go.Figure(go.Bar(x=list(by_province["province"]), y=list(by_province["count"])))

@@ -48,6 +48,7 @@ class ServiceDesk(Screen):
         super().__init__()
         self.crm = crm
         self.max_items = int(max_items)
+        self._sla_all: pd.DataFrame | None = None
         self.request_picker = w.Dropdown(description="服务请求", layout=w.Layout(width="460px"))
         self.request_info = w.HTML()
         self.request_box = w.HBox()
@@ -116,19 +117,32 @@ class ServiceDesk(Screen):
                 rows = pd.concat([rows, older], ignore_index=True)
         return rows
 
-    def _sla(self) -> None:
-        sla = self.crm.sla_status()
+    def _with_hours(self, sla: pd.DataFrame) -> pd.DataFrame:
+        """``sla`` plus the elapsed hours (until resolved, or now) and the resolution target."""
         now = pd.Timestamp(self.crm.now)
         policy = self.crm.store.read("sla_policy").set_index("urgency")
         end = sla["resolved_at"].where(sla["resolved_at"].notna(), now)
-        sla = sla.assign(elapsed_hours=((end - sla["opened_at"]).dt.total_seconds() / 3600).round(1),
-                         target_hours=sla["urgency"].map(policy["resolution_hours"]))
-        self.sla = sla
+        return sla.assign(elapsed_hours=((end - sla["opened_at"]).dt.total_seconds() / 3600).round(1),
+                          target_hours=sla["urgency"].map(policy["resolution_hours"]))
+
+    @property
+    def sla(self) -> pd.DataFrame:
+        """``crm.sla_status()`` of every visible request with ``elapsed_hours`` and ``target_hours``
+        (read when first used: the clock table itself reads only the requests it shows)."""
+        if self._sla_all is None:
+            self._sla_all = self._with_hours(self.crm.sla_status())
+        return self._sla_all
+
+    def _sla(self) -> None:
+        self._sla_all = None
         # the clocks still running are what a desk watches (新建, 处理中); the resolved and closed
-        # requests (hundreds a year) stay in crm.sla_status()
-        sla = sla[sla["resolved_at"].isna()]
-        running = len(sla)
-        sla = sla.head(self.max_items)  # a table of thousands of rows helps no one and is slow to draw
+        # requests (hundreds a year) stay in crm.sla_status(). The database picks the first
+        # max_items unresolved ones (in id order, as sla_status lists them) and counts them all:
+        # a table of thousands of rows helps no one and is slow to draw.
+        crm = self.crm
+        rows = crm.list("service_request", where={"resolved_at": None}, limit=self.max_items)
+        running = len(rows) if len(rows) < self.max_items else crm.count("service_request", where={"resolved_at": None})
+        sla = self._with_hours(crm._sla_table(rows))
         shown = pd.DataFrame({
             "编号": sla["code"], "紧急程度": sla["urgency"], "状态": sla["status"],
             "已用 / 目标（小时）": [f"{e:g} / {t:g}" if pd.notna(t) else f"{e:g}" for e, t in

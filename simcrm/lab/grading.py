@@ -742,12 +742,19 @@ def _world_cache_entry(seed: int, chapter: str, customers: int | None) -> Path |
 
 
 def _build_world_once(seed: int, chapter: str, customers: int | None) -> None:
-    """Generate one world into the verified cache (the referee and the kernel then load it)."""
-    from .session import build_world
+    """Generate one world, and the chapter's files made from it (ch04's expo list …), into the
+    verified cache (the referee and the kernel then load them)."""
+    from .session import _chapter_files, _chapter_module, build_world
 
     with tempfile.TemporaryDirectory(prefix="simcrm-prebuild-") as tmp:
         world = build_world(seed, chapter, Path(tmp), customers)
-        world.store.close()
+        try:
+            module = _chapter_module(chapter)
+            builder = getattr(module, "build_files", None)
+            if builder is not None:
+                _chapter_files(module, builder, world, Path(tmp))
+        finally:
+            world.store.close()
 
 
 def prebuild_worlds(course: Path, assignment: str, students: list[str], *, jobs: int = 1,

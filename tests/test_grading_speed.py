@@ -207,3 +207,23 @@ def test_chapter_files_are_made_once_per_world_for_referee_and_kernel(course, tm
     finally:
         referee.close()
         lab.store.close()
+
+
+def test_grading_does_not_build_the_iri_grammar_until_an_iri_is_checked():
+    """Importing the grading pipeline (every worker and world builder does) no longer builds
+    rfc3987_syntax's grammar through jsonschema; jsonschema's IRI checks still behave as the
+    real module's (which is loaded then)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("rfc3987_syntax") is None:
+        pytest.skip("rfc3987_syntax is not installed: nothing to put off")
+    code = ("import sys, simcrm.lab.grading, jsonschema\n"
+            "print('lark' in sys.modules)\n"
+            "c = jsonschema.FormatChecker()\n"
+            "print('iri' in c.checkers, c.conforms('http://例子.测试/a', 'iri'), c.conforms('no iri', 'iri'))\n"
+            "import rfc3987_syntax\n"
+            "print('lark' in sys.modules, rfc3987_syntax.is_valid_syntax('iri', 'mailto:a@b.cn'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "True", "False", "True", "True"], out

@@ -21,6 +21,11 @@ the wall time says more about the neighbours than about the grader.
 Run: ``python benchmarks/bench_autograde.py [n_students] [--lab ch04_customers] [--rounds 2] [--jobs 2]
 [--caches fresh|warm|both]``.
 
+``--only simcrm`` times the simcrm side alone on a whole class (e.g. 100 students), without
+plain nbgrader: the world build phase (every world and its chapter files built once, on every core,
+into an empty cache), then grading with those worlds at 1 worker and at ``--jobs`` workers; it prints
+wall, CPU and per-submission figures of each phase and the load.
+
 With ``--lab`` the class is a real chapter lab from ``solutions/``: every student gets their own
 world, two thirds hand in the solution, one third a wrong answer to the lab's last question.
 """
@@ -229,6 +234,89 @@ def run_plain(template: Path, assignment: str, expected: dict[str, float], name:
     return took
 
 
+def _build_phase(template: Path, assignment: str, students: list[str], name: str) -> tuple[Path, float, float]:
+    """Build the class's worlds (and chapter files) into an empty cache of their own, in parallel
+    on every core, as ``autograde`` does first when it has idle cores; (cache, wall, CPU)."""
+    cache = _TMP / "caches" / name
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    saved = os.environ.get("SIMCRM_CACHE_DIR")
+    os.environ["SIMCRM_CACHE_DIR"] = str(cache)
+    c0, t0 = _cpu(), time.perf_counter()
+    try:
+        built = grading.prebuild_worlds(template, assignment, students, jobs=os.cpu_count() or 1)
+    finally:
+        if saved is None:
+            os.environ.pop("SIMCRM_CACHE_DIR", None)
+        else:
+            os.environ["SIMCRM_CACHE_DIR"] = saved
+    took = time.perf_counter() - t0
+    _reap()
+    assert built <= len(students), (built, len(students))
+    return cache, took, _cpu() - c0
+
+
+def main_simcrm_only(n: int, lab: str | None, rounds: int, jobs: int) -> None:
+    """Time the simcrm side alone on a whole class (``--only simcrm``): the world build phase
+    (every world built once, on every core, into an empty cache), then grading with those worlds
+    at 1 worker and at ``jobs`` workers. Prints wall, CPU and per-submission figures of each phase
+    and the load; medians over the rounds."""
+    from statistics import median
+
+    _adopt_orphans()
+    assignment = lab or "mini"
+    template, _twin, expected = make_lab_class(lab, n) if lab else make_class(n)
+    students = sorted(expected)
+    workers = sorted({1, jobs})
+    build_wall: list[float] = []
+    build_cpu: list[float] = []
+    wall: dict[int, list[float]] = {j: [] for j in workers}
+    cpu: dict[int, list[float]] = {j: [] for j in workers}
+    loads: list[float] = []
+    for r in range(rounds):
+        cache, took, used = _build_phase(template, assignment, students, f"only-r{r}-build")
+        build_wall.append(took)
+        build_cpu.append(used)
+        loads.append(os.getloadavg()[0])
+        print(f"  round {r + 1}: world build phase {took:7.1f} s = {took / n:6.2f} s/student; "
+              f"CPU {used / n:6.2f} s/student; load average {loads[-1]:.1f}", flush=True)
+        for j in (workers if r % 2 == 0 else workers[::-1]):
+            name = f"only-r{r}-jobs{j}"
+            course, run_cache = _fresh(template, name)
+            shutil.rmtree(run_cache)
+            shutil.copytree(cache, run_cache)
+            os.environ["SIMCRM_CACHE_DIR"] = str(run_cache)
+            c0, t0 = _cpu(), time.perf_counter()
+            table = grading.autograde(course, assignment, progress=False, jobs=j)
+            took = time.perf_counter() - t0
+            _reap()
+            used = _cpu() - c0
+            got = dict(zip(table["student"], table["auto_score"]))
+            assert got == expected, {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
+            wall[j].append(took)
+            cpu[j].append(used)
+            loads.append(os.getloadavg()[0])
+            print(f"  round {r + 1}: grading, {j} worker(s)  {took:7.1f} s = {took / n:6.2f} s/submission; "
+                  f"CPU {used / n:6.2f} s/submission; load average {loads[-1]:.1f}", flush=True)
+            shutil.rmtree(course, ignore_errors=True)
+            shutil.rmtree(run_cache, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+    where = f"solutions/{lab}" if lab else "tests/data/nb/mini"
+    bw, bc = median(build_wall), median(build_cpu)
+    print(f"simcrm only: class of {n} submissions of {where}, {rounds} round(s), {os.cpu_count()} cores; medians:")
+    print(f"  world build phase ({os.cpu_count()} builders): {bw:7.1f} s wall, {bc:7.1f} s CPU "
+          f"= {bc / n:5.2f} s CPU/student")
+    for j in workers:
+        w, c = median(wall[j]), median(cpu[j])
+        print(f"  grading, {j} worker(s): {w:7.1f} s wall = {w / n:5.2f} s/submission; {c:7.1f} s CPU "
+              f"= {c / n:5.2f} s CPU/submission; with the build phase: {(bw + w) / 60:5.1f} min for the class "
+              f"({(bw + w) / n * 100 / 60:5.1f} min per 100)")
+    if len(workers) > 1:
+        print(f"  speed-up of {jobs} workers (grading): {median(wall[1]) / median(wall[jobs]):.2f}x")
+    print(f"  load average during the runs: {min(loads):.1f}–{max(loads):.1f} (1-minute, after each phase)")
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
 def main(n: int = 30, lab: str | None = None, rounds: int = 2, jobs: int = 2, caches: str = "fresh") -> None:
     from statistics import median
 
@@ -289,5 +377,11 @@ if __name__ == "__main__":
     parser.add_argument("--caches", choices=["fresh", "warm", "both"], default="fresh",
                         help="world caches of the runs: empty (a first grading), holding the class's worlds "
                              "(a re-grade, or worlds built before grading), or both")
+    parser.add_argument("--only", choices=["simcrm"], default=None,
+                        help="time only the simcrm side on the whole class: the world build phase, then "
+                             "grading at 1 worker and at --jobs workers (--caches is ignored)")
     args = parser.parse_args()
-    main(args.n, args.lab, args.rounds, args.jobs, args.caches)
+    if args.only == "simcrm":
+        main_simcrm_only(args.n, args.lab, args.rounds, args.jobs)
+    else:
+        main(args.n, args.lab, args.rounds, args.jobs, args.caches)

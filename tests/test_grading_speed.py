@@ -175,3 +175,55 @@ def test_one_store_per_session_sees_every_commit_and_a_reset(tmp_path, monkeypat
         lab.store.close()
         if lab._pristine is not None:
             lab._pristine.close()
+
+
+def test_chapter_files_are_made_once_per_world_for_referee_and_kernel(course, tmp_path, monkeypatch):
+    """Prebuilding a roster world also makes its chapter files (ch04's expo list); the referee
+    and the student's kernel then copy them from the verified cache instead of making them
+    again, and what they get is byte for byte what the chapter's own maker writes."""
+    from simcrm.lab.identity import Student, world_seed
+    from simcrm.lab.referee import Referee
+    from simcrm.lab.session import Lab, _chapter_module, build_world
+
+    module = _chapter_module("ch04")
+    real = module.build_files
+    calls = []
+    monkeypatch.setattr(module, "build_files", lambda w, d: calls.append(d) or real(w, d))
+    assert grading.prebuild_worlds(course, NAME, ["stu_f"], jobs=1) == 1
+    assert len(calls) == 1
+    seed = world_seed("stu_f", grading.course_settings(course)["salt"], autograde=True)
+    referee = Referee("stu_f", seed, CUSTOMERS)
+    lab = Lab("ch04", Student("stu_f", "explicit"), seed, customers=CUSTOMERS, quiet=True)
+    try:
+        _world, _pristine, files, _me = referee._context("ch04")
+        assert len(calls) == 1  # neither the referee nor the kernel made the file again
+        monkeypatch.setenv("SIMCRM_CACHE", "0")  # the file the chapter makes from a fresh world
+        fresh = build_world(seed, "ch04", tmp_path / "fresh", CUSTOMERS)
+        made = real(fresh, tmp_path / "fresh")
+        fresh.store.close()
+        want = made["expo_leads"].read_bytes()
+        assert files["expo_leads"].read_bytes() == want
+        assert lab.files.expo_leads.read_bytes() == want
+    finally:
+        referee.close()
+        lab.store.close()
+
+
+def test_grading_does_not_build_the_iri_grammar_until_an_iri_is_checked():
+    """Importing the grading pipeline (every worker and world builder does) no longer builds
+    rfc3987_syntax's grammar through jsonschema; jsonschema's IRI checks still behave as the
+    real module's (which is loaded then)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("rfc3987_syntax") is None:
+        pytest.skip("rfc3987_syntax is not installed: nothing to put off")
+    code = ("import sys, simcrm.lab.grading, jsonschema\n"
+            "print('lark' in sys.modules)\n"
+            "c = jsonschema.FormatChecker()\n"
+            "print('iri' in c.checkers, c.conforms('http://例子.测试/a', 'iri'), c.conforms('no iri', 'iri'))\n"
+            "import rfc3987_syntax\n"
+            "print('lark' in sys.modules, rfc3987_syntax.is_valid_syntax('iri', 'mailto:a@b.cn'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "True", "False", "True", "True"], out

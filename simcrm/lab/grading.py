@@ -33,10 +33,55 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import nbformat
-import pandas as pd
 
-from .course import (
+def _defer_rfc3987_syntax() -> None:
+    """Put off building the IRI grammar of ``rfc3987_syntax`` until an IRI is validated.
+
+    ``jsonschema`` (imported by nbformat) imports ``rfc3987_syntax`` when it is installed, and
+    that module builds a Lark grammar at import: about 1.8 s of CPU in every grading process,
+    worker and world builder, for the ``iri`` formats that neither nbformat's nor nbgrader's
+    schemas use. A stand-in module offers ``is_valid_syntax`` (what jsonschema takes from it)
+    and loads the real module on first use, so every check behaves as before.
+    """
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    name = "rfc3987_syntax"
+    if name in sys.modules or "jsonschema" in sys.modules:
+        return
+    try:
+        if importlib.util.find_spec(name) is None:
+            return
+    except (ImportError, ValueError):
+        return
+    stub = types.ModuleType(name, "stand-in loading rfc3987_syntax on first use (simcrm.lab.grading)")
+
+    def real() -> Any:
+        if sys.modules.get(name) is stub:
+            del sys.modules[name]
+        return importlib.import_module(name)
+
+    def is_valid_syntax(*args: Any, **kwargs: Any) -> Any:
+        return real().is_valid_syntax(*args, **kwargs)
+
+    def attribute(attr: str) -> Any:
+        if attr.startswith("__"):  # the import system asks for __path__ …: not a reason to load it
+            raise AttributeError(attr)
+        return getattr(real(), attr)
+
+    stub.is_valid_syntax = is_valid_syntax  # type: ignore[attr-defined]
+    stub.__getattr__ = attribute  # type: ignore[attr-defined]
+    sys.modules[name] = stub
+
+
+_defer_rfc3987_syntax()
+
+import nbformat  # noqa: E402 - after the stand-in above
+import pandas as pd  # noqa: E402
+
+from .course import (  # noqa: E402
     CODE_STUB,
     DEFAULT_CELL_TIMEOUT,
     PRIVATE_DIR,
@@ -57,7 +102,7 @@ from .course import (
     open_api,
     release,
 )
-from .repair import Report, repair_submission
+from .repair import Report, repair_submission  # noqa: E402
 
 __all__ = [
     "CODE_STUB",
@@ -742,12 +787,19 @@ def _world_cache_entry(seed: int, chapter: str, customers: int | None) -> Path |
 
 
 def _build_world_once(seed: int, chapter: str, customers: int | None) -> None:
-    """Generate one world into the verified cache (the referee and the kernel then load it)."""
-    from .session import build_world
+    """Generate one world, and the chapter's files made from it (ch04's expo list …), into the
+    verified cache (the referee and the kernel then load them)."""
+    from .session import _chapter_files, _chapter_module, build_world
 
     with tempfile.TemporaryDirectory(prefix="simcrm-prebuild-") as tmp:
         world = build_world(seed, chapter, Path(tmp), customers)
-        world.store.close()
+        try:
+            module = _chapter_module(chapter)
+            builder = getattr(module, "build_files", None)
+            if builder is not None:
+                _chapter_files(module, builder, world, Path(tmp))
+        finally:
+            world.store.close()
 
 
 def prebuild_worlds(course: Path, assignment: str, students: list[str], *, jobs: int = 1,

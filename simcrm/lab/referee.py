@@ -271,14 +271,24 @@ class Referee:
 
     def _context(self, chapter: str) -> Any:
         """The chapter's world, built once for the referee's life; its pristine tables are read once."""
-        from .session import CHAPTER_DEPARTMENTS, CHAPTER_ROLES, _chapter_module, build_world, pick_employee
+        from .session import (
+            CHAPTER_DEPARTMENTS,
+            CHAPTER_ROLES,
+            _chapter_files,
+            _chapter_module,
+            build_world,
+            pick_employee,
+        )
 
         if chapter not in self._worlds:
             folder = Path(self._tmp.name) / chapter
             folder.mkdir(parents=True, exist_ok=True)
             world = build_world(self.seed, chapter, folder, self.customers)
-            builder = getattr(_chapter_module(chapter), "build_files", None)
-            files = builder(world, folder) if builder is not None else {}
+            module = _chapter_module(chapter)
+            builder = getattr(module, "build_files", None)
+            # the chapter's files (ch04's expo list …) come from the verified world cache like the
+            # world itself, and are kept there for the student's kernel: made once per world
+            files = _chapter_files(module, builder, world, folder) if builder is not None else {}
             pristine = _ReadOnce(world.store)
             self._worlds[chapter] = (world, pristine, files, pick_employee(world.store, CHAPTER_ROLES[chapter],
                                                                                   CHAPTER_DEPARTMENTS.get(chapter, "销售")))

@@ -811,8 +811,10 @@ class Store:
             for name, _list in schema.dictionary_columns(table).items():
                 if name in frame.columns:
                     by_id = self._dictionary()["by_id"]
+                    ids = frame[name]  # Int64: the ids and their missing mask as plain lists (fast)
                     frame[name] = pd.Series(
-                        [by_id.get(int(v)) if not pd.isna(v) else None for v in frame[name]],
+                        [None if gone else by_id.get(v) for v, gone in
+                         zip(ids.to_numpy(dtype="int64", na_value=0).tolist(), ids.isna().to_numpy().tolist())],
                         index=frame.index, dtype="str",
                     )
         if labels:
@@ -1064,8 +1066,9 @@ def _to_datetime(value: Any, field: str, label: str | None) -> dt.datetime:
 
 def _typed_frame(cols: list[Any], data: list[Any]) -> pd.DataFrame:
     series = {}
+    by_column = list(zip(*data)) if data else [() for _ in cols]  # rows → columns, once
     for i, c in enumerate(cols):
-        values = [row[i] for row in data]
+        values = list(by_column[i])
         ctype = c.type
         if isinstance(ctype, Integer):
             if c.nullable and not c.primary_key and "dictionary" not in c.info:

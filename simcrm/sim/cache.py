@@ -13,7 +13,8 @@ Each entry is ``<key>.sqlite`` (the store, copied with SQLite's online backup),
 name), keyed with a secret of this user, and a keyed hash of the manifest itself. Files are
 written under temporary names and renamed into place (the manifest last), so a reader never sees
 half an entry, and two processes building the same world at once both succeed. A lab's files
-made from a world (:func:`save_files`, e.g. ch04's lead list) are entries of the same kind.
+made from a world (:func:`save_files`, e.g. ch04's lead list) are entries of the same kind. So are
+the bytes kept by :func:`save_blob` (the schema's pickled metadata, see :mod:`simcrm.store.schema`).
 
 The state is a pickle, and unpickling runs code: an entry is only read when the folder and the
 files belong to the current user and nobody else may write them (POSIX), and when their content

@@ -9,10 +9,10 @@ The public surface is small; the rest lives in submodules:
 * :mod:`simcrm.ui` — the ipywidgets screens; :mod:`simcrm.lab` — lab set-up and checks.
 """
 
-from .errors import SimCRMError, debug
-from .sim import World, generate
-from .store import Store
+__version__ = "0.1.0"  # before the imports: the world cache's keys read it while they run
 
-__version__ = "0.1.0"
+from .errors import SimCRMError, debug  # noqa: E402
+from .sim import World, generate  # noqa: E402
+from .store import Store  # noqa: E402
 
 __all__ = ["SimCRMError", "debug", "Store", "World", "generate", "__version__"]

@@ -13,7 +13,8 @@ Each entry is ``<key>.sqlite`` (the store, copied with SQLite's online backup),
 name), keyed with a secret of this user, and a keyed hash of the manifest itself. Files are
 written under temporary names and renamed into place (the manifest last), so a reader never sees
 half an entry, and two processes building the same world at once both succeed. A lab's files
-made from a world (:func:`save_files`, e.g. ch04's lead list) are entries of the same kind.
+made from a world (:func:`save_files`, e.g. ch04's lead list) are entries of the same kind. So are
+the bytes kept by :func:`save_blob` (the schema's pickled metadata, see :mod:`simcrm.store.schema`).
 
 The state is a pickle, and unpickling runs code: an entry is only read when the folder and the
 files belong to the current user and nobody else may write them (POSIX), and when their content
@@ -51,7 +52,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["cache_dir", "key", "load", "restore", "restore_file", "state_of", "building", "package_hash", "save", "load_files", "save_files", "evict", "LazyState",
+__all__ = ["cache_dir", "key", "load", "restore", "restore_file", "state_of", "building", "package_hash", "save", "load_files", "save_files", "load_blob", "save_blob", "evict", "LazyState",
            "DEFAULT_MAX_MB"]
 
 #: bump when the layout of a cache entry changes
@@ -493,6 +494,53 @@ def load_files(k: str, directory: Path) -> dict[str, Path] | None:
         return None
     _touch(d / f"{k}.sha256")
     return out
+
+
+def save_blob(k: str, data: bytes) -> None:
+    """Keep ``data`` as entry ``k`` (best effort; e.g. the schema's pickled metadata)."""
+    d = cache_dir()
+    if d is None:
+        return
+    tmp = None
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secret = _secret(d, create=True) if _private(d) else None
+        if secret is None:
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{k}.", suffix=".bin", dir=d)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        _write_entry(d, k, secret, {"blob": (tmp, f"{k}.bin")}, {"kind": "blob"})
+    except OSError:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+        return
+    evict(keep=k)
+
+
+def load_blob(k: str) -> bytes | None:
+    """The bytes kept as entry ``k`` by :func:`save_blob`, checked against the manifest; ``None`` on a miss."""
+    d = cache_dir()
+    if d is None or not _private(d):
+        return None
+    try:
+        secret = _secret(d, create=False)
+        manifest = _read_manifest(d, k, secret) if secret is not None else None
+        if manifest is None or (manifest.get("meta") or {}).get("kind") != "blob":
+            return None
+        stored, digest = manifest["files"]["blob"]
+        src = d / stored
+        if not _private(src):
+            return None
+        data = src.read_bytes()
+        mac = hmac.new(secret, data, hashlib.sha256)
+        mac.update(b"\x00")
+        if not hmac.compare_digest(mac.hexdigest(), digest):
+            return None
+    except Exception:  # noqa: BLE001 - a damaged entry is a miss
+        return None
+    _touch(d / f"{k}.sha256")
+    return data
 
 
 def _max_bytes() -> int:

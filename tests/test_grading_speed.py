@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -148,6 +149,25 @@ def test_prebuilt_worlds_are_the_worlds_judged_and_built_once(course, tmp_path, 
     cached.store.close()
     fresh.store.close()
 
+
+
+def test_a_class_larger_than_the_cache_keeps_its_prebuilt_worlds(course, monkeypatch):
+    """A class whose worlds exceed the cache's limit: every save evicted the oldest entries,
+    i.e. the prebuilt worlds of the students not yet graded (a class of 100 was generated twice).
+    While a class is built and graded the limit makes room for it, and is set back after."""
+    from simcrm.lab.identity import world_seed
+    from simcrm.sim import cache as world_cache
+
+    monkeypatch.setenv("SIMCRM_CACHE_MAX_MB", "1")  # less than one world
+    students = ["stu_a", "stu_b", "stu_c"]
+    assert grading.prebuild_worlds(course, NAME, students, jobs=1) == 3
+    salt = grading.course_settings(course)["salt"]
+    for student in students:
+        assert grading._world_cache_entry(world_seed(student, salt, autograde=True), "ch04", CUSTOMERS).exists(), student
+    assert os.environ["SIMCRM_CACHE_MAX_MB"] == "1"
+    with grading.class_cache_room(100):
+        assert world_cache._max_bytes() >= 100 * grading.CLASS_CACHE_MB_PER_STUDENT * 1_000_000
+    assert world_cache._max_bytes() == 1_000_000
 
 def test_one_store_per_session_sees_every_commit_and_a_reset(tmp_path, monkeypatch):
     """The referee keeps the student's database open for the session: it still judges what the

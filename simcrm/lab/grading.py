@@ -22,6 +22,7 @@ re-exported here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,7 +32,7 @@ import tempfile
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 def _defer_rfc3987_syntax() -> None:
@@ -786,6 +787,40 @@ def _world_cache_entry(seed: int, chapter: str, customers: int | None) -> Path |
     return folder / f"{k}.sqlite"
 
 
+#: room the world cache keeps for each student while a class is graded (in the cache a ch04 world
+#: with its chapter files takes about 10 MB, a default-size world about 50 MB)
+CLASS_CACHE_MB_PER_STUDENT = 60
+
+
+@contextlib.contextmanager
+def class_cache_room(n_students: int) -> Iterator[None]:
+    """While a class is graded, let the world cache hold every world of the class.
+
+    The cache keeps the most recently used entries within ``SIMCRM_CACHE_MAX_MB`` (1 GB by
+    default, about 90 ch04 worlds with their files). A larger class does not fit: each world
+    saved evicts the oldest, which are the prebuilt worlds of the students not yet graded, so
+    every one of them was generated again (a class of 100 cost 2.5 times the CPU of its
+    prebuilt worlds). For the run, the limit is raised to the default plus
+    :data:`CLASS_CACHE_MB_PER_STUDENT` per student (the processes it starts inherit it), and
+    set back afterwards.
+    """
+    from ..sim import cache as world_cache
+
+    need = world_cache.DEFAULT_MAX_MB + max(0, int(n_students)) * CLASS_CACHE_MB_PER_STUDENT
+    old = os.environ.get("SIMCRM_CACHE_MAX_MB")
+    if world_cache._max_bytes() >= need * 1_000_000:
+        yield
+        return
+    os.environ["SIMCRM_CACHE_MAX_MB"] = str(need)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SIMCRM_CACHE_MAX_MB", None)
+        else:
+            os.environ["SIMCRM_CACHE_MAX_MB"] = old
+
+
 def _build_world_once(seed: int, chapter: str, customers: int | None) -> None:
     """Generate one world, and the chapter's files made from it (ch04's expo list …), into the
     verified cache (the referee and the kernel then load them)."""
@@ -839,18 +874,19 @@ def prebuild_worlds(course: Path, assignment: str, students: list[str], *, jobs:
         return 0
     bar = tqdm(total=len(todo), desc="生成学生的模拟企业", unit="个", disable=not progress)
     try:
-        if jobs <= 1 or len(todo) == 1:
-            for spec in todo:
-                _build_world_once(*spec)
-                bar.update(1)
-        else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
-                for future in as_completed([pool.submit(_build_world_once, *spec) for spec in todo]):
-                    future.result()
+        with class_cache_room(len(students)):
+            if jobs <= 1 or len(todo) == 1:
+                for spec in todo:
+                    _build_world_once(*spec)
                     bar.update(1)
+            else:
+                import multiprocessing as mp
+                from concurrent.futures import ProcessPoolExecutor, as_completed
+
+                with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+                    for future in as_completed([pool.submit(_build_world_once, *spec) for spec in todo]):
+                        future.result()
+                        bar.update(1)
     finally:
         bar.close()
     return len(todo)
@@ -917,6 +953,8 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
     reports: dict[str, Report] = {s: _load_report_file(course, assignment, s) for s in skip}
     jobs = _default_jobs() if jobs is None else max(1, int(jobs))
     builders = _default_jobs()
+    room = contextlib.ExitStack()
+    room.enter_context(class_cache_room(len(students)))
     if builders > jobs and len(todo) > 1:
         # cores the graders leave idle build the worlds first; when every core grades, each
         # referee builds its student's world itself (into the same cache: loading a prebuilt
@@ -943,6 +981,7 @@ def autograde(course_dir: str | Path, assignment: str, *, students: list[str] | 
         from .kernels import close_zygote
 
         close_zygote()
+        room.close()
     batch.unlink(missing_ok=True)  # the whole batch is done: the next run starts afresh
     table = grade_table(course, assignment)
     table = table[table["student"].isin(students)].set_index("student").reindex(students).reset_index()

@@ -516,3 +516,21 @@ def test_grading_matrix(tmp_path):
     }
     result = course.grade(students)
     course.assert_matrix(result, wrong=("wrong", "q32_test"), copier=("copier", "q33_test"))
+
+
+@pytest.mark.parametrize("seed", [3, 5, 6])
+def test_the_rep_always_has_a_lead_to_carry_through(seed, tmp_path, monkeypatch):
+    # on these seeds (small worlds) the rep the student plays owned no open company lead, so
+    # 任务一 could not start and the referee gave the solution 0 for five exercises
+    # (found by a CI run whose random course salt gave a student such a world)
+    from simcrm.lab.session import CHAPTER_ROLES, build_world, pick_employee
+
+    monkeypatch.setenv("SIMCRM_CACHE", "0")
+    world = build_world(seed, "ch08", tmp_path, 150)
+    try:
+        me = pick_employee(world.store, CHAPTER_ROLES["ch08"])
+        lead = ch08.my_lead(world.store, me)
+        row = world.store.get("lead", lead)
+        assert row["owner_id"] == me["id"] and row["company"]
+    finally:
+        world.store.close()

@@ -107,6 +107,31 @@ def my_lead(ctx_or_store: Any, me: dict[str, Any] | None = None) -> int:
     return int(mine["id"].iloc[0])
 
 
+def prepare_world(world: Any) -> None:
+    """Give the rep the student plays a lead of their own for 任务一 where the world gave none.
+
+    On a few seeds that rep owns no open lead (跟进中 or 新建) with a company name, and the whole
+    of 任务一 (and the grading of it) could not start. Then the open company lead with the
+    highest score (ties: the older lead) becomes theirs: one owner change, no random draw, so
+    the same seed still gives the same world; on every other seed nothing changes.
+    """
+    from sqlalchemy import update
+
+    from ...store import schema
+    from ..session import CHAPTER_DEPARTMENTS, CHAPTER_ROLES, pick_employee
+
+    store = world.store
+    me = pick_employee(store, CHAPTER_ROLES["ch08"], CHAPTER_DEPARTMENTS.get("ch08", "销售"))
+    leads = store.read("lead")
+    open_ = leads[leads["status"].isin(["跟进中", "新建"]) & leads["company"].notna()]
+    if open_.empty or (open_["owner_id"] == int(me["id"])).any():
+        return
+    lead_id = int(open_.sort_values(["score", "id"], ascending=[False, True])["id"].iloc[0])
+    t = schema.metadata.tables["lead"]
+    with store.transaction() as conn:
+        conn.execute(update(t).where(t.c.id == lead_id).values(owner_id=int(me["id"])))
+
+
 def manager_of(store: Any, me: dict[str, Any]) -> int:
     """The manager (主管) of the student's department: who approves their contracts."""
     dept = store.read("department").set_index("id")

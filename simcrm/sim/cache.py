@@ -467,25 +467,41 @@ def save_files(k: str, files: dict[str, Path]) -> None:
     evict(keep=k)
 
 
-def load_files(k: str, directory: Path) -> dict[str, Path] | None:
-    """Copy the files of entry ``k`` (see :func:`save_files`) into ``directory``; ``name → path``, or ``None``."""
+def _kind_entry(k: str, kind: str) -> tuple[Path, bytes, dict[str, Any]] | None:
+    """The cache folder, this user's secret and the checked manifest of entry ``k`` when it is
+    an entry of ``kind`` (``"files"``, ``"blob"``); ``None`` on a miss."""
     d = cache_dir()
     if d is None or not _private(d):
         return None
+    secret = _secret(d, create=False)
+    manifest = _read_manifest(d, k, secret) if secret is not None else None
+    if manifest is None or (manifest.get("meta") or {}).get("kind") != kind:
+        return None
+    return d, secret, manifest
+
+
+def _verified_bytes(d: Path, secret: bytes, stored: str, digest: str) -> bytes | None:
+    """The bytes of a stored file of an entry, when they match the manifest's digest."""
+    src = d / stored
+    if not _private(src):
+        return None
+    data = src.read_bytes()
+    mac = hmac.new(secret, data, hashlib.sha256)
+    mac.update(b"\x00")
+    return data if hmac.compare_digest(mac.hexdigest(), digest) else None
+
+
+def load_files(k: str, directory: Path) -> dict[str, Path] | None:
+    """Copy the files of entry ``k`` (see :func:`save_files`) into ``directory``; ``name → path``, or ``None``."""
     try:
-        secret = _secret(d, create=False)
-        manifest = _read_manifest(d, k, secret) if secret is not None else None
-        if manifest is None or (manifest.get("meta") or {}).get("kind") != "files":
+        entry = _kind_entry(k, "files")
+        if entry is None:
             return None
+        d, secret, manifest = entry
         out = {}
         for name, (stored, digest) in manifest["files"].items():
-            src = d / stored
-            if not _private(src):
-                return None
-            data = src.read_bytes()
-            mac = hmac.new(secret, data, hashlib.sha256)
-            mac.update(b"\x00")
-            if not hmac.compare_digest(mac.hexdigest(), digest):
+            data = _verified_bytes(d, secret, stored, digest)
+            if data is None:
                 return None
             target = Path(directory) / Path(manifest["meta"]["names"][name]).name
             target.write_bytes(data)
@@ -520,22 +536,14 @@ def save_blob(k: str, data: bytes) -> None:
 
 def load_blob(k: str) -> bytes | None:
     """The bytes kept as entry ``k`` by :func:`save_blob`, checked against the manifest; ``None`` on a miss."""
-    d = cache_dir()
-    if d is None or not _private(d):
-        return None
     try:
-        secret = _secret(d, create=False)
-        manifest = _read_manifest(d, k, secret) if secret is not None else None
-        if manifest is None or (manifest.get("meta") or {}).get("kind") != "blob":
+        entry = _kind_entry(k, "blob")
+        if entry is None:
             return None
+        d, secret, manifest = entry
         stored, digest = manifest["files"]["blob"]
-        src = d / stored
-        if not _private(src):
-            return None
-        data = src.read_bytes()
-        mac = hmac.new(secret, data, hashlib.sha256)
-        mac.update(b"\x00")
-        if not hmac.compare_digest(mac.hexdigest(), digest):
+        data = _verified_bytes(d, secret, stored, digest)
+        if data is None:
             return None
     except Exception:  # noqa: BLE001 - a damaged entry is a miss
         return None

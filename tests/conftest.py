@@ -180,6 +180,23 @@ def any_store(request):
     s.close()
 
 
+def copy_tables(source, store) -> None:
+    """Copy every table of the world ``source`` (a Store) into the fresh PostgreSQL ``store``,
+    row by row, replacing the base data a new store holds (foreign keys were checked by the source)."""
+    from sqlalchemy import select, text
+
+    from simcrm.store import schema
+
+    with source.engine.connect() as src, store.engine.begin() as dst:
+        dst.execute(text("SET LOCAL session_replication_role = replica"))
+        for t in reversed(schema.metadata.sorted_tables):
+            dst.execute(t.delete())
+        for t in schema.metadata.sorted_tables:
+            rows = [dict(r._mapping) for r in src.execute(select(t))]
+            if rows:
+                dst.execute(t.insert(), rows)
+
+
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
     """Poll ``predicate`` until it is truthy (bounded); returns its last value."""
     deadline = time.monotonic() + timeout

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import conftest
+
 from simcrm import analytics
 from simcrm.analytics.sql import funnel_sql
 from simcrm.crm import CRM
@@ -85,22 +87,13 @@ def test_funnel_dashboard_and_counts_on_postgresql(pg_url, tmp_path):
     """The same SQL runs on PostgreSQL (days between timestamps by EXTRACT(EPOCH …), the
     dashboard's cents and joins, the counts joined up to the customer) and gives the pandas
     figures there too (a seeded world copied row by row)."""
-    from sqlalchemy import select, text
-
-    from simcrm.store import Store, schema
+    from simcrm.store import Store
     from simcrm.ui.dashboard import Dashboard, kpis
 
     source = generate(seed=31, customers=120, db=str(tmp_path / "w.sqlite")).store
     store = Store(pg_url)
     try:
-        with source.engine.connect() as src, store.engine.begin() as dst:
-            dst.execute(text("SET LOCAL session_replication_role = replica"))  # FKs checked by the source
-            for t in reversed(schema.metadata.sorted_tables):  # a new store holds the base data
-                dst.execute(t.delete())
-            for t in schema.metadata.sorted_tables:
-                rows = [dict(r._mapping) for r in src.execute(select(t))]
-                if rows:
-                    dst.execute(t.insert(), rows)
+        conftest.copy_tables(source, store)
         admin = CRM.system(store, now=NOW)
         for login in (None, "user002", "user004"):
             crm = admin if login is None else admin.as_user(login)

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import conftest
+
 from simcrm import analytics
 from simcrm.crm import CRM
 from simcrm.crm.base import PARENT, TABLE_MODULE
@@ -372,8 +374,6 @@ def test_pickers_and_care_list_read_pages_of_the_scope(world, login):
 def test_receivables_and_board_sql_on_postgresql(world, pg_url):
     """The same SQL (window SUM, CASE buckets, cents, the board's LIMIT per stage) runs on
     PostgreSQL and gives the pandas figures there too (the seeded world copied row by row)."""
-    from sqlalchemy import select, text
-
     from simcrm.analytics.sql import overdue_total_sql, receivables_aging_sql
     from simcrm.store import Store
     from simcrm.ui.board import OpportunityBoard
@@ -381,14 +381,7 @@ def test_receivables_and_board_sql_on_postgresql(world, pg_url):
     source, _admin = world
     store = Store(pg_url)
     try:
-        with source.engine.connect() as src, store.engine.begin() as dst:
-            dst.execute(text("SET LOCAL session_replication_role = replica"))  # FKs checked by the source
-            for t in reversed(schema.metadata.sorted_tables):  # a new store holds the base data
-                dst.execute(t.delete())
-            for t in schema.metadata.sorted_tables:
-                rows = [dict(r._mapping) for r in src.execute(select(t))]
-                if rows:
-                    dst.execute(t.insert(), rows)
+        conftest.copy_tables(source, store)
         admin = CRM.system(store, now=NOW)
         labels = ["not_due", "0-30", "31-60", "61-90", ">90", "total_overdue"]
         for crm in (admin, admin.as_user("user004")):

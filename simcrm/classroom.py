@@ -26,6 +26,7 @@ and ``lab.crm`` acts as their own employee, through their own database login.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -33,7 +34,7 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 import sqlalchemy as sa
@@ -316,33 +317,41 @@ def _write_credentials(out: Path, rows: list[dict[str, Any]], passwords: dict[st
     return sheet
 
 
-def reset_password(server: str, student: str, out: str | os.PathLike, *, student_host: str | None = None) -> Path:
-    """A new password for one student (a lost or leaked connection file); returns their new file.
-
-    The student's row of ``out/credentials.csv`` is updated too, when the sheet is there.
-    """
+@contextlib.contextmanager
+def _as_teacher(server: str) -> Iterator[tuple[Any, sa.URL]]:
+    """One transaction on the classroom world at ``server`` with the teacher's login, and its URL;
+    refused when the schema is not a classroom world, a database error as one Chinese message."""
     url = parse_server(server)
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
             _require_classroom(conn, url)
-            known = conn.execute(sa.text(f"SELECT student, db_role FROM {pg_security.LOGIN_TABLE} ORDER BY student")).all()
-            roles = dict(known)
-            if str(student) not in roles:
-                sample = "、".join(s for s, _ in known[:5])
-                raise ConfigError(field="student", value=student, label="学号",
-                                  allowed=f"本课堂名单中的学号（共 {len(known)} 人，如 {sample}）",
-                                  reason="不在本课堂的名单中")
-            role = roles[str(student)]
-            password = secrets.token_urlsafe(12)
-            conn.exec_driver_sql(f'ALTER ROLE "{role}" PASSWORD \'{password}\'')
-            name = conn.execute(sa.text(f"SELECT e.name, r.name FROM {pg_security.LOGIN_TABLE} l JOIN employee e ON "
-                                        "e.id = l.employee_id JOIN role r ON r.id = e.role_id WHERE l.student = :s"),
-                                {"s": str(student)}).first()
+            yield conn, url
     except DBAPIError as exc:
         raise _connection_error(exc, url, "教师账号") from None
     finally:
         engine.dispose()
+
+
+def reset_password(server: str, student: str, out: str | os.PathLike, *, student_host: str | None = None) -> Path:
+    """A new password for one student (a lost or leaked connection file); returns their new file.
+
+    The student's row of ``out/credentials.csv`` is updated too, when the sheet is there.
+    """
+    with _as_teacher(server) as (conn, url):
+        known = conn.execute(sa.text(f"SELECT student, db_role FROM {pg_security.LOGIN_TABLE} ORDER BY student")).all()
+        roles = dict(known)
+        if str(student) not in roles:
+            sample = "、".join(s for s, _ in known[:5])
+            raise ConfigError(field="student", value=student, label="学号",
+                              allowed=f"本课堂名单中的学号（共 {len(known)} 人，如 {sample}）",
+                              reason="不在本课堂的名单中")
+        role = roles[str(student)]
+        password = secrets.token_urlsafe(12)
+        conn.exec_driver_sql(f'ALTER ROLE "{role}" PASSWORD \'{password}\'')
+        name = conn.execute(sa.text(f"SELECT e.name, r.name FROM {pg_security.LOGIN_TABLE} l JOIN employee e ON "
+                                    "e.id = l.employee_id JOIN role r ON r.id = e.role_id WHERE l.student = :s"),
+                            {"s": str(student)}).first()
     out = Path(out)
     folder = out / "students"
     folder.mkdir(parents=True, exist_ok=True)
@@ -386,38 +395,22 @@ def apply_rights(server: str) -> int:
     """Grant the database privileges of every role's current module rights again (after the
     teacher changed rights, added a role or moved a student to another role); returns how many
     roles. Data scopes need nothing: the database reads them at every statement."""
-    url = parse_server(server)
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            _require_classroom(conn, url)
-            group = pg_security.group_of(conn)
-            if group is None:
-                raise ConfigError(field="server", value=url.render_as_string(hide_password=True),
-                                  label="PostgreSQL 服务器", allowed="simcrm classroom create 建立的课堂世界",
-                                  reason="课堂世界缺少学生组角色的记录（请用本版本的 simcrm classroom create 重建）")
-            pg_security.apply_rights(conn, group)
-            return int(conn.execute(sa.text("SELECT count(*) FROM role")).scalar_one())
-    except DBAPIError as exc:
-        raise _connection_error(exc, url, "教师账号") from None
-    finally:
-        engine.dispose()
+    with _as_teacher(server) as (conn, url):
+        group = pg_security.group_of(conn)
+        if group is None:
+            raise ConfigError(field="server", value=url.render_as_string(hide_password=True),
+                              label="PostgreSQL 服务器", allowed="simcrm classroom create 建立的课堂世界",
+                              reason="课堂世界缺少学生组角色的记录（请用本版本的 simcrm classroom create 重建）")
+        pg_security.apply_rights(conn, group)
+        return int(conn.execute(sa.text("SELECT count(*) FROM role")).scalar_one())
 
 
 def drop(server: str) -> list[str]:
     """Remove the classroom world at ``server`` (its tables) and every student login; returns the logins."""
-    url = parse_server(server)
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            _require_classroom(conn, url)
-            group = pg_security.group_of(conn)
-            names = pg_security.drop_logins(conn, group) if group else []
-            _remove_world(conn)
-    except DBAPIError as exc:
-        raise _connection_error(exc, url, "教师账号") from None
-    finally:
-        engine.dispose()
+    with _as_teacher(server) as (conn, url):
+        group = pg_security.group_of(conn)
+        names = pg_security.drop_logins(conn, group) if group else []
+        _remove_world(conn)
     return names
 
 

@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--mode", choices=["process", "kernel", "both"], default="both",
                     help="process: start() in fresh Python processes, kernel machinery loaded before the clock "
                          "(the stricter measure); kernel: real Jupyter kernels, launch to first screen (as issue 15)")
+    ap.add_argument("--kinds", nargs="+", choices=KERNEL_KINDS, help="kernel mode: only these kinds (default: all; "
+                    "baseline is always run)")
     ap.add_argument("--screen", help="the cell that shows the lab's first screen (kernel mode; default: the chapter's)")
     a = ap.parse_args(argv)
     global PREAMBLE
@@ -243,29 +245,38 @@ def process_mode(a: argparse.Namespace, base: dict[str, str], tmp: str) -> None:
 
 #: the cells each kind runs in its fresh kernel: the baseline notebook's, or the lab's first cell and
 #: the cell that shows its first screen (solutions/ch04_customers: ``lab.screen("form", table="customer")``)
-KERNEL_KINDS = ["baseline", "cold", "prebuilt", "warm"]
+KERNEL_KINDS = ["baseline", "cold", "prebuilt", "warm", "baseline+zygote", "cold+zygote", "prebuilt+zygote", "warm+zygote"]
 FIRST_SCREENS = {"ch04": 'lab.screen("form", table="customer")'}
 
 
 def _kernel_cells(kind: str, chapter: str, csv: str, screen: str) -> list[str]:
-    if kind == "baseline":
+    if kind.startswith("baseline"):
         return [f"import pandas as pd\ncustomers = pd.read_csv({csv!r})\ncustomers.head()"]
     return [f'import pandas as pd\nfrom simcrm.lab import start\n\nlab = start("{chapter}")', screen]
 
 
-def _kernel_run(cells: list[str], env: dict[str, str]) -> dict:
+def _kernel_run(cells: list[str], env: dict[str, str], forked: bool = False) -> dict:
     """Launch a fresh kernel of the project's kernel spec (``python3`` of the venv), run ``cells``
     as a notebook does, one after the other, and wait for each cell's outputs and the kernel's
     return to idle. Wall time from the launch to the last idle; the kernel process's CPU time
-    (user + sys, its children included) read before it is shut down."""
+    (user + sys, its children included) read before it is shut down. ``forked``: the kernel is
+    forked by this process's zygote, as in ``simcrm lab``'s JupyterLab (a forked process's CPU
+    time starts at zero: the zygote's imports, done before, are not in it)."""
     import psutil
     from jupyter_client import KernelManager
 
+    if forked:
+        from simcrm.lab.kernels import ForkedBlockingKernelManager as KernelManager  # noqa: N814
     km = KernelManager(kernel_name="python3")
     t0 = time.perf_counter()
     # the kernel's own log (its warning about unencrypted TCP …) is not the figures' business; a
     # failing cell reaches us as an ``error`` message
-    km.start_kernel(env=env, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # in a folder of notebooks, as a student's (``simcrm lab``'s ``~/simcrm-labs``): not the checkout,
+    # whose ``simcrm/`` a kernel started there would import from the folder (and which makes a
+    # forked kernel start the plain way, see simcrm.lab.kernels.shadowing)
+    folder = os.path.join(env["SIMCRM_HOME"], "labs")
+    os.makedirs(folder, exist_ok=True)
+    km.start_kernel(env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kc = km.client()
 
     def cpu() -> float:  # the kernel process's, its children included
@@ -276,6 +287,8 @@ def _kernel_run(cells: list[str], env: dict[str, str]) -> dict:
         proc = psutil.Process(km.provisioner.process.pid)
         kc.start_channels()
         kc.wait_for_ready(timeout=120)
+        if forked and not isinstance(km.provisioner.process, _forked_process()):
+            raise SystemExit("the kernel was not forked by the zygote (it started the plain way)")
         parts = [[time.perf_counter() - t0, cpu()]]  # launch → ready, then each cell
         outputs: list[str] = []
         for code in cells:
@@ -313,18 +326,23 @@ def kernel_mode(a: argparse.Namespace, base: dict[str, str], tmp: str) -> dict:
     warm_env = dict(env0, SIMCRM_CACHE_DIR=os.path.join(tmp, "kwarm"))
     _kernel_run(_kernel_cells("warm", a.chapter, a.csv, screen), warm_env)  # fills the warm cache and the byte code
     _kernel_run(_kernel_cells("baseline", a.chapter, a.csv, screen), env0)
-    results: dict[str, list[dict]] = {k: [] for k in KERNEL_KINDS}
+    kinds_run = [k for k in KERNEL_KINDS if k == "baseline" or not a.kinds or k in a.kinds]
+    zygote_cost = _start_zygote(env0) if any(k.endswith("+zygote") for k in kinds_run) else None
+    if zygote_cost is not None:
+        _kernel_run(_kernel_cells("warm", a.chapter, a.csv, screen), warm_env, forked=True)
+    results: dict[str, list[dict]] = {k: [] for k in kinds_run}
     load0 = os.getloadavg()
     for i in range(a.runs):
-        kinds = KERNEL_KINDS[i % len(KERNEL_KINDS):] + KERNEL_KINDS[:i % len(KERNEL_KINDS)]
+        kinds = kinds_run[i % len(kinds_run):] + kinds_run[:i % len(kinds_run)]
         for kind in kinds:
             env = dict(env0, SIMCRM_CACHE_DIR=os.path.join(tmp, f"k{kind}{i}"))
-            if kind == "warm":
+            if kind.startswith("warm"):
                 env = warm_env
-            elif kind == "prebuilt":
+            elif kind.startswith("prebuilt"):
                 _prebuild(a.chapter, env)  # untimed: the student opens JupyterLab and reads meanwhile
-            results[kind].append(_kernel_run(_kernel_cells(kind, a.chapter, a.csv, screen), env))
-            if kind != "warm":
+            results[kind].append(_kernel_run(_kernel_cells(kind, a.chapter, a.csv, screen), env,
+                                             forked=kind.endswith("+zygote")))
+            if not kind.startswith("warm"):
                 shutil.rmtree(env["SIMCRM_CACHE_DIR"], ignore_errors=True)
     load1 = os.getloadavg()
     med = lambda rs, j: statistics.median(r["total"][j] for r in rs)  # noqa: E731
@@ -335,18 +353,42 @@ def kernel_mode(a: argparse.Namespace, base: dict[str, str], tmp: str) -> dict:
     print("| kind | kernel ready | first cell | screen cell | total | ratio to the baseline | target |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     b = (med(results["baseline"], 0), med(results["baseline"], 1))
-    for k in KERNEL_KINDS:
+    if zygote_cost is not None:
+        print(f"(the zygote of simcrm lab's JupyterLab, started once with the server, untimed above: "
+              f"{zygote_cost[0]:.2f} s wall / {zygote_cost[1]:.2f} s CPU to its imports' end)")
+    for k in kinds_run:
         t = (med(results[k], 0), med(results[k], 1))
         cells = []
         for j in range(3):
             rs = [r["parts"][j] for r in results[k] if len(r["parts"]) > j]
             cells.append(f"{statistics.median(x[0] for x in rs):.2f} / {statistics.median(x[1] for x in rs):.2f}" if rs else "—")
-        target = "≤ 1.5×" if k == "warm" else "≤ 2.5×" if k in ("cold", "prebuilt") else ""
+        target = "≤ 1.5×" if k.startswith("warm") else "≤ 2.5×" if k.startswith(("cold", "prebuilt")) else ""
         print(f"| {k} | " + " | ".join(cells) + f" | {t[0]:.2f} / {t[1]:.2f} | {t[0] / b[0]:.2f}× / {t[1] / b[1]:.2f}× | {target} |")
     print("runs (wall / CPU, s): " + "; ".join(f"{k} " + ", ".join(f"{r['total'][0]:.2f}/{r['total'][1]:.2f}" for r in rs)
                                               for k, rs in results.items()))
     print("outputs of the last run of each kind: " + "; ".join(f"{k} {rs[-1]['outputs']}" for k, rs in results.items()))
     return results
+
+
+def _forked_process() -> type:
+    from simcrm.lab.kernels import _ForkedProcess
+
+    return _ForkedProcess
+
+
+def _start_zygote(env: dict[str, str]) -> tuple[float, float]:
+    """Start this process's kernel zygote as ``simcrm lab``'s JupyterLab does (its server
+    extension, :mod:`simcrm.lab.jupyter_ext`) and wait for its imports; its wall and CPU time."""
+    import psutil
+
+    from simcrm.lab.kernels import STUDENT_PRELOAD, zygote
+
+    t = time.perf_counter()
+    z = zygote(env=env, preload=STUDENT_PRELOAD)
+    if z is None or not z.ready():
+        raise SystemExit("the kernel zygote could not start (not Linux, or SIMCRM_NO_ZYGOTE set)")
+    ct = psutil.Process(z.proc.pid).cpu_times()
+    return time.perf_counter() - t, ct.user + ct.system
 
 
 def _prebuild(chapter: str, env: dict[str, str]) -> tuple[float, float]:

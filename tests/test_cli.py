@@ -183,7 +183,15 @@ def test_student_session_is_chinese_and_has_no_teacher_tools(tmp_path):
     assert "@jupyter/nbgrader:validate-assignment" not in page["disabledExtensions"]
     server = json.loads((config / "jupyter_server_config.json").read_text(encoding="utf-8"))
     assert server["ServerApp"]["jpserver_extensions"] == {"nbgrader.server_extensions.formgrader": False,
-                                                          "nbgrader.server_extensions.course_list": False}
+                                                          "nbgrader.server_extensions.course_list": False,
+                                                          "simcrm.lab.jupyter_ext": True}
+    # kernels forked from the session's preloaded zygote (tests/test_student_kernels.py runs them);
+    # the names the configuration gives are those of the module
+    from simcrm.lab import jupyter_ext
+
+    assert server["MappingKernelManager"]["kernel_manager_class"] == jupyter_ext.KERNEL_MANAGER
+    assert jupyter_ext.KERNEL_MANAGER == f"{jupyter_ext.__name__}.{jupyter_ext.ForkedServerKernelManager.__name__}"
+    assert jupyter_ext._jupyter_server_extension_points() == [{"module": jupyter_ext.__name__}]
     # jupyter_server closes a kernel websocket at its first ping when the timeout is not longer than
     # the interval (it checks for a pong before sending any ping); tornado warns when it is longer:
     # the local session sends no keep-alive pings (see the browser test's server-log check)

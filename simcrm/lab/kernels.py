@@ -39,26 +39,38 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from jupyter_client import AsyncKernelManager
+from jupyter_client import AsyncKernelManager, KernelManager
 
-__all__ = ["ForkedKernelManager", "KernelZygote", "zygote", "close_zygote", "PRELOAD"]
+__all__ = ["ForkLaunch", "ForkedKernelManager", "ForkedBlockingKernelManager", "KernelZygote", "zygote",
+           "close_zygote", "PRELOAD", "STUDENT_PRELOAD"]
 
 #: modules a ch01–ch10 notebook loads anyway: imported once, in the zygote
 PRELOAD = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "IPython.core.interactiveshell",
-    "numpy", "pandas", "sqlalchemy", "simcrm", "simcrm.lab", "simcrm.lab.session", "simcrm.lab.referee",
+    "ipykernel.debugger",  # the kernel imports debugpy (~0.2 s) as it starts
+    "numpy", "pandas", "sqlalchemy", "sqlalchemy.dialects.sqlite.pysqlite", "simcrm", "simcrm.lab", "simcrm.lab.session", "simcrm.lab.referee",
     "simcrm.crm", "simcrm.store", "simcrm.sim", "simcrm.ui",
+)
+
+#: and what a student's lab loads in its first cells besides (ipywidgets' screens, the chapter's
+#: world built or restored, Faker and plotly when a world is generated or a chart drawn):
+#: the zygote of a student's JupyterLab (:mod:`simcrm.lab.jupyter_ext`) imports these as well
+STUDENT_PRELOAD = PRELOAD + (
+    "ipywidgets", "simcrm.lab.chapters", "simcrm.sim.cache", "simcrm.sim.world", "simcrm.analytics",
+    "faker", "faker.providers.person.zh_CN", "faker.providers.address.zh_CN", "faker.providers.phone_number.zh_CN",
+    "faker.providers.company.zh_CN", "plotly.graph_objects",
 )
 
 
 class KernelZygote:
     """The grading process's zygote (see the module docstring): ``spawn`` forks one kernel."""
 
-    def __init__(self, env: dict[str, str] | None = None, log: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, log: Path | None = None,
+                 preload: tuple[str, ...] = PRELOAD) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="simcrm-zygote-")
         root = str(Path(__file__).resolve().parent.parent.parent)
         code = (f"import sys; del sys.path[0]; sys.path.insert(0, {root!r}); "
-                "from simcrm.lab.kernels import zygote_main; raise SystemExit(zygote_main())")
+                f"from simcrm.lab.kernels import zygote_main; raise SystemExit(zygote_main({list(preload)!r}, {root!r}))")
         err = open(log, "a", encoding="utf-8") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
         try:
             self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -77,14 +89,8 @@ class KernelZygote:
     def spawn(self, argv: list[str], cwd: str, env: dict[str, str], log: str | None = None) -> int | None:
         """Fork a kernel ``ipykernel_launcher <argv>`` in ``cwd`` with ``env``; its pid (``None``: failed)."""
         with self.lock:
-            if not self.alive():
+            if not self._ready():
                 return None
-            if self.modules is None:
-                first = self._reply(600)
-                if not isinstance(first.get("modules"), list):
-                    self.close(kill=True)
-                    return None
-                self.modules = set(first["modules"])
             if shadowing(cwd, self.modules):
                 return None  # a file of the submission would replace a preloaded module: start it the plain way
             try:
@@ -97,6 +103,22 @@ class KernelZygote:
                 self.close(kill=True)
                 return None
             return pid
+
+    def ready(self) -> bool:
+        """Wait until the zygote has done its imports; ``False``: it is unusable."""
+        with self.lock:
+            return self._ready()
+
+    def _ready(self) -> bool:
+        if not self.alive():
+            return False
+        if self.modules is None:
+            first = self._reply(600)
+            if not isinstance(first.get("modules"), list):
+                self.close(kill=True)
+                return False
+            self.modules = set(first["modules"])
+        return True
 
     def _reply(self, timeout: float) -> dict[str, Any]:
         try:
@@ -160,7 +182,8 @@ class plain_kernels:
         plain_kernels.depth -= 1
 
 
-def zygote(env: dict[str, str] | None = None, log: Path | None = None) -> KernelZygote | None:
+def zygote(env: dict[str, str] | None = None, log: Path | None = None,
+           preload: tuple[str, ...] = PRELOAD) -> KernelZygote | None:
     """This process's zygote (started on first use; ``None`` where fork is not available)."""
     if (not hasattr(os, "fork") or not hasattr(os, "pidfd_open") or os.environ.get("SIMCRM_NO_ZYGOTE")
             or plain_kernels.depth):
@@ -173,7 +196,7 @@ def zygote(env: dict[str, str] | None = None, log: Path | None = None) -> Kernel
 
         if not _ZYGOTE:
             atexit.register(close_zygote)
-        z = _ZYGOTE["z"] = KernelZygote(env, log)
+        z = _ZYGOTE["z"] = KernelZygote(env, log, preload)
     return z
 
 
@@ -186,15 +209,26 @@ def close_zygote() -> None:
 # --- inside the zygote --------------------------------------------------------------------------
 
 
-def zygote_main() -> int:
-    """Import what kernels need, then fork one kernel per request line on stdin."""
+def zygote_main(preload: list[str] | tuple[str, ...] = PRELOAD, root: str | None = None) -> int:
+    """Import what kernels need, then fork one kernel per request line on stdin. ``root``: the
+    folder put first on ``sys.path`` for these imports (simcrm's own), taken off again so that a
+    kernel's ``sys.path`` is a plain kernel's."""
     import importlib
 
-    for name in PRELOAD:
+    for name in preload:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module the kernel then imports itself
             pass
+    if root is not None and sys.path[:1] == [root]:
+        del sys.path[0]
+    import gc
+
+    # what the imports made stays as it is: the kernels' garbage collector need not walk it, and
+    # walking it would copy every page of it into each kernel (copy-on-write), which costs a
+    # kernel more CPU than the imports saved
+    gc.collect()
+    gc.freeze()
     print(json.dumps({"modules": sorted({m.split(".", 1)[0] for m in sys.modules})}), flush=True)
     signal.signal(signal.SIGCHLD, _reap)  # kernels are waited for as they end (their CPU time counts)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grading process's to handle
@@ -245,7 +279,13 @@ def _kernel_child(request: dict[str, Any]) -> None:
             sys.modules["numpy"].random.seed()
         from ipykernel.kernelapp import IPKernelApp
 
-        IPKernelApp.launch_instance(argv=list(request["argv"]))
+        app = IPKernelApp.instance()
+        app.initialize(list(request["argv"]))
+        if "ipywidgets" in sys.modules:
+            # imported in the zygote, where there was no shell to register its comm targets with
+            # (it does so at import time): register them now, as a plain kernel's import would
+            sys.modules["ipywidgets"]._handle_ipython()
+        app.start()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 0
@@ -314,9 +354,9 @@ def _launcher_args(cmd: list[str]) -> list[str] | None:
     return None
 
 
-class ForkedKernelManager(AsyncKernelManager):
-    """An ``AsyncKernelManager`` whose kernels are forked by this process's zygote (see the module
-    docstring); any other kernel, or a failed fork, starts the ordinary way."""
+class ForkLaunch:
+    """Mixin for a jupyter_client kernel manager: its kernels are forked by this process's zygote
+    (see the module docstring); any other kernel, or a failed fork, starts the ordinary way."""
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         args = _launcher_args(kernel_cmd)
@@ -324,7 +364,7 @@ class ForkedKernelManager(AsyncKernelManager):
         pid = None
         if z is not None:
             env = dict(kw.get("env") or os.environ)
-            env["JPY_PARENT_PID"] = str(os.getpid())
+            env["JPY_PARENT_PID"] = str(z.proc.pid)  # its parent: it ends when the zygote does
             cwd = str(kw.get("cwd") or os.getcwd())
             pid = z.spawn(args, cwd, env, log=os.environ.get("SIMCRM_KERNEL_LOG") or z.kernel_log)
         if pid is None:
@@ -335,3 +375,11 @@ class ForkedKernelManager(AsyncKernelManager):
         prov.pgid = pid  # the kernel leads a session and group of its own
         prov.cwd = kw.get("cwd")
         self._reconcile_connection_info(prov.connection_info)
+
+
+class ForkedKernelManager(ForkLaunch, AsyncKernelManager):
+    """An ``AsyncKernelManager`` whose kernels are forked (autograde's, through nbgrader)."""
+
+
+class ForkedBlockingKernelManager(ForkLaunch, KernelManager):
+    """A blocking ``KernelManager`` whose kernels are forked (benchmarks and tests)."""

@@ -11,7 +11,8 @@ show in ``git status`` and conflict with the next ``git pull`` of updated labs):
 The JupyterLab session is a student's: Simplified Chinese menus (the language pack is a
 dependency), only the student's side of nbgrader (Validate, Assignments — not Create
 Assignment, Formgrader or Courses), and no start-up noise that is not the student's business
-(nbgrader's "No nbgrader_config.py file found", the kernels' TCP-encryption warning). All of
+(nbgrader's "No nbgrader_config.py file found", the kernels' TCP-encryption warning), and
+kernels forked from a preloaded zygote (:mod:`simcrm.lab.jupyter_ext`) so a lab opens fast. All of
 it through a configuration folder inside the student folder, added with ``JUPYTER_CONFIG_PATH``;
 nothing in the user's own Jupyter settings changes.
 """
@@ -35,6 +36,10 @@ _STATE = ".simcrm"
 TEACHER_PLUGINS = ("@jupyter/nbgrader:create-assignment", "@jupyter/nbgrader:formgrader",
                    "@jupyter/nbgrader:course-list")
 TEACHER_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list")
+#: the server extension and kernel manager of :mod:`simcrm.lab.jupyter_ext` (named, not imported:
+#: they load jupyter_server)
+ZYGOTE_EXTENSION = "simcrm.lab.jupyter_ext"
+ZYGOTE_KERNEL_MANAGER = "simcrm.lab.jupyter_ext.ForkedServerKernelManager"
 
 
 def default_folder() -> Path:
@@ -124,7 +129,10 @@ def _write_config(config: Path) -> None:
     (config / "labconfig").mkdir(parents=True, exist_ok=True)
     files = {
         config / "jupyter_server_config.json": {
-            "ServerApp": {"jpserver_extensions": dict.fromkeys(TEACHER_SERVER_EXTENSIONS, False),
+            "ServerApp": {"jpserver_extensions": {**dict.fromkeys(TEACHER_SERVER_EXTENSIONS, False),
+                                                  # kernels forked from a preloaded zygote
+                                                  # (simcrm.lab.jupyter_ext): a lab opens faster
+                                                  ZYGOTE_EXTENSION: True},
                           # no keep-alive pings on the kernel websockets of this local (loopback)
                           # session. jupyter_server's defaults (every 30 s, 90 s timeout) make tornado
                           # warn on every websocket; a timeout equal to the interval is worse: jupyter_server
@@ -132,6 +140,7 @@ def _write_config(config: Path) -> None:
                           # connection 30 s after it opened ("WebSocket ping timeout after 30001 ms"),
                           # and a cell run across the reconnection never finished in the browser
                           "tornado_settings": {"ws_ping_interval": 0}},
+            "MappingKernelManager": {"kernel_manager_class": ZYGOTE_KERNEL_MANAGER},
         },
         config / "labconfig" / "page_config.json": {"disabledExtensions": dict.fromkeys(TEACHER_PLUGINS, True)},
         config / "labconfig" / "default_setting_overrides.json": {

@@ -1,0 +1,203 @@
+"""The kernels of ``simcrm lab``'s JupyterLab are forked from a preloaded zygote
+(simcrm.lab.jupyter_ext) and behave as ordinary kernels: they run code in the notebook's folder,
+hold ipywidgets' comm targets, are interrupted, restarted and shut down through the server's REST
+API; a folder with a file that would shadow a preloaded module gets a plain kernel.
+
+A real JupyterLab server started with the command and configuration of ``simcrm lab`` (as the
+browser test's student session), real kernels, talked to with jupyter_client over the
+connection files the server writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="fork server: Linux only")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from simcrm.lab.workspace import jupyter_command, jupyter_env, prepare
+
+    root = tmp_path_factory.mktemp("zygote-lab")
+    labs = root / "labs-source"
+    labs.mkdir()
+    (labs / "note.md").write_text("实训\n", encoding="utf-8")
+    folder = root / "simcrm-labs"
+    prepare(labs, folder)
+    shadow = folder / "own"
+    (shadow / "pandas").mkdir(parents=True)  # a student's own package named like a preloaded module
+    (shadow / "pandas" / "__init__.py").write_text("MINE = True\n", encoding="utf-8")
+    env = jupyter_env(folder, {k: v for k, v in os.environ.items() if k != "SIMCRM_NO_ZYGOTE"})
+    env.update(JUPYTER_RUNTIME_DIR=str(root / "runtime"), SIMCRM_HOME=str(root / "home"))
+    port, token = _free_port(), secrets.token_hex(16)
+    log = open(root / "jupyter.log", "w")  # noqa: SIM115 - closed at the end of the module
+    proc = subprocess.Popen([*jupyter_command(folder, no_browser=True, port=port), "--ServerApp.ip=127.0.0.1",
+                             f"--IdentityProvider.token={token}", "--LabApp.news_url="],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=folder, env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        proc.wait()
+        log.close()
+        pytest.fail("JupyterLab did not start: " + (root / "jupyter.log").read_text()[-3000:])
+    yield {"base": base, "token": token, "proc": proc, "folder": folder, "runtime": root / "runtime",
+           "log": root / "jupyter.log"}
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+def _api(server, method: str, path: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(f"{server['base']}/api/{path}?token={server['token']}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        text = resp.read().decode()
+    return json.loads(text) if text else {}
+
+
+def _client(server, kernel_id: str):
+    from jupyter_client import BlockingKernelClient
+
+    kc = BlockingKernelClient(connection_file=str(server["runtime"] / f"kernel-{kernel_id}.json"))
+    kc.load_connection_file()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=240)
+    return kc
+
+
+def _run(kc, code: str, timeout: float = 240) -> tuple[str, dict]:
+    """The cell's printed text and its reply."""
+    out: list[str] = []
+
+    def hook(msg):
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append(msg["content"]["ename"])
+
+    reply = kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+    return "".join(out), reply["content"]
+
+
+PROBE = "import os, sys\nprint(json.dumps([os.getpid(), os.getppid(), os.getcwd(), 'simcrm.lab.session' in sys.modules]))"
+
+
+def _probe(kc) -> tuple[int, int, str, bool]:
+    text, reply = _run(kc, "import json\n" + PROBE)
+    assert reply["status"] == "ok", text
+    return tuple(json.loads(text.strip().splitlines()[-1]))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _zygote_of(server) -> psutil.Process:
+    kids = [p for p in psutil.Process(server["proc"].pid).children() if "zygote_main" in " ".join(p.cmdline())]
+    assert len(kids) == 1, [p.cmdline() for p in psutil.Process(server["proc"].pid).children()]
+    return kids[0]
+
+
+def test_a_lab_kernel_is_forked_from_the_preloaded_zygote_and_works_as_any_kernel(server):
+    zygote = _zygote_of(server)  # started with the server, before any notebook was opened
+    kernel = _api(server, "POST", "kernels", {"name": "python3", "path": ""})
+    kc = _client(server, kernel["id"])
+    try:
+        pid, ppid, cwd, preloaded = _probe(kc)
+        assert ppid == zygote.pid and preloaded  # nothing imported simcrm in this kernel: the zygote had
+        assert Path(cwd).resolve() == server["folder"].resolve()
+        # ipywidgets was imported in the zygote, before there was a shell: its comm targets are
+        # registered in the kernel all the same (the widget manager of JupyterLab needs them)
+        text, reply = _run(kc, "import ipywidgets\nprint(sorted(get_ipython().kernel.comm_manager.targets))")
+        assert reply["status"] == "ok" and "'jupyter.widget'" in text and "'jupyter.widget.control'" in text, text
+        # the interrupt button: a running cell stops with KeyboardInterrupt, the kernel lives on
+        msg_id = kc.execute("import time\ntime.sleep(120)")
+        time.sleep(1.0)
+        _api(server, "POST", f"kernels/{kernel['id']}/interrupt")
+        while True:
+            msg = kc.get_shell_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                break
+        assert msg["content"]["status"] == "error" and msg["content"]["ename"] == "KeyboardInterrupt"
+        assert _probe(kc)[0] == pid
+        # restart: a new process, forked again; the random generators are not the zygote's sequence
+        _run(kc, "x = 1")
+        _api(server, "POST", f"kernels/{kernel['id']}/restart")
+        kc.stop_channels()
+        kc = _client(server, kernel["id"])
+        pid2, ppid2, _cwd, _ = _probe(kc)
+        assert pid2 != pid and ppid2 == zygote.pid
+        assert not _alive(pid)
+        text, reply = _run(kc, "print('x' in dir())")
+        assert text.strip() == "False"  # nothing of the first process survives its restart
+    finally:
+        kc.stop_channels()
+    _api(server, "DELETE", f"kernels/{kernel['id']}")
+    deadline = time.monotonic() + 60
+    while _alive(pid2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(pid2)
+    assert _zygote_of(server).pid == zygote.pid  # the zygote outlives its kernels
+
+
+def test_two_forked_kernels_draw_different_random_numbers(server):
+    values = []
+    for _ in range(2):
+        kernel = _api(server, "POST", "kernels", {"name": "python3"})
+        kc = _client(server, kernel["id"])
+        try:
+            text, _ = _run(kc, "import random, numpy\nprint(random.random(), numpy.random.random())")
+            values.append(text.strip())
+        finally:
+            kc.stop_channels()
+            _api(server, "DELETE", f"kernels/{kernel['id']}")
+    assert values[0] != values[1]
+
+
+def test_a_folder_that_shadows_a_preloaded_module_gets_a_plain_kernel(server):
+    """A notebook next to its own ``pandas/`` imports that one in a plain kernel; a forked kernel
+    would already hold the real pandas, so the server starts this kernel the ordinary way."""
+    session = _api(server, "POST", "sessions", {"path": "own/x.ipynb", "type": "notebook", "name": "x.ipynb",
+                                                 "kernel": {"name": "python3"}})
+    kc = _client(server, session["kernel"]["id"])
+    try:
+        _pid, ppid, cwd, preloaded = _probe(kc)
+        assert ppid == server["proc"].pid and not preloaded
+        assert Path(cwd).resolve() == (server["folder"] / "own").resolve()
+        text, _ = _run(kc, "import pandas\nprint(getattr(pandas, 'MINE', False))")
+        assert text.strip() == "True"
+    finally:
+        kc.stop_channels()
+        _api(server, "DELETE", f"sessions/{session['id']}")

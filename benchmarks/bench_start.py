@@ -265,9 +265,9 @@ def _kernel_run(cells: list[str], env: dict[str, str], forked: bool = False) -> 
     import psutil
     from jupyter_client import KernelManager
 
-    if forked:
-        from simcrm.lab.kernels import ForkedBlockingKernelManager as KernelManager  # noqa: N814
-    km = KernelManager(kernel_name="python3")
+    from simcrm.lab.kernels import ForkedBlockingKernelManager
+
+    km = (ForkedBlockingKernelManager if forked else KernelManager)(kernel_name="python3")
     t0 = time.perf_counter()
     # the kernel's own log (its warning about unencrypted TCP …) is not the figures' business; a
     # failing cell reaches us as an ``error`` message

@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import IN_CI
+from conftest import IN_CI, _free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,12 +38,6 @@ def _chromium() -> str | None:
         if found:
             return found
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 TESTS_DIR = str(Path(__file__).resolve().parent)

@@ -91,6 +91,23 @@ def test_a_forked_kernel_keeps_nothing_of_the_previous_one(zygote, tmp_path):
     assert zygote.alive()
 
 
+def test_a_forked_kernel_runs_its_exit_handlers_as_it_ends(zygote, tmp_path):
+    """A plain kernel's interpreter runs the ``atexit`` handlers when the kernel ends; a lab removes
+    its world folder in one (``session._cleanup``). A fork that ended with ``os._exit`` skipped
+    them: every lab opened in a forked kernel left its 20 MB world in the temporary folder."""
+    mark = tmp_path / "ended"
+    code = ("import atexit, pathlib\n"
+            f"atexit.register(pathlib.Path({str(mark)!r}).write_text, 'bye')\n"
+            "from simcrm.lab import session\n"
+            f"folder = pathlib.Path({str(tmp_path)!r}) / 'world'\n"
+            "folder.mkdir()\n"
+            "atexit.register(session._cleanup, folder)\n"
+            "print(folder.is_dir())")
+    assert _run(code, tmp_path, "x") == ["True"]  # the notebook has ended, and with it the kernel
+    assert mark.read_text() == "bye"
+    assert not (tmp_path / "world").exists()
+
+
 def test_a_kernel_cannot_talk_to_the_zygote(zygote, tmp_path):
     # the zygote's pipes are not among the kernel's open files: stdin is /dev/null
     code = ("import os\n"

@@ -295,6 +295,11 @@ def _kernel_child(request: dict[str, Any]) -> None:
         traceback.print_exc()
     finally:
         try:
+            # what a plain kernel's interpreter does as it ends: the exit handlers (a lab removes
+            # its world folder in one) — os._exit below skips them, and the fork must not return
+            import atexit
+
+            atexit._run_exitfuncs()
             sys.stdout.flush()
             sys.stderr.flush()
         finally:

@@ -11,15 +11,18 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import itertools
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -82,6 +85,38 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_jupyter(command, *, cwd, env, log: Path, timeout: float = 240):
+    """A JupyterLab server of ``command(port)`` (a command line without address, token or news) on
+    loopback with a token of its own, its output in ``log``; ``{"base", "token", "proc"}`` once it
+    answers (a loaded CI machine, xdist, may need minutes), stopped and reaped at the end (under
+    load it may take more than 20 s to stop; an unreaped process is a ResourceWarning, an error in
+    this suite)."""
+    port, token = _free_port(), secrets.token_hex(16)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*command(port), "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+                                 "--LabApp.news_url="], stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                pytest.fail("JupyterLab did not start: " + Path(log).read_text()[-3000:])
+            yield {"base": base, "token": token, "proc": proc}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _missing(reason: str):

@@ -11,18 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import IN_CI, _free_port
+from conftest import IN_CI, running_jupyter
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -120,42 +117,10 @@ def jupyter_lab(tmp_path_factory):
         (settings / ext).mkdir(parents=True, exist_ok=True)
         (settings / ext / f"{name}.jupyterlab-settings").write_text(json.dumps(value))
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(root / "settings"))
-    port, token = _free_port(), secrets.token_hex(16)
-    log = open(root / "jupyter.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=", *(["--allow-root"] if os.geteuid() == 0 else [])],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    up = False
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            up = True
-            break
-        except OSError:
-            time.sleep(0.5)
-    if not up:
-        _stop(proc)
-        log.close()
-        pytest.fail("JupyterLab did not start: " + (root / "jupyter.log").read_text()[-3000:])
-    yield {"base": base, "token": token, "chromium": chromium, "root": root}
-    _stop(proc)
-    log.close()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a JupyterLab server and reap it (under load it may take more than 20 s to stop; an
-    unreaped process is a ResourceWarning, an error in this suite)."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    command = lambda port: [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",  # noqa: E731
+                            f"--ServerApp.root_dir={root}", *(["--allow-root"] if os.geteuid() == 0 else [])]
+    with running_jupyter(command, cwd=root, env=env, log=root / "jupyter.log", timeout=90) as server:
+        yield {"base": server["base"], "token": server["token"], "chromium": chromium, "root": root}
 
 
 def _chromium_or_skip() -> str:
@@ -420,27 +385,10 @@ def student_lab(tmp_path_factory):
                 if k not in ("SIMCRM_ASK_STUDENT", "SIMCRM_STUDENT", "SIMCRM_WORLD", "SIMCRM_COURSE_SALT")}
     base_env.update(JUPYTERLAB_SETTINGS_DIR=str(root / "settings"), SIMCRM_HOME=str(root / "home"))
     env = jupyter_env(folder, base_env)
-    port, token = _free_port(), secrets.token_hex(16)
-    log = open(root / "jupyter.log", "w")
-    proc = subprocess.Popen(  # the command `simcrm lab` runs, on a port and token of our own
-        [*jupyter_command(folder, no_browser=True, port=port), "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", "--LabApp.news_url="],
-        stdout=log, stderr=subprocess.STDOUT, cwd=folder, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240  # a loaded CI machine (xdist) may need minutes
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        _stop(proc)
-        log.close()
-        pytest.fail("JupyterLab did not start: " + (root / "jupyter.log").read_text()[-3000:])
-    yield {"base": base, "token": token, "root": root, "home": root / "home", "log": root / "jupyter.log"}
-    _stop(proc)
-    log.close()
+    command = lambda port: jupyter_command(folder, no_browser=True, port=port)  # noqa: E731 - what `simcrm lab` runs
+    with running_jupyter(command, cwd=folder, env=env, log=root / "jupyter.log") as server:
+        yield {"base": server["base"], "token": server["token"], "root": root, "home": root / "home",
+               "log": root / "jupyter.log"}
 
 
 def _wait_kernel_ready(page, timeout: float = 240_000) -> None:

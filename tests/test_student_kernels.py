@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
-from conftest import _free_port
+from conftest import running_jupyter
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="fork server: Linux only")]
 
@@ -40,33 +38,9 @@ def server(tmp_path_factory):
     (shadow / "pandas" / "__init__.py").write_text("MINE = True\n", encoding="utf-8")
     env = jupyter_env(folder, {k: v for k, v in os.environ.items() if k != "SIMCRM_NO_ZYGOTE"})
     env.update(JUPYTER_RUNTIME_DIR=str(root / "runtime"), SIMCRM_HOME=str(root / "home"))
-    port, token = _free_port(), secrets.token_hex(16)
-    log = open(root / "jupyter.log", "w")  # noqa: SIM115 - closed at the end of the module
-    proc = subprocess.Popen([*jupyter_command(folder, no_browser=True, port=port), "--ServerApp.ip=127.0.0.1",
-                             f"--IdentityProvider.token={token}", "--LabApp.news_url="],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=folder, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        proc.wait()
-        log.close()
-        pytest.fail("JupyterLab did not start: " + (root / "jupyter.log").read_text()[-3000:])
-    yield {"base": base, "token": token, "proc": proc, "folder": folder, "runtime": root / "runtime",
-           "log": root / "jupyter.log"}
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    command = lambda port: jupyter_command(folder, no_browser=True, port=port)  # noqa: E731 - as `simcrm lab`
+    with running_jupyter(command, cwd=folder, env=env, log=root / "jupyter.log") as server:
+        yield {**server, "folder": folder, "runtime": root / "runtime", "log": root / "jupyter.log"}
 
 
 def _api(server, method: str, path: str, body: dict | None = None) -> dict:

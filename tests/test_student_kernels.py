@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -37,18 +40,28 @@ def server(tmp_path_factory):
     (shadow / "pandas").mkdir(parents=True)  # a student's own package named like a preloaded module
     (shadow / "pandas" / "__init__.py").write_text("MINE = True\n", encoding="utf-8")
     env = jupyter_env(folder, {k: v for k, v in os.environ.items() if k != "SIMCRM_NO_ZYGOTE"})
-    env.update(JUPYTER_RUNTIME_DIR=str(root / "runtime"), SIMCRM_HOME=str(root / "home"))
+    # the kernels' sockets are files (`simcrm lab` uses ipc) named after the runtime folder: a short
+    # one, as ~/.local/share/jupyter/runtime is (a socket's path has at most 107 bytes; pytest's
+    # temporary folders under xdist are longer)
+    runtime = Path(tempfile.mkdtemp(prefix="skr-"))
+    env.update(JUPYTER_RUNTIME_DIR=str(runtime), SIMCRM_HOME=str(root / "home"))
     command = lambda port: jupyter_command(folder, no_browser=True, port=port)  # noqa: E731 - as `simcrm lab`
-    with running_jupyter(command, cwd=folder, env=env, log=root / "jupyter.log") as server:
-        yield {**server, "folder": folder, "runtime": root / "runtime", "log": root / "jupyter.log"}
+    try:
+        with running_jupyter(command, cwd=folder, env=env, log=root / "jupyter.log") as server:
+            yield {**server, "folder": folder, "runtime": runtime, "log": root / "jupyter.log"}
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def _api(server, method: str, path: str, body: dict | None = None) -> dict:
     req = urllib.request.Request(f"{server['base']}/api/{path}?token={server['token']}", method=method,
                                  data=None if body is None else json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        text = resp.read().decode()
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            text = resp.read().decode()
+    except urllib.error.HTTPError as exc:  # the server's log says why
+        pytest.fail(f"{method} {path}: {exc}\n" + Path(server["log"]).read_text()[-4000:])
     return json.loads(text) if text else {}
 
 
@@ -80,7 +93,11 @@ PROBE = "import os, sys\nprint(json.dumps([os.getpid(), os.getppid(), os.getcwd(
 
 
 def _probe(kc) -> tuple[int, int, str, bool]:
-    text, reply = _run(kc, "import json\n" + PROBE)
+    for _attempt in range(5):
+        text, reply = _run(kc, "import json\n" + PROBE)
+        if reply["status"] != "aborted":  # ipykernel aborts requests that arrive just after an error
+            break
+        time.sleep(0.5)
     assert reply["status"] == "ok", text
     return tuple(json.loads(text.strip().splitlines()[-1]))
 

@@ -147,11 +147,16 @@ class Store:
         #: a shared classroom world on PostgreSQL (:mod:`simcrm.store.pg_security`): triggers
         #: write ``audit_log``, so simcrm's operations do not write their own audit rows there
         self.audited_by_database = False
+        #: ``{"table.column"}`` this connection's login reads masked (a classroom login whose role
+        #: type masks personal data: its search_path shows the masked copies under these names)
+        self.masked_by_database: frozenset[str] = frozenset()
         if self.dialect == "postgresql":
             from . import pg_security
 
             with self.engine.connect() as conn:
                 self.audited_by_database = pg_security.is_installed(conn)
+                if self.audited_by_database:
+                    self.masked_by_database = pg_security.masked_for_login(conn)
 
     # -- opening ---------------------------------------------------------------------------
 

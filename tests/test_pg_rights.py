@@ -380,6 +380,15 @@ def test_a_masked_login_writes_clear_values_and_simcrm_keeps_them(firm):
     rep.update_contact(contact, department="采购部")
     assert clear("contact", contact, ["mobile", "email", "department"]) == {
         "mobile": "13611112222", "email": "w5@example.cn", "department": "采购部"}
+    # an import writes many rows in one statement through the view: each id is its own row
+    rows = pd.DataFrame({"name": ["导入一号有限公司", "导入二号有限公司", "导入三号有限公司"],
+                         "province": ["四川"] * 3, "city": ["成都市"] * 3,
+                         "phone": ["13500000001", "13500000002", "13887654321"]})
+    report = rep.import_customers(rows)
+    assert report["accepted"].tolist() == [True, True, False]  # the third phone is taken (clear values)
+    for name, phone, new_id in zip(rows["name"], rows["phone"], report["id"]):
+        if not pd.isna(new_id):
+            assert clear("customer", int(new_id), ["name", "phone"]) == {"name": name, "phone": phone}
     history = CRM.system(firm.store).audit("customer", cid)
     assert not history["field"].fillna("").str.contains(r"_m\d$").any()
     changed = history.loc[history["field"] == "phone", ["old_value", "new_value"]].to_dict("records")

@@ -29,6 +29,15 @@ enforce who sees and changes what:
   masking level has its own pair of masked columns (filled by a trigger with the masks of
   :mod:`simcrm.locales` in SQL), a login may read only its level's columns, and an ``audit_log``
   view of its level (security invoker) comes first on its ``search_path``, so simcrm's reads work.
+* **personal data of customers, contacts and employees masked by role type** — the same way: the
+  tables of :data:`MASKED_TABLES` keep a masked copy per level of each column the level masks
+  (``phone_m2`` …, trigger ``simcrm_row_masks``), a role's group may select the other columns and
+  its level's copies only (:func:`readable_columns`), and its level's schema holds views of those
+  tables showing the copies under the clear names, so a login reads by SQL what crm's exports show
+  its role type. Writes through a view go to the table as the login (``simcrm_view_write``: an
+  UPDATE writes only the columns it changed, so a masked value written back leaves the clear one);
+  the duplicate rule compares clear phones and e-mails through ``simcrm_customer_keys`` (in the
+  login's scope). Leads are not masked (converting one copies its phone and e-mail).
 * **the organisation is read-only** — employees, roles, rights, departments and dictionaries
   cannot be changed by a student login (so nobody grants themself the data scope 全部).
 

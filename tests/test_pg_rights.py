@@ -376,6 +376,20 @@ def test_a_masked_login_writes_clear_values_and_simcrm_keeps_them(firm):
     with pytest.raises(DuplicateError) as info:
         rep.create_customer("第三家数据有限公司", province="四川", city="成都市", email="wang.wu@example.CN")
     assert info.value.field == "email"
+    # … within the rep's scope only (as crm's rule in a classroom): another team's phone is neither
+    # a duplicate nor answered by the database's lookup
+    with firm.engine_of("销售代表", own_path=True).connect() as conn:
+        mine = conn.execute(sa.text("SELECT array_agg(id) FROM customer")).scalar()
+    with firm.store.engine.connect() as conn:
+        foreign = conn.execute(sa.text("SELECT phone FROM customer WHERE NOT deleted AND phone IS NOT NULL "
+                                       "AND NOT id = ANY(:m) ORDER BY id LIMIT 1"), {"m": mine}).scalar()
+    assert foreign is not None
+    with firm.engine_of("销售代表", own_path=True).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM simcrm_customer_keys(ARRAY[:p], ARRAY[]::text[])"),
+                            {"p": foreign}).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM simcrm_customer_keys(ARRAY[:p], ARRAY[]::text[])"),
+                            {"p": "13887654321"}).scalar() == 1
+    rep.create_customer("范围外同号有限公司", province="四川", city="成都市", phone=foreign)
     contact = rep.add_contact(cid, "王五", mobile="13611112222", email="w5@example.cn")
     rep.update_contact(contact, department="采购部")
     assert clear("contact", contact, ["mobile", "email", "department"]) == {

@@ -723,16 +723,21 @@ def apply_rights(conn: Connection, group: str) -> None:
             return modules.get(module, {}).get(action, False)
 
         level = mask_level(role_types[role_id])
-        views = masked_columns(level)
+        # (a world installed before the tables were masked has no views: its tables stay as they were)
+        views = {name: cols for name, cols in masked_columns(level).items()
+                 if conn.execute(text("SELECT to_regclass(:v) IS NOT NULL"),
+                                 {"v": f"{_q(masked_schema(schema_name, level))}.{_q(name)}"}).scalar()}
         for lv in range(1, len(mask_levels()) + 1):  # (the role's type, hence level, may have changed)
-            conn.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA {_q(masked_schema(schema_name, lv))} "
-                                 f"FROM {_q(rg)}")
+            if conn.execute(text("SELECT to_regnamespace(:s) IS NOT NULL"),
+                            {"s": _q(masked_schema(schema_name, lv))}).scalar():
+                conn.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA {_q(masked_schema(schema_name, lv))} "
+                                     f"FROM {_q(rg)}")
         for name, privileges in table_privileges(can).items():
             for p in sorted(privileges):
                 if name in views:  # its masking level's view: the same privileges (SELECT: masked)
                     conn.exec_driver_sql(f"GRANT {p} ON {_q(masked_schema(schema_name, level))}.{_q(name)} "
                                          f"TO {_q(rg)}")
-                cols = readable_columns(name, level) if p == "SELECT" else None
+                cols = readable_columns(name, level) if p == "SELECT" and name in views else None
                 if cols is not None:  # not the clear personal data its role type sees masked
                     p = f"SELECT ({', '.join(_q(c) for c in cols)})"
                 conn.exec_driver_sql(f"GRANT {p} ON {_q(name)} TO {_q(rg)}")

@@ -32,6 +32,8 @@ from simcrm.store import Store, pg_security, schema
 
 pytestmark = pytest.mark.postgres
 
+#: the tables whose personal data a login reads as crm's exports mask it for its role type
+MASKED_TABLES = ("customer", "contact", "employee")
 SQL_PRIVILEGE = {"read": "SELECT", "create": "INSERT", "update": "UPDATE", "delete": "DELETE"}
 
 
@@ -123,10 +125,21 @@ def test_table_privileges_of_every_role_are_crms_module_rights(firm):
         for role, emp in firm.people.items():
             crm = CRM(firm.store, user=emp)
             got_all[role] = {}
+            role_type = firm.store.get("employee", emp)["role_type"]
             for table in schema.TABLES:
                 got = _has(conn, firm.logins[role], firm.schema_name, table)
                 got_all[role][table] = got
-                assert got == _crm_privileges(crm, table), (role, table)
+                want = _crm_privileges(crm, table)
+                masked = {c for c, rule in schema.sensitive_columns(table).items() if rule in MASKING[role_type]}
+                if table in MASKED_TABLES and masked and "SELECT" in want:
+                    # read column by column: all but the clear personal data its role type sees masked
+                    want = want - {"SELECT"}
+                    for col in schema.metadata.tables[table].columns:
+                        may = conn.execute(sa.text("SELECT has_column_privilege(:u, :t, :c, 'SELECT')"),
+                                           {"u": firm.logins[role], "t": f"{firm.schema_name}.{table}",
+                                            "c": col.name}).scalar()
+                        assert may == (col.name not in masked), (role, table, col.name)
+                assert got == want, (role, table)
     # not vacuous: the roles differ where their rights differ
     rep, finance, service = got_all["销售代表"], got_all["财务专员"], got_all["客服专员"]
     assert "INSERT" not in rep["payment"] and "INSERT" in finance["payment"]
@@ -270,3 +283,127 @@ def test_sql_masks_equal_simcrms_masks_on_the_worlds_data(firm):
             got = [conn.execute(sa.text("SELECT simcrm_mask(:r, :v)"), {"r": rule, "v": v}).scalar() for v in edge]
             assert got == _mask(rule, pd.Series(edge)).tolist(), rule
     assert checked > 100
+
+
+def _masked_expected(raw: pd.DataFrame, table: str, role_type: str) -> pd.DataFrame:
+    """``raw`` (the teacher's clear values) as crm masks them for ``role_type`` (simcrm.locales)."""
+    out = raw.copy()
+    for column, rule in schema.sensitive_columns(table).items():
+        if column in out and rule in MASKING[role_type]:
+            present = out[column].notna()
+            out.loc[present, column] = _mask(rule, out.loc[present, column]).to_numpy()
+    return out
+
+
+PERSONAL = {"customer": ["id", "name", "address", "phone", "email", "id_number"],
+            "contact": ["id", "name", "mobile", "phone", "email"],
+            "employee": ["id", "name", "mobile", "email"]}
+
+
+@pytest.mark.parametrize("role", ["销售代表", "销售主管", "总经理"])
+def test_raw_sql_reads_personal_data_as_crms_export_masks_it_for_the_role(firm, role):
+    """Customers, contacts and employees read by raw SQL as the login (its own search_path) show
+    phones, e-mails, ID numbers and addresses exactly as crm masks them for the role type
+    (computed here from the teacher's clear rows with simcrm.locales), the same as the login's
+    own ``export_customers``; the clear columns of the tables themselves are refused."""
+    emp = firm.people[role]
+    role_type = firm.store.get("employee", emp)["role_type"]
+    differs = 0
+    for table, cols in PERSONAL.items():
+        with firm.engine_of(role, own_path=True).connect() as conn:
+            got = pd.read_sql(sa.text(f"SELECT {', '.join(cols)} FROM {table} ORDER BY id"), conn)
+        with firm.store.engine.connect() as conn:
+            raw = pd.read_sql(sa.text(f"SELECT {', '.join(cols)} FROM {table} WHERE id = ANY(:ids) ORDER BY id"),
+                              conn, params={"ids": got["id"].tolist()})
+        assert len(got) > 0 and got["id"].tolist() == raw["id"].tolist(), table
+        expected = _masked_expected(raw, table, role_type)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False, obj=f"{role} {table}")
+        differs += int((got.fillna("") != raw.fillna("")).to_numpy().sum())
+        masked = [c for c, rule in schema.sensitive_columns(table).items() if rule in MASKING[role_type]]
+        for column in masked:  # the clear column of the table itself: refused, in a WHERE too
+            for sql in (f"SELECT {column} FROM {firm.schema_name}.{table}",
+                        f"SELECT id FROM {firm.schema_name}.{table} WHERE {column} IS NOT NULL"):
+                with pytest.raises(DBAPIError, match="permission denied"):
+                    with firm.engine_of(role, own_path=True).connect() as conn:
+                        conn.exec_driver_sql(sql)
+    if MASKING[role_type]:
+        assert differs > 0  # not vacuous: the role's view really masks some of the world's data
+    else:
+        assert differs == 0
+    # what simcrm's export shows this login is what raw SQL shows it
+    crm = CRM(firm.store_of(role), user=emp)
+    export = crm.export_customers(purpose="核对").set_index("id")
+    with firm.engine_of(role, own_path=True).connect() as conn:
+        sql = pd.read_sql(sa.text("SELECT id, address, phone, email, id_number FROM customer"), conn).set_index("id")
+    pd.testing.assert_frame_equal(export.loc[sql.index, sql.columns], sql, check_dtype=False)
+
+
+def test_a_masked_login_writes_clear_values_and_simcrm_keeps_them(firm):
+    """A 销售代表 (phones, e-mails, ID numbers and addresses masked) creates and edits customers
+    and contacts through simcrm and raw SQL: the table keeps the clear values written, an edit
+    of another field or a masked value written back as read leaves them as they were, the
+    duplicate rule still compares the clear phone and e-mail, and the history has no masked
+    copies in it."""
+    from simcrm.errors import DuplicateError
+
+    rep_id = firm.people["销售代表"]
+    rep = CRM(firm.store_of("销售代表"), user=rep_id)
+    assert {"customer.phone", "customer.email"} <= rep.store.masked_by_database
+    given = {"phone": "13912345678", "email": "Wang.Wu@example.cn", "address": "四川省成都市武侯区天府大道 100 号"}
+    cid = rep.create_customer("蜀道数据有限公司", province="四川", city="成都市", **given)
+
+    def clear(table, row_id, cols):
+        with firm.store.engine.connect() as conn:
+            return dict(conn.execute(sa.text(f"SELECT {', '.join(cols)} FROM {table} WHERE id = :i"),
+                                     {"i": row_id}).mappings().one())
+
+    assert clear("customer", cid, given) == given
+    seen = rep.store.get("customer", cid)
+    assert seen["phone"] == _mask("mobile", pd.Series([given["phone"]]))[0] != given["phone"]
+    rep.update_customer(cid, credit_limit=50000)  # another field: the clear ones stay
+    assert clear("customer", cid, given) == given
+    rep.update_customer(cid, phone="13887654321")
+    assert clear("customer", cid, ["phone", "email"]) == {"phone": "13887654321", "email": given["email"]}
+    with firm.engine_of("销售代表", own_path=True).begin() as conn:  # raw SQL through the login's view
+        conn.execute(sa.text("UPDATE customer SET phone = phone, address = address, hot = true WHERE id = :i"),
+                     {"i": cid})
+    assert clear("customer", cid, ["phone", "address", "hot"]) == {"phone": "13887654321",
+                                                                   "address": given["address"], "hot": True}
+    # the duplicate rule compares the clear values (the login only sees masks)
+    with pytest.raises(DuplicateError) as info:
+        rep.create_customer("另一家数据有限公司", province="四川", city="成都市", phone="13887654321")
+    assert info.value.field == "phone"
+    with pytest.raises(DuplicateError) as info:
+        rep.create_customer("第三家数据有限公司", province="四川", city="成都市", email="wang.wu@example.CN")
+    assert info.value.field == "email"
+    # … within the rep's scope only (as crm's rule in a classroom): another team's phone is neither
+    # a duplicate nor answered by the database's lookup
+    with firm.engine_of("销售代表", own_path=True).connect() as conn:
+        mine = conn.execute(sa.text("SELECT array_agg(id) FROM customer")).scalar()
+    with firm.store.engine.connect() as conn:
+        foreign = conn.execute(sa.text("SELECT phone FROM customer WHERE NOT deleted AND phone IS NOT NULL "
+                                       "AND NOT id = ANY(:m) ORDER BY id LIMIT 1"), {"m": mine}).scalar()
+    assert foreign is not None
+    with firm.engine_of("销售代表", own_path=True).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM simcrm_customer_keys(ARRAY[:p], ARRAY[]::text[])"),
+                            {"p": foreign}).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM simcrm_customer_keys(ARRAY[:p], ARRAY[]::text[])"),
+                            {"p": "13887654321"}).scalar() == 1
+    rep.create_customer("范围外同号有限公司", province="四川", city="成都市", phone=foreign)
+    contact = rep.add_contact(cid, "王五", mobile="13611112222", email="w5@example.cn")
+    rep.update_contact(contact, department="采购部")
+    assert clear("contact", contact, ["mobile", "email", "department"]) == {
+        "mobile": "13611112222", "email": "w5@example.cn", "department": "采购部"}
+    # an import writes many rows in one statement through the view: each id is its own row
+    rows = pd.DataFrame({"name": ["导入一号有限公司", "导入二号有限公司", "导入三号有限公司"],
+                         "province": ["四川"] * 3, "city": ["成都市"] * 3,
+                         "phone": ["13500000001", "13500000002", "13887654321"]})
+    report = rep.import_customers(rows)
+    assert report["accepted"].tolist() == [True, True, False]  # the third phone is taken (clear values)
+    for name, phone, new_id in zip(rows["name"], rows["phone"], report["id"]):
+        if not pd.isna(new_id):
+            assert clear("customer", int(new_id), ["name", "phone"]) == {"name": name, "phone": phone}
+    history = CRM.system(firm.store).audit("customer", cid)
+    assert not history["field"].fillna("").str.contains(r"_m\d$").any()
+    changed = history.loc[history["field"] == "phone", ["old_value", "new_value"]].to_dict("records")
+    assert changed == [{"old_value": "13912345678", "new_value": "13887654321"}]

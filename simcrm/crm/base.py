@@ -624,8 +624,7 @@ class CRMBase:
         """Validate and update one row, one audit row per changed field; returns the old values."""
         with self.store.transaction() as conn:
             if table == "customer" and not _CUSTOMER_KEYS.isdisjoint(values):
-                # writers of what the duplicate rule compares are serialised (crm.customers._NameIndex)
-                self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS)
+                self._lock_customer_keys(conn, row_id, values)
             old = self.store.update(table, row_id, dict(values))
             new = self.store.get(table, row_id, resolve=False)
             dict_cols = schema.dictionary_columns(table)
@@ -638,6 +637,30 @@ class CRMBase:
                 self._audit(conn, "状态变更" if action == "状态变更" or field == "status" else action,
                             table, row_id, field, before, after)
         return old
+
+    def _lock_customer_keys(self, conn: Any, row_id: int, values: Mapping[str, Any]) -> None:
+        """Lock the duplicate-rule keys customer ``row_id`` has after ``values`` are written
+        (PostgreSQL: :func:`simcrm.crm.customers.customer_key_locks`; a writer of a key waits for
+        another writer of that key, whose duplicate check may be running, and for no one else)."""
+        if self.store.dialect != "postgresql":
+            return
+        from .customers import customer_key_locks
+
+        row = dict(values)
+        # a new kind or deleted flag may bring every key of the row into play; else only the
+        # keys written (a company name needs the kind)
+        wanted = (("name", "kind", "phone", "email", "deleted") if {"kind", "deleted"} & set(values)
+                  else ("kind",) if "name" in values else ())
+        missing = [k for k in wanted if k not in row]
+        if missing:
+            c = tbl("customer")
+            have = conn.execute(
+                select(*(c.c[k] for k in missing)).where(c.c.id == int(row_id))).mappings().first()
+            # a classroom login reading a phone or e-mail masked has no key to lock for it
+            row.update({k: v for k, v in (have or {}).items()
+                        if f"customer.{k}" not in self.store.masked_by_database})
+        if not row.get("deleted"):
+            self.store.advisory_locks(ADVISORY_CUSTOMER_KEYS, customer_key_locks([row]))
 
     def _transition(self, table: str, row: Mapping[str, Any], machine: str, new: str, *,
                     field: str = "status", extra: Mapping[str, Any] | None = None) -> None:

@@ -15,6 +15,7 @@ Field rules on top of the schema's (required fields, dictionary values, states):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import threading
 import unicodedata
@@ -23,7 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, event, false, func, or_, select, update
+from sqlalchemy import delete, event, false, func, literal_column, or_, select, text, update
 
 from .. import reference
 from ..errors import (
@@ -62,6 +63,34 @@ def normalise_name(name: Any) -> str:
     for word in _NAME_NOISE:
         text = text.replace(word, "")
     return text
+
+
+def _key_hash(kind: str, key: str) -> int:
+    """A signed 32-bit hash of one duplicate-rule key, the same in every process."""
+    digest = hashlib.blake2b(f"{kind}\x00{key}".encode("utf-8"), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def customer_key_locks(rows: Iterable[dict[str, Any]]) -> set[int]:
+    """The advisory-lock keys (second half of ``(ADVISORY_CUSTOMER_KEYS, key)``) of the duplicate
+    rule's keys that customer ``rows`` (normalised values) take: a company's normalised name,
+    anyone's phone, anyone's lower-cased e-mail.
+
+    A writer of those keys locks them, in ascending order (:meth:`Store.advisory_locks`), before
+    its duplicate check and holds them to its commit: two writers of one key follow each other
+    (the second one's check sees the first one's row), writers of different keys do not wait for
+    each other. Two different keys with the same 32-bit hash only make their writers wait.
+    """
+    out: set[int] = set()
+    for r in rows:
+        name, phone, email = r.get("name"), r.get("phone"), r.get("email")
+        if isinstance(name, str) and (r.get("kind") or "企业") != "个人":
+            out.add(_key_hash("name", normalise_name(name)))
+        if isinstance(phone, str) and phone:
+            out.add(_key_hash("phone", phone))
+        if isinstance(email, str) and email:
+            out.add(_key_hash("email", email.lower()))
+    return out
 
 
 @cache
@@ -128,18 +157,25 @@ class _NameIndex:
 
     A name's duplicate rule compares :func:`normalise_name` (Python: NFKC, case, brackets,
     legal-form words), which no database index can hold, so the names are read once and then
-    brought up to date by indexed reads only (:meth:`delta`): customers with an id above the
-    highest one seen, and customers whose name, kind or deleted flag the audit log shows as
-    changed since. Every writer of those fields holds the customer-keys lock (PostgreSQL;
-    SQLite writers are serialised), so ids and audit ids are given in commit order and none
-    is skipped. The index learns a delta only after the transaction that read it committed
+    brought up to date (:meth:`delta`):
+
+    * SQLite (one writer at a time: ids and audit ids are given in commit order, none is
+      skipped) by indexed reads: customers with an id above the highest one seen, and customers
+      whose name, kind or deleted flag the audit log shows as changed since;
+    * PostgreSQL, where writers of different keys commit in any order (an id or audit id below
+      the highest one seen may still appear), by the rows' transaction ids: every customer row
+      written (inserted or updated) by a transaction at or after the oldest one that was still
+      running when the index last read (``xmin`` ≥ that snapshot's ``xmin``). A transaction
+      older than that had committed or rolled back before the read, so the read saw its rows.
+
+    The index learns a delta only after the transaction that read it committed
     (:meth:`Store.after_commit`): a rolled-back write never lingers in it.
     """
 
     def __init__(self, store: Any = None) -> None:
         self.rows: dict[int, dict[str, Any]] = {}  # id -> {id, code, name}
         self.ids_by_key: dict[str, set[int]] = {}
-        self.id_wm = -1  # -1: never read (or to be read again)
+        self.id_wm = -1  # -1: never read (or to be read again); PostgreSQL: the xid horizon
         self.audit_wm = 0
         self.generation = 0
         self.lock = threading.Lock()  # threads sharing a store: commit while another reads
@@ -167,6 +203,8 @@ class _NameIndex:
         or when the database went back behind what the index saw, e.g. a restored file)."""
         c, a = tbl("customer"), tbl("audit_log")
         cols = (c.c.id, c.c.code, c.c.name, c.c.kind, c.c.deleted)
+        if not self.always_full and conn.dialect.name == "postgresql":
+            return self._delta_by_xid(conn)
         if self.always_full:
             top_id = top_audit = -1  # never learnt: _NameDelta.commit keeps the index unread
         else:
@@ -188,6 +226,30 @@ class _NameIndex:
             self._put(d.rows, d.ids_by_key, r)
         return d
 
+    def _delta_by_xid(self, conn: Any) -> "_NameDelta":
+        """PostgreSQL: the rows written since the horizon (64-bit xid: the oldest transaction
+        running at the last read, this one included), or all rows when the index was never read,
+        the database is another one or went back, or the 32-bit ``xmin`` of rows cannot be
+        compared with the horizon (an xid epoch began since)."""
+        c = tbl("customer")
+        cols = (c.c.id, c.c.code, c.c.name, c.c.kind, c.c.deleted)
+        low, high, mine = conn.execute(text(
+            "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint, "
+            "pg_current_xact_id_if_assigned()::text::bigint FROM pg_current_snapshot() AS s")).one()
+        horizon = min(low, mine) if mine is not None else low
+        d = _NameDelta(self, horizon, 0)
+        wm = self.id_wm
+        if wm < 0 or horizon < wm or (wm >> 32) != (high >> 32):
+            d.full = True
+            for r in conn.execute(select(*cols).where(c.c.kind == "企业", c.c.deleted == false())):
+                self._put(d.rows, d.ids_by_key, r)
+            return d
+        xmin = literal_column("customer.xmin::text::bigint")
+        for r in conn.execute(select(*cols).where(xmin >= (wm & 0xFFFF_FFFF))):
+            d.changed.add(int(r.id))
+            self._put(d.rows, d.ids_by_key, r)
+        return d
+
 
 class _NameDelta:
     """An index's view inside one transaction: its rows, less those changed, plus their new state."""
@@ -195,6 +257,7 @@ class _NameDelta:
     def __init__(self, base: _NameIndex, top_id: int, top_audit: int):
         self.base, self.top_id, self.top_audit = base, top_id, top_audit
         self.generation = base.generation
+        self.read_wm = base.id_wm
         self.full = False
         self.changed: set[int] = set()
         self.rows: dict[int, dict[str, Any]] = {}
@@ -231,6 +294,11 @@ class _NameDelta:
             for i, r in self.rows.items():
                 base.rows[i] = r
                 base.ids_by_key.setdefault(normalise_name(r["name"]), set()).add(i)
+        if base.id_wm != self.read_wm and base.id_wm >= 0:
+            # another thread's delta was learnt since this one read: keep the older watermarks,
+            # so that the next delta reads again whatever either of the two may have missed
+            base.id_wm, base.audit_wm = min(base.id_wm, self.top_id), min(base.audit_wm, self.top_audit)
+            return
         base.id_wm, base.audit_wm = self.top_id, self.top_audit
 
 
@@ -249,14 +317,19 @@ class _DuplicateIndex:
         index = getattr(store, "_simcrm_name_index", None)
         if index is None:
             index = store._simcrm_name_index = _NameIndex(store)
-        conn = store._active.get()
-        self.names = index.delta(conn)
-        store.after_commit("customer_name_index", self.names.commit)
+        self.base = index
+        self.refresh_names()
         self.fetched_phones: dict[str, list[dict[str, Any]]] = {}
         self.fetched_emails: dict[str, list[dict[str, Any]]] = {}
         self.file_by_name: dict[str, list[dict[str, Any]]] = {}
         self.file_by_phone: dict[str, list[dict[str, Any]]] = {}
         self.file_by_email: dict[str, list[dict[str, Any]]] = {}
+
+    def refresh_names(self) -> None:
+        """Read the names again (after locking more keys: a colleague may have written one of
+        them since the last read, before this transaction held its lock)."""
+        self.names = self.base.delta(self.store._active.get())
+        self.store.after_commit("customer_name_index", self.names.commit)
 
     def prefetch(self, phones: Iterable[str], emails: Iterable[str]) -> None:
         """Look up these phones and (lower-cased) e-mails in one query per 500 values."""
@@ -264,6 +337,18 @@ class _DuplicateIndex:
         emails = sorted({e.lower() for e in emails if e and e.lower() not in self.fetched_emails})
         c = tbl("customer")
         conn = self.store._active.get()
+        if {"customer.phone", "customer.email"} & self.store.masked_by_database:
+            # a classroom login that reads phones and e-mails masked: the database compares them
+            # (simcrm_customer_keys: the customers in its scope with one of these values)
+            for k in phones:
+                self.fetched_phones[k] = []
+            for k in emails:
+                self.fetched_emails[k] = []
+            for start in range(0, max(len(phones), len(emails)), 500):
+                q = text("SELECT * FROM simcrm_customer_keys(CAST(:p AS text[]), CAST(:e AS text[]))")
+                for r in conn.execute(q, {"p": phones[start:start + 500], "e": emails[start:start + 500]}).mappings():
+                    self._fetched(dict(r))
+            return
         for key_list, column, out in ((phones, c.c.phone, self.fetched_phones),
                                       (emails, func.lower(c.c.email), self.fetched_emails)):
             for start in range(0, len(key_list), 500):
@@ -273,11 +358,14 @@ class _DuplicateIndex:
                 q = select(c.c.id, c.c.code, c.c.name, c.c.kind, c.c.phone, c.c.email).where(
                     c.c.deleted == false(), column.in_(part))
                 for r in conn.execute(q).mappings():
-                    row = {**r, "id": int(r["id"])}
-                    if isinstance(row["phone"], str) and row["phone"] in self.fetched_phones:
-                        self.fetched_phones[row["phone"]].append(row)
-                    if isinstance(row["email"], str) and row["email"].lower() in self.fetched_emails:
-                        self.fetched_emails[row["email"].lower()].append(row)
+                    self._fetched(dict(r))
+
+    def _fetched(self, r: dict[str, Any]) -> None:
+        row = {**r, "id": int(r["id"])}
+        if isinstance(row["phone"], str) and row["phone"] in self.fetched_phones:
+            self.fetched_phones[row["phone"]].append(row)
+        if isinstance(row["email"], str) and row["email"].lower() in self.fetched_emails:
+            self.fetched_emails[row["email"].lower()].append(row)
 
     def add(self, values: dict[str, Any], row: int | None = None) -> None:
         r = {"id": None, "code": None, "name": values.get("name"), "kind": values.get("kind", "企业"),
@@ -370,11 +458,12 @@ class CustomersMixin(CRMBase):
         return index.find(values, exclude)
 
     def _prefetch_duplicates(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Look up the phones and e-mails of many rows about to be checked (an import chunk) in
-        one query, under the customer-keys lock; a value that does not validate is skipped
-        (its row will be refused for it anyway)."""
+        """Lock the duplicate-rule keys of many rows about to be checked (an import chunk), all
+        at once in ascending order (:func:`customer_key_locks`), and look up their phones and
+        e-mails in one query; a value that does not validate is skipped (its row will be
+        refused for it anyway)."""
         loc = locale()
-        phones, emails = [], []
+        phones, emails, names = [], [], []
         for r in rows:
             for key, norm, out in (("phone", normalise_phone, phones), ("email", loc.validate_email, emails)):
                 if not _missing(r.get(key)):
@@ -382,15 +471,26 @@ class CustomersMixin(CRMBase):
                         out.append(norm(r[key]))
                     except (ValidationError, TypeError, AttributeError):
                         pass
-        self._remember(("customer_keys_locked",), lambda: self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS))
+            if isinstance(r.get("name"), str):
+                names.append({"name": r["name"], "kind": r.get("kind") if isinstance(r.get("kind"), str) else None})
+        self._lock_keys(names + [{"phone": p} for p in phones] + [{"email": e} for e in emails])
         index = self._remember(("duplicate_index",), lambda: _DuplicateIndex(self.store))
         index.prefetch(phones, emails)
 
+    def _lock_keys(self, rows: list[dict[str, Any]]) -> None:
+        """Lock the duplicate-rule keys of ``rows``; names an earlier check of this transaction
+        read before one of these keys was locked are read again (phones and e-mails are read
+        per key, after its lock)."""
+        if self.store.advisory_locks(ADVISORY_CUSTOMER_KEYS, customer_key_locks(rows)):
+            index = self._memo.get(("duplicate_index",)) if self._memo is not None else None
+            if index is not None:
+                index.refresh_names()
+
     def _refuse_duplicates(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> None:
-        # no row stands for "this name is taken": writers of customer names, phones and e-mails
-        # take one advisory lock (PostgreSQL; SQLite writers are serialised anyway) and check
-        # after it, so two users creating the same company at once cannot both pass
-        self._remember(("customer_keys_locked",), lambda: self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS))
+        # no row stands for "this name is taken": a writer locks the keys it writes (PostgreSQL;
+        # SQLite writers are serialised anyway) and checks after that, so two users creating the
+        # same company at once cannot both pass, and users writing other keys do not wait
+        self._lock_keys([values])
         dup = self._duplicates_of(values, exclude)
         if not dup:
             return
@@ -479,7 +579,7 @@ class CustomersMixin(CRMBase):
     def _write_customers(self, rows: list[dict[str, Any]]) -> list[int]:
         """Write rows of :meth:`_prepare_customer` (codes, owner history, audit); returns ids."""
         with self.store.transaction():
-            self._remember(("customer_keys_locked",), lambda: self.store.advisory_lock(ADVISORY_CUSTOMER_KEYS))
+            self.store.advisory_locks(ADVISORY_CUSTOMER_KEYS, customer_key_locks(rows))
             fresh = [r for r in rows if r["code"] is None]
             for r, c in zip(fresh, self.next_codes("customer", len(fresh))):
                 r["code"] = c
@@ -641,6 +741,9 @@ class CustomersMixin(CRMBase):
         c = self.customers()
         keys = {"name": c["name"].map(normalise_name), "phone": c["phone"],
                 "email": c["email"].str.lower()}
+        # a classroom login reading phones or e-mails masked cannot compare them (two masks alike
+        # are not the same number): those fields are left out
+        by = tuple(b for b in by if f"customer.{b}" not in self.store.masked_by_database)
         parent = {int(i): int(i) for i in c["id"]}
 
         def find(x: int) -> int:
@@ -730,6 +833,8 @@ class CustomersMixin(CRMBase):
                 fill = {}
                 current = self.store.get("customer", keep_id, resolve=False)
                 for k in CUSTOMER_FIELDS + ("first_contract_date",):
+                    if f"customer.{k}" in self.store.masked_by_database:
+                        continue  # a classroom login reads it masked: the merged record keeps it
                     if current.get(k) is None and m.get(k) is not None:
                         fill[k] = m[k]
                 if fill:

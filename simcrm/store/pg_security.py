@@ -29,6 +29,15 @@ enforce who sees and changes what:
   masking level has its own pair of masked columns (filled by a trigger with the masks of
   :mod:`simcrm.locales` in SQL), a login may read only its level's columns, and an ``audit_log``
   view of its level (security invoker) comes first on its ``search_path``, so simcrm's reads work.
+* **personal data of customers, contacts and employees masked by role type** — the same way: the
+  tables of :data:`MASKED_TABLES` keep a masked copy per level of each column the level masks
+  (``phone_m2`` …, trigger ``simcrm_row_masks``), a role's group may select the other columns and
+  its level's copies only (:func:`readable_columns`), and its level's schema holds views of those
+  tables showing the copies under the clear names, so a login reads by SQL what crm's exports show
+  its role type. Writes through a view go to the table as the login (``simcrm_view_write``: an
+  UPDATE writes only the columns it changed, so a masked value written back leaves the clear one);
+  the duplicate rule compares clear phones and e-mails through ``simcrm_customer_keys`` (in the
+  login's scope). Leads are not masked (converting one copies its phone and e-mail).
 * **the organisation is read-only** — employees, roles, rights, departments and dictionaries
   cannot be changed by a student login (so nobody grants themself the data scope 全部).
 
@@ -54,6 +63,7 @@ from . import schema
 
 __all__ = ["install", "apply_rights", "group_of", "create_login", "drop_logins", "is_installed", "me", "role_name", "group_name",
            "rights_group", "table_privileges", "key_columns", "mask_levels", "mask_level", "masked_schema",
+           "masked_columns", "masked_for_login", "readable_columns", "shadow_columns", "MASKED_TABLES",
            "READ_ONLY", "NOT_AUDITED", "LOGIN_TABLE", "SIDE_EFFECTS", "MACHINERY", "PRIVILEGE"]
 
 #: tables a student login may read (and lock, which needs the UPDATE privilege) but never change
@@ -175,6 +185,43 @@ def masked_schema(schema_name: str, level: int) -> str:
     return f"{schema_name}_mask{level}"[:63]
 
 
+#: tables whose personal-data columns a login reads masked by its role type (as exports mask)
+MASKED_TABLES = ("customer", "contact", "employee")
+#: of those, the tables a login writes through its level's view (the organisation is read-only)
+WRITTEN_THROUGH_VIEW = ("customer", "contact")
+
+
+def masked_columns(level: int) -> dict[str, dict[str, str]]:
+    """``{table: {column: masking rule}}``: the columns of :data:`MASKED_TABLES` a login of
+    masking level ``level`` reads masked (none at level 0). Each has a column
+    ``<column>_m<level>`` in the table holding its masked value (kept by a trigger)."""
+    if level < 1:
+        return {}
+    rules = mask_levels()[level - 1]
+    out = {}
+    for table in MASKED_TABLES:
+        cols = {c: r for c, r in schema.sensitive_columns(table).items() if r in rules}
+        if cols:
+            out[table] = cols
+    return out
+
+
+def shadow_columns(table: str) -> list[str]:
+    """The masked copies of ``table``'s columns, every level (``phone_m2`` …), in install order."""
+    return [f"{c}_m{level}" for level in range(1, len(mask_levels()) + 1)
+            for c in masked_columns(level).get(table, {})]
+
+
+def readable_columns(table: str, level: int) -> list[str] | None:
+    """The columns of ``table`` a login of masking level ``level`` may select (its level's
+    masked copies instead of the clear columns); ``None``: the whole table (nothing masked)."""
+    masked = masked_columns(level).get(table)
+    if not masked:
+        return None
+    cols = [c.name for c in schema.metadata.tables[table].columns]
+    return [c for c in cols if c not in masked] + [f"{c}_m{level}" for c in masked]
+
+
 def rights_group(group: str, role_id: int) -> str:
     """The NOLOGIN role holding the table privileges of one role of the firm."""
     return f"{group}_role{int(role_id)}"[:63]
@@ -230,6 +277,14 @@ def group_of(conn: Connection) -> str | None:
         f"JOIN pg_roles u ON u.oid = m.member JOIN {LOGIN_TABLE} l ON l.db_role = u.rolname "
         "WHERE r.rolname !~ '_role[0-9]+$' GROUP BY r.rolname "
         f"HAVING count(*) = (SELECT count(*) FROM {LOGIN_TABLE}) ORDER BY r.rolname LIMIT 1")).scalar()
+
+
+def masked_for_login(conn: Connection) -> frozenset[str]:
+    """``{"table.column"}`` the connected login reads masked (empty: the teacher, a role type
+    that sees everything, or a world installed before the tables were masked)."""
+    if not conn.execute(text("SELECT to_regprocedure('simcrm_masked_columns()') IS NOT NULL")).scalar():
+        return frozenset()
+    return frozenset(conn.execute(text("SELECT simcrm_masked_columns()")).scalar() or ())
 
 
 def me(conn: Connection) -> int | None:
@@ -292,6 +347,20 @@ def _sensitive_json() -> str:
                       ensure_ascii=False, sort_keys=True)
 
 
+def _masked_json() -> str:
+    import json
+
+    from ..crm.privacy import MASKING
+
+    return json.dumps({rt: sorted(f"{t}.{c}" for t, cols in masked_columns(mask_level(rt)).items() for c in cols)
+                       for rt in MASKING}, ensure_ascii=False, sort_keys=True)
+
+
+def _row_mask_spec(table: str) -> str:
+    return ",".join(f"{c}:{rule}:{c}_m{level}" for level in range(1, len(mask_levels()) + 1)
+                    for c, rule in masked_columns(level).get(table, {}).items())
+
+
 def _mask_assignments() -> str:
     lines = []
     for level in range(1, len(mask_levels()) + 1):
@@ -334,6 +403,7 @@ def _functions(schema_name: str) -> list[str]:
             o jsonb; n jsonb; k text; ov text; nv text;
             actor integer := (SELECT employee_id FROM {LOGIN_TABLE} WHERE db_role = session_user);
             dcols text[] := string_to_array(TG_ARGV[1], ',');
+            hidden text[] := string_to_array(coalesce(TG_ARGV[2], ''), ',');
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 n := to_jsonb(NEW);
@@ -351,7 +421,7 @@ def _functions(schema_name: str) -> list[str]:
                 o := to_jsonb(OLD);
                 n := to_jsonb(NEW);
                 FOR k IN SELECT jsonb_object_keys(n) LOOP
-                    IF (o -> k) IS DISTINCT FROM (n -> k) THEN
+                    IF (o -> k) IS DISTINCT FROM (n -> k) AND NOT k = ANY(hidden) THEN
                         ov := o ->> k;
                         nv := n ->> k;
                         IF k = ANY(dcols) THEN
@@ -413,6 +483,67 @@ def _functions(schema_name: str) -> list[str]:
             END IF;
             RETURN NEW;
         END $$""",
+        # the masked copies of a row's personal data, one column per masking level (row_masks)
+        f"""CREATE OR REPLACE FUNCTION simcrm_row_masks() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+        DECLARE n jsonb := to_jsonb(NEW); m jsonb := '{{}}'::jsonb; i integer;
+            spec text[] := string_to_array(TG_ARGV[0], ',');
+        BEGIN
+            -- spec: column:rule:copy, … (copy = the masked column of one level)
+            FOR i IN 1 .. coalesce(array_length(spec, 1), 0) LOOP
+                m := m || jsonb_build_object(split_part(spec[i], ':', 3),
+                                             simcrm_mask(split_part(spec[i], ':', 2), n ->> split_part(spec[i], ':', 1)));
+            END LOOP;
+            NEW := jsonb_populate_record(NEW, m);
+            RETURN NEW;
+        END $$""",
+        # writes through a masking level's view go to the table, as the login (its privileges,
+        # its row-level security, the audit trigger): an INSERT gives the values written (NULLs
+        # left to the table's defaults), an UPDATE the columns whose value the statement changed
+        # (a masked value left as read is left as stored), a DELETE the row
+        f"""CREATE OR REPLACE FUNCTION simcrm_view_write() RETURNS trigger LANGUAGE plpgsql {path} AS $$
+        DECLARE base text := TG_ARGV[0]; n jsonb; cols text; sets text; rid integer; cnt integer;
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                n := jsonb_strip_nulls(to_jsonb(NEW));
+                SELECT string_agg(quote_ident(k), ', ') INTO cols FROM jsonb_object_keys(n) k;
+                EXECUTE 'INSERT INTO ' || base || ' (' || cols || ') SELECT ' || cols
+                        || ' FROM jsonb_populate_record(NULL::' || base || ', $1) RETURNING id' USING n INTO rid;
+                NEW.id := rid;
+                RETURN NEW;
+            ELSIF TG_OP = 'UPDATE' THEN
+                n := to_jsonb(NEW);
+                SELECT string_agg(quote_ident(k) || ' = r.' || quote_ident(k), ', ') INTO sets FROM jsonb_object_keys(n) k
+                WHERE (n -> k) IS DISTINCT FROM (to_jsonb(OLD) -> k);
+                IF sets IS NULL THEN RETURN NEW; END IF;
+                EXECUTE 'UPDATE ' || base || ' t SET ' || sets || ' FROM jsonb_populate_record(NULL::' || base
+                        || ', $1) r WHERE t.id = $2' USING n, OLD.id;
+                GET DIAGNOSTICS cnt = ROW_COUNT;
+                RETURN CASE WHEN cnt > 0 THEN NEW END;
+            END IF;
+            EXECUTE 'DELETE FROM ' || base || ' WHERE id = $1' USING OLD.id;
+            GET DIAGNOSTICS cnt = ROW_COUNT;
+            RETURN CASE WHEN cnt > 0 THEN OLD END;
+        END $$""",
+        # the masked columns of the connected login ('table.column', its role type's level)
+        f"""CREATE OR REPLACE FUNCTION simcrm_masked_columns() RETURNS text[] LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+            SELECT coalesce((SELECT array_agg(t.c) FROM employee e,
+                                    jsonb_array_elements_text({_literal(_masked_json())}::jsonb -> e.role_type) t(c)
+                             WHERE e.id = simcrm_me()), ARRAY[]::text[]) $$""",
+        # the duplicate rule's phone/e-mail lookup for a login that reads them masked: the customers
+        # in its scope (and only if it may read customers) with one of these phones or e-mails;
+        # a phone or e-mail is returned only where it is one of those asked about
+        f"""CREATE OR REPLACE FUNCTION simcrm_customer_keys(phones text[], emails text[])
+            RETURNS TABLE (id integer, code text, name text, kind text, phone text, email text)
+            LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+            SELECT c.id, c.code, c.name, c.kind,
+                   CASE WHEN c.phone = ANY(phones) THEN c.phone END,
+                   CASE WHEN lower(c.email) = ANY(emails) THEN c.email END
+            FROM customer c
+            WHERE NOT c.deleted AND (c.phone = ANY(phones) OR lower(c.email) = ANY(emails))
+              AND has_column_privilege(session_user, 'customer', 'name', 'SELECT')
+              AND (NOT simcrm_is_login() OR (SELECT simcrm_sees_all())
+                   OR c.owner_id = ANY(CAST((SELECT simcrm_scope_owners()) AS integer[]))
+                   OR c.id = ANY(CAST((SELECT simcrm_shared_customers()) AS integer[]))) $$""",
         f"""CREATE OR REPLACE FUNCTION simcrm_read_only() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER {path} AS $$
         BEGIN
             IF simcrm_is_login() THEN
@@ -452,8 +583,16 @@ def install(conn: Connection, group: str) -> None:
     for level in levels:
         conn.exec_driver_sql(f"ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS old_value_m{level} text, "
                              f"ADD COLUMN IF NOT EXISTS new_value_m{level} text")
+    for name in MASKED_TABLES:  # the masked copies of personal data, per level
+        for col in shadow_columns(name):
+            conn.exec_driver_sql(f"ALTER TABLE {_q(name)} ADD COLUMN IF NOT EXISTS {_q(col)} text")
     for stmt in _functions(schema_name):
         conn.exec_driver_sql(stmt)
+    for name in MASKED_TABLES:  # the rows already there, masked once (new rows: simcrm_row_masks)
+        sets = ", ".join(f"{_q(f'{c}_m{lv}')} = simcrm_mask({_literal(rule)}, {_q(c)})"
+                         for lv in levels for c, rule in masked_columns(lv).get(name, {}).items())
+        if sets:
+            conn.exec_driver_sql(f"UPDATE {_q(name)} SET {sets}")
     # the history already there, masked once (new rows: the trigger simcrm_audit_masks)
     if levels:
         sets = ", ".join(f"{c}_m{lv} = simcrm_mask_audit({lv}, table_name, field, {c})"
@@ -471,6 +610,7 @@ def install(conn: Connection, group: str) -> None:
         if name in _SCOPED:  # the links simcrm's data-scope and history queries walk
             conn.exec_driver_sql(f"GRANT SELECT ({', '.join(key_columns(name))}) ON {t} TO {g}")
     conn.exec_driver_sql(f"GRANT INSERT, SELECT (id) ON access_log TO {g}")  # refusals are recorded
+    conn.exec_driver_sql(f"GRANT SELECT (id) ON export_log TO {g}")  # an export's row (INSERT … RETURNING id)
     conn.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {_q(schema_name)} TO {g}")
     conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA {_q(schema_name)} FROM PUBLIC")
     # the audit log as a role sees it: a view per masking level, ahead of the table in the
@@ -485,6 +625,22 @@ def install(conn: Connection, group: str) -> None:
                              f"AS SELECT {cols} FROM {_q(schema_name)}.audit_log")
         conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {ms} TO {g}")
         conn.exec_driver_sql(f"GRANT SELECT ON {ms}.audit_log TO {g}")
+        # the personal data of customers, contacts and employees as the level reads it: the
+        # table's columns in order, the masked copy under the clear column's name; writes go
+        # through simcrm_view_write to the table (the organisation stays read-only)
+        for name, masked in masked_columns(level).items():
+            view = f"{ms}.{_q(name)}"
+            cols = ", ".join(f"{_q(c + f'_m{level}')} AS {_q(c)}" if c in masked else _q(c)
+                             for c in (col.name for col in schema.metadata.tables[name].columns))
+            conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
+            conn.exec_driver_sql(f"CREATE VIEW {view} WITH (security_invoker = true) "
+                                 f"AS SELECT {cols} FROM {_q(schema_name)}.{_q(name)}")
+            if name in WRITTEN_THROUGH_VIEW:
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER simcrm_view_write INSTEAD OF INSERT OR UPDATE OR DELETE ON {view} "
+                    f"FOR EACH ROW EXECUTE FUNCTION simcrm_view_write({_literal(f'{_q(schema_name)}.{_q(name)}')})")
+            # as on the table: row locks for all (apply_rights: the role's own privileges)
+            conn.exec_driver_sql(f"GRANT UPDATE (id) ON {view} TO {g}")
 
     # row-level security: one policy per command, for the students' group
     for name in sorted({*_SCOPED, "audit_log"}):
@@ -508,7 +664,7 @@ def install(conn: Connection, group: str) -> None:
     # triggers: the history written by the database; the organisation read-only for students
     for name in schema.TABLES:
         t = _q(name)
-        for trigger in ("simcrm_audit", "simcrm_read_only", "simcrm_keep_id", "simcrm_audit_masks"):
+        for trigger in ("simcrm_audit", "simcrm_read_only", "simcrm_keep_id", "simcrm_audit_masks", "simcrm_row_masks"):
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON {t}")
         conn.exec_driver_sql(f"CREATE TRIGGER simcrm_keep_id BEFORE UPDATE OF id ON {t} "
                              "FOR EACH ROW EXECUTE FUNCTION simcrm_keep_id()")
@@ -518,11 +674,15 @@ def install(conn: Connection, group: str) -> None:
         if name == "audit_log" and levels:
             conn.exec_driver_sql("CREATE TRIGGER simcrm_audit_masks BEFORE INSERT OR UPDATE ON audit_log "
                                  "FOR EACH ROW EXECUTE FUNCTION simcrm_audit_masks()")
+        if _row_mask_spec(name):
+            conn.exec_driver_sql(f"CREATE TRIGGER simcrm_row_masks BEFORE INSERT OR UPDATE ON {t} "
+                                 f"FOR EACH ROW EXECUTE FUNCTION simcrm_row_masks({_literal(_row_mask_spec(name))})")
         if name in NOT_AUDITED:
             continue
         dict_cols = ",".join(schema.dictionary_columns(name))
         conn.exec_driver_sql(f"CREATE TRIGGER simcrm_audit AFTER INSERT OR UPDATE OR DELETE ON {t} FOR EACH ROW "
-                             f"EXECUTE FUNCTION simcrm_audit({_literal(schema.table_label(name))}, {_literal(dict_cols)})")
+                             f"EXECUTE FUNCTION simcrm_audit({_literal(schema.table_label(name))}, {_literal(dict_cols)}, "
+                             f"{_literal(','.join(shadow_columns(name)))})")
     apply_rights(conn, group)
 
 
@@ -553,6 +713,7 @@ def apply_rights(conn: Connection, group: str) -> None:
     """
     schema_name = conn.execute(text("SELECT current_schema()")).scalar_one()
     rights = role_rights(conn)
+    role_types = dict(conn.execute(text("SELECT id, role_type FROM role")).all())
     for role_id, modules in rights.items():
         rg = rights_group(group, role_id)
         _ensure_role(conn, rg)
@@ -561,10 +722,25 @@ def apply_rights(conn: Connection, group: str) -> None:
         def can(module: str, action: str, modules=modules) -> bool:
             return modules.get(module, {}).get(action, False)
 
+        level = mask_level(role_types[role_id])
+        # (a world installed before the tables were masked has no views: its tables stay as they were)
+        views = {name: cols for name, cols in masked_columns(level).items()
+                 if conn.execute(text("SELECT to_regclass(:v) IS NOT NULL"),
+                                 {"v": f"{_q(masked_schema(schema_name, level))}.{_q(name)}"}).scalar()}
+        for lv in range(1, len(mask_levels()) + 1):  # (the role's type, hence level, may have changed)
+            if conn.execute(text("SELECT to_regnamespace(:s) IS NOT NULL"),
+                            {"s": _q(masked_schema(schema_name, lv))}).scalar():
+                conn.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA {_q(masked_schema(schema_name, lv))} "
+                                     f"FROM {_q(rg)}")
         for name, privileges in table_privileges(can).items():
-            if privileges:
-                for p in sorted(privileges):
-                    conn.exec_driver_sql(f"GRANT {p} ON {_q(name)} TO {_q(rg)}")
+            for p in sorted(privileges):
+                if name in views:  # its masking level's view: the same privileges (SELECT: masked)
+                    conn.exec_driver_sql(f"GRANT {p} ON {_q(masked_schema(schema_name, level))}.{_q(name)} "
+                                         f"TO {_q(rg)}")
+                cols = readable_columns(name, level) if p == "SELECT" and name in views else None
+                if cols is not None:  # not the clear personal data its role type sees masked
+                    p = f"SELECT ({', '.join(_q(c) for c in cols)})"
+                conn.exec_driver_sql(f"GRANT {p} ON {_q(name)} TO {_q(rg)}")
     logins = conn.execute(text(f"SELECT l.db_role, e.role_id, e.role_type FROM {LOGIN_TABLE} l "
                                "JOIN employee e ON e.id = l.employee_id ORDER BY l.db_role")).all()
     for db_role, role_id, role_type in logins:

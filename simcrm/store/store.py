@@ -78,6 +78,8 @@ ATTEMPTS = 5
 TEXT_LIMIT = 10_000
 #: PostgreSQL transaction-level advisory locks (first key of the two-int form)
 ADVISORY_SCHEMA = 0x5C_0001
+#: ``(ADVISORY_CUSTOMER_KEYS, h)``: a writer of the customer key with 32-bit hash ``h`` (a normalised
+#: company name, a phone, an e-mail: :func:`simcrm.crm.customers.customer_key_locks`)
 ADVISORY_CUSTOMER_KEYS = 0x5C_0002
 
 
@@ -145,11 +147,16 @@ class Store:
         #: a shared classroom world on PostgreSQL (:mod:`simcrm.store.pg_security`): triggers
         #: write ``audit_log``, so simcrm's operations do not write their own audit rows there
         self.audited_by_database = False
+        #: ``{"table.column"}`` this connection's login reads masked (a classroom login whose role
+        #: type masks personal data: its search_path shows the masked copies under these names)
+        self.masked_by_database: frozenset[str] = frozenset()
         if self.dialect == "postgresql":
             from . import pg_security
 
             with self.engine.connect() as conn:
                 self.audited_by_database = pg_security.is_installed(conn)
+                if self.audited_by_database:
+                    self.masked_by_database = pg_security.masked_for_login(conn)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -365,6 +372,7 @@ class Store:
             self._active.reset(token)
             conn.info.pop("simcrm_write", None)
             conn.info.pop("simcrm_after_commit", None)
+            conn.info.pop("simcrm_advisory", None)
             conn.close()
 
     def after_commit(self, key: Any, hook: Callable[[], None]) -> None:
@@ -455,6 +463,26 @@ class Store:
             if conn is None:
                 raise RuntimeError("advisory_lock needs an open write transaction")
             conn.execute(select(func.pg_advisory_xact_lock(int(key), int(sub))))
+
+    def advisory_locks(self, key: int, subs: Iterable[int]) -> int:
+        """Hold the PostgreSQL advisory locks ``(key, sub)`` of every ``sub`` until the current
+        write transaction ends, taken in ascending order of ``sub`` (two transactions locking
+        overlapping sets in one call each cannot deadlock); locks this transaction holds already
+        are not asked for again. Returns how many locks were newly taken (what was read before
+        may be stale for their keys). A no-op on SQLite, whose writers are serialised anyway.
+        """
+        if self.dialect != "postgresql":
+            return 0
+        conn = self._active.get()
+        if conn is None:
+            raise RuntimeError("advisory_locks needs an open write transaction")
+        held = conn.info.setdefault("simcrm_advisory", set())
+        todo = sorted({int(s) for s in subs} - {s for k, s in held if k == key})
+        for start in range(0, len(todo), 200):  # one round trip per 200 locks, left to right
+            part = todo[start:start + 200]
+            conn.execute(select(*(func.pg_advisory_xact_lock(int(key), s) for s in part)))
+            held.update((key, s) for s in part)
+        return len(todo)
 
     @contextlib.contextmanager
     def lookup_cache(self) -> Iterator[None]:

@@ -93,8 +93,29 @@ class MatrixCourse:
                 if name:
                     outputs[name] = "".join(o.get("text", "") or "\n".join(o.get("traceback", []))
                                             for o in cell.get("outputs", []))[-800:]
-        return {k: (v, self.points[k], outputs.get(k, "")) for k, v in self.per_question(student).items()
-                if v != self.points[k]}
+        return {k: (v, self.points[k], outputs.get(k, "") + self.referee_says(student), self.salt())
+                for k, v in self.per_question(student).items() if v != self.points[k]}
+
+    def referee_says(self, student: str) -> str:
+        """The referee's own verdicts on ``student``'s failed answers (its record, which the
+        kernel's output only announces): why each answer failed on that student's world."""
+        import json
+
+        from simcrm.lab.course import REPAIR_DIR
+
+        path = self.course_dir / REPAIR_DIR / self.lab / student / "referee.json"
+        try:
+            record = json.loads(path.read_text(encoding="utf-8")) or []
+        except (OSError, ValueError):
+            return ""
+        return "".join(f"\n[referee] {e.get('question')}: {e.get('hint')}" for e in record if not e.get("ok"))
+
+    def salt(self) -> str:
+        """The course's salt: with it and the student's name, the world of a failure is rebuilt
+        (``simcrm.lab.identity.world_seed(student, salt)``); every test course gets a new one."""
+        from simcrm.lab.course import course_settings
+
+        return f"salt={course_settings(self.course_dir).get('salt')}"
 
     def assert_matrix(self, result: Any, *, wrong: tuple[str, str], copier: tuple[str, str],
                       full: tuple[str, ...] = ("stu_a", "stu_b"), blank: str = "blank") -> None:

@@ -95,8 +95,16 @@ def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ())
     orders only (the few that still owe, by primary key), and their amounts added up. Testing
     the scope before grouping would visit every order of a manager's department first.
     """
+    from ..store import receivables
+
     plan, pay, o = _tables()
     day = _as_of_date(crm.today if as_of is None else as_of)
+    scope = crm.read_condition("sales_order") if crm is not None else None
+    conds = [*where, *([] if scope is None else [scope])]
+    with crm.store._reader() as conn:
+        if receivables.available(conn):
+            cents = conn.execute(_overdue_from_summary(day, conds)).scalar()
+            return int(cents or 0) / 100
     due_q = select(plan.c.order_id.label("order_id"), plan.c.amount.label("a")).where(plan.c.due_date < day)
     paid_q = select(pay.c.order_id.label("order_id"), (-pay.c.amount).label("a")).where(pay.c.paid_date <= day)
     both = union_all(due_q, paid_q).subquery("both")
@@ -104,13 +112,42 @@ def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ())
     per_order = (select(both.c.order_id.label("order_id"), _cents(func.sum(both.c.a)).label("owed"))
                  .group_by(both.c.order_id).subquery("per_order"))
     q = select(func.sum(per_order.c.owed)).where(per_order.c.owed > 0)
-    scope = crm.read_condition("sales_order") if crm is not None else None
-    conds = [*where, *([] if scope is None else [scope])]
     if conds:
         q = q.where(exists().where(o.c.id == per_order.c.order_id, *conds))
     with crm.store._reader() as conn:
         cents = conn.execute(q).scalar()
     return int(cents or 0) / 100
+
+
+def _overdue_from_summary(day: dt.date, conds: list[Any]) -> Any:
+    """:func:`overdue_total_sql`'s query on a world with the per-order totals
+    :data:`simcrm.store.receivables.TABLE` (plan total, paid total, first and last due date,
+    last payment date, kept by the database).
+
+    An order owes ``max(0, due before day − paid by day)``. A fully paid order whose payments
+    are all dated by ``day`` owes nothing (paid by day = paid total ≥ plan total ≥ due before
+    day), so only the orders not fully paid (``unpaid_cents > 0``) or paid after ``day`` are
+    read (two indexes). Of those, one whose instalments are all due before ``day`` and
+    payments all dated by it owes its unpaid total; one whose first instalment is due on or
+    after ``day`` owes nothing; the others add up their instalments and payments (each on its
+    covering index). The scope and ``conds`` are then tested on the orders that owe.
+    """
+    from ..store.receivables import TABLE as r
+
+    plan, pay, o = _tables()
+    due = (select(func.coalesce(func.sum(_cents(plan.c.amount)), 0))
+           .where(plan.c.order_id == r.c.order_id, plan.c.due_date < day).scalar_subquery())
+    paid = (select(func.coalesce(func.sum(_cents(pay.c.amount)), 0))
+            .where(pay.c.order_id == r.c.order_id, pay.c.paid_date <= day).scalar_subquery())
+    owed = case((and_(r.c.last_due < day, or_(r.c.last_paid.is_(None), r.c.last_paid <= day)), r.c.unpaid_cents),
+                (r.c.first_due >= day, literal(0)),
+                else_=due - paid)
+    per_order = (select(r.c.order_id.label("order_id"), owed.label("owed"))
+                 .where(or_(r.c.unpaid_cents > 0, r.c.last_paid > day)).subquery("per_order"))
+    q = select(func.sum(per_order.c.owed)).where(per_order.c.owed > 0)
+    if conds:
+        q = q.where(exists().where(o.c.id == per_order.c.order_id, *conds))
+    return q
 
 
 def receivables_aging_sql(crm: Any, as_of: Any = None, by: str | None = None, *,

@@ -38,7 +38,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Date, Index, Integer, MetaData, Table, text
 from sqlalchemy.engine import Connection
 
-__all__ = ["TABLE", "NAME", "SOURCES", "ddl", "install", "rebuild_sqlite", "available", "refresh_sql"]
+__all__ = ["TABLE", "NAME", "SOURCES", "ddl", "install", "rebuild", "rebuild_sqlite", "exists", "available",
+           "policy_sql", "refresh_sql"]
 
 NAME = "order_receivable"
 
@@ -172,6 +173,27 @@ def install(conn: Connection) -> bool:
     return True
 
 
+def rebuild(conn: Connection) -> bool:
+    """Recompute the whole summary from the rows, in the caller's transaction (for a writer that
+    ran with the triggers off, e.g. PostgreSQL's ``session_replication_role = replica``);
+    nothing when the world has no summary. Returns whether it had one."""
+    if not _exists(conn):
+        return False
+    conn.exec_driver_sql(f"DELETE FROM {NAME}")
+    conn.exec_driver_sql(_fill_sql(conn.dialect.name))
+    return True
+
+
+def policy_sql(group: str) -> list[str]:
+    """PostgreSQL: the summary's row-level security for the students' group ``group`` (quoted
+    identifier): an order's row is visible when the order is (its own policy applies inside the
+    subquery); students never write it (the triggers do, as the owner)."""
+    return [f"ALTER TABLE {NAME} ENABLE ROW LEVEL SECURITY",
+            f"DROP POLICY IF EXISTS simcrm_read ON {NAME}",
+            f"CREATE POLICY simcrm_read ON {NAME} FOR SELECT TO {group} USING "
+            f"((SELECT simcrm_sees_all()) OR EXISTS (SELECT 1 FROM sales_order p WHERE p.id = {NAME}.order_id))"]
+
+
 def rebuild_sqlite(raw: Any) -> None:
     """Recompute the whole summary of a SQLite world from its rows (a raw ``sqlite3`` connection,
     inside the caller's transaction); nothing when the world has no summary. For bulk writes,
@@ -181,6 +203,11 @@ def rebuild_sqlite(raw: Any) -> None:
         return
     raw.execute(f"DELETE FROM {NAME}")
     raw.execute(_fill_sql("sqlite"))
+
+
+def exists(conn: Connection) -> bool:
+    """Whether the connected world has the summary (readable or not)."""
+    return _exists(conn)
 
 
 def available(conn: Connection) -> bool:

@@ -252,6 +252,13 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
     op = schema.metadata.tables["opportunity"]
     hist = schema.metadata.tables["opportunity_stage_history"]
     scope = crm.read_condition("opportunity") if crm is not None else None
+    from ..store import funnel_summary
+
+    if tuple(order) == funnel_summary.stages():
+        with crm.store._reader() as conn:
+            summary = funnel_summary.available(conn)
+        if summary:
+            return _funnel_from_summary(crm, as_of, order, scope)
     # in scope: the customer's scope on opportunity ⋈ customer (CRM.count_from), one primary-key
     # join per row rather than a correlated EXISTS per opportunity and per history row
     if scope is None:
@@ -344,3 +351,100 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
         cycle = conn.execute(cycle_q).scalar() if won else None
     out.attrs["cycle_days"] = float(cycle) if cycle is not None else float("nan")
     return out
+
+
+def _funnel_from_summary(crm: Any, as_of: Any, order: list[str], scope: Any) -> pd.DataFrame:
+    """:func:`funnel_sql` on a world with the per-opportunity figures
+    :data:`simcrm.store.funnel_summary.TABLE` (kept by the database): one query over the
+    opportunities in scope and their summary rows, grouped by (stage, status, furthest stage
+    in the history), gives every figure — the counts and amounts per stage and status, the
+    furthest stage reached, the stays per stage (days of the stays whose end is known, plus,
+    for those still open, ``as_of`` less their entry), the default ``as_of`` (the latest entry
+    or exit) and the won opportunities' cycle. No stage-history row is read."""
+    from ..store.funnel_summary import TABLE as f, day_number
+    from .funnel import LOST_STATUS, OPEN_STATUS, WON_STATUS
+
+    from ..store import schema
+
+    op = schema.metadata.tables["opportunity"]
+    dialect = crm.store.engine.dialect.name
+    if scope is None:
+        opp_from, scoped = op, []
+    else:
+        opp_from, customer_scope = crm.count_from("opportunity")
+        scoped = [customer_scope]
+    won_cycle = and_(op.c.status == WON_STATUS, op.c.closed_at.isnot(None))
+    cycle_days = cast(_days_between(op.c.closed_at, op.c.created_at, dialect), Float)
+    cols = [op.c.stage, op.c.status, func.coalesce(f.c.h, literal(-1)), func.count(), func.sum(_cents(op.c.amount)),
+            func.sum(op.c.amount * op.c.probability / 100.0), func.max(f.c.max_entered), func.max(f.c.max_left),
+            func.sum(case((won_cycle, cycle_days), else_=literal(None))), func.count(case((won_cycle, literal(1)), else_=literal(None)))]
+    for i in range(len(order)):
+        cols += [func.sum(f.c[f"n{i}"]), func.sum(f.c[f"fixed{i}"]), func.sum(f.c[f"open{i}"]), func.sum(f.c[f"open_t{i}"])]
+    q = (select(*cols).select_from(opp_from.outerjoin(f, f.c.opportunity_id == op.c.id)).where(*scoped)
+         .group_by(op.c.stage, op.c.status, func.coalesce(f.c.h, literal(-1))))
+    with crm.store._reader() as conn:
+        rows = conn.execute(q).all()
+
+    pos = {s: i for i, s in enumerate(order)}
+    last = len(order) - 1
+    per = {s: [0, 0, 0.0] for s in order}
+    won = lost = 0
+    at = np.zeros(len(order) + 1, dtype="int64")
+    ends: list[Any] = []
+    cycle_sum, cycle_n = 0.0, 0
+    stays = np.zeros((len(order), 4), dtype="float64")
+    for stage, status, h, n, cents, weighted, max_entered, max_left, c_sum, c_n, *sums in rows:
+        n = int(n)
+        if status == WON_STATUS:
+            won += n
+        elif status == LOST_STATUS:
+            lost += n
+        if status == OPEN_STATUS and stage in per:
+            row = per[stage]
+            row[0] += n
+            row[1] += int(cents or 0)
+            row[2] += float(weighted or 0.0)
+        current = last if status == WON_STATUS else pos.get(stage, -1)
+        b = max(int(h), current)
+        if b >= 0:
+            at[b] += n
+        ends += [v for v in (max_entered, max_left) if v is not None]
+        cycle_sum += float(c_sum or 0.0)
+        cycle_n += int(c_n or 0)
+        stays += np.array([float(v or 0) for v in sums], dtype="float64").reshape(len(order), 4)
+    if as_of is None:
+        end = max((as_timestamp(v, "as_of") for v in ends), default=None)
+    else:
+        end = as_timestamp(as_of, "as_of")
+    out = pd.DataFrame({"stage": order, "count": [per[s][0] for s in order],
+                        "amount": [per[s][1] / 100 for s in order],
+                        "weighted_amount": [per[s][2] for s in order]})
+    out["count"] = out["count"].astype("int64")
+    reached = at[::-1].cumsum()[::-1][:len(order)]
+    out["reached"] = reached.astype("int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conv = np.r_[reached[1:] / np.where(reached[:-1] > 0, reached[:-1], np.nan), np.nan]
+    out["conversion"] = np.round(conv, 4)
+    t_end = _day_number(end, dialect) if end is not None else None
+    avg = []
+    for i in range(len(order)):
+        n, fixed, open_n, open_t = stays[i]
+        if not n:
+            avg.append(np.nan)
+            continue
+        total = fixed + (open_n * t_end - open_t if t_end is not None and open_n else 0.0)
+        avg.append(float(total) / int(n))
+    out["avg_days_in_stage"] = avg
+    out["stage"] = out["stage"].astype("str")
+    out.attrs["win_rate"] = float(won / (won + lost)) if won + lost else float("nan")
+    out.attrs["cycle_days"] = float(cycle_sum / cycle_n) if won and cycle_n else float("nan")
+    return out
+
+
+def _day_number(ts: pd.Timestamp, dialect: str) -> float:
+    """``ts`` as the day number of :func:`simcrm.store.funnel_summary.day_number` (SQLite
+    ``julianday``, kept to the millisecond as SQLite does; PostgreSQL epoch / 86400)."""
+    seconds = (ts - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)
+    if dialect == "sqlite":
+        return round(seconds * 1000) / 86_400_000 + 2440587.5
+    return seconds / 86400.0

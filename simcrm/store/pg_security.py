@@ -50,7 +50,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from . import receivables, schema
+from . import schema, summaries
 
 __all__ = ["install", "apply_rights", "group_of", "create_login", "drop_logins", "is_installed", "me", "role_name", "group_name",
            "rights_group", "table_privileges", "key_columns", "mask_levels", "mask_level", "masked_schema",
@@ -504,10 +504,9 @@ def install(conn: Connection, group: str) -> None:
         conn.exec_driver_sql(f"CREATE POLICY simcrm_update ON {t} FOR UPDATE TO {g} USING ({scope}) WITH CHECK ({moved})")
         conn.exec_driver_sql(f"CREATE POLICY simcrm_delete ON {t} FOR DELETE TO {g} USING ({scope})")
     assert set(PARENT) <= _SCOPED
-    # the per-order payment totals (kept by SECURITY DEFINER triggers): read under the orders' scope
-    if receivables.exists(conn):
-        for stmt in receivables.policy_sql(g):
-            conn.exec_driver_sql(stmt)
+    # the summaries (kept by SECURITY DEFINER triggers): read under their records' scope
+    for stmt in summaries.policies(conn, g):
+        conn.exec_driver_sql(stmt)
 
     # triggers: the history written by the database; the organisation read-only for students
     for name in schema.TABLES:
@@ -570,9 +569,9 @@ def apply_rights(conn: Connection, group: str) -> None:
             if privileges:
                 for p in sorted(privileges):
                     conn.exec_driver_sql(f"GRANT {p} ON {_q(name)} TO {_q(rg)}")
-        # the per-order payment totals: read by whom may read both tables they add up
-        if receivables.exists(conn) and all("SELECT" in granted[t] for t in receivables.SOURCES):
-            conn.exec_driver_sql(f"GRANT SELECT ON {receivables.NAME} TO {_q(rg)}")
+        # the summaries: read by whom may read every table they add up
+        for name in summaries.grants(conn, granted):
+            conn.exec_driver_sql(f"GRANT SELECT ON {name} TO {_q(rg)}")
     logins = conn.execute(text(f"SELECT l.db_role, e.role_id, e.role_type FROM {LOGIN_TABLE} l "
                                "JOIN employee e ON e.id = l.employee_id ORDER BY l.db_role")).all()
     for db_role, role_id, role_type in logins:

@@ -375,25 +375,40 @@ def _funnel_from_summary(crm: Any, as_of: Any, order: list[str], scope: Any) -> 
         scoped = [customer_scope]
     won_cycle = and_(op.c.status == WON_STATUS, op.c.closed_at.isnot(None))
     cycle_days = cast(_days_between(op.c.closed_at, op.c.created_at, dialect), Float)
-    cols = [op.c.stage, op.c.status, func.coalesce(f.c.h, literal(-1)), func.count(), func.sum(_cents(op.c.amount)),
-            func.sum(op.c.amount * op.c.probability / 100.0), func.max(f.c.max_entered), func.max(f.c.max_left),
-            func.sum(case((won_cycle, cycle_days), else_=literal(None))), func.count(case((won_cycle, literal(1)), else_=literal(None)))]
+    figures = [func.count(), func.sum(_cents(op.c.amount)), func.sum(op.c.amount * op.c.probability / 100.0),
+               func.sum(case((won_cycle, cycle_days), else_=literal(None))),
+               func.count(case((won_cycle, literal(1)), else_=literal(None)))]
+    sums = [func.max(f.c.max_entered), func.max(f.c.max_left)]
     for i in range(len(order)):
-        cols += [func.sum(f.c[f"n{i}"]), func.sum(f.c[f"fixed{i}"]), func.sum(f.c[f"open{i}"]), func.sum(f.c[f"open_t{i}"])]
-    q = (select(*cols).select_from(opp_from.outerjoin(f, f.c.opportunity_id == op.c.id)).where(*scoped)
-         .group_by(op.c.stage, op.c.status, func.coalesce(f.c.h, literal(-1))))
+        sums += [func.sum(f.c[f"n{i}"]), func.sum(f.c[f"fixed{i}"]), func.sum(f.c[f"open{i}"]), func.sum(f.c[f"open_t{i}"])]
     with crm.store._reader() as conn:
-        rows = conn.execute(q).all()
+        if scoped:
+            # one pass over the opportunities in scope (joined up to their customer) and their
+            # summary rows: per (stage, status) the figures, per (furthest, current) the counts
+            q = (select(op.c.stage, op.c.status, f.c.h, f.c.c, *figures, *sums)
+                 .select_from(opp_from.join(f, f.c.opportunity_id == op.c.id)).where(*scoped)
+                 .group_by(op.c.stage, op.c.status, f.c.h, f.c.c))
+            rows = conn.execute(q).all()
+            by_stage = [(r[0], r[1], *r[4:9]) for r in rows]
+            reached_rows = [(r[2], r[3], r[4]) for r in rows]
+            width = len(sums)
+            totals = [max((r[9] for r in rows if r[9] is not None), default=None),
+                      max((r[10] for r in rows if r[10] is not None), default=None),
+                      *(sum(float(r[11 + k] or 0) for r in rows) for k in range(width - 2))]
+        else:
+            # everyone's: each from its own covering index or the summary alone, no join
+            by_stage = conn.execute(select(op.c.stage, op.c.status, *figures[:3], literal(None), literal(0))
+                                    .group_by(op.c.stage, op.c.status)).all()
+            cycle = conn.execute(select(*figures[3:])).one()
+            by_stage.append((None, None, 0, 0, 0.0, cycle[0], cycle[1]))
+            reached_rows = conn.execute(select(f.c.h, f.c.c, func.count()).group_by(f.c.h, f.c.c)).all()
+            totals = conn.execute(select(*sums)).one()
 
-    pos = {s: i for i, s in enumerate(order)}
-    last = len(order) - 1
     per = {s: [0, 0, 0.0] for s in order}
     won = lost = 0
     at = np.zeros(len(order) + 1, dtype="int64")
-    ends: list[Any] = []
     cycle_sum, cycle_n = 0.0, 0
-    stays = np.zeros((len(order), 4), dtype="float64")
-    for stage, status, h, n, cents, weighted, max_entered, max_left, c_sum, c_n, *sums in rows:
+    for stage, status, n, cents, weighted, c_sum, c_n in by_stage:
         n = int(n)
         if status == WON_STATUS:
             won += n
@@ -404,14 +419,14 @@ def _funnel_from_summary(crm: Any, as_of: Any, order: list[str], scope: Any) -> 
             row[0] += n
             row[1] += int(cents or 0)
             row[2] += float(weighted or 0.0)
-        current = last if status == WON_STATUS else pos.get(stage, -1)
-        b = max(int(h), current)
-        if b >= 0:
-            at[b] += n
-        ends += [v for v in (max_entered, max_left) if v is not None]
         cycle_sum += float(c_sum or 0.0)
         cycle_n += int(c_n or 0)
-        stays += np.array([float(v or 0) for v in sums], dtype="float64").reshape(len(order), 4)
+    for h, c, n in reached_rows:
+        b = max(int(h), int(c))
+        if b >= 0:
+            at[b] += int(n)
+    ends = [v for v in totals[:2] if v is not None]
+    stays = np.array([float(v or 0) for v in totals[2:]], dtype="float64").reshape(len(order), 4)
     if as_of is None:
         end = max((as_timestamp(v, "as_of") for v in ends), default=None)
     else:

@@ -7,7 +7,8 @@ at every opening (3–5 s of CPU time on a 100,000-customer world). This table h
 per opportunity (whether it has history rows or not):
 
 * ``h`` — the furthest stage of :data:`simcrm.analytics.funnel.STAGES` in its history (its
-  position, −1 when none);
+  position, −1 when none); ``c`` — its current stage's position (the last stage when won,
+  −1 for a stage not in the list); the funnel's "reached" counts the larger of the two;
 * ``max_entered`` / ``max_left`` — its latest ``entered_at`` / ``left_at`` (the funnel's
   default "as of");
 * per stage *i* of ``STAGES``, over its history rows in that stage that are stays (not the
@@ -20,7 +21,7 @@ per opportunity (whether it has history rows or not):
 
 **Kept by the database**, as :mod:`simcrm.store.receivables`: triggers on
 ``opportunity_stage_history`` (insert, update, delete) and ``opportunity`` (insert, delete,
-a change of its status or close date, which decide which rows are stays and when they end)
+a change of its stage, status or close date, which decide which rows are stays and when they end)
 recompute the row of the opportunity concerned from its current rows (SQLite and PostgreSQL;
 ``SECURITY DEFINER`` there, read under the opportunity's row-level security). The recomputing
 query is :func:`per_opportunity` — the same expressions the funnel's definitions use. Not part
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import (Column, DateTime, Float, Integer, MetaData, Table, and_, case, cast, extract, func, null,
+from sqlalchemy import (Column, DateTime, Float, Index, Integer, MetaData, Table, and_, case, cast, extract, func, null,
                         literal, literal_column, not_, or_, select, text)
 from sqlalchemy.engine import Connection
 
@@ -53,12 +54,12 @@ def stages() -> tuple[str, ...]:
 
 def _columns() -> list[Column]:
     cols = [Column("opportunity_id", Integer, primary_key=True, autoincrement=False),
-            Column("h", Integer, nullable=False),
+            Column("h", Integer, nullable=False), Column("c", Integer, nullable=False),
             Column("max_entered", DateTime), Column("max_left", DateTime)]
     for i in range(len(stages())):
         cols += [Column(f"n{i}", Integer, nullable=False), Column(f"fixed{i}", Float, nullable=False),
                  Column(f"open{i}", Integer, nullable=False), Column(f"open_t{i}", Float, nullable=False)]
-    return cols
+    return [*cols, Index(f"ix_{NAME}_h_c", "h", "c")]
 
 
 #: the summary table (its own metadata: not part of :data:`simcrm.store.schema.metadata`)
@@ -81,7 +82,7 @@ def _days_between(end: Any, start: Any, dialect: str) -> Any:
 def per_opportunity(dialect: str, key: Any = None) -> Any:
     """``SELECT`` of the summary rows (columns of :data:`TABLE`, in order) from the rows: of the
     opportunity ``key`` (an SQL expression, e.g. ``literal_column("NEW.id")``), or of all."""
-    from ..analytics.funnel import CLOSED_STATUSES, WON_STATUS  # noqa: F401 - the funnel's definitions
+    from ..analytics.funnel import CLOSED_STATUSES, WON_STATUS
     from . import schema
 
     op = schema.metadata.tables["opportunity"]
@@ -98,7 +99,10 @@ def per_opportunity(dialect: str, key: Any = None) -> Any:
     end = func.coalesce(hist.c.left_at, close_at)
     days = cast(_days_between(end, hist.c.entered_at, dialect), Float)
     t = cast(day_number(hist.c.entered_at, dialect), Float)
-    cols = [op.c.id, func.coalesce(func.max(index), literal(-1)), func.max(hist.c.entered_at), func.max(hist.c.left_at)]
+    current = case((op.c.status == WON_STATUS, literal(len(order) - 1)),
+                   else_=case(pos, value=op.c.stage, else_=literal(-1)))
+    cols = [op.c.id, func.coalesce(func.max(index), literal(-1)), current,
+            func.max(hist.c.entered_at), func.max(hist.c.left_at)]
     for s in order:
         here = and_(stay, hist.c.stage == s)
         cols += [func.count(case((here, literal(1)), else_=null())),
@@ -108,7 +112,7 @@ def per_opportunity(dialect: str, key: Any = None) -> Any:
     q = select(*cols).select_from(op.outerjoin(hist, hist.c.opportunity_id == op.c.id))
     if key is not None:
         q = q.where(op.c.id == key)
-    return q.group_by(op.c.id).order_by(op.c.id)
+    return q.group_by(op.c.id, op.c.status, op.c.stage).order_by(op.c.id)
 
 
 def _sql(q: Any, dialect: Any) -> str:
@@ -132,7 +136,7 @@ def _fill_sql(dialect: Any) -> str:
 #: trigger events per source table: (event, keys refreshed) ; UPDATE OF lists the columns that matter
 _EVENTS = {
     "opportunity": [("INSERT", ("NEW.id",)), ("DELETE", ("OLD.id",)),
-                    ("UPDATE OF id, status, closed_at", ("OLD.id", "NEW.id"))],
+                    ("UPDATE OF id, stage, status, closed_at", ("OLD.id", "NEW.id"))],
     "opportunity_stage_history": [("INSERT", ("NEW.opportunity_id",)), ("DELETE", ("OLD.opportunity_id",)),
                                   ("UPDATE OF opportunity_id, stage, status, entered_at, left_at",
                                    ("OLD.opportunity_id", "NEW.opportunity_id"))],
@@ -185,9 +189,10 @@ def _pg_triggers() -> list[str]:
 
 
 def _create_sql(dialect: Any) -> list[str]:
-    from sqlalchemy.schema import CreateTable
+    from sqlalchemy.schema import CreateIndex, CreateTable
 
-    return [str(CreateTable(TABLE).compile(dialect=dialect)).strip()]
+    return [str(CreateTable(TABLE).compile(dialect=dialect)).strip(),
+            *(str(CreateIndex(ix).compile(dialect=dialect)).strip() for ix in sorted(TABLE.indexes, key=lambda i: i.name))]
 
 
 def ddl(dialect: Any) -> list[str]:

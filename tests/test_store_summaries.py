@@ -1,10 +1,11 @@
-"""The per-order payment totals ``order_receivable`` stay the aggregate of the payment-plan and
-payment rows under every writer: the simulation's bulk inserts, CRM operations, the lab undo
-(which deletes rows directly), raw SQL, and student logins of a PostgreSQL classroom world; and
-the dashboard's 逾期应收 computed from them equals the one computed from the rows.
+"""The summaries the database keeps (simcrm.store.summaries) stay right under every writer: the
+simulation's bulk inserts, CRM operations, the lab undo (which deletes rows directly), raw SQL,
+and student logins of a PostgreSQL classroom world.
 
-Each expected summary is recomputed here in pandas from the rows (``store.read``), not by the
-module under test.
+* ``order_receivable`` (per-order payment totals) is compared with the same totals recomputed
+  here in pandas from the rows, and the dashboard's 逾期应收 from it with receivables_aging;
+* ``opportunity_funnel`` is compared with what its query gives from the rows at that moment
+  (a stale row differs), and funnel_sql reading it with the pandas funnel on the rows.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from simcrm.analytics import sql as asql
 from simcrm.crm import CRM
 from simcrm.lab.undo import Journal
 from simcrm.sim import generate
-from simcrm.store import Store, receivables
+from simcrm.store import Store, funnel_summary, receivables
 
 NOW = dt.datetime(2025, 12, 31, 18, 0)
 
@@ -71,6 +72,38 @@ def assert_current(store, crms=(), dates=(None,)):
             assert round(asql.overdue_total_sql(crm, as_of) * 100) == overdue_from_rows(crm, as_of)
 
 
+def funnel_rows(store) -> list[tuple]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(funnel_summary.TABLE).order_by(funnel_summary.TABLE.c.opportunity_id))]
+
+
+def funnel_now(store) -> list[tuple]:
+    """The summary's rows as its query computes them from the rows now."""
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(funnel_summary.per_opportunity(conn.dialect.name))]
+
+
+def assert_funnel_current(store, crms=(), dates=(None,)):
+    import numpy as np
+
+    got, want = funnel_rows(store), funnel_now(store)
+    assert [r[:3] for r in got] == [r[:3] for r in want]
+    for a, b in zip(got, want):
+        assert _day(a[3]) == _day(b[3]) and _day(a[4]) == _day(b[4])
+        np.testing.assert_allclose(np.array(a[5:], dtype=float), np.array(b[5:], dtype=float), rtol=1e-12, atol=1e-9)
+    for crm in crms:
+        opp, hist = crm.list("opportunity"), crm.list("opportunity_stage_history")
+        for as_of in dates:
+            want_f = analytics.funnel(opp, hist, as_of=as_of)
+            got_f = asql.funnel_sql(crm, as_of)
+            for col in ("count", "reached"):
+                assert got_f[col].tolist() == want_f[col].astype("int64").tolist(), (col, as_of)
+            for col in ("amount", "weighted_amount", "conversion", "avg_days_in_stage"):
+                np.testing.assert_allclose(got_f[col], want_f[col], rtol=0, atol=1e-6, err_msg=col)
+            for key in ("win_rate", "cycle_days"):
+                np.testing.assert_allclose(got_f.attrs[key], want_f.attrs[key], rtol=1e-9)
+
+
 @pytest.fixture()
 def world(tmp_path):
     return generate(seed=31, customers=150, db=str(tmp_path / "w.sqlite"), cache=False)
@@ -92,6 +125,42 @@ def test_a_generated_world_has_the_summary_of_its_rows_and_the_same_overdue(worl
     assert_current(store, [admin, admin.as_user("user002"), admin.as_user("user004")],
                    [None, dt.date(2024, 6, 30), dt.date(2025, 3, 1), dt.date(2026, 2, 1)])
     assert asql.overdue_total_sql(admin) > 0
+    assert len(funnel_rows(store)) == store.count("opportunity") > 50
+    assert_funnel_current(store, [admin, admin.as_user("user003"), admin.as_user("user004")],
+                          [None, NOW, dt.date(2024, 6, 30)])
+
+
+def test_opportunity_operations_raw_sql_and_lab_undo_keep_the_funnel_current(world):
+    store = world.store
+    admin = CRM.system(store, now=NOW)
+    rep = admin.as_user("user004")
+    journal = Journal(store)
+    before = funnel_rows(store)
+    opp = admin.list("opportunity", where={"status": analytics.OPEN_STATUS})
+    first, second, third = (int(i) for i in opp["id"].iloc[:3])
+    stage = opp["stage"].iloc[0]
+    later = analytics.STAGES[min(analytics.STAGES.index(stage) + 1, len(analytics.STAGES) - 1)]
+    if later != stage:
+        admin.advance_opportunity(first, later)
+    admin.win_opportunity(second)
+    admin.lose_opportunity(third, "价格")
+    customer = int(admin.list("customer")["id"].iloc[0])
+    new = admin.create_opportunity(customer, "新机会", amount=1000.0)
+    admin.advance_opportunity(new, analytics.STAGES[2])
+    assert funnel_rows(store) != before
+    assert_funnel_current(store, [admin, rep], [None, NOW])
+    journal.undo("练习")
+    assert new not in {r[0] for r in funnel_rows(store)}
+    assert_funnel_current(store, [admin, rep], [None, NOW])
+    # raw SQL: a closing date moved, a stay reopened, a history row deleted
+    op = admin.list("opportunity", where={"status": analytics.WON_STATUS}).iloc[0]
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE opportunity SET closed_at = '2025-01-01 00:00:00' WHERE id = :o"), {"o": int(op["id"])})
+        conn.execute(sa.text("UPDATE opportunity_stage_history SET left_at = NULL WHERE id = "
+                             "(SELECT min(id) FROM opportunity_stage_history WHERE opportunity_id = :o)"), {"o": first})
+        conn.execute(sa.text("DELETE FROM opportunity_stage_history WHERE id = "
+                             "(SELECT max(id) FROM opportunity_stage_history WHERE opportunity_id = :o)"), {"o": third})
+    assert_funnel_current(store, [admin, rep], [None, NOW, dt.date(2025, 6, 1)])
 
 
 def test_crm_operations_raw_sql_and_lab_undo_keep_it_current(world):
@@ -166,6 +235,7 @@ def test_bulk_writes_rebuild_it(tmp_path):
     w = generate(seed=32, customers=80, db=str(tmp_path / "w.sqlite"), cache=False)
     w.step(91)
     assert_current(w.store)
+    assert_funnel_current(w.store, [CRM.system(w.store, now=NOW)])
 
 
 @pytest.mark.postgres
@@ -209,6 +279,10 @@ def test_postgresql_classroom_logins_keep_it_current_and_see_only_their_orders(p
         finance.record_payment(order, 12.34, paid_date=NOW.date())
         assert summary(store)[order][1] == paid + 1234
         assert_current(store, [admin])
+        rep_crm = CRM(login("销售代表"), user=people["销售代表"], now=NOW)
+        mine = rep_crm.list("opportunity", where={"status": analytics.OPEN_STATUS})
+        rep_crm.win_opportunity(int(mine["id"].iloc[0]))
+        assert_funnel_current(store, [admin])
         # the login cannot write the summary itself
         u = sa.engine.make_url(pg_server.url).set(username=logins["财务专员"], password=f"pw-{logins['财务专员']}")
         raw = sa.create_engine(u, connect_args={"options": f"-csearch_path={schema_name}"})
@@ -220,10 +294,13 @@ def test_postgresql_classroom_logins_keep_it_current_and_see_only_their_orders(p
         rep_store = login("销售代表")
         rep = CRM(rep_store, user=people["销售代表"], now=NOW)
         with rep_store.engine.connect() as conn:
-            assert receivables.available(conn)
+            assert receivables.available(conn) and funnel_summary.available(conn)
             seen = {int(r[0]) for r in conn.execute(sa.select(receivables.TABLE.c.order_id))}
+            seen_opp = {int(r[0]) for r in conn.execute(sa.select(funnel_summary.TABLE.c.opportunity_id))}
         assert seen == set(int(i) for i in rep.list("sales_order")["id"]) & set(summary(store))
         assert 0 < len(seen) < len(summary(store))
+        assert seen_opp == set(int(i) for i in rep.list("opportunity")["id"]) and 0 < len(seen_opp) < len(funnel_rows(store))
+        assert_funnel_current(store, [rep], [None, NOW])
         assert round(asql.overdue_total_sql(rep) * 100) == overdue_from_rows(CRM(store, user=people["销售代表"], now=NOW))
     finally:
         for s in stores:

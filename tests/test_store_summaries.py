@@ -310,3 +310,36 @@ def test_postgresql_classroom_logins_keep_it_current_and_see_only_their_orders(p
         with store.engine.begin() as conn:
             pg_security.drop_logins(conn, group)
         store.close()
+
+
+def test_a_scope_holding_every_customer_counts_without_it_and_notices_a_change(world):
+    """A manager whose department owns every customer counts a customer's records without the
+    scope join (CRM.count_from gives no condition); once one customer leaves the scope, the
+    condition is back — also in a list screen opened before the change."""
+    from simcrm.ui.listview import ListView
+
+    store = world.store
+    admin = CRM.system(store, now=NOW)
+    emp = admin.list("employee")
+    roles = admin.list("role").set_index("id")
+    emp = emp[emp["status"] == "正常"]
+    manager = next(CRM(store, user=int(e), now=NOW) for e, r in zip(emp["id"], emp["role_id"])
+                   if roles.loc[r, "data_scope"] == "本部门" and CRM(store, user=int(e), now=NOW).sees_every_customer())
+    assert not admin.as_user("user004").sees_every_customer()
+    frm, cond = manager.count_from("payment")
+    assert cond is None and frm.name == "payment"
+    view = ListView(manager, "payment")
+    view.refresh()
+    assert view.total == manager.count("payment") == len(manager.list("payment")) == store.count("payment")
+    # a customer with payments handed to someone outside the manager's department
+    pays = admin.list("payment").merge(admin.list("sales_order")[["id", "customer_id"]].rename(columns={"id": "order_id"}))
+    customer = int(pays["customer_id"].value_counts().index[0])
+    outsider = next(int(e) for e in emp["id"] if int(e) not in manager._scope_owner_ids())
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE customer SET owner_id = :e WHERE id = :c"), {"e": outsider, "c": customer})
+    assert not manager.sees_every_customer()
+    assert manager.count_from("payment")[1] is not None
+    gone = int((pays["customer_id"] == customer).sum())
+    view.refresh()
+    assert view.total == manager.count("payment") == len(manager.list("payment")) == store.count("payment") - gone
+    assert gone > 0

@@ -265,7 +265,7 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
         opp_from, hist_from, scoped = op, hist.join(op, op.c.id == hist.c.opportunity_id), []
     else:
         opp_from, customer_scope = crm.count_from("opportunity")
-        scoped = [customer_scope]
+        scoped = [] if customer_scope is None else [customer_scope]
         # the history rows of the opportunities in scope: read in table order, each tested
         # against the list of those opportunities (not fetched one opportunity at a time)
         hist_from = hist.join(op, op.c.id == hist.c.opportunity_id)
@@ -372,7 +372,7 @@ def _funnel_from_summary(crm: Any, as_of: Any, order: list[str], scope: Any) -> 
         opp_from, scoped = op, []
     else:
         opp_from, customer_scope = crm.count_from("opportunity")
-        scoped = [customer_scope]
+        scoped = [] if customer_scope is None else [customer_scope]
     won_cycle = and_(op.c.status == WON_STATUS, op.c.closed_at.isnot(None))
     cycle_days = cast(_days_between(op.c.closed_at, op.c.created_at, dialect), Float)
     figures = [func.count(), func.sum(_cents(op.c.amount)), func.sum(op.c.amount * op.c.probability / 100.0),

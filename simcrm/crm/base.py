@@ -427,6 +427,21 @@ class CRMBase:
             return alive if cond is None else and_(cond, alive)
         return cond
 
+    def lean_read_condition(self, table: str) -> Any:
+        """:meth:`read_condition`, without the data scope when it holds every customer of the
+        world now (:meth:`sees_every_customer`) and ``table`` is the customers or a customer's
+        records (:data:`PARENT` up to the customer): the same rows, and the database need not
+        join them up to the customer. For aggregate reads (the dashboard, the funnel)."""
+        cond = self.read_condition(table)
+        if cond is None:
+            return None
+        name = table
+        while name in PARENT:
+            name = PARENT[name][1]
+        if name != "customer" or not self.sees_every_customer():
+            return cond
+        return tbl("customer").c.deleted == false() if table == "customer" else None
+
     def _in_scope(self, table: str, row_id: int) -> bool:
         """Whether row ``row_id`` of ``table`` is inside the data scope (one ``EXISTS`` query)."""
         cond = self.scope_condition(table)
@@ -556,14 +571,18 @@ class CRMBase:
     def sees_every_customer(self) -> bool:
         """Whether the user's data scope holds every customer of the world now (deleted ones
         included): then the scope of a customer's records selects every row, and a read may
-        leave it out. Asked of the database at each call (one pass over the customers' owner
-        index at most; it stops at the first customer outside the scope)."""
+        leave it out. Asked of the database at each call (one pass over the customers at most;
+        it stops at the first customer outside the scope), once inside :meth:`_remembering`."""
         scope = self.scope_condition("customer")
         if scope is None:
             return True
         c = tbl("customer")
-        with self.store._reader() as conn:
-            return conn.execute(select(c.c.id).where(not_(func.coalesce(scope, false()))).limit(1)).first() is None
+
+        def now() -> bool:
+            with self.store._reader() as conn:
+                return conn.execute(select(c.c.id).where(not_(func.coalesce(scope, false()))).limit(1)).first() is None
+
+        return bool(self._remember(("every_customer",), now))
 
     def _mask_read(self, table: str, frame: pd.DataFrame) -> pd.DataFrame:
         """Hook for reads of tables whose values the role sees masked (see :mod:`.audit`)."""
@@ -587,6 +606,20 @@ class CRMBase:
         try:
             with self.store.lookup_cache():
                 yield
+        finally:
+            self._memo = None
+
+    @contextlib.contextmanager
+    def _remembering(self) -> Iterator[None]:
+        """Remember the user's rights and scope lookups (:meth:`_remember`) while the block runs:
+        for the several reads of one screen opening (the dashboard), which need not ask the
+        database the same question each time. Nothing is remembered past the block."""
+        if self._memo is not None:
+            yield
+            return
+        self._memo = {}
+        try:
+            yield
         finally:
             self._memo = None
 

@@ -89,11 +89,14 @@ def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ())
     """逾期应收合计: ``total_overdue`` of :func:`receivables_aging` (``by=None``) over the orders
     in ``crm``'s data scope that match the conditions ``where`` (on ``sales_order``), in yuan (exact to the cent).
 
-    One query: per order, the instalments due before ``as_of`` less the payments made by
-    ``as_of`` (one ``GROUP BY order_id`` over the covering indexes ``(order_id, date, amount)``
-    of both tables), kept when positive; the data scope and ``where`` are then tested on those
-    orders only (the few that still owe, by primary key), and their amounts added up. Testing
-    the scope before grouping would visit every order of a manager's department first.
+    On a world with the per-order totals the database keeps (:mod:`simcrm.store.receivables`),
+    one query reads only the orders not fully paid or paid after ``as_of`` (see
+    :func:`_overdue_from_summary`). Otherwise one query over the rows: per order, the
+    instalments due before ``as_of`` less the payments made by ``as_of`` (one ``GROUP BY
+    order_id`` over the covering indexes ``(order_id, date, amount)`` of both tables), kept when
+    positive. Either way the data scope and ``where`` are then tested on the orders that owe
+    only (by primary key), and their amounts added up; a scope holding every customer is left
+    out (:meth:`CRM.lean_read_condition`).
     """
     from ..store import receivables
 
@@ -236,7 +239,9 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
       else at the close date of a closed opportunity, else at ``as_of``; rows recording the
       closing are not stays) — ``avg_days_in_stage``.
 
-    Only aggregated rows come back to Python. ``as_of`` defaults, as in :func:`funnel`, to the
+    On a world with the per-opportunity figures the database keeps
+    (:mod:`simcrm.store.funnel_summary`) and the default stages, no stage-history row is read
+    (:func:`_funnel_from_summary`). Only aggregated rows come back to Python. ``as_of`` defaults, as in :func:`funnel`, to the
     latest ``entered_at`` / ``left_at`` in the history. The figures equal the pandas function's
     (amounts to the cent; float sums differ only in their last bits, the database adds them in
     another order); ``tests/test_analytics_sql.py`` compares both for several roles and dates.

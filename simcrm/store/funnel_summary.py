@@ -30,6 +30,7 @@ of the schema students see; a world without it computes from the rows.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import (Column, DateTime, Float, Index, Integer, MetaData, Table, and_, case, cast, extract, func, null,
@@ -62,8 +63,18 @@ def _columns() -> list[Column]:
     return [*cols, Index(f"ix_{NAME}_h_c", "h", "c")]
 
 
-#: the summary table (its own metadata: not part of :data:`simcrm.store.schema.metadata`)
-TABLE = Table(NAME, MetaData(), *_columns())
+@functools.cache
+def _table() -> Table:
+    return Table(NAME, MetaData(), *_columns())
+
+
+def __getattr__(name: str) -> Any:
+    # TABLE, the summary table (its own metadata: not part of simcrm.store.schema.metadata), is
+    # built on first use: its columns follow the funnel's stages, and importing simcrm.store
+    # need not import simcrm.analytics
+    if name == "TABLE":
+        return _table()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def day_number(column: Any, dialect: str) -> Any:
@@ -120,7 +131,7 @@ def _sql(q: Any, dialect: Any) -> str:
 
 
 def _column_list() -> str:
-    return ", ".join(c.name for c in TABLE.columns)
+    return ", ".join(c.name for c in _table().columns)
 
 
 def refresh_sql(key: str, dialect: Any) -> list[str]:
@@ -191,8 +202,8 @@ def _pg_triggers() -> list[str]:
 def _create_sql(dialect: Any) -> list[str]:
     from sqlalchemy.schema import CreateIndex, CreateTable
 
-    return [str(CreateTable(TABLE).compile(dialect=dialect)).strip(),
-            *(str(CreateIndex(ix).compile(dialect=dialect)).strip() for ix in sorted(TABLE.indexes, key=lambda i: i.name))]
+    return [str(CreateTable(_table()).compile(dialect=dialect)).strip(),
+            *(str(CreateIndex(ix).compile(dialect=dialect)).strip() for ix in sorted(_table().indexes, key=lambda i: i.name))]
 
 
 def ddl(dialect: Any) -> list[str]:

@@ -5,7 +5,9 @@ and student logins of a PostgreSQL classroom world.
 * ``order_receivable`` (per-order payment totals) is compared with the same totals recomputed
   here in pandas from the rows, and the dashboard's 逾期应收 from it with receivables_aging;
 * ``opportunity_funnel`` is compared with what its query gives from the rows at that moment
-  (a stale row differs), and funnel_sql reading it with the pandas funnel on the rows.
+  (a stale row differs), and funnel_sql reading it with the pandas funnel on the rows;
+* ``customer_sales`` (per-customer sales) with the same figures recomputed in pandas, and the
+  dashboard's charts reading it with the same charts computed from the rows.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from simcrm.analytics import sql as asql
 from simcrm.crm import CRM
 from simcrm.lab.undo import Journal
 from simcrm.sim import generate
-from simcrm.store import Store, funnel_summary, receivables
+from simcrm.store import Store, funnel_summary, receivables, sales_summary
 
 NOW = dt.datetime(2025, 12, 31, 18, 0)
 
@@ -104,6 +106,37 @@ def assert_funnel_current(store, crms=(), dates=(None,)):
                 np.testing.assert_allclose(got_f.attrs[key], want_f.attrs[key], rtol=1e-9)
 
 
+def sales_rows(store) -> dict[int, tuple]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(sales_summary.TABLE)).all()
+    return {int(r[0]): (int(r[1]), int(r[2]), _day(r[3])) for r in rows}
+
+
+def sales_expected(store) -> dict[int, tuple]:
+    """Per customer: Σ cents, count and latest date of its approved, not 意外中止 orders (pandas)."""
+    o = store.read("sales_order")
+    o = o[(o["approval"] == "同意") & (o["status"] != "意外中止")]
+    o = o.assign(c=(o["total_amount"] * 100).round().astype("int64"))
+    g = o.groupby("customer_id").agg(c=("c", "sum"), n=("c", "size"), d=("order_date", "max"))
+    return {int(k): (int(r["c"]), int(r["n"]), _day(r["d"])) for k, r in g.iterrows()}
+
+
+def assert_sales_current(store, crms=()):
+    from simcrm.ui import dashboard
+
+    assert sales_rows(store) == sales_expected(store)
+    real = sales_summary.available
+    for crm in crms:
+        got = dashboard.chart_data(crm)
+        try:
+            sales_summary.available = lambda conn: False  # the same charts from the rows
+            want = dashboard.chart_data(crm)
+        finally:
+            sales_summary.available = real
+        for key in ("pyramid", "rfm", "trend"):
+            pd.testing.assert_frame_equal(got[key], want[key])
+
+
 @pytest.fixture()
 def world(tmp_path):
     return generate(seed=31, customers=150, db=str(tmp_path / "w.sqlite"), cache=False)
@@ -125,6 +158,8 @@ def test_a_generated_world_has_the_summary_of_its_rows_and_the_same_overdue(worl
     assert_current(store, [admin, admin.as_user("user002"), admin.as_user("user004")],
                    [None, dt.date(2024, 6, 30), dt.date(2025, 3, 1), dt.date(2026, 2, 1)])
     assert asql.overdue_total_sql(admin) > 0
+    assert len(sales_rows(store)) > 50
+    assert_sales_current(store, [admin, admin.as_user("user003"), admin.as_user("user004")])
     assert len(funnel_rows(store)) == store.count("opportunity") > 50
     assert_funnel_current(store, [admin, admin.as_user("user003"), admin.as_user("user004")],
                           [None, NOW, dt.date(2024, 6, 30)])
@@ -187,6 +222,8 @@ def test_crm_operations_raw_sql_and_lab_undo_keep_it_current(world):
     admin.add_payment_plan(new, [(dt.date(2025, 11, 1), half), (dt.date(2026, 2, 1), round(total - half, 2))])
     admin.record_payment(new, 1.0, paid_date=dt.date(2025, 11, 5))
     assert summary(store)[new][0] == round(total * 100)
+    assert sales_rows(store)[customer][2] == max(sales_expected(store)[customer][2], "2025-10-01")
+    assert_sales_current(store, [admin, rep])
     admin.ship_order(new)
     line = int(admin.list("order_line", where={"order_id": new})["id"].iloc[0])
     admin.return_goods(new, {line: 1}, "外壳破损")
@@ -196,6 +233,15 @@ def test_crm_operations_raw_sql_and_lab_undo_keep_it_current(world):
     assert str(report)
     assert new not in summary(store) and summary(store)[order] == before
     assert_current(store, [admin, rep])
+    assert_sales_current(store, [admin])
+    # raw SQL on orders: an order moved to another customer, a total changed, an order aborted
+    with store.engine.begin() as conn:
+        a, b = conn.execute(sa.text("SELECT id, customer_id FROM sales_order WHERE approval = '同意' "
+                                    "AND status <> '意外中止' ORDER BY id LIMIT 2")).all()
+        conn.execute(sa.text("UPDATE sales_order SET customer_id = :c, total_amount = total_amount + 1 WHERE id = :o"),
+                     {"c": b[1], "o": a[0]})
+        conn.execute(sa.text("UPDATE sales_order SET status = '意外中止' WHERE id = :o"), {"o": b[0]})
+    assert_sales_current(store, [admin, rep])
     # raw SQL: a payment moved to another order, an instalment changed, rows deleted
     other = next(o for o, v in summary(store).items() if o != order and v[1] > 0)
     with store.engine.begin() as conn:
@@ -235,6 +281,7 @@ def test_bulk_writes_rebuild_it(tmp_path):
     w = generate(seed=32, customers=80, db=str(tmp_path / "w.sqlite"), cache=False)
     w.step(91)
     assert_current(w.store)
+    assert_sales_current(w.store, [CRM.system(w.store, now=NOW)])
     assert_funnel_current(w.store, [CRM.system(w.store, now=NOW)])
 
 
@@ -283,6 +330,14 @@ def test_postgresql_classroom_logins_keep_it_current_and_see_only_their_orders(p
         mine = rep_crm.list("opportunity", where={"status": analytics.OPEN_STATUS})
         rep_crm.win_opportunity(int(mine["id"].iloc[0]))
         assert_funnel_current(store, [admin])
+        customer = int(rep_crm.list("customer")["id"].iloc[0])
+        product = int(admin.list("product").sort_values("stock", ascending=False)["id"].iloc[0])
+        before = sales_rows(store).get(customer)
+        new = rep_crm.create_order(customer, [{"product_id": product, "quantity": 1}])
+        assert sales_rows(store).get(customer) == before  # not approved yet: not a sale
+        admin.approve_order(new)
+        assert sales_rows(store)[customer][1] == (before[1] if before else 0) + 1
+        assert_sales_current(store)
         # the login cannot write the summary itself
         u = sa.engine.make_url(pg_server.url).set(username=logins["财务专员"], password=f"pw-{logins['财务专员']}")
         raw = sa.create_engine(u, connect_args={"options": f"-csearch_path={schema_name}"})
@@ -297,10 +352,13 @@ def test_postgresql_classroom_logins_keep_it_current_and_see_only_their_orders(p
             assert receivables.available(conn) and funnel_summary.available(conn)
             seen = {int(r[0]) for r in conn.execute(sa.select(receivables.TABLE.c.order_id))}
             seen_opp = {int(r[0]) for r in conn.execute(sa.select(funnel_summary.TABLE.c.opportunity_id))}
+            seen_cust = {int(r[0]) for r in conn.execute(sa.select(sales_summary.TABLE.c.customer_id))}
         assert seen == set(int(i) for i in rep.list("sales_order")["id"]) & set(summary(store))
         assert 0 < len(seen) < len(summary(store))
         assert seen_opp == set(int(i) for i in rep.list("opportunity")["id"]) and 0 < len(seen_opp) < len(funnel_rows(store))
         assert_funnel_current(store, [rep], [None, NOW])
+        assert seen_cust == set(int(i) for i in rep.list("customer", include_deleted=True)["id"]) & set(sales_rows(store))
+        assert 0 < len(seen_cust) < len(sales_rows(store))
         assert round(asql.overdue_total_sql(rep) * 100) == overdue_from_rows(CRM(store, user=people["销售代表"], now=NOW))
     finally:
         for s in stores:

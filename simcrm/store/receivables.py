@@ -194,7 +194,7 @@ def policy_sql(group: str) -> list[str]:
             f"((SELECT simcrm_sees_all()) OR EXISTS (SELECT 1 FROM sales_order p WHERE p.id = {NAME}.order_id))"]
 
 
-def rebuild_sqlite(raw: Any) -> None:
+def rebuild_sqlite(raw: Any, dialect: Any = None) -> None:
     """Recompute the whole summary of a SQLite world from its rows (a raw ``sqlite3`` connection,
     inside the caller's transaction); nothing when the world has no summary. For bulk writes,
     which insert with the triggers off (:func:`simcrm.store.frames.write_frames`)."""

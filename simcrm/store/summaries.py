@@ -4,7 +4,9 @@ otherwise add up hundreds of thousands of rows at every opening:
 * :mod:`simcrm.store.receivables` — ``order_receivable``: per order, its payment-plan and
   payment totals and dates (the dashboard's 逾期应收);
 * :mod:`simcrm.store.funnel_summary` — ``opportunity_funnel``: per opportunity, its furthest
-  stage and its stays per stage (the sales funnel).
+  stage and its stays per stage (the sales funnel);
+* :mod:`simcrm.store.sales_summary` — ``customer_sales``: per customer, the sum, number and
+  latest date of its orders that count as sales (the dashboard's pyramid and RFM).
 
 Each is kept by triggers (SQLite and PostgreSQL) that recompute the row of the record a changed
 row belongs to; writers that turn the triggers off (the bulk path of
@@ -18,12 +20,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from . import funnel_summary, receivables
+from . import funnel_summary, receivables, sales_summary
 
 __all__ = ["MODULES", "names", "ddl", "install", "rebuild", "rebuild_sqlite", "grants", "policies"]
 
 #: each summary's module (``NAME``, ``SOURCES``, ``ddl``, ``install``, ``rebuild``, ``policy_sql`` …)
-MODULES = (receivables, funnel_summary)
+MODULES = (receivables, funnel_summary, sales_summary)
 
 
 def names() -> list[str]:
@@ -50,10 +52,7 @@ def rebuild_sqlite(raw: Any, dialect: Any, tables: set[str]) -> None:
     """:func:`rebuild` on a raw ``sqlite3`` connection, of the summaries of ``tables``."""
     for m in MODULES:
         if m.SOURCES & tables:
-            if m is receivables:
-                m.rebuild_sqlite(raw)
-            else:
-                m.rebuild_sqlite(raw, dialect)
+            m.rebuild_sqlite(raw, dialect)
 
 
 def grants(conn: Connection, granted: dict[str, set[str]]) -> list[str]:

@@ -37,7 +37,7 @@ from ..analytics.funnel import OPEN_STATUS, STAGES
 from ..analytics.rfm import quantile_scores
 from ..analytics.sql import _cents, overdue_total_sql, scoped_orders
 from ..crm.base import TABLE_MODULE
-from ..store import schema
+from ..store import sales_summary, schema
 from ._base import Screen, figure_output, set_figure
 from ._scope import can_read
 
@@ -120,6 +120,14 @@ def _per_customer_query(crm: Any) -> Any:
     scope = crm.scope_condition("customer") if crm is not None else None
     if scope is not None and crm.sees_every_customer():
         scope = None
+    with crm.store._reader() as conn:
+        summary = sales_summary.available(conn)
+    if summary:
+        # the per-customer figures the database keeps (simcrm.store.sales_summary): the customers'
+        # rows alone, or those of the customers in scope
+        s = sales_summary.TABLE
+        q = select(s.c.customer_id, s.c.cents, s.c.orders, s.c.last_date)
+        return q if scope is None else q.select_from(c.join(s, s.c.customer_id == c.c.id)).where(scope)
     if scope is None or _own_scope(crm):
         return _sales(crm, *cols).group_by(o.c.customer_id)
     g = (select(*(col.label(f"v{i}") for i, col in enumerate(cols)))

@@ -100,7 +100,6 @@ def per_opportunity(dialect: str, key: Any = None) -> Any:
     hist = schema.metadata.tables["opportunity_stage_history"]
     order = stages()
     pos = {s: i for i, s in enumerate(order)}
-    index = case(pos, value=hist.c.stage, else_=literal(-1))
     # the funnel's rules (funnel_sql): which rows are stays, and when a stay ends
     closed = op.c.status.in_(list(CLOSED_STATUSES))
     close_at = case((closed, op.c.closed_at), else_=null())
@@ -112,18 +111,30 @@ def per_opportunity(dialect: str, key: Any = None) -> Any:
     t = cast(day_number(hist.c.entered_at, dialect), Float)
     current = case((op.c.status == WON_STATUS, literal(len(order) - 1)),
                    else_=case(pos, value=op.c.stage, else_=literal(-1)))
-    cols = [op.c.id, func.coalesce(func.max(index), literal(-1)), current,
-            func.max(hist.c.entered_at), func.max(hist.c.left_at)]
+    # per (opportunity, stage) first — one pass in the order of the index (opportunity_id,
+    # stage), each row's rules worked out once — then one row per opportunity
+    per_stage = (select(hist.c.opportunity_id.label("oid"), hist.c.stage.label("stage"),
+                        func.count(case((stay, literal(1)), else_=null())).label("n"),
+                        func.sum(case((and_(stay, end.isnot(None)), days), else_=null())).label("fixed"),
+                        func.count(case((and_(stay, end.is_(None)), literal(1)), else_=null())).label("open"),
+                        func.sum(case((and_(stay, end.is_(None)), t), else_=null())).label("open_t"),
+                        func.max(hist.c.entered_at).label("entered"), func.max(hist.c.left_at).label("left"))
+                 .select_from(hist.join(op, op.c.id == hist.c.opportunity_id)))
+    if key is not None:
+        per_stage = per_stage.where(hist.c.opportunity_id == key)
+    g = per_stage.group_by(hist.c.opportunity_id, hist.c.stage).subquery("per_stage")
+    cols = [op.c.id, func.coalesce(func.max(case(pos, value=g.c.stage, else_=literal(-1))), literal(-1)), current,
+            func.max(g.c.entered), func.max(g.c.left)]
     for s in order:
-        here = and_(stay, hist.c.stage == s)
-        cols += [func.count(case((here, literal(1)), else_=null())),
-                 func.coalesce(func.sum(case((and_(here, end.isnot(None)), days), else_=null())), literal(0.0)),
-                 func.count(case((and_(here, end.is_(None)), literal(1)), else_=null())),
-                 func.coalesce(func.sum(case((and_(here, end.is_(None)), t), else_=null())), literal(0.0))]
-    q = select(*cols).select_from(op.outerjoin(hist, hist.c.opportunity_id == op.c.id))
+        here = g.c.stage == s
+        cols += [func.coalesce(func.sum(case((here, g.c.n), else_=null())), literal(0)),
+                 func.coalesce(func.sum(case((here, g.c.fixed), else_=null())), literal(0.0)),
+                 func.coalesce(func.sum(case((here, g.c.open), else_=null())), literal(0)),
+                 func.coalesce(func.sum(case((here, g.c.open_t), else_=null())), literal(0.0))]
+    q = select(*cols).select_from(op.outerjoin(g, g.c.oid == op.c.id))
     if key is not None:
         q = q.where(op.c.id == key)
-    return q.group_by(op.c.id, op.c.status, op.c.stage).order_by(op.c.id)
+    return q.group_by(op.c.id).order_by(op.c.id)
 
 
 def _sql(q: Any, dialect: Any) -> str:
@@ -134,14 +145,29 @@ def _column_list() -> str:
     return ", ".join(c.name for c in _table().columns)
 
 
+#: compiled statements per (what, dialect name): a store is created often (every world, every
+#: test), and compiling the per-opportunity query takes SQLAlchemy a few hundredths of a second
+_COMPILED: dict[tuple[str, str], Any] = {}
+
+
 def refresh_sql(key: str, dialect: Any) -> list[str]:
     """The statements that make the row of opportunity ``key`` (SQL text) what its rows give."""
-    return [f"DELETE FROM {NAME} WHERE opportunity_id = {key}",
-            f"INSERT INTO {NAME} ({_column_list()}) " + _sql(per_opportunity(dialect.name, literal_column(key)), dialect)]
+    k = (f"refresh {key}", dialect.name)
+    if k not in _COMPILED:
+        _COMPILED[k] = _refresh_sql(key, dialect)
+    return list(_COMPILED[k])
+
+
+def _refresh_sql(key: str, dialect: Any) -> tuple[str, ...]:
+    return (f"DELETE FROM {NAME} WHERE opportunity_id = {key}",
+            f"INSERT INTO {NAME} ({_column_list()}) " + _sql(per_opportunity(dialect.name, literal_column(key)), dialect))
 
 
 def _fill_sql(dialect: Any) -> str:
-    return f"INSERT INTO {NAME} ({_column_list()}) " + _sql(per_opportunity(dialect.name), dialect)
+    k = ("fill", dialect.name)
+    if k not in _COMPILED:
+        _COMPILED[k] = f"INSERT INTO {NAME} ({_column_list()}) " + _sql(per_opportunity(dialect.name), dialect)
+    return _COMPILED[k]
 
 
 #: trigger events per source table: (event, keys refreshed) ; UPDATE OF lists the columns that matter

@@ -100,6 +100,9 @@ ACCESS_LOG = Table(
 )
 
 
+#: marks the memo of :meth:`CRMBase._remembering` (reads only), not that of a write batch
+_READS = "_reads"
+
 #: customer fields the duplicate rule compares (or that decide whether it looks at a row)
 _CUSTOMER_KEYS = frozenset({"name", "kind", "phone", "email", "deleted"})
 
@@ -582,6 +585,8 @@ class CRMBase:
             with self.store._reader() as conn:
                 return conn.execute(select(c.c.id).where(not_(func.coalesce(scope, false()))).limit(1)).first() is None
 
+        if self._memo is None or not self._memo.get(_READS):
+            return now()  # inside a write batch too: its own writes may hand customers on
         return bool(self._remember(("every_customer",), now))
 
     def _mask_read(self, table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -617,7 +622,7 @@ class CRMBase:
         if self._memo is not None:
             yield
             return
-        self._memo = {}
+        self._memo = {_READS: True}
         try:
             yield
         finally:

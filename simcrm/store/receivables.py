@@ -18,8 +18,9 @@ read (:func:`simcrm.analytics.sql.overdue_total_sql`).
 ``payment_plan`` and ``payment`` (SQLite and PostgreSQL) recompute the row of each order a
 changed row belongs to (before and after an update) from that order's rows — a summary row is
 always the aggregate of its order's current rows, whoever writes them: the CRM operations, the
-simulation's bulk inserts, the lab undo (which deletes rows directly), a notebook's raw SQL, a
-student login of a PostgreSQL classroom world. There the trigger function is ``SECURITY
+simulation (its bulk path inserts with the triggers off and then rebuilds the table from all the
+rows, :func:`rebuild_sqlite`), the lab undo (which deletes rows directly), a notebook's raw SQL,
+a student login of a PostgreSQL classroom world. There the trigger function is ``SECURITY
 DEFINER`` (it runs as the tables' owner: a login that may insert a payment need not be able to
 write this table, and sees every row of the order to add up); a login reads the table under a
 row-level security policy that shows an order's row when it may see the order

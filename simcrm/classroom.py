@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from .errors import ConfigError, ImportFileError
-from .store import Store, pg_security, schema
+from .store import Store, pg_security, schema, summaries
 
 __all__ = ["create", "drop", "apply_rights", "reset_password", "join", "SharedLab", "POSITIONS", "parse_server"]
 
@@ -170,6 +170,7 @@ def _copy_world(src: Store, dst: Store) -> None:
             d = schema.metadata.tables["department"]
             conn.execute(sa.update(d).where(d.c.id == sa.bindparam("_id")).values(manager_id=sa.bindparam("_m")),
                          managers)
+        summaries.install(conn)  # the summaries kept by triggers, from the rows
 
 
 def create(server: str, roster: str | os.PathLike, out: str | os.PathLike, *, seed: int = 2026,
@@ -374,7 +375,7 @@ def _remove_world(conn: Any) -> None:
     schema_name = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
     for level in range(1, len(pg_security.mask_levels()) + 1):
         conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{pg_security.masked_schema(schema_name, level)}" CASCADE')
-    for name in [pg_security.LOGIN_TABLE, "access_log", *reversed(schema.TABLES)]:
+    for name in [pg_security.LOGIN_TABLE, "access_log", *summaries.names(), *reversed(schema.TABLES)]:
         conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
     functions = conn.execute(sa.text(
         "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "

@@ -220,7 +220,7 @@ def copy_tables(source, store) -> None:
     row by row, replacing the base data a new store holds (foreign keys were checked by the source)."""
     from sqlalchemy import select, text
 
-    from simcrm.store import schema
+    from simcrm.store import schema, summaries
 
     with source.engine.connect() as src, store.engine.begin() as dst:
         dst.execute(text("SET LOCAL session_replication_role = replica"))
@@ -230,6 +230,7 @@ def copy_tables(source, store) -> None:
             rows = [dict(r._mapping) for r in src.execute(select(t))]
             if rows:
                 dst.execute(t.insert(), rows)
+        summaries.rebuild(dst)  # their triggers did not fire in replica mode
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 
 from simcrm.sim import identities
 from simcrm.sim.firm import codes
-from simcrm.store import Store, schema
+from simcrm.store import Store, schema, summaries
 
 
 def test_faker_lists_read_from_source_equal_the_imported_provider():
@@ -45,9 +45,11 @@ def test_the_sqlite_schema_short_path_makes_what_create_all_makes(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'slow.sqlite'}")
     with engine.begin() as conn:
         schema.metadata.create_all(conn)
+        summaries.install(conn)  # what the general path adds: the summaries and their triggers
     engine.dispose()
     a, b = sqlite3.connect(tmp_path / "fast.sqlite"), sqlite3.connect(tmp_path / "slow.sqlite")
     assert _master(a) == _master(b)
+    assert {r[1] for r in _master(a) if r[0] == "table"} >= set(summaries.names())
     assert len(_master(a)) > len(schema.TABLES)
     # the dictionaries as the general path loads them
     slow = Store(tmp_path / "slow.sqlite", check=False)  # tables there, no dictionary rows: the general path fills them

@@ -63,7 +63,7 @@ def scoped_orders(crm: Any) -> tuple[Any, list[Any]]:
 
     _plan, _pay, o = _tables()
     scope = crm.scope_condition("customer") if crm is not None else None
-    if scope is None:
+    if scope is None or crm.sees_every_customer():  # a scope holding every customer: no join
         return o, []
     column, parent = PARENT["sales_order"]
     c = o.metadata.tables[parent]
@@ -89,14 +89,25 @@ def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ())
     """逾期应收合计: ``total_overdue`` of :func:`receivables_aging` (``by=None``) over the orders
     in ``crm``'s data scope that match the conditions ``where`` (on ``sales_order``), in yuan (exact to the cent).
 
-    One query: per order, the instalments due before ``as_of`` less the payments made by
-    ``as_of`` (one ``GROUP BY order_id`` over the covering indexes ``(order_id, date, amount)``
-    of both tables), kept when positive; the data scope and ``where`` are then tested on those
-    orders only (the few that still owe, by primary key), and their amounts added up. Testing
-    the scope before grouping would visit every order of a manager's department first.
+    On a world with the per-order totals the database keeps (:mod:`simcrm.store.receivables`),
+    one query reads only the orders not fully paid or paid after ``as_of`` (see
+    :func:`_overdue_from_summary`). Otherwise one query over the rows: per order, the
+    instalments due before ``as_of`` less the payments made by ``as_of`` (one ``GROUP BY
+    order_id`` over the covering indexes ``(order_id, date, amount)`` of both tables), kept when
+    positive. Either way the data scope and ``where`` are then tested on the orders that owe
+    only (by primary key), and their amounts added up; a scope holding every customer is left
+    out (:meth:`CRM.lean_read_condition`).
     """
+    from ..store import receivables
+
     plan, pay, o = _tables()
     day = _as_of_date(crm.today if as_of is None else as_of)
+    scope = crm.lean_read_condition("sales_order") if crm is not None else None
+    conds = [*where, *([] if scope is None else [scope])]
+    with crm.store._reader() as conn:
+        if receivables.available(conn):
+            cents = conn.execute(_overdue_from_summary(day, conds)).scalar()
+            return int(cents or 0) / 100
     due_q = select(plan.c.order_id.label("order_id"), plan.c.amount.label("a")).where(plan.c.due_date < day)
     paid_q = select(pay.c.order_id.label("order_id"), (-pay.c.amount).label("a")).where(pay.c.paid_date <= day)
     both = union_all(due_q, paid_q).subquery("both")
@@ -104,13 +115,42 @@ def overdue_total_sql(crm: Any, as_of: Any = None, *, where: Sequence[Any] = ())
     per_order = (select(both.c.order_id.label("order_id"), _cents(func.sum(both.c.a)).label("owed"))
                  .group_by(both.c.order_id).subquery("per_order"))
     q = select(func.sum(per_order.c.owed)).where(per_order.c.owed > 0)
-    scope = crm.read_condition("sales_order") if crm is not None else None
-    conds = [*where, *([] if scope is None else [scope])]
     if conds:
         q = q.where(exists().where(o.c.id == per_order.c.order_id, *conds))
     with crm.store._reader() as conn:
         cents = conn.execute(q).scalar()
     return int(cents or 0) / 100
+
+
+def _overdue_from_summary(day: dt.date, conds: list[Any]) -> Any:
+    """:func:`overdue_total_sql`'s query on a world with the per-order totals
+    :data:`simcrm.store.receivables.TABLE` (plan total, paid total, first and last due date,
+    last payment date, kept by the database).
+
+    An order owes ``max(0, due before day − paid by day)``. A fully paid order whose payments
+    are all dated by ``day`` owes nothing (paid by day = paid total ≥ plan total ≥ due before
+    day), so only the orders not fully paid (``unpaid_cents > 0``) or paid after ``day`` are
+    read (two indexes). Of those, one whose instalments are all due before ``day`` and
+    payments all dated by it owes its unpaid total; one whose first instalment is due on or
+    after ``day`` owes nothing; the others add up their instalments and payments (each on its
+    covering index). The scope and ``conds`` are then tested on the orders that owe.
+    """
+    from ..store.receivables import TABLE as r
+
+    plan, pay, o = _tables()
+    due = (select(func.coalesce(func.sum(_cents(plan.c.amount)), 0))
+           .where(plan.c.order_id == r.c.order_id, plan.c.due_date < day).scalar_subquery())
+    paid = (select(func.coalesce(func.sum(_cents(pay.c.amount)), 0))
+            .where(pay.c.order_id == r.c.order_id, pay.c.paid_date <= day).scalar_subquery())
+    owed = case((and_(r.c.last_due < day, or_(r.c.last_paid.is_(None), r.c.last_paid <= day)), r.c.unpaid_cents),
+                (r.c.first_due >= day, literal(0)),
+                else_=due - paid)
+    per_order = (select(r.c.order_id.label("order_id"), owed.label("owed"))
+                 .where(or_(r.c.unpaid_cents > 0, r.c.last_paid > day)).subquery("per_order"))
+    q = select(func.sum(per_order.c.owed)).where(per_order.c.owed > 0)
+    if conds:
+        q = q.where(exists().where(o.c.id == per_order.c.order_id, *conds))
+    return q
 
 
 def receivables_aging_sql(crm: Any, as_of: Any = None, by: str | None = None, *,
@@ -199,7 +239,9 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
       else at the close date of a closed opportunity, else at ``as_of``; rows recording the
       closing are not stays) — ``avg_days_in_stage``.
 
-    Only aggregated rows come back to Python. ``as_of`` defaults, as in :func:`funnel`, to the
+    On a world with the per-opportunity figures the database keeps
+    (:mod:`simcrm.store.funnel_summary`) and the default stages, no stage-history row is read
+    (:func:`_funnel_from_summary`). Only aggregated rows come back to Python. ``as_of`` defaults, as in :func:`funnel`, to the
     latest ``entered_at`` / ``left_at`` in the history. The figures equal the pandas function's
     (amounts to the cent; float sums differ only in their last bits, the database adds them in
     another order); ``tests/test_analytics_sql.py`` compares both for several roles and dates.
@@ -215,13 +257,20 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
     op = schema.metadata.tables["opportunity"]
     hist = schema.metadata.tables["opportunity_stage_history"]
     scope = crm.read_condition("opportunity") if crm is not None else None
+    from ..store import funnel_summary
+
+    if tuple(order) == funnel_summary.stages():
+        with crm.store._reader() as conn:
+            summary = funnel_summary.available(conn)
+        if summary:
+            return _funnel_from_summary(crm, as_of, order, scope)
     # in scope: the customer's scope on opportunity ⋈ customer (CRM.count_from), one primary-key
     # join per row rather than a correlated EXISTS per opportunity and per history row
     if scope is None:
         opp_from, hist_from, scoped = op, hist.join(op, op.c.id == hist.c.opportunity_id), []
     else:
         opp_from, customer_scope = crm.count_from("opportunity")
-        scoped = [customer_scope]
+        scoped = [] if customer_scope is None else [customer_scope]
         # the history rows of the opportunities in scope: read in table order, each tested
         # against the list of those opportunities (not fetched one opportunity at a time)
         hist_from = hist.join(op, op.c.id == hist.c.opportunity_id)
@@ -307,3 +356,115 @@ def funnel_sql(crm: Any, as_of: Any = None, stages: Sequence[str] | None = None)
         cycle = conn.execute(cycle_q).scalar() if won else None
     out.attrs["cycle_days"] = float(cycle) if cycle is not None else float("nan")
     return out
+
+
+def _funnel_from_summary(crm: Any, as_of: Any, order: list[str], scope: Any) -> pd.DataFrame:
+    """:func:`funnel_sql` on a world with the per-opportunity figures
+    :data:`simcrm.store.funnel_summary.TABLE` (kept by the database): one query over the
+    opportunities in scope and their summary rows, grouped by (stage, status, furthest stage
+    in the history), gives every figure — the counts and amounts per stage and status, the
+    furthest stage reached, the stays per stage (days of the stays whose end is known, plus,
+    for those still open, ``as_of`` less their entry), the default ``as_of`` (the latest entry
+    or exit) and the won opportunities' cycle. No stage-history row is read."""
+    from ..store.funnel_summary import TABLE as f, day_number
+    from .funnel import LOST_STATUS, OPEN_STATUS, WON_STATUS
+
+    from ..store import schema
+
+    op = schema.metadata.tables["opportunity"]
+    dialect = crm.store.engine.dialect.name
+    if scope is None:
+        opp_from, scoped = op, []
+    else:
+        opp_from, customer_scope = crm.count_from("opportunity")
+        scoped = [] if customer_scope is None else [customer_scope]
+    won_cycle = and_(op.c.status == WON_STATUS, op.c.closed_at.isnot(None))
+    cycle_days = cast(_days_between(op.c.closed_at, op.c.created_at, dialect), Float)
+    figures = [func.count(), func.sum(_cents(op.c.amount)), func.sum(op.c.amount * op.c.probability / 100.0),
+               func.sum(case((won_cycle, cycle_days), else_=literal(None))),
+               func.count(case((won_cycle, literal(1)), else_=literal(None)))]
+    sums = [func.max(f.c.max_entered), func.max(f.c.max_left)]
+    for i in range(len(order)):
+        sums += [func.sum(f.c[f"n{i}"]), func.sum(f.c[f"fixed{i}"]), func.sum(f.c[f"open{i}"]), func.sum(f.c[f"open_t{i}"])]
+    with crm.store._reader() as conn:
+        if scoped:
+            # one pass over the opportunities in scope (joined up to their customer) and their
+            # summary rows: per (stage, status) the figures, per (furthest, current) the counts
+            q = (select(op.c.stage, op.c.status, f.c.h, f.c.c, *figures, *sums)
+                 .select_from(opp_from.join(f, f.c.opportunity_id == op.c.id)).where(*scoped)
+                 .group_by(op.c.stage, op.c.status, f.c.h, f.c.c))
+            rows = conn.execute(q).all()
+            by_stage = [(r[0], r[1], *r[4:9]) for r in rows]
+            reached_rows = [(r[2], r[3], r[4]) for r in rows]
+            width = len(sums)
+            totals = [max((r[9] for r in rows if r[9] is not None), default=None),
+                      max((r[10] for r in rows if r[10] is not None), default=None),
+                      *(sum(float(r[11 + k] or 0) for r in rows) for k in range(width - 2))]
+        else:
+            # everyone's: each from its own covering index or the summary alone, no join
+            by_stage = conn.execute(select(op.c.stage, op.c.status, *figures[:3], literal(None), literal(0))
+                                    .group_by(op.c.stage, op.c.status)).all()
+            cycle = conn.execute(select(*figures[3:])).one()
+            by_stage.append((None, None, 0, 0, 0.0, cycle[0], cycle[1]))
+            reached_rows = conn.execute(select(f.c.h, f.c.c, func.count()).group_by(f.c.h, f.c.c)).all()
+            totals = conn.execute(select(*sums)).one()
+
+    per = {s: [0, 0, 0.0] for s in order}
+    won = lost = 0
+    at = np.zeros(len(order) + 1, dtype="int64")
+    cycle_sum, cycle_n = 0.0, 0
+    for stage, status, n, cents, weighted, c_sum, c_n in by_stage:
+        n = int(n)
+        if status == WON_STATUS:
+            won += n
+        elif status == LOST_STATUS:
+            lost += n
+        if status == OPEN_STATUS and stage in per:
+            row = per[stage]
+            row[0] += n
+            row[1] += int(cents or 0)
+            row[2] += float(weighted or 0.0)
+        cycle_sum += float(c_sum or 0.0)
+        cycle_n += int(c_n or 0)
+    for h, c, n in reached_rows:
+        b = max(int(h), int(c))
+        if b >= 0:
+            at[b] += int(n)
+    ends = [v for v in totals[:2] if v is not None]
+    stays = np.array([float(v or 0) for v in totals[2:]], dtype="float64").reshape(len(order), 4)
+    if as_of is None:
+        end = max((as_timestamp(v, "as_of") for v in ends), default=None)
+    else:
+        end = as_timestamp(as_of, "as_of")
+    out = pd.DataFrame({"stage": order, "count": [per[s][0] for s in order],
+                        "amount": [per[s][1] / 100 for s in order],
+                        "weighted_amount": [per[s][2] for s in order]})
+    out["count"] = out["count"].astype("int64")
+    reached = at[::-1].cumsum()[::-1][:len(order)]
+    out["reached"] = reached.astype("int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conv = np.r_[reached[1:] / np.where(reached[:-1] > 0, reached[:-1], np.nan), np.nan]
+    out["conversion"] = np.round(conv, 4)
+    t_end = _day_number(end, dialect) if end is not None else None
+    avg = []
+    for i in range(len(order)):
+        n, fixed, open_n, open_t = stays[i]
+        if not n:
+            avg.append(np.nan)
+            continue
+        total = fixed + (open_n * t_end - open_t if t_end is not None and open_n else 0.0)
+        avg.append(float(total) / int(n))
+    out["avg_days_in_stage"] = avg
+    out["stage"] = out["stage"].astype("str")
+    out.attrs["win_rate"] = float(won / (won + lost)) if won + lost else float("nan")
+    out.attrs["cycle_days"] = float(cycle_sum / cycle_n) if won and cycle_n else float("nan")
+    return out
+
+
+def _day_number(ts: pd.Timestamp, dialect: str) -> float:
+    """``ts`` as the day number of :func:`simcrm.store.funnel_summary.day_number` (SQLite
+    ``julianday``, kept to the millisecond as SQLite does; PostgreSQL epoch / 86400)."""
+    seconds = (ts - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)
+    if dialect == "sqlite":
+        return round(seconds * 1000) / 86_400_000 + 2440587.5
+    return seconds / 86400.0

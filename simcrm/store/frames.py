@@ -35,7 +35,7 @@ from sqlalchemy import update as sa_update
 
 from .. import reference
 from ..errors import NotFoundError, RequiredFieldError, UnknownValueError, ValidationError, DuplicateError
-from . import schema
+from . import schema, summaries
 
 __all__ = ["validate_frame", "validate_frames", "to_db_frame", "write_frames"]
 
@@ -392,12 +392,22 @@ def _bulk_sqlite(store, frames: Mapping[str, pd.DataFrame]) -> None:
             marks = ", ".join("?" * len(tables))
             indexes = raw.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
                                   f"AND tbl_name IN ({marks}) ORDER BY name", tables).fetchall()
+            # the triggers keeping the summaries (simcrm.store.summaries) would each add up a
+            # record's rows on tables without their indexes: off for the inserts, the summaries
+            # rebuilt from all the rows after them, and the triggers back, in the same transaction
+            triggers = raw.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                   f"AND tbl_name IN ({marks}) ORDER BY name", tables).fetchall()
             for iname, _sql in indexes:
                 raw.execute(f'DROP INDEX "{iname}"')
+            for tname, _sql in triggers:
+                raw.execute(f'DROP TRIGGER "{tname}"')
             for name in tables:
                 names, rows = _rows(schema.metadata.tables[name], frames[name], True, lazy=True)
                 raw.executemany(_insert_sql(name, names), rows)
             for _iname, sql in indexes:
+                raw.execute(sql)
+            summaries.rebuild_sqlite(raw, store.engine.dialect, set(tables))
+            for _tname, sql in triggers:
                 raw.execute(sql)
             raw.execute("COMMIT")
         except BaseException:

@@ -59,7 +59,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from . import schema
+from . import schema, summaries
 
 __all__ = ["install", "apply_rights", "group_of", "create_login", "drop_logins", "is_installed", "me", "role_name", "group_name",
            "rights_group", "table_privileges", "key_columns", "mask_levels", "mask_level", "masked_schema",
@@ -660,6 +660,9 @@ def install(conn: Connection, group: str) -> None:
         conn.exec_driver_sql(f"CREATE POLICY simcrm_update ON {t} FOR UPDATE TO {g} USING ({scope}) WITH CHECK ({moved})")
         conn.exec_driver_sql(f"CREATE POLICY simcrm_delete ON {t} FOR DELETE TO {g} USING ({scope})")
     assert set(PARENT) <= _SCOPED
+    # the summaries (kept by SECURITY DEFINER triggers): read under their records' scope
+    for stmt in summaries.policies(conn, g):
+        conn.exec_driver_sql(stmt)
 
     # triggers: the history written by the database; the organisation read-only for students
     for name in schema.TABLES:
@@ -732,7 +735,8 @@ def apply_rights(conn: Connection, group: str) -> None:
                             {"s": _q(masked_schema(schema_name, lv))}).scalar():
                 conn.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA {_q(masked_schema(schema_name, lv))} "
                                      f"FROM {_q(rg)}")
-        for name, privileges in table_privileges(can).items():
+        granted = table_privileges(can)
+        for name, privileges in granted.items():
             for p in sorted(privileges):
                 if name in views:  # its masking level's view: the same privileges (SELECT: masked)
                     conn.exec_driver_sql(f"GRANT {p} ON {_q(masked_schema(schema_name, level))}.{_q(name)} "
@@ -741,6 +745,9 @@ def apply_rights(conn: Connection, group: str) -> None:
                 if cols is not None:  # not the clear personal data its role type sees masked
                     p = f"SELECT ({', '.join(_q(c) for c in cols)})"
                 conn.exec_driver_sql(f"GRANT {p} ON {_q(name)} TO {_q(rg)}")
+        # the summaries: read by whom may read every table they add up
+        for name in summaries.grants(conn, granted):
+            conn.exec_driver_sql(f"GRANT SELECT ON {name} TO {_q(rg)}")
     logins = conn.execute(text(f"SELECT l.db_role, e.role_id, e.role_type FROM {LOGIN_TABLE} l "
                                "JOIN employee e ON e.id = l.employee_id ORDER BY l.db_role")).all()
     for db_role, role_id, role_type in logins:

@@ -63,7 +63,7 @@ from ..errors import (
     UnknownValueError,
     ValidationError,
 )
-from . import schema
+from . import schema, summaries
 
 __all__ = ["Store", "BusyError", "WorldFileError", "check_file", "snapshot_equal"]
 
@@ -291,6 +291,8 @@ class Store:
                 if _sqlite_schema_state(raw) == "empty":  # another process may have been first
                     for stmt in _sqlite_ddl(self.engine.dialect):
                         raw.execute(stmt)
+                    for stmt in summaries.ddl(self.engine.dialect):  # the summaries kept by triggers
+                        raw.execute(stmt)
                     raw.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     raw.executemany(
                         "INSERT INTO dictionary (list_name, value, is_default, in_use, sort_order) VALUES (?, ?, ?, ?, ?)",
@@ -309,6 +311,7 @@ class Store:
         with self.transaction() as conn:
             self.advisory_lock(ADVISORY_SCHEMA)
             schema.create_all(conn)
+            summaries.install(conn)  # the summaries kept by triggers
             if int(conn.execute(select(func.count()).select_from(schema.metadata.tables["dictionary"])).scalar_one()):
                 return
             if self.dialect == "sqlite":

@@ -24,6 +24,7 @@ the RFM grid (:func:`~simcrm.analytics.rfm`, customers per R × F score).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import ipywidgets as w
@@ -36,7 +37,7 @@ from ..analytics.funnel import OPEN_STATUS, STAGES
 from ..analytics.rfm import quantile_scores
 from ..analytics.sql import _cents, overdue_total_sql, scoped_orders
 from ..crm.base import TABLE_MODULE
-from ..store import schema
+from ..store import sales_summary, schema
 from ._base import Screen, figure_output, set_figure
 from ._scope import can_read
 
@@ -79,8 +80,9 @@ def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
 
 
 def _where(crm: Any, table: str, *conditions: Any) -> list[Any]:
-    """``conditions`` plus the user's data scope on ``table`` (:meth:`CRM.read_condition`)."""
-    scope = crm.read_condition(table)
+    """``conditions`` plus the user's data scope on ``table`` (:meth:`CRM.read_condition`; none
+    when it holds every customer, :meth:`CRM.lean_read_condition`)."""
+    scope = crm.lean_read_condition(table)
     return [*conditions, *([] if scope is None else [scope])]
 
 
@@ -116,6 +118,16 @@ def _per_customer_query(crm: Any) -> Any:
     o, c = _t("sales_order"), _t("customer")
     cols = (o.c.customer_id, func.sum(_cents(o.c.total_amount)), func.count(), func.max(o.c.order_date))
     scope = crm.scope_condition("customer") if crm is not None else None
+    if scope is not None and crm.sees_every_customer():
+        scope = None
+    with crm.store._reader() as conn:
+        summary = sales_summary.available(conn)
+    if summary:
+        # the per-customer figures the database keeps (simcrm.store.sales_summary): the customers'
+        # rows alone, or those of the customers in scope
+        s = sales_summary.TABLE
+        q = select(s.c.customer_id, s.c.cents, s.c.orders, s.c.last_date)
+        return q if scope is None else q.select_from(c.join(s, s.c.customer_id == c.c.id)).where(scope)
     if scope is None or _own_scope(crm):
         return _sales(crm, *cols).group_by(o.c.customer_id)
     g = (select(*(col.label(f"v{i}") for i, col in enumerate(cols)))
@@ -150,7 +162,13 @@ def kpis(crm: Any) -> dict[str, float | None]:
     then cover the user's own orders only. Each figure is one aggregate query (``COUNT``,
     ``SUM``, ``GROUP BY``) with the user's data scope in its ``WHERE``.
     """
-    return _kpis(crm)
+    with _remembering(crm):
+        return _kpis(crm)
+
+
+def _remembering(crm: Any) -> Any:
+    """The user's scope asked of the database once for all the queries of one opening."""
+    return crm._remembering() if crm is not None else contextlib.nullcontext()
 
 
 def _kpis(crm: Any, revenue_cents: int | None = None, customers: int | None = None) -> dict[str, float | None]:
@@ -189,7 +207,8 @@ def chart_data(crm: Any) -> dict[str, pd.DataFrame]:
     :func:`analytics.customer_pyramid` by their sales; ``funnel``: open opportunities per stage
     (:func:`analytics.funnel`); ``rfm``: customers per R × F score (:func:`analytics.rfm`).
     """
-    return _chart_data(crm)[0]
+    with _remembering(crm):
+        return _chart_data(crm)[0]
 
 
 def _chart_data(crm: Any) -> tuple[dict[str, pd.DataFrame], int | None, int | None]:
@@ -282,8 +301,9 @@ class Dashboard(Screen):
         import plotly.graph_objects as go
 
         crm = self.crm
-        data, revenue_cents, customers = _chart_data(crm)
-        self.values = _kpis(crm, revenue_cents, customers)
+        with _remembering(crm):
+            data, revenue_cents, customers = _chart_data(crm)
+            self.values = _kpis(crm, revenue_cents, customers)
         self.show_call("from simcrm.ui.dashboard import kpis\nkpis(crm)")
         self.hidden = {k: why for k, tables in {**KPI_TABLES, **CHART_TABLES}.items()
                        if (why := hidden(crm, tables)) is not None}

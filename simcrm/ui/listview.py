@@ -66,11 +66,9 @@ class ListView(Screen):
         self.allowed = self.crm is None or can_read(self.crm, table)
         crm_scope = scope_condition(self.crm, table) if self.crm is not None else None
         self.scope = crm_scope if scope is None else (scope if crm_scope is None else and_(crm_scope, scope))
-        # the count joins up to the customer where that is cheaper (CRM.count_from); same rows
-        self._count_from, count_scope = (self.crm.count_from(table) if self.crm is not None and table
-                                         else (None, None))
-        self._count_scope = count_scope if scope is None else (
-            scope if count_scope is None else and_(count_scope, scope))
+        # the count joins up to the customer where that is cheaper (CRM.count_from, asked at each
+        # count: whether the scope holds every customer can change); same rows
+        self._extra_scope = scope
         self.on_open = on_open if on_open is not None or self.crm is None else self._open_detail
         self.detail = w.VBox()
         self.opened: Screen | None = None
@@ -182,9 +180,15 @@ class ListView(Screen):
                 conditions.append(t.c[col] == store.dictionary_id(dicts[col], widget.value))
             else:
                 conditions.append(t.c[col] == widget.value)
-        count_q = select(func.count()).select_from(t if self._count_from is None else self._count_from)
+        count_from, count_scope = (self.crm.count_from(self.table) if self.crm is not None and self.table
+                                   else (None, None))
+        if self._extra_scope is not None:
+            count_scope = self._extra_scope if count_scope is None else and_(count_scope, self._extra_scope)
+        count_q = select(func.count()).select_from(t if count_from is None else count_from)
         for cond in conditions:
-            count_q = count_q.where(self._count_scope if cond is self.scope else cond)
+            cond = count_scope if cond is self.scope else cond
+            if cond is not None:
+                count_q = count_q.where(cond)
         order = desc if self.descending.value else asc
         page_q = select(*[t.c[c] for c in self.columns])
         for cond in conditions:

@@ -505,7 +505,8 @@ class CRMBase:
 
     def list(self, table: str, *, labels: bool = False, where: Mapping[str, Any] | None = None,
              include_deleted: bool = False, order_by: str | Iterable[str] | None = None,
-             descending: bool = False, limit: int | None = None, offset: int = 0) -> pd.DataFrame:
+             descending: bool = False, limit: int | None = None, offset: int = 0,
+             columns: Iterable[str] | None = None) -> pd.DataFrame:
         """Rows of ``table`` that the acting user may see, as a DataFrame.
 
         Filtering, sorting and paging run in the database (one ``SELECT`` with bound
@@ -520,13 +521,15 @@ class CRMBase:
             include_deleted: also deleted (merged) customers (system administrator only).
             order_by: column(s) to sort by (default: ``id``); ``descending`` reverses them.
             limit, offset: at most ``limit`` rows, after skipping ``offset`` (pagination).
+            columns: only these columns (default: all).
         """
         if table not in schema.metadata.tables:
             raise ValidationError(field="table", value=table, label="数据表", allowed=schema.TABLES)
         with self._traced("list", table):
             self._require(TABLE_MODULE[table], "read")
         frame = self.store.read(table, where=where, condition=self.read_condition(table, include_deleted=include_deleted),
-                                order_by=order_by, descending=descending, limit=limit, offset=offset)
+                                order_by=order_by, descending=descending, limit=limit, offset=offset,
+                                columns=None if columns is None else list(columns))
         frame = self._mask_read(table, frame)
         if labels:
             frame = frame.rename(columns=schema.labels(table))

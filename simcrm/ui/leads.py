@@ -52,14 +52,19 @@ class LeadImport(Screen):
     Attributes:
         upload: the ``FileUpload`` (``.csv``, ``.xlsx``); ``import_button``: 导入.
         report: the last import report (``crm.import_leads``'s DataFrame, unchanged).
-        groups: the duplicate groups shown (:class:`DuplicateGroup`).
+        groups: the duplicate groups shown on the current page (:class:`DuplicateGroup`);
+            ``duplicates``: the whole report; ``show_page(n)`` / 上一页 / 下一页 turn the pages.
     """
+
+    #: duplicate groups drawn per page (a large firm has thousands: each group is a dozen widgets)
+    PAGE_SIZE = 20
 
     def __init__(self, crm: Any):
         super().__init__()
         self.crm = crm
         self.report: pd.DataFrame | None = None
         self.groups: list[DuplicateGroup] = []
+        self.page = 0
         self.upload = w.FileUpload(accept=".csv,.xlsx,.txt", multiple=False, description="选择文件")
         self.import_button = w.Button(description="导入", button_style="primary", icon="upload")
         self.import_button.on_click(self.guard(lambda _b: self.import_upload()))
@@ -69,9 +74,15 @@ class LeadImport(Screen):
         self.dup_box = w.VBox()
         self.refresh_button = w.Button(description="重新查重", icon="refresh")
         self.refresh_button.on_click(self.guard(lambda _b: self.find_duplicates()))
+        self.prev_button = w.Button(description="上一页", icon="chevron-left", layout=w.Layout(width="90px"))
+        self.next_button = w.Button(description="下一页", icon="chevron-right", layout=w.Layout(width="90px"))
+        self.prev_button.on_click(self.guard(lambda _b: self.show_page(self.page - 1)))
+        self.next_button.on_click(self.guard(lambda _b: self.show_page(self.page + 1)))
+        self.page_label = w.HTML()
+        self.pager = w.HBox([self.prev_button, self.page_label, self.next_button])
         imp = w.VBox([w.HTML("上传线索文件（CSV：UTF-8 或 GBK；Excel .xlsx），表头可用中文字段名。"),
                       w.HBox([self.upload, self.import_button]), self.report_summary, self.report_html])
-        dup = w.VBox([w.HBox([self.refresh_button, self.dup_summary]), self.dup_box])
+        dup = w.VBox([w.HBox([self.refresh_button, self.dup_summary]), self.dup_box, self.pager])
         self.tabs = w.Tab(children=[imp, dup])
         self.tabs.set_title(0, "线索导入")
         self.tabs.set_title(1, "重复客户")
@@ -124,15 +135,35 @@ class LeadImport(Screen):
             report = pd.DataFrame(columns=["group", "customer_id"])
         report, hidden = self._with_unseen_members(report)
         self.duplicates = report
-        self.groups = [DuplicateGroup(self, int(g), rows) for g, rows in report.groupby("group", sort=True)]
-        self.dup_box.children = [g.widget for g in self.groups]
-        text = (f"&nbsp;发现 {len(self.groups)} 组疑似重复客户（共 {len(report)} 个）。"
-                if self.groups else "&nbsp;没有发现疑似重复的客户。")
+        self.n_groups = int(report["group"].nunique()) if len(report) else 0
+        self.show_page(self.page)
+        text = (f"&nbsp;发现 {self.n_groups} 组疑似重复客户（共 {len(report)} 个）。"
+                if self.n_groups else "&nbsp;没有发现疑似重复的客户。")
         if hidden:
             text += (f"其中 {hidden} 个客户不在你的数据范围内（其他销售负责）：只显示编码和“相同字段”，"
                      "你无权打开或合并它们，请交给主管处理。")
         self.dup_summary.value = text
         return report
+
+    @property
+    def pages(self) -> int:
+        """How many pages of :attr:`PAGE_SIZE` groups the last report has (at least 1)."""
+        return max(1, -(-self.n_groups // self.PAGE_SIZE))
+
+    def show_page(self, page: int) -> list[DuplicateGroup]:
+        """Draw the groups of page ``page`` (0-based, kept within the pages there are): only the
+        groups shown have widgets, so a firm with thousands of look-alikes opens as fast as a small one."""
+        self.page = min(max(0, int(page)), self.pages - 1)
+        first = self.page * self.PAGE_SIZE + 1  # groups are numbered 1, 2, … in the report
+        shown = self.duplicates[self.duplicates["group"].between(first, first + self.PAGE_SIZE - 1)]
+        self.groups = [DuplicateGroup(self, int(g), rows) for g, rows in shown.groupby("group", sort=True)]
+        self.dup_box.children = [g.widget for g in self.groups]
+        self.page_label.value = (f"&nbsp;第 {self.page + 1} / {self.pages} 页（每页 {self.PAGE_SIZE} 组）&nbsp;"
+                                 if self.n_groups else "")
+        self.prev_button.disabled = self.page == 0
+        self.next_button.disabled = self.page >= self.pages - 1
+        self.pager.layout.display = None if self.pages > 1 else "none"
+        return self.groups
 
     def _with_unseen_members(self, own: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         """Groups that involve at least one customer the user may see, including look-alikes
@@ -143,14 +174,14 @@ class LeadImport(Screen):
         customer is. Returns the groups and how many members are masked.
         """
         crm = self.crm
-        if crm.is_system or crm._scope_owner_ids() is None:
-            return own, 0
+        if crm.is_system or crm._scope_owner_ids() is None or crm.sees_every_customer():
+            return own, 0  # (nobody's customers are out of sight: the user's own report is everyone's)
         from ..crm import CRM
 
         everyone = CRM.system(crm.store, now=crm._now).duplicate_report()
         if everyone.empty:
             return own, 0
-        visible = set(int(i) for i in crm.customers()["id"])
+        visible = set(int(i) for i in crm.list("customer", columns=["id"])["id"])
         touched = everyone.groupby("group")["customer_id"].transform(lambda ids: bool(set(ids) & visible))
         groups = everyone[touched.astype(bool)].copy()
         groups["group"] = groups["group"].rank(method="dense").astype(int)

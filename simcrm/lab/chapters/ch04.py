@@ -321,7 +321,7 @@ def best_customer(ctx: Any) -> int:
     shares = ctx.pristine.read("customer_share")
     already = set(shares.loc[shares["employee_id"] == my_manager(ctx), "customer_id"])
     mine = cust[(cust["owner_id"] == int(ctx.me["id"])) & ~cust["deleted"] & ~cust["id"].isin(already)]
-    orders = ctx.pristine.read("sales_order")
+    orders = ctx.pristine.read("sales_order", columns=["id", "customer_id", "approval", "total_amount"])
     orders = orders[(orders["approval"] == "同意") & orders["customer_id"].isin(mine["id"])]
     totals = orders.groupby("customer_id")["total_amount"].sum().reset_index()
     totals = totals.sort_values(["total_amount", "customer_id"], ascending=[False, True])

@@ -36,7 +36,7 @@ from ..errors import (
 )
 from ..store import schema
 from ..store.store import ADVISORY_CUSTOMER_KEYS
-from .base import CRMBase, atomic, check_transition, is_number, locale, refuse_nan, tbl
+from .base import TABLE_MODULE, CRMBase, atomic, check_transition, is_number, locale, refuse_nan, tbl
 
 #: customer fields a user may set with create/update (the rest are managed by operations)
 CUSTOMER_FIELDS = ("name", "kind", "industry", "size", "source", "province", "city", "address", "phone",
@@ -65,10 +65,17 @@ def normalise_name(name: Any) -> str:
     return text
 
 
+def _texts(values: pd.Series) -> np.ndarray:
+    """Which values are text (``isinstance(v, str)``): a string column's non-missing values."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.notna().to_numpy(dtype=bool)
+    return values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+
+
 def normalise_names(names: pd.Series) -> pd.Series:
     """:func:`normalise_name` of every value of ``names``, by pandas' string methods (the same
     steps in the same order; a value that is not text gives ``""``)."""
-    text = names.where(names.map(lambda v: isinstance(v, str)), None)
+    text = names.where(_texts(names), None)
     text = text.str.normalize("NFKC").str.lower().str.replace(r"[\s()\[\]【】（）]", "", regex=True)
     for word in _NAME_NOISE:
         text = text.str.replace(word, "", regex=False)
@@ -750,7 +757,11 @@ class CustomersMixin(CRMBase):
                 raise UnknownValueError(field="by", value=b, label="比较字段", allowed=("name", "phone", "email"))
         # only the columns shown; keys grouped by pandas, and only the customers whose key repeats
         # go through the union-find below (a few thousand of 100,000 on a large world)
-        c = self.list("customer", columns=["id", "code", "name", "phone", "email", "owner_id"])
+        # (the customers the user may see; a scope that holds every customer is left out of the query)
+        with self._traced("list", "customer"):
+            self._require(TABLE_MODULE["customer"], "read")
+        c = self.store.read("customer", columns=["id", "code", "name", "phone", "email", "owner_id"],
+                            condition=self.lean_read_condition("customer"), order_by="id")
         keys = {"name": normalise_names(c["name"]), "phone": c["phone"], "email": c["email"].str.lower()}
         # a classroom login reading phones or e-mails masked cannot compare them (two masks alike
         # are not the same number): those fields are left out
@@ -768,15 +779,19 @@ class CustomersMixin(CRMBase):
         matched: dict[int, set[str]] = {}
         for field in by:
             key = keys[field]
-            usable = key.map(lambda k: isinstance(k, str) and bool(k)).to_numpy(dtype=bool)
+            usable = _texts(key) & key.fillna("").astype(object).ne("").to_numpy(dtype=bool)
             repeated = usable & key.duplicated(keep=False).to_numpy(dtype=bool)
             if not repeated.any():
                 continue
-            for members in pd.Series(ids[repeated]).groupby(key.to_numpy()[repeated], sort=False):
-                first = int(members[1].iloc[0])
-                for m in members[1]:
-                    matched.setdefault(int(m), set()).add(field)
-                    parent[find(int(m))] = find(first)
+            # each repeated key's customers in row order, the keys in order of first appearance:
+            # every customer joins the first customer of its key
+            members = ids[repeated]
+            codes = pd.factorize(key.to_numpy()[repeated])[0]
+            first = members[pd.Series(np.arange(len(codes))).groupby(codes).transform("first").to_numpy()]
+            order = np.argsort(codes, kind="stable")
+            for m, f in zip(members[order].tolist(), first[order].tolist()):
+                matched.setdefault(m, set()).add(field)
+                parent[find(m)] = find(f)
         c = c[c["id"].isin(list(matched))]
         c = c.assign(root=[find(int(i)) for i in c["id"]])
         c = c.sort_values(["root", "id"])

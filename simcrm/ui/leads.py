@@ -57,7 +57,7 @@ class LeadImport(Screen):
     """
 
     #: duplicate groups drawn per page (a large firm has thousands: each group is a dozen widgets)
-    PAGE_SIZE = 20
+    PAGE_SIZE = 10
 
     def __init__(self, crm: Any):
         super().__init__()
@@ -129,11 +129,11 @@ class LeadImport(Screen):
         if record:
             self.show_call("crm.duplicate_report()")
         try:
-            report = self.crm.duplicate_report()
+            with self.crm._remembering():  # (whether the scope holds every customer: asked once)
+                report, hidden = self._report()
         except SimCRMError as exc:
             self.say(error_text(exc), error=True)
-            report = pd.DataFrame(columns=["group", "customer_id"])
-        report, hidden = self._with_unseen_members(report)
+            report, hidden = pd.DataFrame(columns=["group", "customer_id"]), 0
         self.duplicates = report
         self.n_groups = int(report["group"].nunique()) if len(report) else 0
         self.show_page(self.page)
@@ -165,9 +165,11 @@ class LeadImport(Screen):
         self.pager.layout.display = None if self.pages > 1 else "none"
         return self.groups
 
-    def _with_unseen_members(self, own: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-        """Groups that involve at least one customer the user may see, including look-alikes
-        outside the user's data scope (masked: code, owner and matching fields only).
+    def _report(self) -> tuple[pd.DataFrame, int]:
+        """The user's duplicate groups: ``crm.duplicate_report()`` — or, for a user whose data
+        scope leaves out some customers, the firm's groups that involve at least one customer the
+        user may see, including look-alikes outside the scope (masked: code, owner and matching
+        fields only).
 
         A rep's own report only compares the rep's customers with each other, so a new customer
         that duplicates a colleague's would go unnoticed; the data scope still hides who that
@@ -175,15 +177,14 @@ class LeadImport(Screen):
         """
         crm = self.crm
         if crm.is_system or crm._scope_owner_ids() is None or crm.sees_every_customer():
-            return own, 0  # (nobody's customers are out of sight: the user's own report is everyone's)
+            return crm.duplicate_report(), 0  # (nobody's customers are out of sight)
         from ..crm import CRM
 
-        everyone = CRM.system(crm.store, now=crm._now).duplicate_report()
-        if everyone.empty:
-            return own, 0
+        # the user's own read first: a user who may not read customers is refused here
         visible = set(int(i) for i in crm.list("customer", columns=["id"])["id"])
-        touched = everyone.groupby("group")["customer_id"].transform(lambda ids: bool(set(ids) & visible))
-        groups = everyone[touched.astype(bool)].copy()
+        everyone = CRM.system(crm.store, now=crm._now).duplicate_report()
+        touched = everyone["group"].isin(everyone.loc[everyone["customer_id"].isin(visible), "group"])
+        groups = everyone[touched].copy()
         groups["group"] = groups["group"].rank(method="dense").astype(int)
         unseen = ~groups["customer_id"].isin(visible)
         for column in ("name", "phone", "email"):

@@ -48,7 +48,10 @@ CONTACT_FIELDS = ("name", "gender", "title", "department", "mobile", "phone", "e
 _NAME_NOISE = ("股份有限公司", "有限责任公司", "有限公司", "股份", "公司")
 
 
-def normalise_name(name: Any) -> str:
+_NAME_MARKS = re.compile(r"[\s()\[\]【】（）]")
+
+
+def normalise_name(name: Any, _nfkc: Any = unicodedata.normalize, _marks: Any = _NAME_MARKS.sub) -> str:
     """The name used to spot duplicates: full-width → half-width, no legal-form words, no brackets.
 
     >>> normalise_name("北京 星辰科技（集团）股份有限公司")
@@ -58,10 +61,10 @@ def normalise_name(name: Any) -> str:
     """
     if not isinstance(name, str):
         return ""
-    text = unicodedata.normalize("NFKC", name).lower()
-    text = re.sub(r"[\s()\[\]【】（）]", "", text)
+    text = _marks("", _nfkc("NFKC", name).lower())
     for word in _NAME_NOISE:
-        text = text.replace(word, "")
+        if word in text:  # (a test is cheaper than a replace that finds nothing: 100,000 names at a time)
+            text = text.replace(word, "")
     return text
 
 
@@ -73,13 +76,8 @@ def _texts(values: pd.Series) -> np.ndarray:
 
 
 def normalise_names(names: pd.Series) -> pd.Series:
-    """:func:`normalise_name` of every value of ``names``, by pandas' string methods (the same
-    steps in the same order; a value that is not text gives ``""``)."""
-    text = names.where(_texts(names), None)
-    text = text.str.normalize("NFKC").str.lower().str.replace(r"[\s()\[\]【】（）]", "", regex=True)
-    for word in _NAME_NOISE:
-        text = text.str.replace(word, "", regex=False)
-    return text.fillna("").astype(object)
+    """:func:`normalise_name` of every value of ``names`` (a value that is not text gives ``""``)."""
+    return pd.Series([normalise_name(v) for v in names.tolist()], index=names.index, dtype=object)
 
 
 def _key_hash(kind: str, key: str) -> int:

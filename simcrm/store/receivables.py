@@ -39,6 +39,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Date, Index, Integer, MetaData, Table, text
 from sqlalchemy.engine import Connection
 
+from ._summary_table import table_available, table_exists
+
 __all__ = ["TABLE", "NAME", "SOURCES", "ddl", "install", "rebuild", "rebuild_sqlite", "exists", "available",
            "policy_sql", "refresh_sql"]
 
@@ -148,17 +150,10 @@ def ddl(dialect: Any) -> list[str]:
     return [*_create_sql(dialect), *_sqlite_triggers()]
 
 
-def _exists(conn: Connection) -> bool:
-    if conn.dialect.name == "sqlite":
-        return conn.execute(text("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n)"),
-                            {"n": NAME}).scalar() == 1
-    return bool(conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": NAME}).scalar())
-
-
 def install(conn: Connection) -> bool:
     """Create the summary, fill it from the rows there and create its triggers, in the caller's
     transaction; nothing when it is there already. Returns whether it was created."""
-    if _exists(conn):
+    if exists(conn):
         return False
     dialect = conn.dialect
     for stmt in _create_sql(dialect):
@@ -178,7 +173,7 @@ def rebuild(conn: Connection) -> bool:
     """Recompute the whole summary from the rows, in the caller's transaction (for a writer that
     ran with the triggers off, e.g. PostgreSQL's ``session_replication_role = replica``);
     nothing when the world has no summary. Returns whether it had one."""
-    if not _exists(conn):
+    if not exists(conn):
         return False
     conn.exec_driver_sql(f"DELETE FROM {NAME}")
     conn.exec_driver_sql(_fill_sql(conn.dialect.name))
@@ -208,12 +203,9 @@ def rebuild_sqlite(raw: Any, dialect: Any = None) -> None:
 
 def exists(conn: Connection) -> bool:
     """Whether the connected world has the summary (readable or not)."""
-    return _exists(conn)
+    return table_exists(conn, NAME)
 
 
 def available(conn: Connection) -> bool:
     """Whether the connected world has the summary and this login may read it."""
-    if conn.dialect.name == "sqlite":
-        return _exists(conn)
-    return bool(conn.execute(text("SELECT to_regclass(:n) IS NOT NULL AND has_table_privilege(to_regclass(:n), 'SELECT')"),
-                             {"n": NAME}).scalar())
+    return table_available(conn, NAME)

@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Date, Integer, MetaData, Table, text
 from sqlalchemy.engine import Connection
 
+from ._summary_table import table_available, table_exists
+
 __all__ = ["TABLE", "NAME", "SOURCES", "SALE", "ddl", "install", "rebuild", "rebuild_sqlite", "exists",
            "available", "policy_sql", "refresh_sql"]
 
@@ -103,18 +105,13 @@ def ddl(dialect: Any) -> list[str]:
 
 
 def exists(conn: Connection) -> bool:
-    if conn.dialect.name == "sqlite":
-        return conn.execute(text("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n)"),
-                            {"n": NAME}).scalar() == 1
-    return bool(conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": NAME}).scalar())
+    """Whether the connected world has the summary (readable or not)."""
+    return table_exists(conn, NAME)
 
 
 def available(conn: Connection) -> bool:
     """Whether the connected world has the summary and this login may read it."""
-    if conn.dialect.name == "sqlite":
-        return exists(conn)
-    return bool(conn.execute(text("SELECT to_regclass(:n) IS NOT NULL AND has_table_privilege(to_regclass(:n), 'SELECT')"),
-                             {"n": NAME}).scalar())
+    return table_available(conn, NAME)
 
 
 def install(conn: Connection) -> bool:

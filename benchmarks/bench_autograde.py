@@ -280,7 +280,7 @@ def main_simcrm_only(n: int, lab: str | None, rounds: int, jobs: int) -> None:
         loads.append(os.getloadavg()[0])
         print(f"  round {r + 1}: world build phase {took:7.1f} s = {took / n:6.2f} s/student; "
               f"CPU {used / n:6.2f} s/student; load average {loads[-1]:.1f}", flush=True)
-        for j in (workers if r % 2 == 0 else workers[::-1]):
+        for j in (workers[::-1] if r % 2 == 0 else workers):  # the class at --jobs workers first
             name = f"only-r{r}-jobs{j}"
             course, run_cache = _fresh(template, name)
             shutil.rmtree(run_cache)

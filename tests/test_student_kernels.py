@@ -109,9 +109,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _command(p: psutil.Process) -> str:
+    """A process's command line; empty for one that has ended (the server's short-lived helpers
+    can be zombies for a moment: psutil refuses their command line)."""
+    try:
+        return " ".join(p.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return ""
+
+
 def _zygote_of(server) -> psutil.Process:
-    kids = [p for p in psutil.Process(server["proc"].pid).children() if "zygote_main" in " ".join(p.cmdline())]
-    assert len(kids) == 1, [p.cmdline() for p in psutil.Process(server["proc"].pid).children()]
+    children = psutil.Process(server["proc"].pid).children()
+    kids = [p for p in children if "zygote_main" in _command(p)]
+    assert len(kids) == 1, [_command(p) for p in children]
     return kids[0]
 
 

@@ -37,7 +37,7 @@ from sqlalchemy import (Column, DateTime, Float, Index, Integer, MetaData, Table
                         literal, literal_column, not_, or_, select, text)
 from sqlalchemy.engine import Connection
 
-from ._summary_table import table_available, table_exists
+from ._summary_table import pg_refresh_functions, pg_search_path, table_available, table_exists
 
 __all__ = ["TABLE", "NAME", "SOURCES", "PARENT", "stages", "per_opportunity", "ddl", "install", "rebuild",
            "rebuild_sqlite", "exists", "available", "policy_sql", "day_number"]
@@ -194,27 +194,8 @@ def _sqlite_triggers(dialect: Any) -> list[str]:
 
 def _pg_functions(conn: Connection) -> list[str]:
     schema_name = conn.execute(text("SELECT current_schema()")).scalar_one()
-    path = f'SET search_path = "{schema_name}", pg_temp'
-    body = ";\n            ".join(refresh_sql("o", conn.dialect))
-    return [
-        f"""CREATE OR REPLACE FUNCTION simcrm_funnel_refresh(o integer) RETURNS void LANGUAGE sql
-            SECURITY DEFINER {path} AS $$
-            {body} $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_funnel_opportunity() RETURNS trigger LANGUAGE plpgsql
-            SECURITY DEFINER {path} AS $$
-        BEGIN
-            IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM simcrm_funnel_refresh(OLD.id); END IF;
-            IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM simcrm_funnel_refresh(NEW.id); END IF;
-            RETURN NULL;
-        END $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_funnel_history() RETURNS trigger LANGUAGE plpgsql
-            SECURITY DEFINER {path} AS $$
-        BEGIN
-            IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM simcrm_funnel_refresh(OLD.opportunity_id); END IF;
-            IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM simcrm_funnel_refresh(NEW.opportunity_id); END IF;
-            RETURN NULL;
-        END $$""",
-    ]
+    return pg_refresh_functions("simcrm_funnel_refresh", "o", refresh_sql("o", conn.dialect), pg_search_path(schema_name),
+                                {"simcrm_funnel_opportunity": "id", "simcrm_funnel_history": "opportunity_id"})
 
 
 def _pg_triggers() -> list[str]:

@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Date, Index, Integer, MetaData, Table, text
 from sqlalchemy.engine import Connection
 
-from ._summary_table import table_available, table_exists
+from ._summary_table import pg_refresh_functions, pg_search_path, table_available, table_exists
 
 __all__ = ["TABLE", "NAME", "SOURCES", "ddl", "install", "rebuild", "rebuild_sqlite", "exists", "available",
            "policy_sql", "refresh_sql"]
@@ -111,19 +111,8 @@ def _sqlite_triggers() -> list[str]:
 
 
 def _pg_functions(schema_name: str) -> list[str]:
-    path = f'SET search_path = "{schema_name}", pg_temp'
-    body = ";\n            ".join(refresh_sql("o", "postgresql"))
-    return [
-        f"""CREATE OR REPLACE FUNCTION simcrm_receivable_refresh(o integer) RETURNS void LANGUAGE sql
-            SECURITY DEFINER {path} AS $$
-            {body} $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_receivable() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER {path} AS $$
-        BEGIN
-            IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM simcrm_receivable_refresh(OLD.order_id); END IF;
-            IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM simcrm_receivable_refresh(NEW.order_id); END IF;
-            RETURN NULL;
-        END $$""",
-    ]
+    return pg_refresh_functions("simcrm_receivable_refresh", "o", refresh_sql("o", "postgresql"),
+                                pg_search_path(schema_name), {"simcrm_receivable": "order_id"})
 
 
 def _pg_triggers() -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Date, Integer, MetaData, Table, text
 from sqlalchemy.engine import Connection
 
-from ._summary_table import table_available, table_exists
+from ._summary_table import pg_refresh_functions, pg_search_path, table_available, table_exists
 
 __all__ = ["TABLE", "NAME", "SOURCES", "SALE", "ddl", "install", "rebuild", "rebuild_sqlite", "exists",
            "available", "policy_sql", "refresh_sql"]
@@ -73,18 +73,9 @@ def _sqlite_triggers() -> list[str]:
 
 def _pg_sql(conn: Connection) -> list[str]:
     schema_name = conn.execute(text("SELECT current_schema()")).scalar_one()
-    path = f'SET search_path = "{schema_name}", pg_temp'
-    body = ";\n            ".join(refresh_sql("c", "postgresql"))
     return [
-        f"""CREATE OR REPLACE FUNCTION simcrm_sales_refresh(c integer) RETURNS void LANGUAGE sql
-            SECURITY DEFINER {path} AS $$
-            {body} $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_sales() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER {path} AS $$
-        BEGIN
-            IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM simcrm_sales_refresh(OLD.customer_id); END IF;
-            IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM simcrm_sales_refresh(NEW.customer_id); END IF;
-            RETURN NULL;
-        END $$""",
+        *pg_refresh_functions("simcrm_sales_refresh", "c", refresh_sql("c", "postgresql"), pg_search_path(schema_name),
+                              {"simcrm_sales": "customer_id"}),
         "DROP TRIGGER IF EXISTS simcrm_sales ON sales_order",
         f"CREATE TRIGGER simcrm_sales AFTER INSERT OR DELETE OR {_UPDATE} ON sales_order "
         "FOR EACH ROW EXECUTE FUNCTION simcrm_sales()",

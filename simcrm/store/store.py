@@ -836,8 +836,12 @@ class Store:
         q = q.offset(int(offset)) if offset else q
         with self._reader() as conn:
             result = conn.execute(q)
-            data = result.fetchall()
-        frame = _typed_frame(cols, data)
+            if conn.dialect.name == "sqlite":  # SQLite's own rows: typed below, column by column
+                data = result.cursor.fetchall()
+                result.close()
+                frame = _typed_frame_sqlite(cols, data)
+            else:
+                frame = _typed_frame(cols, result.fetchall())
         if resolve:
             for name, _list in schema.dictionary_columns(table).items():
                 if name in frame.columns:
@@ -1121,6 +1125,45 @@ def _typed_frame(cols: list[Any], data: list[Any]) -> pd.DataFrame:
             s = pd.Series(values, dtype="str")
         series[c.name] = s
     return pd.DataFrame(series, index=pd.RangeIndex(len(data)))
+
+
+def _typed_frame_sqlite(cols: list[Any], data: list[Any]) -> pd.DataFrame:
+    """:func:`_typed_frame` from the rows as SQLite's driver returns them (dates and times as ISO
+    text, flags as 0/1), converted a column at a time instead of a value at a time by
+    SQLAlchemy's result processors; the frames are equal (``tests/test_store_read.py``)."""
+    n = len(data)
+    series = {}
+    by_column = list(zip(*data)) if data else [() for _ in cols]
+    for i, c in enumerate(cols):
+        values = by_column[i]
+        ctype = c.type
+        if isinstance(ctype, Integer):
+            if (c.nullable and not c.primary_key) or "dictionary" in c.info:
+                if None in values:
+                    s = pd.Series(values, dtype="Int64")
+                else:
+                    s = pd.Series(pd.arrays.IntegerArray(np.array(values, dtype="int64").reshape(n),
+                                                         np.zeros(n, dtype=bool)))
+            else:
+                s = pd.Series(np.array(values, dtype="int64").reshape(n))
+        elif isinstance(ctype, Float):
+            s = pd.Series(np.array(values, dtype="float64").reshape(n))
+        elif isinstance(ctype, Boolean):
+            if c.nullable and None in values:
+                s = pd.Series([None if v is None else bool(v) for v in values], dtype="boolean")
+            else:
+                s = pd.Series(np.array(values, dtype="bool").reshape(n))
+        elif isinstance(ctype, (Date, DateTime)):
+            text = pd.Series(values, dtype="object")
+            if isinstance(ctype, Date):  # a date is its first ten characters, never a time of day
+                text = text.str.slice(0, 10)
+            s = pd.to_datetime(text, format="ISO8601") if text.notna().any() else \
+                pd.Series(pd.NaT, index=range(n), dtype="datetime64[us]")
+            s = s.astype("datetime64[us]")
+        else:
+            s = pd.Series(values, dtype="str")
+        series[c.name] = s
+    return pd.DataFrame(series, index=pd.RangeIndex(n))
 
 
 def _frame_records(frame: pd.DataFrame, t: Any) -> list[dict[str, Any]]:

@@ -145,3 +145,27 @@ def test_honest_answers_are_not_flagged():
     nb = A.notebook([A.solution("a", "import pandas as pd\nx = pd.Series([1]).sum()\nlab.crm.create_customer('x')")])
     _, report = repair_notebook(nb, nb)
     assert "suspected_tampering" not in report.kinds()
+
+
+def test_screens_are_not_built_during_autograde_unless_code_uses_them(lab, monkeypatch):
+    """During simcrm's autograde (a referee address in the environment) nobody sees a screen:
+    ``lab.screen`` shows one line instead of building widgets, an unknown name is still refused,
+    and code that uses the screen gets the real one."""
+    import IPython.core.formatters as F
+
+    from simcrm.lab.session import GradingScreen
+    from simcrm.ui.leads import LeadImport
+
+    monkeypatch.setenv("SIMCRM_REFEREE", "unix:/nonexistent")
+    shown = lab.screen("线索导入")
+    assert isinstance(shown, GradingScreen)
+    # what the graded notebook shows: IPython's formatters find no widget hooks, only the line
+    data, _meta = F.DisplayFormatter().format(shown)
+    assert list(data) == ["text/plain"] and "自动评分时不显示界面" in data["text/plain"]
+    assert shown._screen is None  # displaying it built nothing
+    with pytest.raises(ValueError, match="没有名为“不存在”的界面"):
+        lab.screen("不存在")
+    assert isinstance(shown.dup_box.children, tuple)  # used by code: the real screen
+    assert isinstance(shown._screen, LeadImport)
+    monkeypatch.delenv("SIMCRM_REFEREE")
+    assert isinstance(lab.screen("线索导入"), LeadImport)  # the student's own run: the screen itself

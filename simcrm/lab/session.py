@@ -319,9 +319,16 @@ class Lab:
         return frame[frame["id"] > max_id(self.pristine, table)].reset_index(drop=True)
 
     def screen(self, name: str, **kwargs: Any) -> Any:
-        """Open a CRM screen on your world, acting as you (see :func:`simcrm.ui.screen`)."""
+        """Open a CRM screen on your world, acting as you (see :func:`simcrm.ui.screen`).
+
+        During autograde nobody looks at a screen: the call returns a :class:`GradingScreen`
+        that says so in the graded notebook and builds the screen only if code uses it.
+        """
         from .. import ui
 
+        if _autograde_referee() is not None:
+            ui.screen_key(name)  # an unknown name is refused as in the student's own run
+            return GradingScreen(name, lambda: ui.screen(name, self.crm, **kwargs))
         return ui.screen(name, self.crm, **kwargs)
 
     # -- checks -----------------------------------------------------------------------------------
@@ -430,6 +437,29 @@ class Lab:
 # -- the autograde referee (started by the grading pipeline, found through SIMCRM_REFEREE) -----------
 
 _AUTOGRADE_CONN: dict[str, Any] = {}
+
+
+class GradingScreen:
+    """What :meth:`Lab.screen` returns during autograde: no widgets are built for a screen
+    nobody sees (building them cost about a tenth of a ch04 submission's CPU). It shows one
+    line in the graded notebook; any attribute the student's code uses builds the real screen
+    and answers from it, so code that drives a screen still works."""
+
+    def __init__(self, name: str, build: Any) -> None:
+        self._name, self._build, self._screen = name, build, None
+
+    def _real(self) -> Any:
+        if self._screen is None:
+            self._screen = self._build()
+        return self._screen
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):  # display hooks and the like: not a reason to build the screen
+            raise AttributeError(attr)
+        return getattr(self._real(), attr)
+
+    def __repr__(self) -> str:
+        return f"（自动评分时不显示界面“{self._name}”；在 JupyterLab 中运行本单元格即可看到。）"
 
 
 def _autograde_referee() -> str | None:

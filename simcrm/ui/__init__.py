@@ -31,7 +31,7 @@ from ._base import Blocked, Screen, api_call
 from .form import RecordForm
 from .listview import ListView
 
-__all__ = ["Screen", "Blocked", "ListView", "RecordForm", "screen", "SCREENS", "ALIASES", "api_call"]
+__all__ = ["Screen", "Blocked", "ListView", "RecordForm", "screen", "screen_key", "SCREENS", "ALIASES", "api_call"]
 
 #: factory name → (module, class, what it is)
 SCREENS: dict[str, tuple[str, str, str]] = {
@@ -82,6 +82,16 @@ def _resolve_crm(crm_or_world: Any) -> Any:
     raise TypeError(f"screen() needs a CRM, a Store or a lab/world, not {type(crm_or_world).__name__}")
 
 
+def screen_key(name: str) -> str:
+    """The key in :data:`SCREENS` of a screen's English or Chinese name; an unknown name is
+    refused with the names there are."""
+    key = ALIASES.get(name, name)
+    if key not in SCREENS:
+        choices = "、".join(SCREENS)
+        raise ValueError(f"没有名为“{name}”的界面；可选：{choices}")
+    return key
+
+
 def screen(name: str, crm_or_world: Any, **kwargs: Any) -> Any:
     """Open a screen by its English or Chinese name (see :data:`SCREENS` and :data:`ALIASES`).
 
@@ -91,10 +101,7 @@ def screen(name: str, crm_or_world: Any, **kwargs: Any) -> Any:
         **kwargs: the screen's own arguments, e.g. ``table="sales_order"`` for a list,
             ``customer_id=3`` for the 360° view.
     """
-    key = ALIASES.get(name, name)
-    if key not in SCREENS:
-        choices = "、".join(SCREENS)
-        raise ValueError(f"没有名为“{name}”的界面；可选：{choices}")
+    key = screen_key(name)
     crm = _resolve_crm(crm_or_world)
     module, attr, _ = SCREENS[key]
     factory = getattr(importlib.import_module(f".{module}", __name__), attr)

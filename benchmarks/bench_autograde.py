@@ -19,7 +19,13 @@ which this process adopts and reaps on Linux) and the load average, since on a s
 the wall time says more about the neighbours than about the grader.
 
 Run: ``python benchmarks/bench_autograde.py [n_students] [--lab ch04_customers] [--rounds 2] [--jobs 2]
-[--caches fresh|warm|both]``.
+[--caches fresh|warm|both] [--marginal]``.
+
+``--marginal`` also grades each class's first submission alone on both sides (same rounds, same
+alternation) and prints the CPU of one more submission — the class's CPU minus that of its first
+submission alone, divided by n − 1 — for each side and their ratio: the per-submission cost with
+each run's fixed cost (simcrm's grader, kernel parent and referee starting; nbgrader's command
+line starting) taken out of both sides alike.
 
 ``--only simcrm`` times the simcrm side alone on a whole class (e.g. 100 students), without
 plain nbgrader: the world build phase (every world and its chapter files built once, on every core,
@@ -206,11 +212,12 @@ def _reap(wait: float = 15.0) -> None:
 
 def run_simcrm(template: Path, assignment: str, expected: dict[str, float], jobs: int, name: str,
                warm: bool = False) -> float:
+    """Grade the class (or the students of ``expected`` only) with simcrm's pipeline."""
     course, cache = _fresh(template, name, warm)
     os.environ["SIMCRM_CACHE_DIR"] = str(cache)
     c0 = _cpu()
     t0 = time.perf_counter()
-    table = grading.autograde(course, assignment, progress=False, jobs=jobs)
+    table = grading.autograde(course, assignment, progress=False, jobs=jobs, students=sorted(expected))
     took = time.perf_counter() - t0
     _reap()
     CPU[name] = _cpu() - c0
@@ -225,8 +232,9 @@ def run_plain(template: Path, assignment: str, expected: dict[str, float], name:
                SIMCRM_COURSE_SALT=grading.course_settings(course)["salt"])
     c0 = _cpu()
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], cwd=course, check=True,
-                   capture_output=True, env=env)
+    only = [f"--student={next(iter(expected))}"] if len(expected) == 1 else []
+    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force", *only], cwd=course,
+                   check=True, capture_output=True, env=env)
     took = time.perf_counter() - t0
     _reap()
     CPU[name] = _cpu() - c0
@@ -317,7 +325,8 @@ def main_simcrm_only(n: int, lab: str | None, rounds: int, jobs: int) -> None:
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
-def main(n: int = 30, lab: str | None = None, rounds: int = 2, jobs: int = 2, caches: str = "fresh") -> None:
+def main(n: int = 30, lab: str | None = None, rounds: int = 2, jobs: int = 2, caches: str = "fresh",
+         marginal: bool = False) -> None:
     from statistics import median
 
     _adopt_orphans()
@@ -337,17 +346,24 @@ def main(n: int = 30, lab: str | None = None, rounds: int = 2, jobs: int = 2, ca
             sides = [("simcrm 1 worker", lambda k: run_simcrm(template, assignment, expected, 1, k, warm)),
                      (f"simcrm {jobs} workers", lambda k: run_simcrm(template, assignment, expected, jobs, k, warm)),
                      ("plain nbgrader", lambda k: run_plain(template, assignment, expected, k, warm))]
+            if marginal:  # each side on the first submission alone too: its fixed cost
+                one = dict([min(expected.items())])
+                sides += [("simcrm 1 worker, 1 sub", lambda k: run_simcrm(template, assignment, one, 1, k, warm)),
+                          ("plain nbgrader, 1 sub", lambda k: run_plain(template, assignment, one, k, warm))]
+                times.update({k: times.get(k, []) for k in ("simcrm 1 worker, 1 sub", "plain nbgrader, 1 sub")})
+                cpus.update({k: cpus.get(k, []) for k in ("simcrm 1 worker, 1 sub", "plain nbgrader, 1 sub")})
             if r % 2:
                 sides.reverse()
             for label, run in sides:
-                name = f"{mode}-r{r}-{label.replace(' ', '_')}"
+                name = f"{mode}-r{r}-{label.replace(' ', '_').replace(',', '')}"
                 took = run(name)
                 times[label].append(took)
                 cpus[label].append(CPU[name])
                 load = os.getloadavg()[0]
                 loads.append(load)
-                print(f"  {mode} round {r + 1}: {label:18s} {took:7.1f} s = {took / n:6.2f} s/submission; "
-                      f"CPU {CPU[name] / n:6.2f} s/submission; load average {load:.1f}", flush=True)
+                k = 1 if label.endswith("1 sub") else n
+                print(f"  {mode} round {r + 1}: {label:22s} {took:7.1f} s = {took / k:6.2f} s/submission; "
+                      f"CPU {CPU[name] / k:6.2f} s/submission; load average {load:.1f}", flush=True)
         cache_said = ("empty world cache per run" if not warm else
                       "world cache per run holding the class's worlds (a re-grade, or worlds built before grading)")
         print(f"class of {n} submissions of {where} ({sum(v == max(expected.values()) for v in expected.values())} "
@@ -355,6 +371,8 @@ def main(n: int = 30, lab: str | None = None, rounds: int = 2, jobs: int = 2, ca
         med = {k: median(v) for k, v in times.items()}
         cpu = {k: median(v) for k, v in cpus.items()}
         for label, t in med.items():
+            if label.endswith("1 sub"):
+                continue
             print(f"  {label:18s}: {t:7.1f} s = {t / n:6.2f} s/submission (CPU {cpu[label] / n:6.2f} s); "
                   f"a class of 100: {t / n * 100 / 60:5.1f} min")
         print(f"  load average during the runs: {min(loads):.1f}–{max(loads):.1f} (1-minute, after each run)")
@@ -363,6 +381,14 @@ def main(n: int = 30, lab: str | None = None, rounds: int = 2, jobs: int = 2, ca
         print(f"  wall: simcrm 1 worker / plain: {one / plain:.2f};  simcrm {jobs} workers / plain: {many / plain:.2f};  "
               f"speed-up of {jobs} workers: {one / many:.2f}x; same scores on every run")
         print(f"  CPU:  simcrm 1 worker / plain: {c1 / cp:.2f};  simcrm {jobs} workers / plain: {cm / cp:.2f}")
+        if marginal and n > 1:
+            # the cost of one more submission, without each run's fixed cost (starting the grader,
+            # its kernels' parent, the referee; nbgrader's command line and its imports)
+            s1, p1 = cpu["simcrm 1 worker, 1 sub"], cpu["plain nbgrader, 1 sub"]
+            ms, mp = (c1 - s1) / (n - 1), (cp - p1) / (n - 1)
+            print(f"  per added submission (CPU of the class minus CPU of its first submission alone, "
+                  f"÷ {n - 1}): simcrm 1 worker {ms:5.2f} s, plain {mp:5.2f} s, ratio {ms / mp:.2f}; "
+                  f"fixed cost of a run: simcrm {s1 - ms:5.2f} s, plain {p1 - mp:5.2f} s")
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
@@ -380,8 +406,11 @@ if __name__ == "__main__":
     parser.add_argument("--only", choices=["simcrm"], default=None,
                         help="time only the simcrm side on the whole class: the world build phase, then "
                              "grading at 1 worker and at --jobs workers (--caches is ignored)")
+    parser.add_argument("--marginal", action="store_true",
+                        help="also grade the first submission alone on each side, and print the CPU of one "
+                             "more submission (class minus first alone) without each run's fixed cost")
     args = parser.parse_args()
     if args.only == "simcrm":
         main_simcrm_only(args.n, args.lab, args.rounds, args.jobs)
     else:
-        main(args.n, args.lab, args.rounds, args.jobs, args.caches)
+        main(args.n, args.lab, args.rounds, args.jobs, args.caches, args.marginal)

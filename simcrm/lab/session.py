@@ -313,10 +313,9 @@ class Lab:
 
     def new_rows(self, table: str) -> Any:
         """Rows of ``table`` added in this session (ids beyond the world as generated)."""
-        from .chapters import max_id
+        from .chapters import max_id, rows_after
 
-        frame = self.store.read(table)
-        return frame[frame["id"] > max_id(self.pristine, table)].reset_index(drop=True)
+        return rows_after(self.store, table, max_id(self.pristine, table))
 
     def screen(self, name: str, **kwargs: Any) -> Any:
         """Open a CRM screen on your world, acting as you (see :func:`simcrm.ui.screen`).

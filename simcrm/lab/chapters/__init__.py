@@ -15,15 +15,21 @@ __all__ = ["new_rows", "max_id", "safe_diagnose"]
 
 
 def max_id(store: Any, table: str) -> int:
-    """The largest id of ``table`` (0 when empty)."""
-    frame = store.read(table, columns=["id"])
-    return int(frame["id"].max()) if len(frame) else 0
+    """The largest id of ``table`` (0 when empty): one row by SQL, not the table."""
+    last = store.read(table, columns=["id"], order_by="id", descending=True, limit=1)
+    return int(last["id"].iloc[0]) if len(last) else 0
+
+
+def rows_after(store: Any, table: str, last_id: int) -> pd.DataFrame:
+    """The rows of ``table`` whose id is beyond ``last_id``, read by SQL (not the whole table)."""
+    from ...store import schema
+
+    return store.read(table, condition=schema.metadata.tables[table].c.id > int(last_id))
 
 
 def new_rows(ctx: Any, table: str) -> pd.DataFrame:
     """Rows of ``table`` the student added (ids beyond the world as generated)."""
-    frame = ctx.store.read(table)
-    return frame[frame["id"] > max_id(ctx.pristine, table)].reset_index(drop=True)
+    return rows_after(ctx.store, table, max_id(ctx.pristine, table))
 
 
 def safe_diagnose(diagnose: Any) -> Any:

@@ -138,3 +138,34 @@ def test_students_get_their_world_without_the_salt(tmp_path, monkeypatch):
     assert lab.student.id == "0302" and lab.student.source == "ticket"
     assert lab.seed == world_seed("0302", salt) != world_seed("0302")
     assert "教师发放的世界文件" in lab.banner()
+
+
+def test_cell_metadata_is_validated_as_before_with_the_schema_checked_once(monkeypatch):
+    """simcrm's nbgrader calls validate each cell's metadata with nbgrader's schema checked once
+    (not once per cell): valid cells pass, and a damaged cell raises the same error, with the
+    same message, as ``jsonschema.validate`` itself."""
+    import jsonschema
+    from nbformat.v4 import new_code_cell
+    from nbgrader.nbgraderformat import MetadataValidator, common
+
+    from simcrm.lab.course import _check_metadata_schema_once
+
+    monkeypatch.setattr(common, "jsonschema", jsonschema)  # this test installs it itself
+    _check_metadata_schema_once()
+    validator = MetadataValidator()
+    good = {"grade": True, "solution": False, "locked": True, "points": 5, "grade_id": "q1_test",
+            "schema_version": 3, "task": False}
+    bad = [dict(good, points="five"), dict(good, grade_id="第一题 !"), dict(good, grade="yes"),
+           {k: v for k, v in good.items() if k != "locked"}, dict(good, extra=1)]
+    checks = []
+    cls = jsonschema.validators.validator_for(validator.schema)
+    monkeypatch.setattr(cls, "check_schema", classmethod(lambda c, s, **k: checks.append(1)))
+    for _ in range(40):
+        validator.validate_cell(new_code_cell(metadata={"nbgrader": dict(good)}))
+    assert len(checks) == 1
+    for meta in bad:
+        with pytest.raises(jsonschema.ValidationError) as expected:
+            jsonschema.validate(meta, validator.schema)
+        with pytest.raises(jsonschema.ValidationError) as got:
+            validator.validate_cell(new_code_cell(metadata={"nbgrader": meta}))
+        assert got.value.message == expected.value.message and list(got.value.path) == list(expected.value.path)

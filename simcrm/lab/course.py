@@ -252,10 +252,51 @@ def course_config(course_dir: str | Path, **overrides: Any):
     return merged
 
 
+class _SchemaCheckedOnce:
+    """``jsonschema`` as nbgrader's cell-metadata validator sees it, with ``validate`` checking
+    each schema against its metaschema once instead of on every cell.
+
+    ``jsonschema.validate(instance, schema)`` first checks ``schema`` itself, then validates;
+    nbgrader calls it for every cell of every notebook it reads, with its own constant schema,
+    and the schema check was most of the time (about 0.2 s CPU of each ch04 submission).
+    Here the validator is made once per schema object; a cell raises the same best-matching
+    ``ValidationError`` as before (``tests/test_grading_batch.py``)."""
+
+    def __init__(self) -> None:
+        import jsonschema
+
+        self._module = jsonschema
+        self._validators: dict[int, tuple[Any, Any]] = {}
+
+    def validate(self, instance: Any, schema: Any, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:
+            return self._module.validate(instance, schema, *args, **kwargs)
+        known = self._validators.get(id(schema))
+        if known is None or known[0] is not schema:  # keeps the schema: its id is not reused
+            cls = self._module.validators.validator_for(schema)
+            cls.check_schema(schema)
+            known = self._validators[id(schema)] = (schema, cls(schema))
+        error = self._module.exceptions.best_match(known[1].iter_errors(instance))
+        if error is not None:
+            raise error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def _check_metadata_schema_once() -> None:
+    """Give nbgrader's cell-metadata validator a :class:`_SchemaCheckedOnce` (once per process)."""
+    from nbgrader.nbgraderformat import common
+
+    if not isinstance(common.jsonschema, _SchemaCheckedOnce):
+        common.jsonschema = _SchemaCheckedOnce()
+
+
 def open_api(course_dir: str | Path, **overrides: Any):
     """An ``NbGraderAPI`` for the course (see :func:`course_config` for ``overrides``)."""
     from nbgrader.apps import NbGraderAPI
 
+    _check_metadata_schema_once()
     cfg = course_config(course_dir, **overrides)
     with nbgrader_env(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

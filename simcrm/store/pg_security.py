@@ -37,7 +37,16 @@ enforce who sees and changes what:
   its role type. Writes through a view go to the table as the login (``simcrm_view_write``: an
   UPDATE writes only the columns it changed, so a masked value written back leaves the clear one);
   the duplicate rule compares clear phones and e-mails through ``simcrm_customer_keys`` (in the
-  login's scope). Leads are not masked (converting one copies its phone and e-mail).
+  login's scope). Leads are masked too: converting one as such a login, the database copies the
+  lead's clear mobile and e-mail into the contact (and an individual customer's phone) the
+  conversion made (``simcrm_copy_lead_contact``: a converted lead in the login's scope, into its
+  own contact and customer, where empty; nothing returned), and compares that phone with the
+  customers' by the lead's id (``simcrm_duplicates_of``).
+* **the duplicate rule's key locks hashed with a secret** — the per-key advisory locks of
+  :func:`simcrm.crm.customers.customer_key_locks` are taken by ``simcrm_lock_keys``, which hashes
+  each key with a salt no login can read (``classroom_key_salt``): every session of the world
+  locks the same key alike, a masked login can lock the clear keys of a customer or lead by its
+  id, and the hashes anyone can see in ``pg_locks`` do not give a phone number away.
 * **the organisation is read-only** — employees, roles, rights, departments and dictionaries
   cannot be changed by a student login (so nobody grants themself the data scope 全部).
 

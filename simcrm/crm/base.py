@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, and_, exists, false, func, insert,
-                        not_, or_, select)
+from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, and_, case, exists, false, func, insert,
+                        not_, or_, select, true)
 from sqlalchemy.exc import DBAPIError
 
 from .. import reference
@@ -765,12 +765,13 @@ def _scope_sql(table: str, owners: list[int], user_id: int, t: Any = None) -> An
         return or_(t.c.owner_id.is_(None), t.c.owner_id.in_(owners))
     if table == "audit_log":
         # history of a scoped record only with the record; other tables' history as it is
-        parts = [t.c.table_name.notin_(sorted(_SCOPED))]
+        # (one test of the row's table picks its one subquery, as pg_security's policy)
+        arms = []
         for name in sorted(_SCOPED):
             target = tbl(name)
-            parts.append(and_(t.c.table_name == name,
-                              t.c.row_id.in_(select(target.c.id).where(_scope_sql(name, owners, user_id, target)))))
-        return or_(*parts)
+            arms.append((t.c.table_name == name,
+                         t.c.row_id.in_(select(target.c.id).where(_scope_sql(name, owners, user_id, target)))))
+        return case(*arms, else_=true())
     if table not in PARENT:
         return None
     column, parent = PARENT[table]

@@ -325,11 +325,13 @@ def _scope_expr(table: str) -> str:
         return f"{every} OR owner_id IS NULL OR owner_id = ANY({owners})"
     if table == "audit_log":
         scoped = sorted(_SCOPED)
-        parts = [f"table_name NOT IN ({', '.join(_literal(n) for n in scoped)})"]
-        parts += [f"(table_name = {_literal(n)} AND row_id IN (SELECT id FROM {_q(n)}))" for n in scoped]
+        # one test of the row's table picks the one subquery that may apply to it (a chain of
+        # "table_name = t AND row_id IN (…)" arms compared every row with every scoped table);
+        # rows of a table without a scope: all
+        arms = " ".join(f"WHEN {_literal(n)} THEN row_id IN (SELECT id FROM {_q(n)})" for n in scoped)
         # and only of tables whose module the login may read (or all, with the 系统管理 read right)
         return (f"table_name = ANY(CAST((SELECT simcrm_history_tables()) AS text[])) AND ({every} OR "
-                + " OR ".join(parts) + ")")
+                f"CASE table_name {arms} ELSE true END)")
     column, parent = PARENT[table]
     # the parent's own policy applies inside this subquery, so the rule climbs to the customer
     return f"{every} OR EXISTS (SELECT 1 FROM {_q(parent)} p WHERE p.id = {_q(table)}.{_q(column)})"
@@ -392,20 +394,22 @@ def _functions(schema_name: str) -> list[str]:
 
     path = f"SET search_path = {_q(schema_name)}, pg_temp"
     return [
-        f"""CREATE OR REPLACE FUNCTION simcrm_me() RETURNS integer LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT l.employee_id FROM {LOGIN_TABLE} l JOIN employee e ON e.id = l.employee_id
-            WHERE l.db_role = session_user AND e.status = '正常' $$""",
+        # the helpers the policies call once per statement are plpgsql: their plans are kept for the
+        # session (an SQL function's body is planned again at every call)
+        f"""CREATE OR REPLACE FUNCTION simcrm_me() RETURNS integer LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN (SELECT l.employee_id FROM {LOGIN_TABLE} l JOIN employee e ON e.id = l.employee_id
+                          WHERE l.db_role = session_user AND e.status = '正常'); END $$""",
         f"""CREATE OR REPLACE FUNCTION simcrm_student() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
             SELECT student FROM {LOGIN_TABLE} WHERE db_role = session_user $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_is_login() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT EXISTS (SELECT 1 FROM {LOGIN_TABLE} WHERE db_role = session_user) $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_sees_all() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT coalesce((SELECT r.data_scope = '全部' FROM employee e JOIN role r ON r.id = e.role_id
-                             WHERE e.id = simcrm_me()), false) $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_is_login() RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN EXISTS (SELECT 1 FROM {LOGIN_TABLE} WHERE db_role = session_user); END $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_sees_all() RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN coalesce((SELECT r.data_scope = '全部' FROM employee e JOIN role r ON r.id = e.role_id
+                                   WHERE e.id = simcrm_me()), false); END $$""",
         # 本人: themself; 本部门: every employee of their department's subtree (as crm's
         # _scope_owner_ids), and themself; 全部 is simcrm_sees_all(); no login: nobody
-        f"""CREATE OR REPLACE FUNCTION simcrm_scope_owners() RETURNS integer[] LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            WITH RECURSIVE who AS (
+        f"""CREATE OR REPLACE FUNCTION simcrm_scope_owners() RETURNS integer[] LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN (WITH RECURSIVE who AS (
                 SELECT e.id, e.department_id, r.data_scope FROM employee e JOIN role r ON r.id = e.role_id
                 WHERE e.id = simcrm_me()),
             sub(id) AS (
@@ -413,10 +417,10 @@ def _functions(schema_name: str) -> list[str]:
                 UNION SELECT d.id FROM department d JOIN sub ON d.parent_id = sub.id)
             SELECT coalesce(array_agg(x), ARRAY[]::integer[]) FROM (
                 SELECT id AS x FROM who
-                UNION SELECT e.id FROM employee e WHERE e.department_id IN (SELECT id FROM sub)) o $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_shared_customers() RETURNS integer[] LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT coalesce(array_agg(customer_id), ARRAY[]::integer[]) FROM customer_share
-            WHERE employee_id = simcrm_me() $$""",
+                UNION SELECT e.id FROM employee e WHERE e.department_id IN (SELECT id FROM sub)) o); END $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_shared_customers() RETURNS integer[] LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN (SELECT coalesce(array_agg(customer_id), ARRAY[]::integer[]) FROM customer_share
+                          WHERE employee_id = simcrm_me()); END $$""",
         # the database writes the history: one row per changed field, who did it from the login
         f"""CREATE OR REPLACE FUNCTION simcrm_audit() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER {path} AS $$
         DECLARE
@@ -456,11 +460,14 @@ def _functions(schema_name: str) -> list[str]:
             END IF;
             RETURN NULL;
         END $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_history_tables() RETURNS text[] LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT coalesce(array_agg(t.key), ARRAY[]::text[])
-            FROM jsonb_each_text({_literal(_module_json())}::jsonb) t
-            WHERE EXISTS (SELECT 1 FROM employee e JOIN role_right rr ON rr.role_id = e.role_id
-                          WHERE e.id = simcrm_me() AND rr.can_read AND rr.module IN ('system', t.value)) $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_history_tables() RETURNS text[] LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            DECLARE me integer := simcrm_me();
+            BEGIN RETURN (SELECT coalesce(array_agg(t.key), ARRAY[]::text[])
+                          FROM jsonb_each_text({_literal(_module_json())}::jsonb) t
+                          WHERE t.value IN (SELECT rr.module FROM employee e JOIN role_right rr ON rr.role_id = e.role_id
+                                            WHERE e.id = me AND rr.can_read)
+                             OR EXISTS (SELECT 1 FROM employee e JOIN role_right rr ON rr.role_id = e.role_id
+                                        WHERE e.id = me AND rr.can_read AND rr.module = 'system')); END $$""",
         # the masks of simcrm.locales (zh_CN) in SQL, for the audit values a role sees masked
         f"""CREATE OR REPLACE FUNCTION simcrm_mask(rule text, v text) RETURNS text LANGUAGE plpgsql IMMUTABLE {path} AS $$
         DECLARE t text; n integer; k integer; a integer; kept text;
@@ -688,6 +695,8 @@ def install(conn: Connection, group: str) -> None:
     conn.exec_driver_sql(f"INSERT INTO {KEY_SALT_TABLE} (salt) SELECT gen_random_uuid()::text || gen_random_uuid()::text "
                          f"WHERE NOT EXISTS (SELECT 1 FROM {KEY_SALT_TABLE})")
     conn.exec_driver_sql("ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS db_role text")
+    # a record's history (crm.audit, the policy's row test) by index, not by reading the whole log
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_audit_log_table_row ON audit_log (table_name, row_id)")
     levels = range(1, len(mask_levels()) + 1)
     for level in levels:
         conn.exec_driver_sql(f"ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS old_value_m{level} text, "

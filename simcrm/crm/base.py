@@ -730,7 +730,7 @@ class CRMBase:
         record = ("customer", int(row_id)) if masked else None
         if back:  # locks its keys, then checks them
             self._refuse_duplicates({k: row.get(k) for k in ("name", "kind", "phone", "email") if k not in masked},
-                                    exclude=[int(row_id)], record=record, shown={k: have[k] for k in masked})
+                                    exclude=[int(row_id)], record=record, read_as={k: have[k] for k in masked})
         else:
             self._lock_customer_key_rows([row], customers=[int(row_id)] if masked else ())
 

@@ -511,14 +511,14 @@ class CustomersMixin(CRMBase):
                 index.refresh_names()
 
     def _refuse_duplicates(self, values: dict[str, Any], exclude: Iterable[int] = (), *,
-                           record: tuple[str, int] | None = None, shown: dict[str, Any] | None = None) -> None:
+                           record: tuple[str, int] | None = None, read_as: dict[str, Any] | None = None) -> None:
         """Refuse ``values`` (a customer's name, kind, phone, e-mail) with a DuplicateError when
         another customer has one of its keys.
 
         ``record``: ``("customer", id)`` or ``("lead", id)`` whose phone and e-mail (a lead's
         mobile, as the new customer's phone) this login reads masked: the database locks and
-        compares their clear values (``simcrm_lock_keys``, ``simcrm_duplicates_of``); ``shown``
-        gives the values the error names for them (as the login reads them).
+        compares their clear values (``simcrm_lock_keys``, ``simcrm_duplicates_of``); ``read_as``
+        gives the values the error names for them (as the login reads them, masked).
         """
         # no row stands for "this name is taken": a writer locks the keys it writes (PostgreSQL;
         # SQLite writers are serialised anyway) and checks after that, so two users creating the
@@ -539,7 +539,7 @@ class CustomersMixin(CRMBase):
                  and normalise_name(first["name"]) == normalise_name(values["name"])
                  else first["field"] if first.get("field")
                  else "phone" if values.get("phone") and first.get("phone") == values["phone"] else "email")
-        values = {**(shown or {}), **{k: v for k, v in values.items() if v is not None}}
+        values = {**(read_as or {}), **{k: v for k, v in values.items() if v is not None}}
         # a customer outside the user's scope is not named (no lookup oracle): only that it exists
         hidden = [r for r in dup if r["id"] is not None and not self._in_scope("customer", r["id"])]
         shown = "；".join(f"{r['code']} {r['name']}（编号 {r['id']}）" if r["id"] is not None
@@ -621,7 +621,7 @@ class CustomersMixin(CRMBase):
                                       current=None if _lead is None else {"phone": _lead["mobile"]})
         if not allow_duplicate:
             self._refuse_duplicates(values, record=None if _lead is None else ("lead", int(_lead["id"])),
-                                    shown=None if _lead is None else {"phone": _lead["mobile"]})
+                                    read_as=None if _lead is None else {"phone": _lead["mobile"]})
         row = {**values, "code": code, "owner_id": owner_id, "lifecycle": lifecycle, "lifecycle_date": self.today,
                "created_at": self.now, "created_by": self.user_id, "hot": values.get("hot", False),
                "deleted": False}
@@ -674,6 +674,11 @@ class CustomersMixin(CRMBase):
         dup_keys = {k: values[k] for k in ("name", "phone", "email") if k in values and values[k] != current.get(k)}
         if values.get("kind", current.get("kind")) == "企业" and current.get("kind") != "企业":
             dup_keys["name"] = values.get("name", current.get("name"))  # an individual's name becomes a company's key
+        if "kind" in values and self.store.dialect == "postgresql":
+            # every key of the customer after the change (its phone and e-mail too, by id where
+            # the login reads them masked) locked in one ascending call, before the check
+            with self.store.transaction() as conn:
+                self._lock_customer_keys(conn, customer_id, values)
         if dup_keys and not allow_duplicate:
             self._refuse_duplicates({**dup_keys, "kind": values.get("kind", current.get("kind"))}, exclude=[customer_id])
         self._update("customer", customer_id, values)

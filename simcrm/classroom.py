@@ -375,7 +375,8 @@ def _remove_world(conn: Any) -> None:
     schema_name = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
     for level in range(1, len(pg_security.mask_levels()) + 1):
         conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{pg_security.masked_schema(schema_name, level)}" CASCADE')
-    for name in [pg_security.LOGIN_TABLE, "access_log", *summaries.names(), *reversed(schema.TABLES)]:
+    for name in [pg_security.LOGIN_TABLE, pg_security.KEY_SALT_TABLE, "access_log", *summaries.names(),
+                 *reversed(schema.TABLES)]:
         conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
     functions = conn.execute(sa.text(
         "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "

@@ -33,7 +33,7 @@ from simcrm.store import Store, pg_security, schema
 pytestmark = pytest.mark.postgres
 
 #: the tables whose personal data a login reads as crm's exports mask it for its role type
-MASKED_TABLES = ("customer", "contact", "employee")
+MASKED_TABLES = ("customer", "contact", "employee", "lead")
 SQL_PRIVILEGE = {"read": "SELECT", "create": "INSERT", "update": "UPDATE", "delete": "DELETE"}
 
 
@@ -85,8 +85,16 @@ def firm(pg_server):
         stores.append(s)
         return s
 
+    def release() -> None:
+        """Close the pooled connections of the stores and engines made so far (a login may hold
+        8 connections at once; they reconnect when used again)."""
+        for s in stores:
+            s.engine.dispose()
+        for e in engines.values():
+            e.dispose()
+
     yield types.SimpleNamespace(store=store, people=people, logins=logins, schema_name=schema_name,
-                                engine_of=engine_of, store_of=store_of)
+                                engine_of=engine_of, store_of=store_of, release=release)
     for s in stores:
         s.close()
     for e in engines.values():
@@ -297,7 +305,8 @@ def _masked_expected(raw: pd.DataFrame, table: str, role_type: str) -> pd.DataFr
 
 PERSONAL = {"customer": ["id", "name", "address", "phone", "email", "id_number"],
             "contact": ["id", "name", "mobile", "phone", "email"],
-            "employee": ["id", "name", "mobile", "email"]}
+            "employee": ["id", "name", "mobile", "email"],
+            "lead": ["id", "name", "company", "mobile", "email"]}
 
 
 @pytest.mark.parametrize("role", ["销售代表", "销售主管", "总经理"])
@@ -407,3 +416,181 @@ def test_a_masked_login_writes_clear_values_and_simcrm_keeps_them(firm):
     assert not history["field"].fillna("").str.contains(r"_m\d$").any()
     changed = history.loc[history["field"] == "phone", ["old_value", "new_value"]].to_dict("records")
     assert changed == [{"old_value": "13912345678", "new_value": "13887654321"}]
+
+
+def _clear(firm, table: str, row_id: int, cols) -> dict:
+    """The teacher's (clear) values of one row."""
+    with firm.store.engine.connect() as conn:
+        return dict(conn.execute(sa.text(f"SELECT {', '.join(cols)} FROM {table} WHERE id = :i"),
+                                 {"i": row_id}).mappings().one())
+
+
+def test_a_masked_login_converts_a_lead_with_its_clear_mobile_and_email(firm):
+    """A 销售代表 reads its leads' mobiles and e-mails masked (as crm masks them for its role
+    type); converting a lead through simcrm still gives a contact — and, for a person without a
+    company, an individual customer — whose stored values are the lead's clear ones (the
+    database copies them). A second person with the same mobile is refused as a duplicate
+    phone, compared on the clear values, naming the masked one; nothing of it is written."""
+    from simcrm.errors import DuplicateError
+
+    teacher = CRM.system(firm.store)
+    rep_id = firm.people["销售代表"]
+    u = sa.engine.make_url(firm.store.engine.url).set(username=firm.logins["销售代表"],
+                                                      password=f"pw-{firm.logins['销售代表']}", query={})
+    firm.release()
+    rep_store = Store(u.render_as_string(hide_password=False), create=False)  # (closed at the end:
+    try:                                                   # a login has 8 connections)
+        _convert_as_masked_rep(firm, teacher, rep_id, CRM(rep_store, user=rep_id))
+    finally:
+        rep_store.close()
+
+
+def _convert_as_masked_rep(firm, teacher, rep_id, rep):
+    from simcrm.errors import DuplicateError
+
+    assert {"lead.mobile", "lead.email"} <= rep.store.masked_by_database
+    given = {"company": dict(name="周七", company="七星软件有限公司", mobile="13733334444", email="Zhou7@example.cn"),
+             "person": dict(name="吴八", mobile="13755556666", email="wu8@example.cn")}
+    leads = {k: teacher.create_lead(owner=rep_id, **v) for k, v in given.items()}
+    for key, lead in leads.items():
+        seen = rep.store.get("lead", lead)
+        want = {c: _mask(rule, pd.Series([given[key][c]]))[0] for c, rule in (("mobile", "mobile"), ("email", "email"))}
+        assert {c: seen[c] for c in want} == want and want["mobile"] != given[key]["mobile"]
+        rep.qualify_lead(lead)
+        result = rep.convert_lead(lead, province="四川", city="成都市")
+        assert _clear(firm, "contact", result.contact_id, ["mobile", "email"]) == {
+            "mobile": given[key]["mobile"], "email": given[key]["email"]}
+        customer = _clear(firm, "customer", result.customer_id, ["kind", "phone", "name"])
+        if key == "person":
+            assert customer == {"kind": "个人", "phone": given[key]["mobile"], "name": "吴八"}
+        else:
+            assert customer == {"kind": "企业", "phone": None, "name": "七星软件有限公司"}
+        # what the rep reads of the new records is masked, as everywhere
+        assert rep.store.get("contact", result.contact_id)["mobile"] == want["mobile"]
+    again = teacher.create_lead("吴八", mobile="13755556666", owner=rep_id)
+    rep.qualify_lead(again)
+    before = firm.store.snapshot()
+    with pytest.raises(DuplicateError) as info:
+        rep.convert_lead(again, province="四川", city="成都市")
+    assert info.value.field == "phone" and info.value.value == _mask("mobile", pd.Series(["13755556666"]))[0]
+    assert firm.store.snapshot() == before
+
+
+def test_the_lead_copy_cannot_be_used_to_read_or_move_clear_values(firm):
+    """Raw SQL as a masked 销售代表: the clear lead columns are refused; the database's copy of
+    a lead's values works only for a converted lead in its scope, into that lead's own contact
+    where it is empty; the duplicate lookup by record answers nothing for a lead outside its
+    scope; the salted key hash cannot be called."""
+    teacher = CRM.system(firm.store)
+    rep_id = firm.people["销售代表"]
+    others = [e for r, e in firm.people.items() if r != "销售代表" and r in ("销售主管", "总经理")]
+    rep_path = firm.engine_of("销售代表", own_path=True)
+    # a lead of another team's rep, with the mobile of a customer the rep sees
+    with rep_path.connect() as conn:
+        mine = conn.execute(sa.text("SELECT id FROM customer WHERE NOT deleted ORDER BY id LIMIT 1")).scalar()
+    phone = "13744445555"
+    teacher.update_customer(mine, phone=phone, allow_duplicate=True)
+    with firm.store.engine.connect() as conn:
+        foreign_owner = conn.execute(sa.text(
+            "SELECT e.id FROM employee e JOIN role r ON r.id = e.role_id WHERE r.name = '销售代表' AND e.id <> :r "
+            "AND e.department_id <> (SELECT department_id FROM employee WHERE id = :r) AND e.status = '正常' "
+            "ORDER BY e.id LIMIT 1"), {"r": rep_id}).scalar()
+    assert foreign_owner is not None and foreign_owner not in others
+    foreign = teacher.create_lead("郑九", mobile=phone, owner=foreign_owner)
+    own = teacher.create_lead("王十", mobile="13766667777", email="w10@example.cn", owner=rep_id)
+    before = firm.store.snapshot()
+    for sql in (f"SELECT mobile FROM {firm.schema_name}.lead", f"SELECT email FROM {firm.schema_name}.lead",
+                f"SELECT id FROM {firm.schema_name}.lead WHERE mobile LIKE '137%%'",
+                "SELECT simcrm_key_hash('phone', '13744445555')"):
+        with pytest.raises(DBAPIError, match="permission denied"):
+            with rep_path.connect() as conn:
+                conn.exec_driver_sql(sql)
+    with rep_path.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM simcrm_duplicates_of('lead', :l)"),
+                            {"l": foreign}).scalar() == 0
+    with firm.store.engine.connect() as conn:  # (the teacher's answer: the lookup itself works)
+        assert conn.execute(sa.text("SELECT count(*) FROM simcrm_duplicates_of('lead', :l)"),
+                            {"l": foreign}).scalar() >= 1
+    # a lead outside the scope, or not converted: refused
+    for lead, message in ((foreign, "不可用"), (own, "已转化")):
+        with pytest.raises(DBAPIError, match=message):
+            with rep_path.begin() as conn:
+                conn.execute(sa.text("SELECT simcrm_copy_lead_contact(:l, true)"), {"l": lead})
+    # a lead marked converted by hand towards an existing contact with values: nothing copied
+    with rep_path.connect() as conn:
+        contact, customer = conn.execute(sa.text(
+            "SELECT id, customer_id FROM contact WHERE mobile IS NOT NULL ORDER BY id LIMIT 1")).one()
+    kept = _clear(firm, "contact", contact, ["mobile", "email"])
+    with rep_path.begin() as conn:
+        conn.execute(sa.text("UPDATE lead SET status = '已转化', customer_id = :c, contact_id = :k WHERE id = :l"),
+                     {"c": customer, "k": contact, "l": own})
+        conn.execute(sa.text("SELECT simcrm_copy_lead_contact(:l, true)"), {"l": own})
+    assert _clear(firm, "contact", contact, ["mobile", "email"]) == kept
+    after = firm.store.snapshot()
+    assert [t for t in after if after[t] != before[t]] == ["audit_log", "lead"]
+
+
+def _lock_timeout(exc: BaseException) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    cause = exc if isinstance(exc, OperationalError) else exc.__cause__
+    return isinstance(cause, OperationalError) and getattr(cause.orig, "sqlstate", None) == "55P03"
+
+
+@pytest.mark.parametrize("change", ["undelete", "kind"])
+def test_a_masked_logins_undelete_or_kind_change_locks_the_customers_phone(firm, pg_server, change):
+    """A 销售代表 (phones read masked) brings back a deleted customer, or turns an individual into
+    a company, in a transaction held open: the customer's clear phone is locked as a key of the
+    duplicate rule, so the teacher creating a customer with that phone at the same time waits
+    (its connection gives up after lock_timeout) and, once the rep committed, is refused. The
+    other way round, the rep's undelete waits for the teacher's new customer with that phone and
+    is then refused as a duplicate, leaving the customer deleted."""
+    from simcrm.errors import DuplicateError
+
+    rep_id = firm.people["销售代表"]
+    teacher = CRM.system(firm.store)
+    firm.release()
+    timeout = "-c lock_timeout=1500"
+    u = sa.engine.make_url(pg_server.url).set(username=firm.logins["销售代表"], password=f"pw-{firm.logins['销售代表']}",
+                                              query={"options": timeout})
+    rep_store = Store(u.render_as_string(hide_password=False), create=False)
+    t = sa.engine.make_url(pg_server.url).set(query={"options": f"-csearch_path={firm.schema_name} {timeout}"})
+    teacher_store = Store(t.render_as_string(hide_password=False), create=False)
+    try:
+        rep, other = CRM(rep_store, user=rep_id), CRM.system(teacher_store)
+        assert "customer.phone" in rep_store.masked_by_database
+        base = 13800000000 + 1000 * (change == "kind") + 10 * rep_id
+        phones = [str(base + k) for k in (1, 2)]
+        ids = [teacher.create_customer(f"回归客户{change}{k}", "个人", province="四川", city="成都市", phone=p,
+                                       owner=rep_id) for k, p in enumerate(phones)]
+        if change == "undelete":
+            for cid in ids:
+                teacher.delete_customer(cid)
+
+        def act(cid):
+            if change == "undelete":
+                rep._update("customer", cid, {"deleted": False})
+            else:
+                rep.update_customer(cid, kind="企业")
+
+        with rep_store.transaction():
+            act(ids[0])
+            with pytest.raises(Exception) as info:  # the same phone waits for the rep's lock
+                other.create_customer(f"同号新客户{change}有限公司", province="四川", city="成都市", phone=phones[0], owner=rep_id)
+            assert _lock_timeout(info.value), repr(info.value)
+        with pytest.raises(DuplicateError) as info:
+            other.create_customer(f"同号新客户{change}有限公司", province="四川", city="成都市", phone=phones[0], owner=rep_id)
+        assert info.value.field == "phone"
+        if change == "undelete":  # the other way round
+            with teacher_store.transaction():
+                other.create_customer("先到的客户有限公司", province="四川", city="成都市", phone=phones[1], owner=rep_id)
+                with pytest.raises(Exception) as info:
+                    act(ids[1])
+                assert _lock_timeout(info.value), repr(info.value)
+            with pytest.raises(DuplicateError) as info:
+                act(ids[1])
+            assert info.value.field == "phone" and info.value.value == _mask("mobile", pd.Series([phones[1]]))[0]
+            assert _clear(firm, "customer", ids[1], ["deleted"]) == {"deleted": True}
+    finally:
+        rep_store.close()
+        teacher_store.close()

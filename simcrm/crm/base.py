@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, and_, exists, false, func, insert,
-                        not_, or_, select)
+from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, and_, case, exists, false, func, insert,
+                        not_, or_, select, true)
 from sqlalchemy.exc import DBAPIError
 
 from .. import reference
@@ -698,26 +698,51 @@ class CRMBase:
     def _lock_customer_keys(self, conn: Any, row_id: int, values: Mapping[str, Any]) -> None:
         """Lock the duplicate-rule keys customer ``row_id`` has after ``values`` are written
         (PostgreSQL: :func:`simcrm.crm.customers.customer_key_locks`; a writer of a key waits for
-        another writer of that key, whose duplicate check may be running, and for no one else)."""
-        if self.store.dialect != "postgresql":
-            return
-        from .customers import customer_key_locks
+        another writer of that key, whose duplicate check may be running, and for no one else).
 
+        A customer brought back (``deleted`` from true to false) brings all its keys back into
+        play: after locking them, they are checked again (:meth:`_refuse_duplicates`), on SQLite
+        too. A phone or e-mail the login reads masked is locked and compared by the database
+        (its clear value, by the customer's id)."""
         row = dict(values)
         # a new kind or deleted flag may bring every key of the row into play; else only the
         # keys written (a company name needs the kind)
         wanted = (("name", "kind", "phone", "email", "deleted") if {"kind", "deleted"} & set(values)
                   else ("kind",) if "name" in values else ())
         missing = [k for k in wanted if k not in row]
+        c = tbl("customer")
+        masked: list[str] = []
+        have: Mapping[str, Any] = {}
+        back = False
+        if "deleted" in values and not values["deleted"]:
+            back = bool(conn.execute(select(c.c.deleted).where(c.c.id == int(row_id))).scalar())
+        if self.store.dialect != "postgresql" and not back:
+            return
         if missing:
-            c = tbl("customer")
             have = conn.execute(
-                select(*(c.c[k] for k in missing)).where(c.c.id == int(row_id))).mappings().first()
-            # a classroom login reading a phone or e-mail masked has no key to lock for it
-            row.update({k: v for k, v in (have or {}).items()
-                        if f"customer.{k}" not in self.store.masked_by_database})
-        if not row.get("deleted"):
-            self.store.advisory_locks(ADVISORY_CUSTOMER_KEYS, customer_key_locks([row]))
+                select(*(c.c[k] for k in missing)).where(c.c.id == int(row_id))).mappings().first() or {}
+            # a classroom login reading a phone or e-mail masked has no clear key to lock for it:
+            # the database locks (and compares) the customer's own
+            masked = [k for k in have if f"customer.{k}" in self.store.masked_by_database]
+            row.update({k: v for k, v in have.items() if k not in masked})
+        if row.get("deleted"):
+            return
+        record = ("customer", int(row_id)) if masked else None
+        if back:  # locks its keys, then checks them
+            self._refuse_duplicates({k: row.get(k) for k in ("name", "kind", "phone", "email") if k not in masked},
+                                    exclude=[int(row_id)], record=record, read_as={k: have[k] for k in masked})
+        else:
+            self._lock_customer_key_rows([row], customers=[int(row_id)] if masked else ())
+
+    def _lock_customer_key_rows(self, rows: list[dict[str, Any]], *, customers: Any = (), leads: Any = ()) -> int:
+        """Lock the duplicate rule's keys of customer ``rows`` (normalised values), plus the
+        phone/e-mail keys of existing ``customers`` and the mobile of ``leads`` whose values
+        this login reads masked (a classroom world locks those by id, in the database:
+        :meth:`Store.key_locks`); returns how many locks were newly taken."""
+        from .customers import _key_hash, customer_keys
+
+        return self.store.key_locks(ADVISORY_CUSTOMER_KEYS, customer_keys(rows), customers=customers, leads=leads,
+                                    hash_pair=_key_hash)
 
     def _transition(self, table: str, row: Mapping[str, Any], machine: str, new: str, *,
                     field: str = "status", extra: Mapping[str, Any] | None = None) -> None:
@@ -740,12 +765,13 @@ def _scope_sql(table: str, owners: list[int], user_id: int, t: Any = None) -> An
         return or_(t.c.owner_id.is_(None), t.c.owner_id.in_(owners))
     if table == "audit_log":
         # history of a scoped record only with the record; other tables' history as it is
-        parts = [t.c.table_name.notin_(sorted(_SCOPED))]
+        # (one test of the row's table picks its one subquery, as pg_security's policy)
+        arms = []
         for name in sorted(_SCOPED):
             target = tbl(name)
-            parts.append(and_(t.c.table_name == name,
-                              t.c.row_id.in_(select(target.c.id).where(_scope_sql(name, owners, user_id, target)))))
-        return or_(*parts)
+            arms.append((t.c.table_name == name,
+                         t.c.row_id.in_(select(target.c.id).where(_scope_sql(name, owners, user_id, target)))))
+        return case(*arms, else_=true())
     if table not in PARENT:
         return None
     column, parent = PARENT[table]

@@ -96,15 +96,22 @@ def customer_key_locks(rows: Iterable[dict[str, Any]]) -> set[int]:
     (the second one's check sees the first one's row), writers of different keys do not wait for
     each other. Two different keys with the same 32-bit hash only make their writers wait.
     """
-    out: set[int] = set()
+    return {_key_hash(kind, key) for kind, key in customer_keys(rows)}
+
+
+def customer_keys(rows: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
+    """The duplicate rule's keys ``(kind, key)`` of customer ``rows`` (normalised values): a
+    company's normalised name, anyone's phone, anyone's lower-cased e-mail
+    (:func:`customer_key_locks` hashes them; a classroom world hashes them in the database)."""
+    out: set[tuple[str, str]] = set()
     for r in rows:
         name, phone, email = r.get("name"), r.get("phone"), r.get("email")
         if isinstance(name, str) and (r.get("kind") or "企业") != "个人":
-            out.add(_key_hash("name", normalise_name(name)))
+            out.add(("name", normalise_name(name)))
         if isinstance(phone, str) and phone:
-            out.add(_key_hash("phone", phone))
+            out.add(("phone", phone))
         if isinstance(email, str) and email:
-            out.add(_key_hash("email", email.lower()))
+            out.add(("email", email.lower()))
     return out
 
 
@@ -492,27 +499,47 @@ class CustomersMixin(CRMBase):
         index = self._remember(("duplicate_index",), lambda: _DuplicateIndex(self.store))
         index.prefetch(phones, emails)
 
-    def _lock_keys(self, rows: list[dict[str, Any]]) -> None:
-        """Lock the duplicate-rule keys of ``rows``; names an earlier check of this transaction
-        read before one of these keys was locked are read again (phones and e-mails are read
-        per key, after its lock)."""
-        if self.store.advisory_locks(ADVISORY_CUSTOMER_KEYS, customer_key_locks(rows)):
+    def _lock_keys(self, rows: list[dict[str, Any]], *, customers: Iterable[int] = (),
+                   leads: Iterable[int] = ()) -> None:
+        """Lock the duplicate-rule keys of ``rows`` (and the phone/e-mail keys of existing
+        ``customers``, the mobile of ``leads``: :meth:`_lock_customer_key_rows`); names an
+        earlier check of this transaction read before one of these keys was locked are read
+        again (phones and e-mails are read per key, after its lock)."""
+        if self._lock_customer_key_rows(rows, customers=customers, leads=leads):
             index = self._memo.get(("duplicate_index",)) if self._memo is not None else None
             if index is not None:
                 index.refresh_names()
 
-    def _refuse_duplicates(self, values: dict[str, Any], exclude: Iterable[int] = ()) -> None:
+    def _refuse_duplicates(self, values: dict[str, Any], exclude: Iterable[int] = (), *,
+                           record: tuple[str, int] | None = None, read_as: dict[str, Any] | None = None) -> None:
+        """Refuse ``values`` (a customer's name, kind, phone, e-mail) with a DuplicateError when
+        another customer has one of its keys.
+
+        ``record``: ``("customer", id)`` or ``("lead", id)`` whose phone and e-mail (a lead's
+        mobile, as the new customer's phone) this login reads masked: the database locks and
+        compares their clear values (``simcrm_lock_keys``, ``simcrm_duplicates_of``); ``read_as``
+        gives the values the error names for them (as the login reads them, masked).
+        """
         # no row stands for "this name is taken": a writer locks the keys it writes (PostgreSQL;
         # SQLite writers are serialised anyway) and checks after that, so two users creating the
         # same company at once cannot both pass, and users writing other keys do not wait
-        self._lock_keys([values])
+        kind, rid = record if record is not None else ("", 0)
+        self._lock_keys([values], customers=[rid] if kind == "customer" else (), leads=[rid] if kind == "lead" else ())
         dup = self._duplicates_of(values, exclude)
+        if record is not None:
+            conn = self.store._active.get()
+            skip = set(exclude) | {r["id"] for r in dup}
+            dup += [dict(r) for r in conn.execute(text("SELECT * FROM simcrm_duplicates_of(:t, :i)"),
+                                                  {"t": kind, "i": int(rid)}).mappings() if r["id"] not in skip]
+            dup.sort(key=lambda r: (r["id"] is None, r["id"] or 0))
         if not dup:
             return
         first = dup[0]
         field = ("name" if values.get("name") and values.get("kind", "企业") != "个人"
                  and normalise_name(first["name"]) == normalise_name(values["name"])
+                 else first["field"] if first.get("field")
                  else "phone" if values.get("phone") and first.get("phone") == values["phone"] else "email")
+        values = {**(read_as or {}), **{k: v for k, v in values.items() if v is not None}}
         # a customer outside the user's scope is not named (no lookup oracle): only that it exists
         hidden = [r for r in dup if r["id"] is not None and not self._in_scope("customer", r["id"])]
         shown = "；".join(f"{r['code']} {r['name']}（编号 {r['id']}）" if r["id"] is not None
@@ -565,11 +592,23 @@ class CustomersMixin(CRMBase):
                                      allow_duplicate=allow_duplicate, lifecycle=lifecycle, code=code, **fields)
         return self._write_customers([row])[0]
 
+    @atomic
+    def _create_customer_of_lead(self, lead: dict[str, Any], name: str, kind: str, **args: Any) -> int:
+        """:meth:`create_customer` for converting ``lead`` (a row as this login reads it) whose
+        mobile the login reads masked, as an individual customer's phone: the phone is checked
+        and locked as a duplicate-rule key by the database (by the lead's id), and copied into
+        the customer by ``simcrm_copy_lead_contact`` once the conversion is written."""
+        row = self._prepare_customer(name, kind, _lead=lead, **args)
+        return self._write_customers([row])[0]
+
     def _prepare_customer(self, name: str, kind: str = "企业", *, source: str | None = None,
                           province: str | None = None, city: str | None = None, owner: int | str | None = None,
                           allow_duplicate: bool = False, lifecycle: str = "潜在", code: str | None = None,
-                          **fields: Any) -> dict[str, Any]:
-        """Every check of :meth:`create_customer`; returns the row ready to write (code may be None)."""
+                          _lead: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        """Every check of :meth:`create_customer`; returns the row ready to write (code may be None).
+
+        ``_lead``: the phone is the mobile of this lead, which the login reads masked
+        (:meth:`_create_customer_of_lead`)."""
         self._require("customer", "create")
         owner_id = self.user_id if owner is None else self._employee_id(owner)
         if owner_id is None:
@@ -578,9 +617,11 @@ class CustomersMixin(CRMBase):
         if source is None:
             source = self.dictionary_default("source")
         values = self._clean_customer({"name": name, "kind": kind, "source": source, "province": province,
-                                       "city": city, **fields})
+                                       "city": city, **fields},
+                                      current=None if _lead is None else {"phone": _lead["mobile"]})
         if not allow_duplicate:
-            self._refuse_duplicates(values)
+            self._refuse_duplicates(values, record=None if _lead is None else ("lead", int(_lead["id"])),
+                                    read_as=None if _lead is None else {"phone": _lead["mobile"]})
         row = {**values, "code": code, "owner_id": owner_id, "lifecycle": lifecycle, "lifecycle_date": self.today,
                "created_at": self.now, "created_by": self.user_id, "hot": values.get("hot", False),
                "deleted": False}
@@ -594,7 +635,7 @@ class CustomersMixin(CRMBase):
     def _write_customers(self, rows: list[dict[str, Any]]) -> list[int]:
         """Write rows of :meth:`_prepare_customer` (codes, owner history, audit); returns ids."""
         with self.store.transaction():
-            self.store.advisory_locks(ADVISORY_CUSTOMER_KEYS, customer_key_locks(rows))
+            self._lock_customer_key_rows(rows)
             fresh = [r for r in rows if r["code"] is None]
             for r, c in zip(fresh, self.next_codes("customer", len(fresh))):
                 r["code"] = c
@@ -631,6 +672,13 @@ class CustomersMixin(CRMBase):
                 current[k] = self.store.dictionary_value(current[k])
         values = self._clean_customer(dict(fields), current=current)
         dup_keys = {k: values[k] for k in ("name", "phone", "email") if k in values and values[k] != current.get(k)}
+        if values.get("kind", current.get("kind")) == "企业" and current.get("kind") != "企业":
+            dup_keys["name"] = values.get("name", current.get("name"))  # an individual's name becomes a company's key
+        if "kind" in values and self.store.dialect == "postgresql":
+            # every key of the customer after the change (its phone and e-mail too, by id where
+            # the login reads them masked) locked in one ascending call, before the check
+            with self.store.transaction() as conn:
+                self._lock_customer_keys(conn, customer_id, values)
         if dup_keys and not allow_duplicate:
             self._refuse_duplicates({**dup_keys, "kind": values.get("kind", current.get("kind"))}, exclude=[customer_id])
         self._update("customer", customer_id, values)

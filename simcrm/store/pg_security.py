@@ -37,7 +37,16 @@ enforce who sees and changes what:
   its role type. Writes through a view go to the table as the login (``simcrm_view_write``: an
   UPDATE writes only the columns it changed, so a masked value written back leaves the clear one);
   the duplicate rule compares clear phones and e-mails through ``simcrm_customer_keys`` (in the
-  login's scope). Leads are not masked (converting one copies its phone and e-mail).
+  login's scope). Leads are masked too: converting one as such a login, the database copies the
+  lead's clear mobile and e-mail into the contact (and an individual customer's phone) the
+  conversion made (``simcrm_copy_lead_contact``: a converted lead in the login's scope, into its
+  own contact and customer, where empty; nothing returned), and compares that phone with the
+  customers' by the lead's id (``simcrm_duplicates_of``).
+* **the duplicate rule's key locks hashed with a secret** — the per-key advisory locks of
+  :func:`simcrm.crm.customers.customer_key_locks` are taken by ``simcrm_lock_keys``, which hashes
+  each key with a salt no login can read (``classroom_key_salt``): every session of the world
+  locks the same key alike, a masked login can lock the clear keys of a customer or lead by its
+  id, and the hashes anyone can see in ``pg_locks`` do not give a phone number away.
 * **the organisation is read-only** — employees, roles, rights, departments and dictionaries
   cannot be changed by a student login (so nobody grants themself the data scope 全部).
 
@@ -186,9 +195,11 @@ def masked_schema(schema_name: str, level: int) -> str:
 
 
 #: tables whose personal-data columns a login reads masked by its role type (as exports mask)
-MASKED_TABLES = ("customer", "contact", "employee")
+MASKED_TABLES = ("customer", "contact", "employee", "lead")
 #: of those, the tables a login writes through its level's view (the organisation is read-only)
-WRITTEN_THROUGH_VIEW = ("customer", "contact")
+WRITTEN_THROUGH_VIEW = ("customer", "contact", "lead")
+#: the secret salt of the duplicate rule's key locks in a classroom world (teacher only)
+KEY_SALT_TABLE = "classroom_key_salt"
 
 
 def masked_columns(level: int) -> dict[str, dict[str, str]]:
@@ -287,6 +298,13 @@ def masked_for_login(conn: Connection) -> frozenset[str]:
     return frozenset(conn.execute(text("SELECT simcrm_masked_columns()")).scalar() or ())
 
 
+def has_key_locks(conn: Connection) -> bool:
+    """Whether the connected classroom world hashes the duplicate rule's keys in the database
+    (``simcrm_lock_keys``; a world installed before it: simcrm hashes them in Python)."""
+    return bool(conn.execute(text(
+        "SELECT to_regprocedure('simcrm_lock_keys(text[],text[],integer[],integer[])') IS NOT NULL")).scalar())
+
+
 def me(conn: Connection) -> int | None:
     """The employee id of the connected login (``None``: not a classroom login, e.g. the teacher)."""
     return conn.execute(text("SELECT simcrm_me()")).scalar()
@@ -307,11 +325,13 @@ def _scope_expr(table: str) -> str:
         return f"{every} OR owner_id IS NULL OR owner_id = ANY({owners})"
     if table == "audit_log":
         scoped = sorted(_SCOPED)
-        parts = [f"table_name NOT IN ({', '.join(_literal(n) for n in scoped)})"]
-        parts += [f"(table_name = {_literal(n)} AND row_id IN (SELECT id FROM {_q(n)}))" for n in scoped]
+        # one test of the row's table picks the one subquery that may apply to it (a chain of
+        # "table_name = t AND row_id IN (…)" arms compared every row with every scoped table);
+        # rows of a table without a scope: all
+        arms = " ".join(f"WHEN {_literal(n)} THEN row_id IN (SELECT id FROM {_q(n)})" for n in scoped)
         # and only of tables whose module the login may read (or all, with the 系统管理 read right)
         return (f"table_name = ANY(CAST((SELECT simcrm_history_tables()) AS text[])) AND ({every} OR "
-                + " OR ".join(parts) + ")")
+                f"CASE table_name {arms} ELSE true END)")
     column, parent = PARENT[table]
     # the parent's own policy applies inside this subquery, so the rule climbs to the customer
     return f"{every} OR EXISTS (SELECT 1 FROM {_q(parent)} p WHERE p.id = {_q(table)}.{_q(column)})"
@@ -370,22 +390,26 @@ def _mask_assignments() -> str:
 
 
 def _functions(schema_name: str) -> list[str]:
+    from .store import ADVISORY_CUSTOMER_KEYS
+
     path = f"SET search_path = {_q(schema_name)}, pg_temp"
     return [
-        f"""CREATE OR REPLACE FUNCTION simcrm_me() RETURNS integer LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT l.employee_id FROM {LOGIN_TABLE} l JOIN employee e ON e.id = l.employee_id
-            WHERE l.db_role = session_user AND e.status = '正常' $$""",
+        # the helpers the policies call once per statement are plpgsql: their plans are kept for the
+        # session (an SQL function's body is planned again at every call)
+        f"""CREATE OR REPLACE FUNCTION simcrm_me() RETURNS integer LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN (SELECT l.employee_id FROM {LOGIN_TABLE} l JOIN employee e ON e.id = l.employee_id
+                          WHERE l.db_role = session_user AND e.status = '正常'); END $$""",
         f"""CREATE OR REPLACE FUNCTION simcrm_student() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
             SELECT student FROM {LOGIN_TABLE} WHERE db_role = session_user $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_is_login() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT EXISTS (SELECT 1 FROM {LOGIN_TABLE} WHERE db_role = session_user) $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_sees_all() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT coalesce((SELECT r.data_scope = '全部' FROM employee e JOIN role r ON r.id = e.role_id
-                             WHERE e.id = simcrm_me()), false) $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_is_login() RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN EXISTS (SELECT 1 FROM {LOGIN_TABLE} WHERE db_role = session_user); END $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_sees_all() RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN coalesce((SELECT r.data_scope = '全部' FROM employee e JOIN role r ON r.id = e.role_id
+                                   WHERE e.id = simcrm_me()), false); END $$""",
         # 本人: themself; 本部门: every employee of their department's subtree (as crm's
         # _scope_owner_ids), and themself; 全部 is simcrm_sees_all(); no login: nobody
-        f"""CREATE OR REPLACE FUNCTION simcrm_scope_owners() RETURNS integer[] LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            WITH RECURSIVE who AS (
+        f"""CREATE OR REPLACE FUNCTION simcrm_scope_owners() RETURNS integer[] LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN (WITH RECURSIVE who AS (
                 SELECT e.id, e.department_id, r.data_scope FROM employee e JOIN role r ON r.id = e.role_id
                 WHERE e.id = simcrm_me()),
             sub(id) AS (
@@ -393,10 +417,10 @@ def _functions(schema_name: str) -> list[str]:
                 UNION SELECT d.id FROM department d JOIN sub ON d.parent_id = sub.id)
             SELECT coalesce(array_agg(x), ARRAY[]::integer[]) FROM (
                 SELECT id AS x FROM who
-                UNION SELECT e.id FROM employee e WHERE e.department_id IN (SELECT id FROM sub)) o $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_shared_customers() RETURNS integer[] LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT coalesce(array_agg(customer_id), ARRAY[]::integer[]) FROM customer_share
-            WHERE employee_id = simcrm_me() $$""",
+                UNION SELECT e.id FROM employee e WHERE e.department_id IN (SELECT id FROM sub)) o); END $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_shared_customers() RETURNS integer[] LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            BEGIN RETURN (SELECT coalesce(array_agg(customer_id), ARRAY[]::integer[]) FROM customer_share
+                          WHERE employee_id = simcrm_me()); END $$""",
         # the database writes the history: one row per changed field, who did it from the login
         f"""CREATE OR REPLACE FUNCTION simcrm_audit() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER {path} AS $$
         DECLARE
@@ -436,11 +460,14 @@ def _functions(schema_name: str) -> list[str]:
             END IF;
             RETURN NULL;
         END $$""",
-        f"""CREATE OR REPLACE FUNCTION simcrm_history_tables() RETURNS text[] LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT coalesce(array_agg(t.key), ARRAY[]::text[])
-            FROM jsonb_each_text({_literal(_module_json())}::jsonb) t
-            WHERE EXISTS (SELECT 1 FROM employee e JOIN role_right rr ON rr.role_id = e.role_id
-                          WHERE e.id = simcrm_me() AND rr.can_read AND rr.module IN ('system', t.value)) $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_history_tables() RETURNS text[] LANGUAGE plpgsql STABLE SECURITY DEFINER {path} AS $$
+            DECLARE me integer := simcrm_me();
+            BEGIN RETURN (SELECT coalesce(array_agg(t.key), ARRAY[]::text[])
+                          FROM jsonb_each_text({_literal(_module_json())}::jsonb) t
+                          WHERE t.value IN (SELECT rr.module FROM employee e JOIN role_right rr ON rr.role_id = e.role_id
+                                            WHERE e.id = me AND rr.can_read)
+                             OR EXISTS (SELECT 1 FROM employee e JOIN role_right rr ON rr.role_id = e.role_id
+                                        WHERE e.id = me AND rr.can_read AND rr.module = 'system')); END $$""",
         # the masks of simcrm.locales (zh_CN) in SQL, for the audit values a role sees masked
         f"""CREATE OR REPLACE FUNCTION simcrm_mask(rule text, v text) RETURNS text LANGUAGE plpgsql IMMUTABLE {path} AS $$
         DECLARE t text; n integer; k integer; a integer; kept text;
@@ -544,6 +571,91 @@ def _functions(schema_name: str) -> list[str]:
               AND (NOT simcrm_is_login() OR (SELECT simcrm_sees_all())
                    OR c.owner_id = ANY(CAST((SELECT simcrm_scope_owners()) AS integer[]))
                    OR c.id = ANY(CAST((SELECT simcrm_shared_customers()) AS integer[]))) $$""",
+        # whether a customer / a lead is in the connected login's data scope (as the policies)
+        f"""CREATE OR REPLACE FUNCTION simcrm_customer_in_scope(cid integer, owner integer) RETURNS boolean
+            LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+            SELECT NOT simcrm_is_login() OR (SELECT simcrm_sees_all()) OR owner = ANY(simcrm_scope_owners())
+                   OR cid = ANY(simcrm_shared_customers()) $$""",
+        f"""CREATE OR REPLACE FUNCTION simcrm_lead_in_scope(owner integer) RETURNS boolean
+            LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+            SELECT NOT simcrm_is_login() OR (SELECT simcrm_sees_all()) OR owner IS NULL
+                   OR owner = ANY(simcrm_scope_owners()) $$""",
+        # the duplicate rule's key locks: a key's 32-bit hash with the world's secret salt (no
+        # login can call it or read the salt, so the hashes other sessions hold in pg_locks do
+        # not give a phone number away to a login trying the ten thousand numbers its mask leaves)
+        f"""CREATE OR REPLACE FUNCTION simcrm_key_hash(kind text, key text) RETURNS integer
+            LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+            SELECT ('x' || left(encode(sha256(convert_to(
+                       (SELECT salt FROM {KEY_SALT_TABLE} LIMIT 1) || kind || ':' || key, 'UTF8')), 'hex'), 8))
+                   ::bit(32)::integer $$""",
+        "REVOKE EXECUTE ON FUNCTION simcrm_key_hash(text, text) FROM PUBLIC",
+        # lock the keys (kind, key) given, the phone and e-mail keys of existing customers and the
+        # mobile (a phone key) of leads — those in the login's scope — in ascending order; returns
+        # the (salted) hashes locked. A login that reads phones masked still locks their keys.
+        f"""CREATE OR REPLACE FUNCTION simcrm_lock_keys(kinds text[], keys text[], customers integer[], leads integer[])
+            RETURNS integer[] LANGUAGE plpgsql VOLATILE SECURITY DEFINER {path} AS $$
+        DECLARE hs integer[]; h integer;
+        BEGIN
+            SELECT coalesce(array_agg(DISTINCT x ORDER BY x), ARRAY[]::integer[]) INTO hs FROM (
+                SELECT simcrm_key_hash(k.kind, k.key) AS x FROM unnest(kinds, keys) AS k(kind, key)
+                WHERE k.kind IN ('name', 'phone', 'email') AND coalesce(k.key, '') <> ''
+                UNION ALL SELECT simcrm_key_hash('phone', c.phone) FROM customer c
+                WHERE c.id = ANY(customers) AND coalesce(c.phone, '') <> '' AND simcrm_customer_in_scope(c.id, c.owner_id)
+                UNION ALL SELECT simcrm_key_hash('email', lower(c.email)) FROM customer c
+                WHERE c.id = ANY(customers) AND coalesce(c.email, '') <> '' AND simcrm_customer_in_scope(c.id, c.owner_id)
+                UNION ALL SELECT simcrm_key_hash('phone', l.mobile) FROM lead l
+                WHERE l.id = ANY(leads) AND coalesce(l.mobile, '') <> '' AND simcrm_lead_in_scope(l.owner_id)) s;
+            FOREACH h IN ARRAY hs LOOP
+                PERFORM pg_advisory_xact_lock({ADVISORY_CUSTOMER_KEYS}, h);
+            END LOOP;
+            RETURN hs;
+        END $$""",
+        # the duplicate rule for values a login reads masked, asked by record instead of by value:
+        # the other customers (not deleted, in its scope, if it may read customers) with the phone
+        # or e-mail of customer `rid`, or with the mobile of lead `rid` as their phone; the record
+        # itself must be in the scope; no phone or e-mail is returned
+        f"""CREATE OR REPLACE FUNCTION simcrm_duplicates_of(tbl text, rid integer)
+            RETURNS TABLE (id integer, code text, name text, kind text, field text)
+            LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+            WITH src(phone, email) AS (
+                SELECT c.phone, lower(c.email) FROM customer c
+                WHERE tbl = 'customer' AND c.id = rid AND simcrm_customer_in_scope(c.id, c.owner_id)
+                UNION ALL SELECT l.mobile, NULL FROM lead l
+                WHERE tbl = 'lead' AND l.id = rid AND simcrm_lead_in_scope(l.owner_id))
+            SELECT c.id, c.code, c.name, c.kind, CASE WHEN c.phone = s.phone THEN 'phone' ELSE 'email' END
+            FROM customer c, src s
+            WHERE NOT c.deleted AND (tbl <> 'customer' OR c.id <> rid)
+              AND (c.phone = s.phone OR lower(c.email) = s.email)
+              AND has_column_privilege(session_user, 'customer', 'name', 'SELECT')
+              AND simcrm_customer_in_scope(c.id, c.owner_id)
+            ORDER BY c.id $$""",
+        # converting a lead as a login that reads its mobile and e-mail masked: the database
+        # copies the clear values into the contact (and the individual customer's phone) the
+        # conversion made — only for a converted lead in the login's scope that it may update,
+        # into that lead's own contact and customer (in scope), where they are still empty;
+        # nothing is returned, so no clear value reaches the login
+        f"""CREATE OR REPLACE FUNCTION simcrm_copy_lead_contact(lead_id integer, set_phone boolean) RETURNS void
+            LANGUAGE plpgsql VOLATILE SECURITY DEFINER {path} AS $$
+        DECLARE l record;
+        BEGIN
+            SELECT * INTO l FROM lead WHERE id = lead_id;
+            IF NOT FOUND OR NOT simcrm_lead_in_scope(l.owner_id)
+               OR NOT has_table_privilege(session_user, 'lead', 'UPDATE')
+               OR NOT has_table_privilege(session_user, 'contact', 'INSERT') THEN
+                RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                    MESSAGE = '线索（lead_id）的值 ' || lead_id || ' 不可用：允许本人数据范围内、有权修改的线索';
+            END IF;
+            IF l.status IS DISTINCT FROM '已转化' OR l.contact_id IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM customer c WHERE c.id = l.customer_id AND simcrm_customer_in_scope(c.id, c.owner_id)) THEN
+                RAISE EXCEPTION USING ERRCODE = 'check_violation',
+                    MESSAGE = '线索（lead_id）的值 ' || lead_id || ' 不可用：允许已转化、转化出的客户在本人数据范围内的线索';
+            END IF;
+            UPDATE contact SET mobile = l.mobile, email = l.email
+            WHERE id = l.contact_id AND customer_id = l.customer_id AND mobile IS NULL AND email IS NULL;
+            IF set_phone AND has_table_privilege(session_user, 'customer', 'INSERT') THEN
+                UPDATE customer SET phone = l.mobile WHERE id = l.customer_id AND phone IS NULL AND kind = '个人';
+            END IF;
+        END $$""",
         f"""CREATE OR REPLACE FUNCTION simcrm_read_only() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER {path} AS $$
         BEGIN
             IF simcrm_is_login() THEN
@@ -578,7 +690,13 @@ def install(conn: Connection, group: str) -> None:
         student text,
         created_at timestamp NOT NULL DEFAULT localtimestamp)""")
     conn.exec_driver_sql(f"COMMENT ON TABLE {LOGIN_TABLE} IS {_literal(_GROUP_NOTE + group)}")
+    # the salt of the key locks' hashes (simcrm_key_hash): kept when installed again
+    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {KEY_SALT_TABLE} (salt text NOT NULL)")
+    conn.exec_driver_sql(f"INSERT INTO {KEY_SALT_TABLE} (salt) SELECT gen_random_uuid()::text || gen_random_uuid()::text "
+                         f"WHERE NOT EXISTS (SELECT 1 FROM {KEY_SALT_TABLE})")
     conn.exec_driver_sql("ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS db_role text")
+    # a record's history (crm.audit, the policy's row test) by index, not by reading the whole log
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_audit_log_table_row ON audit_log (table_name, row_id)")
     levels = range(1, len(mask_levels()) + 1)
     for level in levels:
         conn.exec_driver_sql(f"ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS old_value_m{level} text, "

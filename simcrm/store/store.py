@@ -47,6 +47,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text as sql_text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -150,6 +151,10 @@ class Store:
         #: ``{"table.column"}`` this connection's login reads masked (a classroom login whose role
         #: type masks personal data: its search_path shows the masked copies under these names)
         self.masked_by_database: frozenset[str] = frozenset()
+        #: a classroom world hashes the duplicate rule's keys in the database, with a secret salt
+        #: (``simcrm_lock_keys``): a login may lock the keys of values it reads masked, and the
+        #: keys other sessions lock (visible to all in ``pg_locks``) tell nobody a phone number
+        self.key_locks_in_database = False
         if self.dialect == "postgresql":
             from . import pg_security
 
@@ -157,6 +162,7 @@ class Store:
                 self.audited_by_database = pg_security.is_installed(conn)
                 if self.audited_by_database:
                     self.masked_by_database = pg_security.masked_for_login(conn)
+                    self.key_locks_in_database = pg_security.has_key_locks(conn)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -486,6 +492,38 @@ class Store:
             conn.execute(select(*(func.pg_advisory_xact_lock(int(key), s) for s in part)))
             held.update((key, s) for s in part)
         return len(todo)
+
+    def key_locks(self, key: int, pairs: Iterable[tuple[str, str]], *, customers: Iterable[int] = (),
+                  leads: Iterable[int] = (), hash_pair: Callable[[str, str], int] | None = None) -> int:
+        """Lock the duplicate rule's keys ``pairs`` (``(kind, key)``: ``("phone", "138…")`` …) as
+        :meth:`advisory_locks` does, plus the phone and e-mail keys of the existing ``customers``
+        and the mobile (as a phone) of ``leads``. Returns how many locks were newly taken.
+
+        A classroom world (:attr:`key_locks_in_database`) hashes every key in the database with
+        its secret salt, in one call that takes the locks in ascending order
+        (``simcrm_lock_keys``: the rows must be in the login's data scope); elsewhere the keys
+        are hashed by ``hash_pair`` here (the ids of ``customers`` and ``leads`` are then
+        ignored: their values are readable and belong in ``pairs``).
+        """
+        if self.dialect != "postgresql":
+            return 0
+        pairs = sorted(set(pairs))
+        if not self.key_locks_in_database:
+            return self.advisory_locks(key, (hash_pair(k, v) for k, v in pairs))
+        customers, leads = sorted({int(c) for c in customers}), sorted({int(x) for x in leads})
+        if not (pairs or customers or leads):
+            return 0
+        conn = self._active.get()
+        if conn is None:
+            raise RuntimeError("key_locks needs an open write transaction")
+        got = conn.execute(sql_text("SELECT simcrm_lock_keys(CAST(:k AS text[]), CAST(:v AS text[]), "
+                                "CAST(:c AS integer[]), CAST(:l AS integer[]))"),
+                           {"k": [k for k, _ in pairs], "v": [v for _, v in pairs],
+                            "c": customers, "l": leads}).scalar() or []
+        held = conn.info.setdefault("simcrm_advisory", set())
+        new = {(key, int(h)) for h in got} - held
+        held.update(new)
+        return len(new)
 
     @contextlib.contextmanager
     def lookup_cache(self) -> Iterator[None]:

@@ -22,8 +22,12 @@ def max_id(store: Any, table: str) -> int:
 
 def new_rows(ctx: Any, table: str) -> pd.DataFrame:
     """Rows of ``table`` the student added (ids beyond the world as generated)."""
-    frame = ctx.store.read(table)
-    return frame[frame["id"] > max_id(ctx.pristine, table)].reset_index(drop=True)
+    from ...store import schema
+
+    # only the new rows are read (the condition on the primary key): the same frame as reading
+    # the whole table and keeping the ids beyond the world's, without reading the world's rows
+    newer = schema.metadata.tables[table].c["id"] > max_id(ctx.pristine, table)
+    return ctx.store.read(table, condition=newer).reset_index(drop=True)
 
 
 def safe_diagnose(diagnose: Any) -> Any:

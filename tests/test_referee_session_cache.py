@@ -11,6 +11,7 @@ still accept the old answer.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -254,3 +255,18 @@ def test_values_computed_from_the_students_database_are_dropped_at_a_change(sess
         assert not judge(n0) and judge(n0 - 1) and len(built) == 2
     finally:
         QUESTIONS.pop("ch04.test_live_customers", None)
+
+
+def test_a_damaged_students_database_gets_the_clear_message(session):
+    """The student's file is still checked page by page when the referee first opens it: a
+    damaged one is refused with simcrm's Chinese message, not SQLite's own error."""
+    from simcrm.store import WorldFileError
+
+    lab = session.lab
+    lab.store.close()
+    size = os.path.getsize(session.path)
+    with open(session.path, "r+b") as fh:  # garbage over pages in the middle, the header intact
+        fh.seek(size // 2 - (size // 2) % 4096)
+        fh.write(b"\xff" * 8192)
+    with pytest.raises(WorldFileError, match="文件已损坏"):
+        session.referee.judge("ch04.status_types", [], session.path)

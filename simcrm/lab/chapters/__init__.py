@@ -26,8 +26,8 @@ def new_rows(ctx: Any, table: str) -> pd.DataFrame:
 
     # only the new rows are read (the condition on the primary key): the same frame as reading
     # the whole table and keeping the ids beyond the world's, without reading the world's rows
-    newer = schema.metadata.tables[table].c["id"] > max_id(ctx.pristine, table)
-    return ctx.store.read(table, condition=newer).reset_index(drop=True)
+    last = max_id(ctx.pristine, table)  # first: an unknown table gets the store's clear error
+    return ctx.store.read(table, condition=schema.metadata.tables[table].c["id"] > last).reset_index(drop=True)
 
 
 def safe_diagnose(diagnose: Any) -> Any:

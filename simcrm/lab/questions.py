@@ -47,13 +47,66 @@ class Context:
     me: dict[str, Any] | None = None
     files: dict[str, Any] = field(default_factory=dict)
     chapter: str = ""
+    #: values computed with :meth:`once`; the referee keeps one context per chapter for a whole
+    #: session and empties this whenever the student's database may have changed
     cache: dict[str, Any] = field(default_factory=dict)
+    #: values computed with ``once(..., pristine=True)``: they depend on the world as generated
+    #: only, so they are kept for the context's life whatever the student does
+    kept: dict[str, Any] = field(default_factory=dict)
 
-    def once(self, key: str, build: Callable[[], Any]) -> Any:
-        """Compute ``build()`` once per context (reference answers share expensive parts)."""
-        if key not in self.cache:
-            self.cache[key] = build()
-        return self.cache[key]
+    def once(self, key: str, build: Callable[[], Any], *, pristine: bool = False) -> Any:
+        """Compute ``build()`` once per context (reference answers share expensive parts).
+
+        What is handed out is a copy (tables, arrays, containers): a caller that changes what it
+        got cannot change what a later question gets from the same context.
+
+        ``pristine=True``: ``build`` looks only at the world as generated (``pristine``,
+        ``world``, ``files``, ``me``), never at the student's database, so its value outlives
+        their changes. While it runs ``store`` refuses every use, so a build that does read the
+        student's database fails (and is not kept) instead of being kept stale.
+        """
+        cache = self.kept if pristine else self.cache
+        if key not in cache:
+            if pristine:
+                store, self.store = self.store, _NoStudentStore(key)
+                try:
+                    value = build()
+                finally:
+                    self.store = store
+            else:
+                value = build()
+            cache[key] = value
+        return _fresh(cache[key])
+
+
+def _fresh(value: Any) -> Any:
+    """A kept value as handed out: tables, arrays and plain containers copied (containers
+    deeply); anything else (a number, a date, a replayed store …) as it is."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, (pd.DataFrame, pd.Series, pd.Index, np.ndarray)):
+        return value.copy()
+    if type(value) is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_fresh(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_fresh(v) for v in value)
+    if type(value) is set:
+        return set(value)
+    return value
+
+
+class _NoStudentStore:
+    """The student's database as a ``once(..., pristine=True)`` build sees it: not at all."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"{self._key}: declared pristine-only (once(..., pristine=True)) but uses the "
+                           f"student's database (store.{name})")
 
 
 @dataclass

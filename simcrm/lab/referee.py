@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import math
 import os
@@ -234,6 +235,104 @@ class _ReadOnce:
         return getattr(self._store, name)
 
 
+class _StudentDatabase:
+    """The student's database file during a referee session: one :class:`~simcrm.store.Store`
+    (opened, and so checked by :func:`~simcrm.store.store.check_file`, once per file), the tables
+    read from it kept while the database is unchanged, and SQLite's own word on whether it
+    changed.
+
+    "Unchanged" is decided by SQLite: a dedicated connection of the referee to the file, open
+    for the session, read-only, that only ever runs ``PRAGMA data_version`` — a number that
+    changes for this connection if and only if another connection (the kernel's, any other,
+    the referee's own store) committed a change to the database since its last look. Together
+    with the file's identity (``st_dev``, ``st_ino``: a file replaced at the same path, as
+    ``lab.reset()`` does, is another file), :meth:`state` names the committed content: equal
+    states, equal content. The referee never opens or closes raw descriptors of the database
+    files (closing one would drop the POSIX locks of this process's SQLite connections).
+
+    Being read-only, the watcher never checkpoints the WAL nor deletes the ``-wal``/``-shm``
+    files when it closes (SQLite refuses the checkpoint of a read-only connection, and deletes
+    those files only after a checkpoint), so closing it after the file was replaced cannot touch
+    the new file's sidecars, which have the same names.
+    """
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+        from urllib.parse import quote
+
+        from ..store import Store
+
+        self.path = path
+        self.identity = _identity(path)
+        #: tells this object's states from those of an earlier one of the same path
+        self.generation = next(_GENERATIONS)
+        self.store = Store(path, create=False)  # checked (quick_check …) as every student file is
+        self._reads: dict[str, Any] = {}
+        #: the state the kept reads were taken in (``None``: nothing kept)
+        self.kept_state: Any = None
+        self._watch: Any = None
+        try:
+            self._watch = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None,
+                                          check_same_thread=False, timeout=5)
+        except sqlite3.Error:  # no watcher: nothing is ever kept
+            self._watch = None
+
+    def state(self) -> Any:
+        """The committed content's name now (``None`` when it cannot be told: nothing is kept)."""
+        import sqlite3
+
+        if self._watch is None:
+            return None
+        try:
+            version = self._watch.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            return None
+        if _identity(self.path) != self.identity:  # replaced since opened: judged afresh next time
+            return None
+        return (self.identity, version)
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        """``store.read(...)``, kept while :meth:`forget` is not called: a copy each time."""
+        try:
+            k = json.dumps([args, sorted(kwargs.items())])
+        except TypeError:  # a condition (an SQL expression) or an odd value: not kept
+            return self.store.read(*args, **kwargs)
+        if k not in self._reads:
+            self._reads[k] = self.store.read(*args, **kwargs)
+        return self._reads[k].copy()
+
+    def forget(self) -> None:
+        """Drop every kept read (and the store's dictionary cache)."""
+        self._reads.clear()
+        self.kept_state = None
+        self.store.invalidate_dictionary_cache()
+
+    def __getattr__(self, name: str) -> Any:  # everything else straight to the store
+        if name == "store":  # not set: __init__ failed
+            raise AttributeError(name)
+        return getattr(self.store, name)
+
+    def close(self) -> None:
+        self._reads.clear()
+        try:
+            self.store.close()
+        finally:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
+
+
+_GENERATIONS = itertools.count(1)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 class Referee:
     """Builds one student's world once and grades answers against it.
 
@@ -251,7 +350,11 @@ class Referee:
         self.customers = customers
         self._tmp = tempfile.TemporaryDirectory(prefix="simcrm-referee-")
         self._worlds: dict[str, Any] = {}
+        #: the student's database files of the session: ``{resolved path: _StudentDatabase}``
         self._stores: dict[str, Any] = {}
+        #: one evaluation context per chapter for the session, and what its ``cache`` was
+        #: computed on (``(which store, its state)``; see :meth:`judge`)
+        self._contexts: dict[str, tuple[Any, Any]] = {}
         self._private_done = False
         self._private = list(private or [])
 
@@ -303,50 +406,82 @@ class Referee:
             self._context(chapter)
 
     def judge(self, question: str, answer: Any, store_path: str | None) -> dict[str, Any]:
-        """Grade one answer; ``{"ok", "hint", "details"}``."""
-        from ..store import Store
+        """Grade one answer; ``{"ok", "hint", "details"}``.
+
+        One evaluation context per chapter serves the whole session. Values computed from the
+        world as generated alone (``ctx.once(..., pristine=True)``) are kept for the session.
+        The student's tables, and the values computed from them, are kept **only while the
+        student's database is unchanged** (:meth:`_StudentDatabase.state`, SQLite's
+        ``data_version`` and the file's identity), taken before this answer's reads and again
+        after them: any commit since the last answer (by the kernel or anyone else), or a file
+        replaced by ``lab.reset()``, empties them first, and a commit during the reads keeps
+        nothing of them. So every answer is judged on the database as it is when it arrives.
+        """
         from .questions import Context, evaluate, get_question
 
         self._setup()
         q = get_question(question)
         chapter = question.split(".", 1)[0]
         world, pristine, files, me = self._context(chapter)
-        student_store = None
+        db = None
         if store_path and Path(store_path).is_file():
-            # one Store of the student's database for the session (opening one costs more than
-            # most checks); every read sees what the kernel has committed, and the only thing a
-            # Store caches — the dictionary — is dropped before each answer. A file replaced
-            # since (lab.reset() builds a new one) gets a Store of its own.
-            st = os.stat(store_path)
+            # one Store of the student's database for the session (opening one — and checking
+            # the file — costs more than most checks). A file replaced since (lab.reset() builds
+            # a new one) gets a Store of its own; the old one is closed.
             key = str(Path(store_path).resolve())
-            held = self._stores.get(key)
-            if held is None or held[1] != (st.st_dev, st.st_ino):
-                if held is not None:
-                    held[0].close()
-                held = self._stores[key] = (Store(store_path, create=False), (st.st_dev, st.st_ino))
-            student_store = held[0]
-            student_store.invalidate_dictionary_cache()
+            db = self._stores.get(key)
+            if db is None or db.identity != _identity(key):
+                if db is not None:
+                    del self._stores[key]
+                    db.close()
+                db = self._stores[key] = _StudentDatabase(key)
         elif q.kind == "operation":
             return {"ok": False, "hint": "评分进程找不到你的数据库（是否删除或移动了实训文件？）", "details": []}
+        # the student's database in its state now, before anything is read for this answer
+        state = db.state() if db is not None else None
+        if db is not None and (state is None or db.kept_state != state):
+            db.forget()  # changed (or cannot tell) since its tables were read: read them again
+        held = self._contexts.get(chapter)
+        if held is None:
+            ctx = Context(pristine=pristine, store=pristine, world=world, me=me, files=files, chapter=chapter)
+        else:
+            ctx = held[0]
+        # what the context's values are computed on: that file in that state, or the world as
+        # generated when there is no student file
+        basis = (db.generation, state) if db is not None else ("pristine",)
+        if held is None or held[1] != basis or (db is not None and state is None):
+            ctx.cache.clear()
+        ctx.store = db if db is not None else pristine
+        self._contexts[chapter] = (ctx, None)  # nothing counts as kept until this answer is judged
         try:
-            ctx = Context(pristine=pristine, store=student_store if student_store is not None else pristine,
-                          world=world, me=me, files=files, chapter=chapter)
             result = evaluate(question, ctx, answer)
             figures = _figures(q, ctx)
+        except BaseException:
+            if db is not None:
+                db.forget()
+            raise
         finally:
-            if student_store is not None:
-                # no connection stays open between answers: an open one would keep the file's
-                # WAL alive, and a world rebuilt at the same path (lab.reset()) would replay it
-                student_store.engine.dispose()
+            if db is not None:
+                # the Store's own connections are closed between answers (the watcher stays)
+                db.store.engine.dispose()
+        if db is None:
+            self._contexts[chapter] = (ctx, basis)
+        elif state is not None and db.state() == state:  # nothing was committed while it was judged
+            db.kept_state = state
+            self._contexts[chapter] = (ctx, basis)
+        else:
+            db.forget()
+            ctx.cache.clear()
         verdict = {"ok": bool(result.ok), "hint": result.hint, "details": list(result.details[:5])}
         if figures is not None:
             verdict["figures"] = figures
         return verdict
 
     def close(self) -> None:
-        for store, _file in self._stores.values():
+        self._contexts.clear()
+        for db in self._stores.values():
             try:
-                store.close()
+                db.close()
             except Exception:  # noqa: BLE001 - closing at exit
                 pass
         self._stores.clear()

@@ -128,8 +128,10 @@ def build_world(seed: int, chapter: str, directory: Path, customers: int | None 
     module = _chapter_module(chapter)
     n = customers or getattr(module, "CUSTOMERS", DEFAULT_CUSTOMERS)
     path = directory / "world.sqlite"
-    if path.exists():
-        path.unlink()
+    # the old file's WAL and shared-memory index go with it: another process's connection to the
+    # old file (the referee's watcher) may have kept them, and a new file must never find them
+    for old in (path, *(path.with_name(path.name + x) for x in ("-wal", "-shm", "-journal"))):
+        old.unlink(missing_ok=True)
     prepare = getattr(module, "prepare_world", None)
     pk = None
     if prepare is not None and cache.cache_dir() is not None:

@@ -77,9 +77,9 @@ def _duplicate_kinds(ctx: Any) -> pd.DataFrame:
     """For each file row (1-based), which existing-customer rule it matches."""
     def build() -> pd.DataFrame:
         leads = _read_leads(ctx.files["expo_leads"])
-        cust = ctx.pristine.read("customer")
+        cust = ctx.pristine.read("customer", columns=["id", "name", "phone", "email", "deleted"])
         cust = cust[~cust["deleted"]]
-        contact = ctx.pristine.read("contact")
+        contact = ctx.pristine.read("contact", columns=["id", "customer_id", "mobile", "email"])
         contact = contact[contact["customer_id"].isin(cust["id"])]
         names = {company_key(n) for n in cust["name"]} - {""}
         mobiles = ({mobile_key(m) for m in contact["mobile"]} | {mobile_key(m) for m in cust["phone"]}) - {""}
@@ -91,7 +91,7 @@ def _duplicate_kinds(ctx: Any) -> pd.DataFrame:
             "email": [email_key(x) in emails for x in leads["电子邮件"]],
             "exact_company": leads["公司名称"].isin(set(cust["name"])).to_numpy(),
         })
-    return ctx.once("ch04.dup_kinds", build)
+    return ctx.once("ch04.dup_kinds", build, pristine=True)
 
 
 def _dup_rows(ctx: Any) -> list[int]:
@@ -149,8 +149,7 @@ def check_new_customer(ctx: Any, _answer: Any) -> CheckResult:
             return CheckResult(False, f"客户的字段 {field} 是 {c[field]!r}，应为 {NEW_CUSTOMER[field]!r}。")
     if int(c["owner_id"]) != int(ctx.me["id"]):
         return CheckResult(False, "客户的负责人应是你自己（lab.me）。")
-    contacts = ctx.store.read("contact")
-    mine = contacts[contacts["customer_id"] == c["id"]]
+    mine = ctx.store.read("contact", where={"customer_id": int(c["id"])})  # the new customer's contacts
     primary = mine[mine["status"] == "主联系人"]
     if primary.empty:
         return CheckResult(False, f"客户还没有主联系人：请用 lab.crm.add_contact(..., primary=True) 添加“{NEW_CONTACT['name']}”。")
@@ -227,7 +226,7 @@ def _scratch_import(ctx: Any, scratch: Any, candidates: pd.DataFrame, CRM: Any) 
 
 @operation("ch04.import", points=10)
 def check_import(ctx: Any, _answer: Any) -> CheckResult:
-    expected = ctx.once("ch04.expected_import", lambda: _expected_import(ctx))
+    expected = ctx.once("ch04.expected_import", lambda: _expected_import(ctx), pristine=True)
     added = new_rows(ctx, "lead")
     want = sorted(zip(expected["联系人姓名"].str.strip(), expected["手机"].map(mobile_key)))
     got = sorted(zip(added["name"].astype(str), added["mobile"].fillna("").map(mobile_key)))
@@ -267,8 +266,8 @@ def check_convert(ctx: Any, _answer: Any) -> CheckResult:
     missed = leads[should & ~converted]
     if len(missed):
         return CheckResult(False, f"还有 {len(missed)} 条决策者线索没有转化（如“{missed.iloc[0]['name']}”，{missed.iloc[0]['title']}）。")
-    opps = ctx.store.read("opportunity")
-    made = opps[opps["id"].isin(leads.loc[converted, "opportunity_id"].dropna().astype(int))]
+    made = ctx.store.read("opportunity", columns=["id", "amount"],  # the opportunities of the converted leads
+                          where={"id": [int(x) for x in leads.loc[converted, "opportunity_id"].dropna()]})
     if len(made) != int(converted.sum()) or (made["amount"] != CONVERT_AMOUNT).any():
         return CheckResult(False, f"每条转化的线索都应生成一个预计金额为 {CONVERT_AMOUNT} 元的销售机会。")
     return CheckResult(True)
@@ -318,8 +317,8 @@ def my_manager(ctx: Any) -> int:
 def best_customer(ctx: Any) -> int:
     """The student's customer not yet shared with the manager with the largest total of
     approved orders (ties: smaller id)."""
-    cust = ctx.pristine.read("customer")
-    shares = ctx.pristine.read("customer_share")
+    cust = ctx.pristine.read("customer", columns=["id", "owner_id", "deleted"])
+    shares = ctx.pristine.read("customer_share", columns=["id", "customer_id", "employee_id"])
     already = set(shares.loc[shares["employee_id"] == my_manager(ctx), "customer_id"])
     mine = cust[(cust["owner_id"] == int(ctx.me["id"])) & ~cust["deleted"] & ~cust["id"].isin(already)]
     orders = ctx.pristine.read("sales_order", columns=["id", "customer_id", "approval", "total_amount"])

@@ -431,6 +431,7 @@ def test_targeting_is_fair_on_many_worlds(tmp_path):
         me, today = int(ctx.me["id"]), world.today
         seg = _segment_of(world.store, me, today)
         assert len(seg) >= ch07.MIN_CONTROL * 2, (student, len(seg))  # control share 0.5 leaves >= 15
+        assert ch07.taught_segment(ctx) == seg  # the referee's copy of the worked segment
         # the kept responses are the model's own, and the comparison lists are the pool's
         assert (ch07.net_response(ctx, seg) == _hidden_net(world, seg)).all()
         lists = ch07.random_lists(ctx, len(seg))
@@ -474,6 +475,36 @@ def test_targeting_checks_on_the_crm_campaign():
     low, top = evaluate("ch07.targeting", ctx, None), evaluate("ch07.targeting_top", ctx, None)
     assert not low.ok and not top.ok
     assert "随机名单" in low.hint and "lab.undo" in low.hint and "lab.reset" in low.hint
+
+
+def test_taught_segment_is_the_notebooks_worked_segment(tmp_path):
+    """The referee's copy of 练习 4.1's worked segment equals the rule written out by loops."""
+    for student in ("ch07-t1", "ch07-s03"):
+        ctx = _world_ctx(student, tmp_path)
+        assert ch07.taught_segment(ctx) == _segment_of(ctx.world.store, int(ctx.me["id"]), ctx.world.today)
+        ctx.world.store.close()
+
+
+def test_top_bar_is_what_the_worked_segment_reaches_where_80_is_out_of_reach(monkeypatch):
+    """On a world where the worked segment beats fewer random lists than the bar asks (the hidden
+    responses are drawn per world: a real course's salt gave 69 % once), the bar comes down to
+    what the worked segment reaches there: the solution's campaign keeps its points, a list that
+    beats fewer random lists does not, and the hint names the bar. Simulated by a bar above 100 %."""
+    lab = start("ch07", student="ch07-t1", quiet=True)
+    ctx = lab.context()
+    seg = _segment(lab)
+    reached = ch07.targeting_of(ctx, seg)["percentile"]
+    monkeypatch.setattr(ch07, "TOP_PERCENTILE", 1.01)
+    assert ch07.top_bar(ctx) == reached
+    _campaign(lab, seg)
+    assert evaluate("ch07.targeting_top", ctx, None).ok
+    lab.reset()
+    ctx = lab.context()
+    worse = sorted(set(seg[: len(seg) // 2]) | set(ch07.untargeted_pool(ctx)[: len(seg) // 2]))
+    assert ch07.targeting_of(ctx, worse)["percentile"] < reached
+    _campaign(lab, worse)
+    top = evaluate("ch07.targeting_top", ctx, None)
+    assert not top.ok and f"{reached:.0%}" in top.hint
 
 
 # --- the grading pipeline --------------------------------------------------------------------------------------------

@@ -167,6 +167,22 @@ def test_a_lab_kernel_is_forked_from_the_preloaded_zygote_and_works_as_any_kerne
     assert _zygote_of(server).pid == zygote.pid  # the zygote outlives its kernels
 
 
+def test_a_forked_kernel_watches_the_zygote_and_ends_with_it(server):
+    """A forked kernel's parent poller watches the zygote (``JPY_PARENT_PID``), as a plain kernel's
+    watches the server: if the zygote dies (a killed server), the kernel ends instead of living on."""
+    zygote = _zygote_of(server)
+    kernel = _api(server, "POST", "kernels", {"name": "python3"})
+    kc = _client(server, kernel["id"])
+    try:
+        text, reply = _run(kc, "from ipykernel.kernelapp import IPKernelApp\napp = IPKernelApp.instance()\n"
+                               "print(app.parent_handle, type(app.poller).__name__)")
+        assert reply["status"] == "ok", text
+        assert text.split() == [str(zygote.pid), "ParentPollerUnix"]
+    finally:
+        kc.stop_channels()
+        _api(server, "DELETE", f"kernels/{kernel['id']}")
+
+
 def test_two_forked_kernels_draw_different_random_numbers(server):
     values = []
     for _ in range(2):

@@ -280,6 +280,10 @@ def _kernel_child(request: dict[str, Any]) -> None:
         from ipykernel.kernelapp import IPKernelApp
 
         app = IPKernelApp.instance()
+        # the parent to watch: the trait's default read $JPY_PARENT_PID when the zygote imported
+        # ipykernel, before this kernel's environment existed; without it no poller ends this kernel
+        # when the zygote dies (it lived on as an orphan after a killed server)
+        app.parent_handle = int(os.environ.get("JPY_PARENT_PID") or 0)
         app.initialize(list(request["argv"]))
         if "ipywidgets" in sys.modules:
             # imported in the zygote, where there was no shell to register its comm targets with

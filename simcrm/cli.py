@@ -176,8 +176,28 @@ def lab(directory: str | None, no_browser: bool, port: int | None, prepare_only:
     if start_prebuild() is not None:  # the student's worlds are built while JupyterLab opens
         click.echo("正在后台准备你的实训世界（第一次约需十几秒；之后打开实训只需一两秒）。")
     click.echo("正在启动 JupyterLab … 按 Ctrl+C 退出。")
-    raise SystemExit(subprocess.call(jupyter_command(folder, no_browser=no_browser, port=port),
-                                     env=jupyter_env(folder), cwd=folder))
+    raise SystemExit(_run_forwarding_signals(jupyter_command(folder, no_browser=no_browser, port=port),
+                                             env=jupyter_env(folder), cwd=folder))
+
+
+def _run_forwarding_signals(command: list[str], **kwargs) -> int:
+    """Run JupyterLab and wait for it; a SIGTERM or SIGHUP sent to this process (a process
+    manager, a hub, ``kill``) is passed on, so JupyterLab shuts its kernels down and ends with
+    us instead of running on as an orphan. Ctrl+C reaches both from the terminal anyway."""
+    import signal
+
+    proc = subprocess.Popen(command, **kwargs)
+    forwarded = [sig for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if sig]
+    saved = {sig: signal.signal(sig, lambda signum, _frame: proc.send_signal(signum)) for sig in forwarded}
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # JupyterLab got it too and is shutting down: wait for it
+                continue
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 @main.command()

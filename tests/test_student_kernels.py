@@ -212,3 +212,60 @@ def test_a_folder_that_shadows_a_preloaded_module_gets_a_plain_kernel(server):
     finally:
         kc.stop_channels()
         _api(server, "DELETE", f"sessions/{session['id']}")
+
+
+def test_stopping_simcrm_lab_stops_jupyterlab_its_zygote_and_kernels(tmp_path):
+    """``simcrm lab`` stopped by a signal (a hub or a process manager sends SIGTERM) passes it on:
+    JupyterLab shuts down and takes its zygote and kernels with it, nothing lives on as an orphan."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import _free_port
+
+    port = _free_port()
+    home = Path(tempfile.mkdtemp(prefix="slh-"))  # short: the kernels' socket files live under it
+    env = {**os.environ, "HOME": str(home), "SIMCRM_HOME": str(home / "simcrm"), "BROWSER": "true"}
+    log = tmp_path / "lab.log"
+    simcrm = Path(sys.executable).parent / "simcrm"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(simcrm), "lab", "--dir", str(home / "labs"), "--no-browser", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    family: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 240
+        token = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            text = log.read_text()
+            if "token=" in text:
+                token = text.split("token=", 1)[1].split()[0]
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("simcrm lab did not start: " + log.read_text()[-3000:])
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/kernels?token={token}", method="POST",
+                                     data=b'{"name": "python3"}', headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=120).read()
+        time.sleep(2)
+        family = psutil.Process(proc.pid).children(recursive=True)
+        assert any("jupyterlab" in _command(p) for p in family) and any("zygote_main" in _command(p) for p in family)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        deadline = time.monotonic() + 60
+        while any(_alive(p.pid) for p in family) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [(p.pid, _command(p)[:80]) for p in family if _alive(p.pid)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in family:  # whatever a failure left running
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        proc.wait()
+        shutil.rmtree(home, ignore_errors=True)

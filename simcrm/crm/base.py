@@ -697,7 +697,7 @@ class CRMBase:
 
     def _lock_customer_keys(self, conn: Any, row_id: int, values: Mapping[str, Any]) -> None:
         """Lock the duplicate-rule keys customer ``row_id`` has after ``values`` are written
-        (PostgreSQL: :func:`simcrm.crm.customers.customer_key_locks`; a writer of a key waits for
+        (PostgreSQL: :func:`simcrm.crm.customers.customer_keys`; a writer of a key waits for
         another writer of that key, whose duplicate check may be running, and for no one else).
 
         A customer brought back (``deleted`` from true to false) brings all its keys back into

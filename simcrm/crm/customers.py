@@ -35,7 +35,6 @@ from ..errors import (
     ValidationError,
 )
 from ..store import schema
-from ..store.store import ADVISORY_CUSTOMER_KEYS
 from .base import TABLE_MODULE, CRMBase, atomic, check_transition, is_number, locale, refuse_nan, tbl
 
 #: customer fields a user may set with create/update (the rest are managed by operations)
@@ -86,23 +85,16 @@ def _key_hash(kind: str, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def customer_key_locks(rows: Iterable[dict[str, Any]]) -> set[int]:
-    """The advisory-lock keys (second half of ``(ADVISORY_CUSTOMER_KEYS, key)``) of the duplicate
-    rule's keys that customer ``rows`` (normalised values) take: a company's normalised name,
-    anyone's phone, anyone's lower-cased e-mail.
-
-    A writer of those keys locks them, in ascending order (:meth:`Store.advisory_locks`), before
-    its duplicate check and holds them to its commit: two writers of one key follow each other
-    (the second one's check sees the first one's row), writers of different keys do not wait for
-    each other. Two different keys with the same 32-bit hash only make their writers wait.
-    """
-    return {_key_hash(kind, key) for kind, key in customer_keys(rows)}
-
-
 def customer_keys(rows: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
     """The duplicate rule's keys ``(kind, key)`` of customer ``rows`` (normalised values): a
-    company's normalised name, anyone's phone, anyone's lower-cased e-mail
-    (:func:`customer_key_locks` hashes them; a classroom world hashes them in the database)."""
+    company's normalised name, anyone's phone, anyone's lower-cased e-mail.
+
+    A writer of those keys locks them (PostgreSQL advisory locks ``(ADVISORY_CUSTOMER_KEYS,
+    hash)``, :meth:`Store.key_locks`), in ascending order, before its duplicate check and holds
+    them to its commit: two writers of one key follow each other (the second one's check sees
+    the first one's row), writers of different keys do not wait for each other. The hash is
+    :func:`_key_hash` here, or the classroom database's salted one; two different keys with
+    the same 32-bit hash only make their writers wait."""
     out: set[tuple[str, str]] = set()
     for r in rows:
         name, phone, email = r.get("name"), r.get("phone"), r.get("email")
@@ -481,7 +473,7 @@ class CustomersMixin(CRMBase):
 
     def _prefetch_duplicates(self, rows: Iterable[dict[str, Any]]) -> None:
         """Lock the duplicate-rule keys of many rows about to be checked (an import chunk), all
-        at once in ascending order (:func:`customer_key_locks`), and look up their phones and
+        at once in ascending order (:func:`customer_keys`), and look up their phones and
         e-mails in one query; a value that does not validate is skipped (its row will be
         refused for it anyway)."""
         loc = locale()

@@ -43,7 +43,7 @@ enforce who sees and changes what:
   own contact and customer, where empty; nothing returned), and compares that phone with the
   customers' by the lead's id (``simcrm_duplicates_of``).
 * **the duplicate rule's key locks hashed with a secret** — the per-key advisory locks of
-  :func:`simcrm.crm.customers.customer_key_locks` are taken by ``simcrm_lock_keys``, which hashes
+  :func:`simcrm.crm.customers.customer_keys` are taken by ``simcrm_lock_keys``, which hashes
   each key with a salt no login can read (``classroom_key_salt``): every session of the world
   locks the same key alike, a masked login can lock the clear keys of a customer or lead by its
   id, and the hashes anyone can see in ``pg_locks`` do not give a phone number away.

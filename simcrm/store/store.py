@@ -80,7 +80,7 @@ TEXT_LIMIT = 10_000
 #: PostgreSQL transaction-level advisory locks (first key of the two-int form)
 ADVISORY_SCHEMA = 0x5C_0001
 #: ``(ADVISORY_CUSTOMER_KEYS, h)``: a writer of the customer key with 32-bit hash ``h`` (a normalised
-#: company name, a phone, an e-mail: :func:`simcrm.crm.customers.customer_key_locks`)
+#: company name, a phone, an e-mail: :func:`simcrm.crm.customers.customer_keys`)
 ADVISORY_CUSTOMER_KEYS = 0x5C_0002
 
 
@@ -1137,6 +1137,12 @@ def _to_datetime(value: Any, field: str, label: str | None) -> dt.datetime:
     raise ValidationError(field=field, value=value, label=label, allowed="日期时间，如 2025-03-01 09:30")
 
 
+def _missing_ints(c: Any) -> bool:
+    """Whether integer column ``c`` is read as ``Int64`` (it may miss values, or it holds
+    dictionary ids) rather than ``int64``."""
+    return bool((c.nullable and not c.primary_key) or "dictionary" in c.info)
+
+
 def _typed_frame(cols: list[Any], data: list[Any]) -> pd.DataFrame:
     series = {}
     by_column = list(zip(*data)) if data else [() for _ in cols]  # rows → columns, once
@@ -1144,12 +1150,7 @@ def _typed_frame(cols: list[Any], data: list[Any]) -> pd.DataFrame:
         values = list(by_column[i])
         ctype = c.type
         if isinstance(ctype, Integer):
-            if c.nullable and not c.primary_key and "dictionary" not in c.info:
-                s = pd.Series(values, dtype="Int64")
-            elif "dictionary" in c.info:
-                s = pd.Series(values, dtype="Int64")
-            else:
-                s = pd.Series(values, dtype="int64")
+            s = pd.Series(values, dtype="Int64" if _missing_ints(c) else "int64")
         elif isinstance(ctype, Float):
             s = pd.Series([float("nan") if v is None else v for v in values], dtype="float64")
         elif isinstance(ctype, Boolean):
@@ -1168,7 +1169,7 @@ def _typed_frame(cols: list[Any], data: list[Any]) -> pd.DataFrame:
 def _typed_frame_sqlite(cols: list[Any], data: list[Any]) -> pd.DataFrame:
     """:func:`_typed_frame` from the rows as SQLite's driver returns them (dates and times as ISO
     text, flags as 0/1), converted a column at a time instead of a value at a time by
-    SQLAlchemy's result processors; the frames are equal (``tests/test_store_read.py``)."""
+    SQLAlchemy's result processors; the frames are equal (``tests/test_store_read_fast.py``)."""
     n = len(data)
     series = {}
     by_column = list(zip(*data)) if data else [() for _ in cols]
@@ -1176,7 +1177,7 @@ def _typed_frame_sqlite(cols: list[Any], data: list[Any]) -> pd.DataFrame:
         values = by_column[i]
         ctype = c.type
         if isinstance(ctype, Integer):
-            if (c.nullable and not c.primary_key) or "dictionary" in c.info:
+            if _missing_ints(c):
                 if None in values:
                     s = pd.Series(values, dtype="Int64")
                 else:

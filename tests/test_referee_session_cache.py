@@ -270,3 +270,25 @@ def test_a_damaged_students_database_gets_the_clear_message(session):
         fh.write(b"\xff" * 8192)
     with pytest.raises(WorldFileError, match="文件已损坏"):
         session.referee.judge("ch04.status_types", [], session.path)
+
+
+def test_kept_reads_are_named_by_their_values_and_a_condition_is_never_kept(session):
+    """A read is kept under a name of its arguments' values: reads that differ only in a value
+    (a numpy integer, a date, a set) are different reads, and a read with an SQL condition —
+    whose text leaves out the value it compares with — is read afresh every time."""
+    import datetime as dt
+
+    import numpy as np
+
+    from simcrm.lab.referee import _read_key, _ReadOnce
+    from simcrm.store import schema
+
+    kept = _ReadOnce(session.lab.pristine)
+    c = schema.metadata.tables["customer"].c
+    assert len(kept.read("customer", condition=c.id > 10)) != len(kept.read("customer", condition=c.id > 150))
+    assert _read_key(("customer",), {"condition": c.id > 10}) is None
+    assert _read_key(("x",), {"where": {"id": np.int64(3)}}) == _read_key(("x",), {"where": {"id": 3}})
+    assert _read_key(("x",), {"where": {"d": dt.date(2025, 1, 2)}}) != _read_key(("x",), {"where": {"d": "2025-01-02"}})
+    assert _read_key(("x",), {"where": {"id": {1, 2}}}) != _read_key(("x",), {"where": {"id": {1, 3}}})
+    one = kept.read("customer", where={"id": np.int64(5)})
+    assert one["id"].tolist() == [5] and kept.read("customer", where={"id": 6})["id"].tolist() == [6]

@@ -217,19 +217,45 @@ def _load_private(modules: list[str]) -> None:
         spec.loader.exec_module(module)
 
 
+def _read_key(args: tuple, kwargs: dict[str, Any]) -> str | None:
+    """A name for the read ``store.read(*args, **kwargs)``, equal only for the same read; ``None``
+    when an argument cannot be named exactly (an SQL condition: its text leaves out the values
+    it compares with), and such a read is not kept."""
+    import numpy as np
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, (dt.date, dt.datetime)):
+            return {type(value).__name__: value.isoformat()}
+        if isinstance(value, (set, frozenset)):
+            return {"set": sorted(value, key=repr)}
+        raise TypeError(type(value).__name__)
+
+    try:
+        return json.dumps([args, sorted(kwargs.items())], default=plain)
+    except TypeError:
+        return None
+
+
 class _ReadOnce:
-    """A world's pristine store whose tables are read once (it never changes): ``read`` returns
-    a copy of the first read; everything else goes to the store."""
+    """A store whose reads are kept: ``read`` returns a copy of the first read of the same
+    arguments (:func:`_read_key`), until :meth:`forget`; everything else goes to the store."""
 
     def __init__(self, store: Any) -> None:
         self._store = store
         self._reads: dict[str, Any] = {}
 
     def read(self, *args: Any, **kwargs: Any) -> Any:
-        k = json.dumps([args, sorted(kwargs.items())], default=str)
+        k = _read_key(args, kwargs)
+        if k is None:
+            return self._store.read(*args, **kwargs)
         if k not in self._reads:
             self._reads[k] = self._store.read(*args, **kwargs)
         return self._reads[k].copy()
+
+    def forget(self) -> None:
+        self._reads.clear()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -267,7 +293,7 @@ class _StudentDatabase:
         #: tells this object's states from those of an earlier one of the same path
         self.generation = next(_GENERATIONS)
         self.store = Store(path, create=False)  # checked (quick_check …) as every student file is
-        self._reads: dict[str, Any] = {}
+        self._reads = _ReadOnce(self.store)
         #: the state the kept reads were taken in (``None``: nothing kept)
         self.kept_state: Any = None
         self._watch: Any = None
@@ -293,17 +319,11 @@ class _StudentDatabase:
 
     def read(self, *args: Any, **kwargs: Any) -> Any:
         """``store.read(...)``, kept while :meth:`forget` is not called: a copy each time."""
-        try:
-            k = json.dumps([args, sorted(kwargs.items())])
-        except TypeError:  # a condition (an SQL expression) or an odd value: not kept
-            return self.store.read(*args, **kwargs)
-        if k not in self._reads:
-            self._reads[k] = self.store.read(*args, **kwargs)
-        return self._reads[k].copy()
+        return self._reads.read(*args, **kwargs)
 
     def forget(self) -> None:
         """Drop every kept read (and the store's dictionary cache)."""
-        self._reads.clear()
+        self._reads.forget()
         self.kept_state = None
         self.store.invalidate_dictionary_cache()
 
@@ -313,7 +333,7 @@ class _StudentDatabase:
         return getattr(self.store, name)
 
     def close(self) -> None:
-        self._reads.clear()
+        self._reads.forget()
         try:
             self.store.close()
         finally:

@@ -587,6 +587,12 @@ _ADVICE = ("想想关怀对哪些客户最有用——还在买或刚停下、�
            "要换一个细分：还没运行 next_quarter() 时用 lab.undo(\"ch07.campaign\") 撤销活动，运行过则 lab.reset()，再重做练习 4.1。")
 
 
+def survey_c(surveys: pd.DataFrame) -> pd.Series:
+    """Each survey's satisfaction c = b/a: the mean of its five perceptions (``per_*``) over the
+    mean of its five expectations (``exp_*``)."""
+    return surveys[[f"per_{d}" for d in SERVQUAL]].mean(axis=1) / surveys[[f"exp_{d}" for d in SERVQUAL]].mean(axis=1)
+
+
 def taught_segment(ctx: Any) -> list[int]:
     """练习 4.1's worked segment on the student's world as generated (the notebook's 参考做法;
     the student's care plans before it change none of its inputs)."""
@@ -598,8 +604,7 @@ def taught_segment(ctx: Any) -> list[int]:
     surveys = ctx.pristine.read("survey", columns=["id", "customer_id", "survey_date",
                                                    *[f"{k}_{d}" for k in ("per", "exp") for d in SERVQUAL]])
     surveys = surveys[surveys["survey_date"] < end].sort_values(["survey_date", "id"])
-    c = (surveys[[f"per_{d}" for d in SERVQUAL]].mean(axis=1) / surveys[[f"exp_{d}" for d in SERVQUAL]].mean(axis=1))
-    last_c = c.groupby(surveys["customer_id"]).last()
+    last_c = survey_c(surveys).groupby(surveys["customer_id"]).last()
     ids = cust["id"]
     recency = (start_day(ctx) - ids.map(last)).dt.days
     chosen = cust[recency.le(TAUGHT_RECENT_DAYS) & (cust["relationship_level"] != "密切")
@@ -655,9 +660,7 @@ def main_channel(ctx: Any) -> pd.Series:
 def _satisfaction(ctx: Any) -> pd.DataFrame:
     s = ctx.pristine.read("survey")
     s = s[s["survey_date"] < _end(ctx)]
-    b = s[[f"per_{d}" for d in SERVQUAL]].mean(axis=1)
-    a = s[[f"exp_{d}" for d in SERVQUAL]].mean(axis=1)
-    frame = pd.DataFrame({"channel": s["customer_id"].map(main_channel(ctx)), "c": (b / a).to_numpy()})
+    frame = pd.DataFrame({"channel": s["customer_id"].map(main_channel(ctx)), "c": survey_c(s).to_numpy()})
     frame = frame.dropna(subset=["channel"])
     g = frame.groupby("channel")["c"]
     return pd.DataFrame({"channel": g.size().index.astype(str), "surveys": g.size().to_numpy(), "c": g.mean().to_numpy()})
